@@ -1,0 +1,67 @@
+"""One placeholder style for every case, translated per driver.
+
+Cases write SQL with SQLAlchemy-style named parameters, ``:name`` (``::type`` casts are not parameters).
+Adapters translate to their driver's paramstyle with ``translate``. Text inside single-quoted literals,
+double-quoted identifiers and ``--`` comments is left alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+# A token is either something to copy verbatim (literal, identifier, comment, '::') or a :name parameter.
+_TOKEN = re.compile(
+    r"""(?P<skip>'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|::)"""
+    r"""|(?<![:\w\\]):(?P<name>[A-Za-z_]\w*)"""
+    r"""|(?P<pct>%)"""
+)
+
+NAMED = "named"  # :name (sqlite3, SQLAlchemy text())
+PYFORMAT = "pyformat"  # %(name)s (psycopg, psycopg2, pymysql, mysqlclient, asyncmy)
+NUMERIC_DOLLAR = "numeric_dollar"  # $1 (asyncpg)
+QMARK = "qmark"  # ? positional
+
+
+def parameter_names(sql: str) -> list[str]:
+    """Names of the ``:name`` parameters in order of appearance (repeats included)."""
+    return [m["name"] for m in _TOKEN.finditer(sql) if m["name"]]
+
+
+def translate(sql: str, params: Mapping[str, Any] | None, style: str) -> tuple[str, Any]:
+    """Rewrite ``sql`` and ``params`` for a driver's paramstyle.
+
+    Returns ``(sql, args)`` where ``args`` is a dict for named styles, a list for positional ones, or
+    ``None`` when ``params`` is ``None`` (then '%' is left alone, as drivers only interpolate with args).
+    """
+    if params is None:
+        return sql, None
+    if style == NAMED:
+        return sql, dict(params)
+    order: list[str] = []
+
+    def repl(m: re.Match[str]) -> str:
+        if m["skip"]:
+            # pyformat drivers interpolate '%' everywhere, quoted text included
+            return m["skip"].replace("%", "%%") if style == PYFORMAT else m["skip"]
+        if m["pct"]:
+            return "%%" if style == PYFORMAT else "%"
+        name = m["name"]
+        if name not in params:
+            raise KeyError(f"SQL parameter :{name} has no value")
+        if style == PYFORMAT:
+            return f"%({name})s"
+        if style == NUMERIC_DOLLAR:
+            if name not in order:
+                order.append(name)
+            return f"${order.index(name) + 1}"
+        if style == QMARK:
+            order.append(name)
+            return "?"
+        raise ValueError(f"unknown paramstyle {style!r}")
+
+    out = _TOKEN.sub(repl, sql)
+    if style == PYFORMAT:
+        return out, dict(params)
+    return out, [params[n] for n in order]
