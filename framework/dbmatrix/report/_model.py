@@ -79,7 +79,12 @@ class Family:
         return f"{row[0]} ({params_text(params)})" if params else row[0]
 
     def details(self) -> list[dict[str, Any]]:
-        return [self.cells[(r, c)] for r in self.rows for c in self.columns if (r, c) in self.cells and needs_detail(self.cells[(r, c)])]
+        return [
+            self.cells[(r, c)]
+            for r in self.rows
+            for c in self.columns
+            if (r, c) in self.cells and needs_detail(self.cells[(r, c)])
+        ]
 
 
 def families(doc: dict[str, Any]) -> list[Family]:

@@ -93,7 +93,7 @@ def render_diff(changes: list[Change]) -> str:
     lines = []
     for c in changes:
         case = f"{c.case} [{params_text(c.params)}]" if c.params else c.case
-        line = f"{'WORSE ' if c.worse else 'change'}  {case}  {c.target}/{c.driver}  "
+        line = f"{'WORSE' if c.worse else 'change':<6} {case}  {c.target}/{c.driver}  "
         line += f"{c.old_outcome or '(none)'} -> {c.new_outcome or '(none)'}"
         if c.old_verdict != c.new_verdict and (c.old_verdict or c.new_verdict):
             line += f"  (verdict {c.old_verdict or '-'} -> {c.new_verdict or '-'})"

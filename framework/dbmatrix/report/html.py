@@ -73,12 +73,20 @@ _JS = """
         var dev = tr.querySelectorAll("td.cell.deviation:not([hidden])");
         tr.hidden = cells.length === 0 || (f.deviations && dev.length === 0);
       });
-      sec.hidden = (f.family && sec.dataset.family !== f.family) || visibleCols === 0;
+      if (f.deviations) {
+        sec.querySelectorAll("li[data-target]:not([hidden])").forEach(function (li) {
+          li.hidden = !li.dataset.deviation;
+        });
+      }
+      var visibleRows = sec.querySelectorAll("tbody tr:not([hidden])").length;
+      sec.hidden = (f.family && sec.dataset.family !== f.family) || visibleCols === 0 || visibleRows === 0;
     });
     var h = [];
     Object.keys(ids).forEach(function (k) { if (f[k]) { h.push(k + "=" + encodeURIComponent(f[k])); } });
     if (f.deviations) { h.push("deviations=1"); }
-    try { history.replaceState(null, "", h.length ? "#" + h.join("&") : location.pathname); } catch (e) { /* file:// quirks */ }
+    try {
+      history.replaceState(null, "", h.length ? "#" + h.join("&") : location.pathname);
+    } catch (e) { /* some file:// contexts refuse history updates; filtering still works */ }
   }
   function init() {
     fill(document.getElementById(ids.target), values("table.matrix th[data-target]", "data-target"));
@@ -104,7 +112,9 @@ def _e(value: object) -> str:
 
 
 def _tooltip(cell: dict[str, Any]) -> str:
-    parts = [f"{k}: {m.text(cell[k])}" for k in ("outcome", "mechanism", "detail", "expected", "verdict") if cell.get(k)]
+    parts = [
+        f"{k}: {m.text(cell[k])}" for k in ("outcome", "mechanism", "detail", "expected", "verdict") if cell.get(k)
+    ]
     if cell.get("params"):
         parts.append(f"params: {m.params_text(cell['params'])}")
     for name, value in sorted((cell.get("metrics") or {}).items()):
@@ -117,13 +127,20 @@ def _td(cell: dict[str, Any] | None, target: str, driver: str) -> str:
     if cell is None:
         return f'<td class="empty" {col}>{m.NO_CELL}</td>'
     outcome = str(cell.get("outcome"))
+    params = json.dumps(cell.get("params") or {}, sort_keys=True)
     classes = f"cell outcome-{outcome}" + (" deviation" if m.is_deviation(cell) else "")
     attrs = (
         f'class="{_e(classes)}" data-case="{_e(cell.get("case"))}" {col} data-outcome="{_e(outcome)}"'
-        f' data-verdict="{_e(cell.get("verdict"))}" data-params="{_e(json.dumps(cell.get("params") or {}, sort_keys=True))}"'
+        f' data-verdict="{_e(cell.get("verdict"))}" data-params="{_e(params)}"'
         f' title="{_e(_tooltip(cell))}"'
     )
     return f"<td {attrs}>{_e(m.short_text(cell))}</td>"
+
+
+def _detail_li(cell: dict[str, Any]) -> str:
+    flag = ' data-deviation="1"' if m.is_deviation(cell) else ""
+    col = f'data-target="{_e(cell.get("target"))}" data-driver="{_e(cell.get("driver"))}"'
+    return f"<li {col}{flag}>{_e(m.detail_line(cell))}</li>"
 
 
 def _family(fam: m.Family) -> str:
@@ -137,12 +154,10 @@ def _family(fam: m.Family) -> str:
         label = _e(row[0]) + (f' <span class="params">{_e(params)}</span>' if params else "")
         tds = "".join(_td(fam.cells.get((row, col)), *col) for col in fam.columns)
         rows.append(f'<tr><th scope="row">{label}</th>{tds}</tr>')
-    details = "".join(
-        f'<li data-target="{_e(c.get("target"))}" data-driver="{_e(c.get("driver"))}">{_e(m.detail_line(c))}</li>'
-        for c in fam.details()
-    )
+    details = fam.details()
+    items = "".join(_detail_li(c) for c in details)
     details_html = (
-        f'<details class="details" open><summary>Details ({len(fam.details())})</summary><ul>{details}</ul></details>'
+        f'<details class="details" open><summary>Details ({len(details)})</summary><ul>{items}</ul></details>'
         if details
         else ""
     )

@@ -1,0 +1,63 @@
+"""aiosqlite: sqlite3 behind an asyncio facade; every call hops to aiosqlite's own worker thread."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from . import params
+from .base import AsyncSession, ConnectInfo, DriverAdapter, Result, Session, translate
+from .sqlite3_driver import sqlite_connect_args
+
+
+class AiosqliteSession(AsyncSession):
+    """One aiosqlite connection in autocommit mode (``isolation_level=None``), driven on the session's loop."""
+
+    conn: Any = None
+
+    async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None
+                        ) -> Result:
+        query, args = translate(self.adapter, sql, params)
+        cursor = await self.conn.execute(query, args if args is not None else ())
+        try:
+            if cursor.description is None:
+                return Result([], [], cursor.rowcount)
+            rows = list(await cursor.fetchall())
+            return Result([d[0] for d in cursor.description], rows, cursor.rowcount)
+        finally:
+            await cursor.close()
+
+    async def _aclose(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()  # also ends aiosqlite's (non-daemon) worker thread
+
+    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
+        query, args = translate(self.adapter, sql, params)
+        conn, bound = self.conn, (args if args is not None else ())
+        # execute_fetchall is aiosqlite's one-hop call: execute and fetch in a single trip to its thread.
+        return lambda: self.run(conn.execute_fetchall(query, bound))
+
+
+class AiosqliteAdapter(DriverAdapter):
+    id: ClassVar[str] = "aiosqlite"
+    kinds: ClassVar[frozenset[str]] = frozenset({"sqlite"})
+    is_async: ClassVar[bool] = True
+    paramstyle: ClassVar[str] = params.NAMED
+    modules: ClassVar[tuple[str, ...]] = ("aiosqlite",)
+
+    def open(self, info: ConnectInfo) -> Session:
+        aiosqlite = importlib.import_module("aiosqlite")
+        path, kwargs = sqlite_connect_args(info)
+        session = AiosqliteSession(self, info)
+
+        async def connect() -> Any:
+            # sqlite3.connect runs on aiosqlite's worker thread, which then owns the connection.
+            return await aiosqlite.connect(path, **kwargs)
+
+        try:
+            session.conn = session._call(lambda: session.run(connect()))
+        except BaseException:
+            session.close()  # stops the loop thread this session started
+            raise
+        return session

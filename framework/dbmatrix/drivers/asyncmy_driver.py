@@ -1,0 +1,69 @@
+"""asyncmy: asyncio MySQL/MariaDB driver (a Cython port of PyMySQL); client-side interpolation, no server prepare."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from ..errors import DriverError
+from . import params
+from .base import AsyncSession, ConnectInfo, DriverAdapter, Result, Session, translate
+from .mysql_common import connect_errors, connect_kwargs, normalise_mysql_error
+
+
+class AsyncmySession(AsyncSession):
+    """One autocommit asyncmy connection, driven on the session's own event loop."""
+
+    conn: Any = None
+
+    async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None
+                        ) -> Result:
+        query, args = translate(self.adapter, sql, params)
+        async with self.conn.cursor() as cursor:
+            await cursor.execute(query, args)
+            if cursor.description is None:
+                return Result([], [], cursor.rowcount)
+            rows = [tuple(r) for r in await cursor.fetchall()]
+            return Result([d[0] for d in cursor.description], rows, cursor.rowcount)
+
+    async def _aclose(self) -> None:
+        if self.conn is not None:
+            await self.conn.ensure_closed()  # sends QUIT; tears down locally if the peer is gone
+
+    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
+        query, args = translate(self.adapter, sql, params)
+        conn = self.conn
+
+        async def once() -> Any:
+            async with conn.cursor() as cursor:
+                await cursor.execute(query, args)
+                return await cursor.fetchall()
+
+        return lambda: self.run(once())
+
+
+class AsyncmyAdapter(DriverAdapter):
+    id: ClassVar[str] = "asyncmy"
+    kinds: ClassVar[frozenset[str]] = frozenset({"mysql"})
+    is_async: ClassVar[bool] = True
+    paramstyle: ClassVar[str] = params.PYFORMAT
+    modules: ClassVar[tuple[str, ...]] = ("asyncmy",)
+
+    def normalise_error(self, exc: BaseException) -> DriverError | None:
+        return normalise_mysql_error(exc)
+
+    def open(self, info: ConnectInfo) -> Session:
+        asyncmy = importlib.import_module("asyncmy")
+        session = AsyncmySession(self, info)
+
+        async def connect() -> Any:
+            return await asyncmy.connect(**connect_kwargs(info))
+
+        try:
+            with connect_errors(self):
+                session.conn = session.run(connect())
+        except BaseException:
+            session.close()  # stops the loop thread this session started
+            raise
+        return session

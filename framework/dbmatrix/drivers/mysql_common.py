@@ -1,0 +1,122 @@
+"""What the MySQL drivers share: connect arguments from a URL, and one session over the MySQLdb-style API.
+
+PyMySQL and mysqlclient (``MySQLdb``) take the same connect keywords and have the same cursor API, so
+each of their adapters is a tiny subclass of ``MySQLDBAPIAdapter`` naming its module. asyncmy reuses
+``connect_kwargs`` and ``connect_errors`` only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar
+
+from ..errors import DriverError
+from ..redaction import scrub
+from . import params
+from .base import CONNECT_TIMEOUT_S, ConnectInfo, DriverAdapter, Result, Session, default_normalise, translate
+
+
+def connect_kwargs(info: ConnectInfo) -> dict[str, Any]:
+    """Connect keywords every MySQL driver here understands, from ``info.url``.
+
+    Autocommit is on: transactions are opened by ``begin`` with SQL. utf8mb4 so 4-byte characters round-trip.
+    Client flags stay the driver default (no CLIENT_FOUND_ROWS): rowcount is what the driver reports by default.
+    """
+    url = info.url
+    kwargs: dict[str, Any] = {
+        "user": url.username or "root",
+        "password": url.password or "",
+        "charset": "utf8mb4",
+        "autocommit": True,
+        "connect_timeout": CONNECT_TIMEOUT_S,
+    }
+    if url.host:
+        kwargs["host"] = url.host
+    if url.port:
+        kwargs["port"] = url.port
+    if url.database:
+        kwargs["database"] = url.database
+    # Plain string options in the URL (unix_socket, charset, ...) go to the driver as SQLAlchemy's dialects do.
+    kwargs.update({k: v for k, v in url.query.items() if isinstance(v, str)})
+    return kwargs
+
+
+def normalise_mysql_error(exc: BaseException) -> DriverError | None:
+    """MySQL errors carry ``(errno, message)``; a bare socket error's errno is the OS's, not MySQL's, so no code."""
+    if isinstance(exc, OSError):  # refused, unresolvable host, timeout (TimeoutError is an OSError)
+        text = str(exc).strip()
+        return DriverError(None, type(exc).__name__, scrub(text.splitlines()[0] if text else type(exc).__name__))
+    return default_normalise(exc)
+
+
+@contextlib.contextmanager
+def connect_errors(adapter: DriverAdapter) -> Iterator[None]:
+    """Make a failed connect come out as a scrubbed DriverError, like a failed statement."""
+    try:
+        yield
+    except DriverError:
+        raise
+    except Exception as exc:
+        err = adapter.normalise_error(exc)
+        if err is None:
+            raise
+        raise err from None
+
+
+def result_of(cursor: Any) -> Result:
+    """A Result from a MySQLdb-style cursor that has just executed (rows kept exactly as the driver built them)."""
+    if cursor.description is None:
+        return Result([], [], cursor.rowcount)
+    rows = [tuple(r) for r in cursor.fetchall()]
+    return Result([d[0] for d in cursor.description], rows, cursor.rowcount)
+
+
+class MySQLDBAPISession(Session):
+    """One autocommit connection of a MySQLdb-style driver; a fresh buffered cursor per statement."""
+
+    def __init__(self, adapter: DriverAdapter, info: ConnectInfo, conn: Any):
+        super().__init__(adapter, info)
+        self.conn = conn
+
+    def _execute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
+        query, args = translate(self.adapter, sql, params)
+        cursor = self.conn.cursor()
+        try:
+            cursor.execute(query, args)  # args None: the driver does no '%' interpolation at all
+            return result_of(cursor)
+        finally:
+            cursor.close()
+
+    def _close(self) -> None:
+        self.conn.close()
+
+    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
+        query, args = translate(self.adapter, sql, params)
+        cursor = self.conn.cursor()
+
+        def run() -> Any:
+            cursor.execute(query, args)
+            return cursor.fetchall()
+
+        return run
+
+
+class MySQLDBAPIAdapter(DriverAdapter):
+    """A blocking MySQLdb-style driver; subclasses name the module (and may adjust ``connect_kwargs``)."""
+
+    kinds: ClassVar[frozenset[str]] = frozenset({"mysql"})
+    paramstyle: ClassVar[str] = params.PYFORMAT
+
+    def connect_kwargs(self, info: ConnectInfo) -> dict[str, Any]:
+        return connect_kwargs(info)
+
+    def normalise_error(self, exc: BaseException) -> DriverError | None:
+        return normalise_mysql_error(exc)
+
+    def open(self, info: ConnectInfo) -> Session:
+        module = importlib.import_module(self.modules[0])
+        with connect_errors(self):
+            conn = module.connect(**self.connect_kwargs(info))
+        return MySQLDBAPISession(self, info, conn)

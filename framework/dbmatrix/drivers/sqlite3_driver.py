@@ -1,0 +1,71 @@
+"""sqlite3: the standard library SQLite binding; it takes ``:name`` parameters natively.
+
+Errors need no special mapping: since Python 3.11 every SQLite error carries ``sqlite_errorname``, the
+extended result code (``SQLITE_CONSTRAINT_PRIMARYKEY``, ``SQLITE_BUSY``), which ``default_normalise`` uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from . import params
+from .base import LOCK_TIMEOUT_S, ConnectInfo, DriverAdapter, Result, Session, translate
+
+
+def sqlite_connect_args(info: ConnectInfo) -> tuple[str, dict[str, Any]]:
+    """Path and keywords for ``sqlite3.connect``: autocommit (BEGIN/COMMIT are ours to send), lock bound.
+
+    ``sqlite://`` with no path is an in-memory database, as in SQLAlchemy.
+    """
+    return info.url.database or ":memory:", {"timeout": LOCK_TIMEOUT_S, "isolation_level": None}
+
+
+def result_of(cursor: Any) -> Result:
+    """A Result from a DBAPI cursor that has just executed; rowcount is -1 for SELECT, as sqlite3 reports."""
+    if cursor.description is None:
+        return Result([], [], cursor.rowcount)
+    return Result([d[0] for d in cursor.description], cursor.fetchall(), cursor.rowcount)
+
+
+class Sqlite3Session(Session):
+    """One sqlite3 connection in autocommit mode (``isolation_level=None``)."""
+
+    def __init__(self, adapter: DriverAdapter, info: ConnectInfo, conn: Any):
+        super().__init__(adapter, info)
+        self.conn = conn
+
+    def _execute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
+        query, args = translate(self.adapter, sql, params)
+        cursor = self.conn.execute(query, args if args is not None else ())
+        try:
+            return result_of(cursor)
+        finally:
+            cursor.close()
+
+    def _close(self) -> None:
+        self.conn.close()
+
+    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
+        query, args = translate(self.adapter, sql, params)
+        cursor = self.conn.cursor()
+        bound = args if args is not None else ()
+        return lambda: cursor.execute(query, bound).fetchall()
+
+
+class Sqlite3Adapter(DriverAdapter):
+    id: ClassVar[str] = "sqlite3"
+    kinds: ClassVar[frozenset[str]] = frozenset({"sqlite"})
+    paramstyle: ClassVar[str] = params.NAMED
+    modules: ClassVar[tuple[str, ...]] = ("sqlite3",)  # a Python built without SQLite has no _sqlite3
+
+    def open(self, info: ConnectInfo) -> Session:
+        sqlite3 = importlib.import_module("sqlite3")
+        path, kwargs = sqlite_connect_args(info)
+        try:
+            # check_same_thread=False: submit() runs the statement on a worker thread (one at a time per session).
+            conn = sqlite3.connect(path, check_same_thread=False, **kwargs)
+        except sqlite3.Error as exc:
+            raise self.normalise_error(exc) or exc from None
+        return Sqlite3Session(self, info, conn)

@@ -1,0 +1,84 @@
+"""Administrative connections: detect a server's version and provision scratch space.
+
+These use SQLAlchemy over whichever DBAPI is installed (not the driver under test), in AUTOCOMMIT mode,
+with a short connect timeout so an unreachable target is reported quickly.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection
+
+from ..errors import DriverError
+from ..redaction import scrub
+
+PROBE_CONNECT_TIMEOUT_S = 5
+
+# kind -> (importable module, SQLAlchemy drivername), in order of preference
+_ADMIN_DBAPIS = {
+    "postgresql": [("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")],
+    "cockroachdb": [("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")],
+    "mysql": [("pymysql", "mysql+pymysql"), ("MySQLdb", "mysql+mysqldb")],
+    "sqlite": [("sqlite3", "sqlite+pysqlite")],
+}
+
+
+def admin_drivername(kind: str) -> str:
+    for module, drivername in _ADMIN_DBAPIS[kind]:
+        if importlib.util.find_spec(module) is not None:
+            return drivername
+    wanted = " or ".join(m for m, _ in _ADMIN_DBAPIS[kind])
+    raise DriverError(None, "MissingDriver", f"no driver to administer {kind} targets: install {wanted}")
+
+
+@contextmanager
+def admin_connection(kind: str, url: URL) -> Iterator[Connection]:
+    """An AUTOCOMMIT SQLAlchemy connection to ``url``; database errors come out as one-line DriverError."""
+    connect_args: dict[str, object] = {}
+    if kind in ("postgresql", "cockroachdb"):
+        connect_args["connect_timeout"] = PROBE_CONNECT_TIMEOUT_S
+    elif kind == "mysql":
+        connect_args["connect_timeout"] = PROBE_CONNECT_TIMEOUT_S
+    engine = sa.create_engine(
+        url.set(drivername=admin_drivername(kind)), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool,
+        connect_args=connect_args,
+    )
+    try:
+        with engine.connect() as conn:
+            yield conn
+    except sa.exc.DBAPIError as exc:
+        raise _one_line(exc) from None
+    finally:
+        engine.dispose()
+
+
+def _one_line(exc: sa.exc.DBAPIError) -> DriverError:
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code is None and getattr(orig, "args", None) and isinstance(orig.args[0], int):
+        code = str(orig.args[0])
+    text = str(orig.args[1]) if code and orig.args and isinstance(orig.args[0], int) else str(orig)
+    first = (text.strip().splitlines() or [type(orig).__name__])[0]
+    return DriverError(code, type(orig).__name__, scrub(first))
+
+
+def detect_server(kind: str, url: URL) -> tuple[str, str]:
+    """Return ``(engine, server_version)`` for the server at ``url``."""
+    if kind == "sqlite":
+        import sqlite3
+
+        return "sqlite", sqlite3.sqlite_version
+    with admin_connection(kind, url) as conn:
+        if kind in ("postgresql", "cockroachdb"):
+            full = conn.exec_driver_sql("SELECT version()").scalar_one()
+            if "CockroachDB" in full:
+                # 'CockroachDB CCL v24.1.0 (x86_64-...)'
+                ver = next((w for w in full.split() if w.startswith("v") and w[1:2].isdigit()), "v0")
+                return "cockroachdb", ver[1:]
+            return "postgresql", conn.exec_driver_sql("SHOW server_version").scalar_one().split()[0]
+        version = conn.exec_driver_sql("SELECT VERSION()").scalar_one()
+        return ("mariadb" if "mariadb" in version.lower() else "mysql"), version

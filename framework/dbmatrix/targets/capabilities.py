@@ -1,0 +1,111 @@
+"""Capabilities: one documented entry per thing an engine may or may not do.
+
+Cases ask ``requires("returning_update")`` instead of branching on engine names. A profile is the set of
+capabilities of an engine at a version; a missing capability makes the cell ``unsupported`` with the reason
+below. Doubtful capabilities that depend on configuration are probed per target instead (see probe.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CAPABILITIES: dict[str, str] = {
+    "transactional_ddl": "DDL inside a transaction is rolled back with it",
+    "isolation_levels": "SET TRANSACTION ISOLATION LEVEL with read committed / repeatable read / serializable",
+    "returning_insert": "INSERT ... RETURNING",
+    "returning_update": "UPDATE ... RETURNING",
+    "returning_delete": "DELETE ... RETURNING",
+    "upsert_on_conflict": "INSERT ... ON CONFLICT DO UPDATE / DO NOTHING",
+    "upsert_on_duplicate_key": "INSERT ... ON DUPLICATE KEY UPDATE",
+    "json": "a JSON column type (or JSON functions over text)",
+    "jsonb": "binary JSONB with containment operators (@>) and GIN indexes",
+    "json_path": "SQL/JSON path queries (jsonb_path_exists / JSON_EXISTS)",
+    "arrays": "SQL array columns and operators (@>, &&, = ANY)",
+    "interval": "an INTERVAL column type",
+    "uuid_type": "a native UUID column type",
+    "timestamptz": "a timestamp type that stores an absolute instant and converts to the session time zone",
+    "time_zone_setting": "a session time zone setting (SET TIME ZONE / SET time_zone)",
+    "cte": "WITH common table expressions",
+    "cte_recursive": "WITH RECURSIVE",
+    "cte_dml": "data-modifying statements inside WITH",
+    "window_functions": "window functions (OVER, named WINDOW)",
+    "for_update": "SELECT ... FOR UPDATE row locks",
+    "skip_locked": "SELECT ... FOR UPDATE SKIP LOCKED",
+    "nowait": "SELECT ... FOR UPDATE NOWAIT",
+    "listen_notify": "LISTEN / NOTIFY",
+    "advisory_locks": "advisory locks (pg_advisory_lock / GET_LOCK)",
+    "savepoints": "SAVEPOINT / ROLLBACK TO SAVEPOINT",
+    "server_side_cursors": "cursors that stream rows from the server",
+    "create_database": "CREATE DATABASE (used for the scratch space)",
+}
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A capability that an engine has from ``since`` (inclusive) on; ``None`` means every version."""
+
+    name: str
+    since: tuple[int, ...] | None = None
+
+
+def _gates(*items: str | tuple[str, tuple[int, ...]]) -> list[Gate]:
+    return [Gate(i) if isinstance(i, str) else Gate(i[0], i[1]) for i in items]
+
+
+_ALL_PG = [c for c in CAPABILITIES if c not in ("upsert_on_duplicate_key",)]
+
+# engine -> gates. Versions are the engine's own (MariaDB 10.5 is (10, 5)).
+PROFILES: dict[str, list[Gate]] = {
+    "postgresql": _gates(*[c for c in _ALL_PG if c != "json_path"], ("json_path", (12,))),
+    "cockroachdb": _gates(
+        "transactional_ddl", "isolation_levels", "returning_insert", "returning_update", "returning_delete",
+        "upsert_on_conflict", "json", "jsonb", "arrays", "interval", "uuid_type", "timestamptz",
+        "time_zone_setting", "cte", "cte_recursive", "cte_dml", "window_functions", "for_update", "skip_locked",
+        "nowait", "savepoints", "server_side_cursors", "create_database", ("json_path", (24, 1)),
+    ),
+    "mariadb": _gates(
+        "isolation_levels", "upsert_on_duplicate_key", "json", "time_zone_setting", "for_update", "savepoints",
+        "advisory_locks", "server_side_cursors", "create_database",
+        ("returning_delete", (10, 0)), ("returning_insert", (10, 5)), ("cte", (10, 2)), ("cte_recursive", (10, 2)),
+        ("window_functions", (10, 2)), ("nowait", (10, 3)), ("skip_locked", (10, 6)), ("json_path", (10, 2)),
+        ("uuid_type", (10, 7)),
+    ),
+    "mysql": _gates(
+        "isolation_levels", "upsert_on_duplicate_key", "json", "time_zone_setting", "for_update", "savepoints",
+        "advisory_locks", "server_side_cursors", "create_database",
+        ("cte", (8, 0)), ("cte_recursive", (8, 0)), ("window_functions", (8, 0)), ("nowait", (8, 0)),
+        ("skip_locked", (8, 0)), ("json_path", (5, 7)),
+    ),
+    "sqlite": _gates(
+        "transactional_ddl", "json", "cte", "cte_recursive", "savepoints",
+        ("upsert_on_conflict", (3, 24)), ("window_functions", (3, 25)), ("returning_insert", (3, 35)),
+        ("returning_update", (3, 35)), ("returning_delete", (3, 35)),
+    ),
+}
+
+
+def parse_version(text: str | None) -> tuple[int, ...]:
+    """Leading numeric components of a version string: '10.11.19-MariaDB-0+deb12u1' -> (10, 11, 19)."""
+    out: list[int] = []
+    for part in (text or "").replace("-", ".").replace("v", "").split("."):
+        if not part.isdigit():
+            break
+        out.append(int(part))
+    return tuple(out)
+
+
+def profile(engine: str, version: tuple[int, ...]) -> frozenset[str]:
+    """Capabilities of ``engine`` at ``version`` (unknown engine: nothing is assumed)."""
+    return frozenset(g.name for g in PROFILES.get(engine, []) if g.since is None or version >= g.since)
+
+
+def why_missing(capability: str, engine: str, version: tuple[int, ...]) -> str:
+    """One line saying why a capability is absent, for the ``unsupported`` cell's detail."""
+    if capability not in CAPABILITIES:
+        raise KeyError(f"unknown capability {capability!r}")
+    gate = next((g for g in PROFILES.get(engine, []) if g.name == capability), None)
+    ver = ".".join(map(str, version)) or "?"
+    if gate is not None and gate.since is not None:
+        since = ".".join(map(str, gate.since))
+        return f"{engine} {ver} lacks {CAPABILITIES[capability]} (needs {since}+)"
+    return f"{engine} {ver} lacks {CAPABILITIES[capability]}"

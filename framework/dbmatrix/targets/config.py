@@ -1,0 +1,148 @@
+"""Which targets a run uses: built-in names, the user's config file, env, and the command line.
+
+Precedence (later wins): built-in defaults < ``[tool.dbmatrix.targets]`` in ./pyproject.toml or
+``[targets]`` in ./dbmatrix.toml < ``DBMATRIX_<NAME>_URL`` < ``--target NAME=URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UsageError
+from .model import Target
+from .urls import kind_of, parse_url
+
+EMBEDDED = "postgres-embedded"
+
+
+@dataclass(frozen=True)
+class BuiltinTarget:
+    kind: str
+    default_url: str | None  # None: from config/env only (or managed by dbmatrix)
+    managed: str | None = None
+    pooler: str | None = None
+
+
+BUILTIN: dict[str, BuiltinTarget] = {
+    "sqlite": BuiltinTarget("sqlite", None, managed="sqlite-file"),
+    EMBEDDED: BuiltinTarget("postgresql", None, managed="embedded-postgres"),
+    "postgres": BuiltinTarget("postgresql", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    "postgres-replica": BuiltinTarget("postgresql", "postgresql://postgres@127.0.0.1:5433/postgres"),
+    "pgbouncer": BuiltinTarget("postgresql", "postgresql://postgres@127.0.0.1:6432/postgres", pooler="transaction"),
+    "mariadb": BuiltinTarget("mysql", "mysql://root@127.0.0.1:3306/test"),
+    "mysql": BuiltinTarget("mysql", None),
+    "cockroach": BuiltinTarget("cockroachdb", None),
+    "neon": BuiltinTarget("postgresql", None),
+}
+DEFAULT_RUN = ("sqlite", EMBEDDED)
+
+
+def env_var(name: str) -> str:
+    return f"DBMATRIX_{name.upper().replace('-', '_')}_URL"
+
+
+def load_file_config(cwd: Path) -> dict[str, dict[str, str]]:
+    """Targets from ./dbmatrix.toml (``[targets]``) or ./pyproject.toml (``[tool.dbmatrix.targets]``).
+
+    Each entry is a URL string or a table ``{url = "...", pooler = "transaction"}``.
+    """
+    for path, dig in ((cwd / "dbmatrix.toml", ("targets",)), (cwd / "pyproject.toml", ("tool", "dbmatrix", "targets"))):
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise UsageError(f"cannot read {path}: {exc}") from None
+        for key in dig:
+            data = data.get(key, {}) if isinstance(data, dict) else {}
+        if not data:
+            continue
+        out: dict[str, dict[str, str]] = {}
+        for name, entry in data.items():
+            entry = {"url": entry} if isinstance(entry, str) else entry
+            if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+                raise UsageError(f"{path}: target {name!r} needs a url string")
+            unknown = set(entry) - {"url", "pooler"}
+            if unknown:
+                raise UsageError(f"{path}: target {name!r} has unknown keys: {', '.join(sorted(unknown))}")
+            out[name] = entry
+        return out
+    return {}
+
+
+def parse_target_option(value: str) -> tuple[str, str | None]:
+    """``NAME`` or ``NAME=URL``."""
+    name, sep, url = value.partition("=")
+    name = name.strip()
+    if not name:
+        raise UsageError(f"--target needs NAME or NAME=URL, got {value!r}")
+    return name, (url.strip() if sep else None)
+
+
+class TargetResolver:
+    """Turns names, config and env into Target objects (no connections are made here)."""
+
+    def __init__(self, cwd: Path | None = None, environ: dict[str, str] | None = None):
+        self.environ = dict(os.environ if environ is None else environ)
+        self.file_config = load_file_config(cwd or Path.cwd())
+
+    def configured_names(self) -> list[str]:
+        """Targets that the user configured explicitly (file or env), in a stable order."""
+        names = list(self.file_config)
+        for name in BUILTIN:
+            if env_var(name) in self.environ and name not in names:
+                names.append(name)
+        return names
+
+    def known_names(self) -> list[str]:
+        return list(dict.fromkeys([*BUILTIN, *self.file_config]))
+
+    def resolve(self, name: str, url_override: str | None = None) -> Target:
+        builtin = BUILTIN.get(name)
+        entry = self.file_config.get(name, {})
+        url_text = url_override or self.environ.get(env_var(name)) or entry.get("url")
+        if url_text is None and builtin is None:
+            raise UsageError(
+                f"unknown target {name!r}; known: {', '.join(self.known_names())} (or pass --target {name}=URL)"
+            )
+        pooler = entry.get("pooler") or (builtin.pooler if builtin else None)
+        if url_text is None:
+            assert builtin is not None
+            if builtin.managed:
+                # managed targets get their URL once dbmatrix has made the server or file
+                placeholder = "sqlite://" if builtin.kind == "sqlite" else "postgresql://postgres@127.0.0.1/postgres"
+                return Target(name, builtin.kind, parse_url(placeholder, target=name), managed=builtin.managed)
+            if builtin.default_url is None:
+                raise UsageError(f"target {name!r} has no URL: set {env_var(name)} or pass --target {name}=URL")
+            url_text = builtin.default_url
+        url = parse_url(url_text, target=name)
+        kind = kind_of(url)
+        if builtin is not None and builtin.kind != kind and not (builtin.kind == "postgresql" and kind == "cockroachdb"):
+            raise UsageError(f"target {name!r} is a {builtin.kind} target but its URL is {kind}")
+        return Target(name, kind, url, pooler=pooler)
+
+    def select(self, options: list[str], require: list[str]) -> list[Target]:
+        """The targets for a run: ``--target`` options, else the embedded defaults plus configured targets.
+
+        Required targets are added when not named. Duplicates keep the last URL given.
+        """
+        chosen: dict[str, str | None] = {}
+        for opt in options:
+            name, url = parse_target_option(opt)
+            chosen[name] = url
+        if not options:
+            for name in (*DEFAULT_RUN, *self.configured_names()):
+                chosen.setdefault(name, None)
+        for name in require:
+            chosen.setdefault(name, None)
+        return [self.resolve(name, url) for name, url in chosen.items()]
+
+
+def parse_require(values: list[str]) -> list[str]:
+    names: list[str] = []
+    for v in values:
+        names += [n.strip() for n in v.split(",") if n.strip()]
+    return names
