@@ -16,8 +16,7 @@ class AiosqliteSession(AsyncSession):
 
     conn: Any = None
 
-    async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None
-                        ) -> Result:
+    async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
         query, args = translate(self.adapter, sql, params)
         cursor = await self.conn.execute(query, args if args is not None else ())
         try:

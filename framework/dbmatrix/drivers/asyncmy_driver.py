@@ -17,8 +17,7 @@ class AsyncmySession(AsyncSession):
 
     conn: Any = None
 
-    async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None
-                        ) -> Result:
+    async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
         query, args = translate(self.adapter, sql, params)
         async with self.conn.cursor() as cursor:
             await cursor.execute(query, args)

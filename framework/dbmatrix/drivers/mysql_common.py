@@ -44,11 +44,19 @@ def connect_kwargs(info: ConnectInfo) -> dict[str, Any]:
 
 
 def normalise_mysql_error(exc: BaseException) -> DriverError | None:
-    """MySQL errors carry ``(errno, message)``; a bare socket error's errno is the OS's, not MySQL's, so no code."""
+    """The code is the MySQL errno as a string.
+
+    PyMySQL >= 1.2 and asyncmy also set ``sqlstate`` (e.g. '23000' for every integrity error), which
+    ``default_normalise`` would prefer; the errno ('1062') is the precise one. A bare socket error's errno
+    is the OS's, not MySQL's, so it gets no code.
+    """
     if isinstance(exc, OSError):  # refused, unresolvable host, timeout (TimeoutError is an OSError)
         text = str(exc).strip()
         return DriverError(None, type(exc).__name__, scrub(text.splitlines()[0] if text else type(exc).__name__))
-    return default_normalise(exc)
+    err = default_normalise(exc)
+    if err is not None and exc.args and isinstance(exc.args[0], int):  # (errno, message)
+        err = DriverError(str(exc.args[0]), err.cls, err.message)
+    return err
 
 
 @contextlib.contextmanager

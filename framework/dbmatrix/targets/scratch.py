@@ -66,6 +66,8 @@ def create_scratch(target: Target, run_id: str) -> ScratchSpace:
         path = Path(tempfile.mkdtemp(prefix=f"dbmatrix_{run_id}_"))
         space = ScratchSpace(target, "file", str(path), target.url, path=path)
         target.scratch_url = target.url.set(database=str(path / "scratch.db"))
+        if target.managed:
+            target.url = target.scratch_url  # the report then shows where the file was
         _enable_wal(target.scratch_url)
         return space
     name = scratch_name(run_id, target.name)

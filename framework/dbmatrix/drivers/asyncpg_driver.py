@@ -1,0 +1,116 @@
+"""asyncpg: asyncio PostgreSQL driver with its own protocol implementation and a prepared-statement cache.
+
+How statements are sent (this decides what breaks behind PgBouncer in transaction pooling):
+
+* No parameters and a command that never returns rows (SET, BEGIN/COMMIT, DDL, DML without RETURNING)
+  -> ``conn.execute(sql)``: asyncpg uses the simple query protocol, no prepared statement at all. That is
+  asyncpg's own idiom for commands, and it keeps session setup (``SET statement_timeout``) and transaction
+  control working behind PgBouncer.
+* Everything else -> ``stmt = await conn.prepare(sql)``, ``stmt.fetch(*args)``, ``stmt.get_statusmsg()``: one
+  path that gives the columns (even for zero rows), the rows and the command status (rowcount). With default
+  connect settings (statement cache on) asyncpg *names* that statement ``__asyncpg_stmt_<n>__``, ``n`` counting
+  per process, and Parse and Bind are separate round trips. Behind PgBouncer < 1.21 in transaction mode that
+  breaks (42P05 when a server connection still holds the name from another process, 26000 when the Bind lands
+  on another server connection). We keep the defaults on purpose: recording that is the point.
+
+``hot_path`` is ``conn.fetch``, which goes through asyncpg's statement cache like application code does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..errors import DriverError
+from ..redaction import register_secret, scrub
+from . import params as paramstyles
+from .base import CONNECT_TIMEOUT_S, AsyncSession, ConnectInfo, DriverAdapter, Result, default_normalise, translate
+
+# Commands that never return rows; with no parameters they take the simple query protocol.
+_COMMAND = re.compile(
+    r"\s*(SET|RESET|BEGIN|START|COMMIT|END|ROLLBACK|ABORT|SAVEPOINT|RELEASE|CREATE|DROP|ALTER|TRUNCATE|GRANT"
+    r"|REVOKE|COMMENT|LOCK|DISCARD|DO|LISTEN|UNLISTEN|NOTIFY|VACUUM|ANALYZE|CLUSTER|REINDEX|CHECKPOINT"
+    r"|DEALLOCATE|REFRESH|INSERT|UPDATE|DELETE|MERGE)\b",
+    re.IGNORECASE,
+)
+_RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
+_URL_OPTIONS = {"host", "port", "sslmode"}  # URL query entries asyncpg.connect understands here
+
+
+def rowcount_from_status(status: str | None) -> int:
+    """The row count in a PostgreSQL command tag ('UPDATE 3' -> 3, 'INSERT 0 1' -> 1); -1 when it has none."""
+    last = (status or "").rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else -1
+
+
+def connect_kwargs(info: ConnectInfo) -> dict[str, Any]:
+    """asyncpg.connect keywords from the URL; ``?host=`` (a unix socket dir) and ``?sslmode=`` are honoured."""
+    url = info.url
+    unknown = set(url.query) - _URL_OPTIONS
+    if unknown:  # refusing beats silently dropping an option such as a TLS setting the user relies on
+        raise DriverError(None, "UnsupportedURLOption", f"asyncpg adapter does not handle URL option(s) {sorted(unknown)}")
+    register_secret(url.password)
+    query = {k: v if isinstance(v, str) else ",".join(v) for k, v in url.query.items()}
+    kwargs: dict[str, Any] = {
+        "host": query.get("host", url.host),
+        "port": int(query["port"]) if "port" in query else url.port,
+        "user": url.username,
+        "password": url.password,
+        "database": url.database,
+        "ssl": query.get("sslmode"),  # asyncpg takes libpq sslmode names ('disable', 'require', ...)
+        "timeout": CONNECT_TIMEOUT_S,
+    }
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+class AsyncpgSession(AsyncSession):
+    def __init__(self, adapter: DriverAdapter, info: ConnectInfo):
+        super().__init__(adapter, info)
+        import asyncpg
+
+        try:
+            self.conn = self._call(lambda: self.run(asyncpg.connect(**connect_kwargs(info))))
+        except BaseException:
+            self._shutdown()  # the loop thread started above would otherwise outlive the failed open
+            raise
+
+    async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None
+                        ) -> Result:
+        sql, args = translate(self.adapter, sql, params)
+        if args is None and _COMMAND.match(sql) and not _RETURNING.search(sql):
+            status = await self.conn.execute(sql)
+            return Result([], [], rowcount_from_status(status))
+        stmt = await self.conn.prepare(sql)
+        records = await stmt.fetch(*(args or ()))
+        columns = [attr.name for attr in stmt.get_attributes()]
+        return Result(columns, [tuple(r) for r in records], rowcount_from_status(stmt.get_statusmsg()))
+
+    async def _aclose(self) -> None:
+        await self.conn.close(timeout=CONNECT_TIMEOUT_S)
+
+    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
+        sql, args = translate(self.adapter, sql, params)
+        args = args or []
+        fetch, run = self.conn.fetch, self.run
+        return lambda: run(fetch(sql, *args))
+
+
+class AsyncpgAdapter(DriverAdapter):
+    id = "asyncpg"
+    kinds = frozenset({"postgresql", "cockroachdb"})  # CockroachDB speaks the PostgreSQL wire protocol
+    is_async = True
+    paramstyle = paramstyles.NUMERIC_DOLLAR
+    modules = ("asyncpg",)
+
+    def open(self, info: ConnectInfo) -> AsyncpgSession:
+        return AsyncpgSession(self, info)
+
+    def normalise_error(self, exc: BaseException) -> DriverError | None:
+        # asyncpg lets socket errors and its connect timeout through unwrapped (psycopg wraps them in
+        # OperationalError), so map them here or a refused connection would escape as a raw OSError.
+        if isinstance(exc, OSError | asyncio.TimeoutError) and not hasattr(exc, "sqlstate"):
+            text = str(exc).strip().splitlines()
+            return DriverError(None, type(exc).__name__, scrub(text[0] if text else type(exc).__name__))
+        return default_normalise(exc)

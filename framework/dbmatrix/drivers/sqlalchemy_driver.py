@@ -1,0 +1,366 @@
+"""SQLAlchemy Core and ORM layered over any DBAPI driver: ``sa-core+<dbapi>`` and ``sa-orm+<dbapi>``.
+
+What a case records here is what a SQLAlchemy user gets: statements go through ``text()`` (which takes
+``:name`` natively), values come back after SQLAlchemy's own type processing when ``types`` is given, and
+transactions are SQLAlchemy's (``begin``/``commit``/``rollback`` with the ``isolation_level`` execution option),
+not SQL we send ourselves.
+
+One session owns exactly one DBAPI connection (``NullPool`` and a single ``Connection``; the ORM ``Session`` is
+bound to that ``Connection``, because binding it to the engine would open a new connection per transaction).
+Between transactions the connection is at ``isolation_level='AUTOCOMMIT'``, like the DBAPI adapters.
+
+SQLite: sqlite3/aiosqlite do not emit BEGIN for every statement (legacy transaction control), so we apply the
+recipe from SQLAlchemy's SQLite docs ("Enabling Non-Legacy SQLite Transactional Modes"): the DBAPI's own BEGIN
+is disabled and a ``begin`` event listener emits it. The listener emits the lock mode the case asked for, so
+``immediate``/``exclusive`` work through SQLAlchemy's own transaction too (SQLAlchemy has no isolation level
+for them); ``read uncommitted`` is SQLAlchemy's ``READ UNCOMMITTED`` (``PRAGMA read_uncommitted``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..errors import DriverError
+from ..redaction import scrub
+from . import params
+from .base import (
+    CONNECT_TIMEOUT_S,
+    LOCK_TIMEOUT_S,
+    AsyncSession,
+    ConnectInfo,
+    DriverAdapter,
+    Result,
+    Session,
+    begin_statements,
+    default_normalise,
+    translate,
+)
+
+PG_KINDS = frozenset({"postgresql", "cockroachdb"})
+# dbapi id -> (SQLAlchemy driver name, async engine?, target kinds, modules that must import, connect timeout kwargs)
+_DBAPIS: dict[str, tuple[str, bool, frozenset[str], tuple[str, ...], dict[str, Any]]] = {
+    "asyncpg": ("asyncpg", True, PG_KINDS, ("asyncpg", "greenlet"), {"timeout": CONNECT_TIMEOUT_S}),
+    "psycopg": ("psycopg", False, PG_KINDS, ("psycopg",), {"connect_timeout": CONNECT_TIMEOUT_S}),
+    "psycopg-async": ("psycopg", True, PG_KINDS, ("psycopg", "greenlet"), {"connect_timeout": CONNECT_TIMEOUT_S}),
+    "psycopg2": ("psycopg2", False, PG_KINDS, ("psycopg2",), {"connect_timeout": CONNECT_TIMEOUT_S}),
+    "pymysql": ("pymysql", False, frozenset({"mysql"}), ("pymysql",), {"connect_timeout": CONNECT_TIMEOUT_S}),
+    "mysqlclient": ("mysqldb", False, frozenset({"mysql"}), ("MySQLdb",), {"connect_timeout": CONNECT_TIMEOUT_S}),
+    "asyncmy": ("asyncmy", True, frozenset({"mysql"}), ("asyncmy", "greenlet"), {"connect_timeout": CONNECT_TIMEOUT_S}),
+    # sqlite has no connect timeout; ``timeout`` is its busy timeout, as in the sqlite3 adapter.
+    # check_same_thread=False: submit() runs statements on a worker thread (one at a time per session).
+    "sqlite3": ("pysqlite", False, frozenset({"sqlite"}), ("sqlite3",),
+                {"timeout": LOCK_TIMEOUT_S, "check_same_thread": False}),
+    "aiosqlite": ("aiosqlite", True, frozenset({"sqlite"}), ("aiosqlite", "greenlet"), {"timeout": LOCK_TIMEOUT_S}),
+}
+# SQLAlchemy dialect name per target kind; CockroachDB needs the third-party sqlalchemy-cockroachdb dialect.
+_DIALECTS = {"postgresql": "postgresql", "cockroachdb": "cockroachdb", "mysql": "mysql", "sqlite": "sqlite"}
+COCKROACH_MODULE = "sqlalchemy_cockroachdb"
+
+AUTOCOMMIT = "AUTOCOMMIT"
+_SQLITE_BEGIN = "dbmatrix_sqlite_begin"  # our execution option: the BEGIN statement the listener emits
+
+# text() treats ``:word`` as a bind parameter even inside quoted literals and comments (e.g. '{"a":true}');
+# params.py leaves those alone, so we escape them the way SQLAlchemy documents (``\:``) to keep one meaning.
+_QUOTED = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*""")
+_SA_BIND = re.compile(r"(?<![:\w\x5c]):(\w+)(?![:\w])")
+
+
+def escape_quoted_colons(sql: str) -> str:
+    """``sql`` with ``:word`` inside literals, quoted identifiers and comments escaped for ``text()``."""
+    return _QUOTED.sub(lambda m: _SA_BIND.sub(r"\\:\1", m.group(0)), sql)
+
+
+def statement(sql: str, types: Mapping[str, Any] | None) -> Any:
+    """``text(sql)`` typed by ``types``: parameters get ``bindparam(type_=...)``, result columns ``.columns()``."""
+    from sqlalchemy import bindparam, text
+
+    stmt = text(escape_quoted_colons(sql)).execution_options(preserve_rowcount=True)  # rowcount as the DBAPI said
+    if not types:
+        return stmt
+    names = set(params.parameter_names(sql))
+    binds = [bindparam(name, type_=type_) for name, type_ in types.items() if name in names]
+    if binds:
+        stmt = stmt.bindparams(*binds)
+    return stmt.columns(**types)
+
+
+def result_of(result: Any) -> Result:
+    """A Result from a SQLAlchemy (Cursor)Result, rows as plain tuples of what SQLAlchemy returned."""
+    if not result.returns_rows:
+        return Result([], [], result.rowcount)
+    columns = list(result.keys())
+    rows = [tuple(row) for row in result.all()]
+    return Result(columns, rows, result.rowcount)
+
+
+def _sqlite_no_dbapi_begin(dbapi_connection: Any, connection_record: Any) -> None:
+    # SQLAlchemy's recipe: stop sqlite3's own (legacy) BEGIN handling; the ``begin`` listener emits BEGIN.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_emit_begin(conn: Any) -> None:
+    # In AUTOCOMMIT mode SQLAlchemy still "autobegins"; emitting BEGIN then would end autocommit.
+    opts = conn.get_execution_options()
+    if opts.get("isolation_level") != AUTOCOMMIT:
+        conn.exec_driver_sql(opts.get(_SQLITE_BEGIN, "BEGIN"))
+
+
+class SQLAlchemySession(Session):
+    """A sync engine with one Connection; ``orm`` is an ORM Session bound to it (sa-orm) or None (sa-core)."""
+
+    def __init__(self, adapter: SQLAlchemyAdapter, info: ConnectInfo, engine: Any, conn: Any, orm: Any):
+        super().__init__(adapter, info)
+        self.engine, self.conn, self.orm = engine, conn, orm
+        self.executor = orm if orm is not None else conn  # what statements and transactions go through
+
+    def _execute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
+        query, args = translate(self.adapter, sql, params)
+        return result_of(self.executor.execute(statement(query, types), args or {}))
+
+    def begin(self, isolation: str | None = None) -> None:
+        opts = self.adapter.transaction_options(self.info.kind, isolation, self.engine.dialect)
+        self._call(lambda: self._begin(opts))
+        self.in_transaction = True
+
+    def _begin(self, opts: dict[str, Any]) -> None:
+        if self.executor.in_transaction():
+            self.executor.commit()  # the no-op transaction SQLAlchemy autobegan in AUTOCOMMIT mode
+        if self.orm is None:
+            self.conn.execution_options(**opts)
+            self.conn.begin()
+        else:
+            self.orm.begin()
+            self.orm.connection(execution_options=opts)  # how ORM users set the level; starts the transaction
+
+    def commit(self) -> None:
+        self._end(self.executor.commit)
+
+    def rollback(self) -> None:
+        self._end(self.executor.rollback)
+
+    def _end(self, finish: Callable[[], None]) -> None:
+        try:
+            self._call(finish)
+        finally:
+            self.in_transaction = False
+            self._call(self._restore_autocommit)
+
+    def _restore_autocommit(self) -> None:
+        if self.executor.in_transaction():  # a failed COMMIT can leave SQLAlchemy's transaction open
+            self.executor.rollback()
+        self.conn.execution_options(isolation_level=AUTOCOMMIT)
+
+    def _close(self) -> None:
+        try:
+            if self.orm is not None:
+                self.orm.close()
+            self.conn.close()
+        finally:
+            self.engine.dispose()
+
+    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
+        from sqlalchemy import text
+
+        query, args = translate(self.adapter, sql, params)
+        stmt, bound, executor = text(escape_quoted_colons(query)), args or {}, self.executor
+        executor.execute(stmt, bound).all()  # compile once now; later calls hit SQLAlchemy's compiled cache
+        return lambda: executor.execute(stmt, bound).all()
+
+
+class SQLAlchemyAsyncSession(AsyncSession):
+    """An async engine with one AsyncConnection; ``orm`` is an AsyncSession bound to it (sa-orm) or None."""
+
+    def __init__(self, adapter: SQLAlchemyAdapter, info: ConnectInfo):
+        super().__init__(adapter, info)
+        self.engine: Any = None
+        self.conn: Any = None
+        self.orm: Any = None
+        self.executor: Any = None
+
+    async def _aopen(self, url: Any, connect_args: dict[str, Any]) -> None:
+        from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
+        from sqlalchemy.ext.asyncio import create_async_engine
+        from sqlalchemy.pool import NullPool
+
+        self.engine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
+        if self.info.kind == "sqlite":
+            _listen_sqlite(self.engine.sync_engine)
+        self.conn = await self.engine.connect()
+        await self.conn.execution_options(isolation_level=AUTOCOMMIT)
+        self.orm = SAAsyncSession(bind=self.conn) if self.adapter.layer == "sa-orm" else None
+        self.executor = self.orm if self.orm is not None else self.conn
+
+    async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None
+                        ) -> Result:
+        query, args = translate(self.adapter, sql, params)
+        return result_of(await self.executor.execute(statement(query, types), args or {}))
+
+    def begin(self, isolation: str | None = None) -> None:
+        opts = self.adapter.transaction_options(self.info.kind, isolation, self.engine.sync_engine.dialect)
+        self._call(lambda: self.run(self._abegin(opts)))
+        self.in_transaction = True
+
+    async def _abegin(self, opts: dict[str, Any]) -> None:
+        if self.executor.in_transaction():
+            await self.executor.commit()  # the no-op transaction SQLAlchemy autobegan in AUTOCOMMIT mode
+        if self.orm is None:
+            await self.conn.execution_options(**opts)
+            await self.conn.begin()
+        else:
+            await self.orm.begin()
+            await self.orm.connection(execution_options=opts)
+
+    def commit(self) -> None:
+        self._end(self.executor.commit)
+
+    def rollback(self) -> None:
+        self._end(self.executor.rollback)
+
+    def _end(self, finish: Callable[[], Any]) -> None:
+        try:
+            self._call(lambda: self.run(finish()))
+        finally:
+            self.in_transaction = False
+            self._call(lambda: self.run(self._restore_autocommit()))
+
+    async def _restore_autocommit(self) -> None:
+        if self.executor.in_transaction():  # a failed COMMIT can leave SQLAlchemy's transaction open
+            await self.executor.rollback()
+        await self.conn.execution_options(isolation_level=AUTOCOMMIT)
+
+    async def _aclose(self) -> None:
+        try:
+            if self.orm is not None:
+                await self.orm.close()
+            if self.conn is not None:
+                await self.conn.close()
+        finally:
+            if self.engine is not None:
+                await self.engine.dispose()
+
+    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
+        from sqlalchemy import text
+
+        query, args = translate(self.adapter, sql, params)
+        stmt, bound, executor = text(escape_quoted_colons(query)), args or {}, self.executor
+
+        async def once() -> Any:
+            return (await executor.execute(stmt, bound)).all()
+
+        self.run(once())  # compile once now; later calls hit SQLAlchemy's compiled cache
+        return lambda: self.run(once())
+
+
+def _listen_sqlite(sync_engine: Any) -> None:
+    from sqlalchemy import event
+
+    event.listen(sync_engine, "connect", _sqlite_no_dbapi_begin)
+    event.listen(sync_engine, "begin", _sqlite_emit_begin)
+
+
+class SQLAlchemyAdapter(DriverAdapter):
+    """SQLAlchemy ``layer`` ('sa-core' or 'sa-orm') over the DBAPI driver ``dbapi`` (an id of DBAPI_DRIVERS)."""
+
+    def __init__(self, layer: str, dbapi: str):
+        if layer not in ("sa-core", "sa-orm") or dbapi not in _DBAPIS:
+            raise ValueError(f"no SQLAlchemy driver {layer}+{dbapi}")
+        sa_driver, is_async, kinds, modules, connect_args = _DBAPIS[dbapi]
+        self.id = f"{layer}+{dbapi}"
+        self.layer = layer
+        self.dbapi = dbapi
+        self.kinds = kinds
+        self.is_async = is_async
+        self.paramstyle = params.NAMED  # text() takes :name itself
+        self.modules = ("sqlalchemy", *modules)
+        self.sa_driver = sa_driver
+        self.connect_args = connect_args
+
+    def unavailable_reason_for(self, kind: str) -> str | None:
+        """Like ``unavailable_reason``, plus the dialect package a target kind needs (CockroachDB)."""
+        reason = self.unavailable_reason()
+        if reason is None and kind == "cockroachdb":
+            try:
+                importlib.import_module(COCKROACH_MODULE)
+            except ImportError as exc:
+                return f"driver {self.id} on cockroachdb needs sqlalchemy-cockroachdb ({COCKROACH_MODULE}: {exc})"
+        return reason
+
+    def transaction_options(self, kind: str, isolation: str | None, dialect: Any) -> dict[str, Any]:
+        """Execution options that make SQLAlchemy's next transaction run at ``isolation``."""
+        if kind == "sqlite":
+            # begin_statements validates the name and gives the lock mode; its PRAGMA is SQLAlchemy's job here
+            begin_sql = begin_statements(kind, isolation)[-1]
+            level = "READ UNCOMMITTED" if isolation and isolation.lower() == "read uncommitted" else "SERIALIZABLE"
+            return {"isolation_level": level, _SQLITE_BEGIN: begin_sql}
+        # None: the server's default (detected by SQLAlchemy at connect), undoing a level an earlier begin set
+        return {"isolation_level": isolation.upper() if isolation else dialect.default_isolation_level}
+
+    def url_for(self, info: ConnectInfo) -> Any:
+        """``info.url`` with this driver's ``dialect+driver`` name."""
+        return info.url.set(drivername=f"{_DIALECTS[info.kind]}+{self.sa_driver}")
+
+    def open(self, info: ConnectInfo) -> Session:
+        reason = self.unavailable_reason_for(info.kind)
+        if reason is not None:
+            raise DriverError(None, "DriverUnavailable", reason)
+        try:
+            return self._open_async(info) if self.is_async else self._open_sync(info)
+        except DriverError:
+            raise
+        except Exception as exc:
+            # e.g. asyncpg raises a bare OSError for a refused connection, which is no DBAPI error
+            raise self.normalise_error(exc) or DriverError(None, type(exc).__name__, _first_line(exc)) from None
+
+    def _open_sync(self, info: ConnectInfo) -> Session:
+        from sqlalchemy import create_engine
+        from sqlalchemy.orm import Session as ORMSession
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(self.url_for(info), poolclass=NullPool, connect_args=dict(self.connect_args))
+        if info.kind == "sqlite":
+            _listen_sqlite(engine)
+        try:
+            conn = engine.connect()
+            conn.execution_options(isolation_level=AUTOCOMMIT)
+        except BaseException:
+            engine.dispose()
+            raise
+        orm = ORMSession(bind=conn) if self.layer == "sa-orm" else None
+        return SQLAlchemySession(self, info, engine, conn, orm)
+
+    def _open_async(self, info: ConnectInfo) -> Session:
+        session = SQLAlchemyAsyncSession(self, info)
+        try:
+            session.run(session._aopen(self.url_for(info), dict(self.connect_args)))
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+    def normalise_error(self, exc: BaseException) -> DriverError | None:
+        """Unwrap SQLAlchemy's ``DBAPIError.orig`` and, for async dialects, the driver exception they adapt."""
+        driver_exc = _driver_exception(exc)
+        if driver_exc is not exc:
+            err = default_normalise(driver_exc)
+            if err is not None:
+                return err
+        return default_normalise(exc)
+
+
+def _driver_exception(exc: BaseException) -> BaseException:
+    """The innermost driver exception: DBAPIError.orig, then an async dialect's adapted error's own orig/cause."""
+    seen = {id(exc)}
+    while True:
+        inner = getattr(exc, "orig", None) or exc.__cause__
+        if not isinstance(inner, BaseException) or id(inner) in seen:
+            return exc
+        seen.add(id(inner))
+        exc = inner
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return scrub(text.splitlines()[0] if text else type(exc).__name__)

@@ -1,0 +1,107 @@
+"""Expectations: what each engine is known to do, from ``cases/expectations/<kind>.toml``.
+
+Each file holds ``[[expect]]`` entries; the last entry that matches a cell wins::
+
+    [[expect]]
+    case = "types.float_specials"   # glob over case ids
+    outcome = "unsupported"
+    reason = "MariaDB DOUBLE has no NaN or infinity"   # required: a known deviation says why
+    engine = "mariadb"              # optional filters: engine, target (glob), driver (glob or list), params
+    driver = ["asyncpg", "sa-*+asyncpg"]
+
+Unknown keys, unknown outcomes and missing reasons are refused (UsageError), so a typo cannot silently
+turn an expectation off.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .results import AS_EXPECTED, DEVIATION, ERROR, OUTCOMES, SKIPPED
+
+_KEYS = {"case", "outcome", "reason", "engine", "target", "driver", "params"}
+
+
+@dataclass(frozen=True)
+class Expectation:
+    case: str
+    outcome: str
+    reason: str
+    engine: str | None = None
+    target: str | None = None
+    drivers: tuple[str, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def matches(self, case: str, engine: str, target: str, driver: str, params: dict[str, Any]) -> bool:
+        if not fnmatch.fnmatchcase(case, self.case):
+            return False
+        if self.engine and self.engine != engine:
+            return False
+        if self.target and not fnmatch.fnmatchcase(target, self.target):
+            return False
+        if self.drivers and not any(fnmatch.fnmatchcase(driver, d) for d in self.drivers):
+            return False
+        return all(str(params.get(k)) == str(v) for k, v in self.params.items())
+
+
+class Expectations:
+    """All expectation files of a case directory, by target kind."""
+
+    def __init__(self, by_kind: dict[str, list[Expectation]] | None = None):
+        self.by_kind = by_kind or {}
+
+    @classmethod
+    def load(cls, directory: Path) -> Expectations:
+        by_kind: dict[str, list[Expectation]] = {}
+        if directory.is_dir():
+            for path in sorted(directory.glob("*.toml")):
+                by_kind[path.stem] = _load_file(path)
+        return cls(by_kind)
+
+    def lookup(self, kind: str, case: str, engine: str, target: str, driver: str, params: dict[str, Any]
+               ) -> Expectation | None:
+        found = None
+        for exp in self.by_kind.get(kind, []):
+            if exp.matches(case, engine, target, driver, params):
+                found = exp
+        return found
+
+
+def verdict(outcome: str, expected: str | None) -> str | None:
+    """``as-expected`` or ``deviation``; skipped cells have no verdict, errors always deviate."""
+    if outcome == SKIPPED:
+        return None
+    if outcome == ERROR:
+        return DEVIATION
+    return AS_EXPECTED if outcome == expected else DEVIATION
+
+
+def _load_file(path: Path) -> list[Expectation]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read expectations {path}: {exc}") from None
+    extra = set(data) - {"expect"}
+    if extra:
+        raise UsageError(f"{path}: unknown top-level keys {', '.join(sorted(extra))} (only [[expect]] entries)")
+    out: list[Expectation] = []
+    for i, entry in enumerate(data.get("expect", []), start=1):
+        where = f"{path}: [[expect]] #{i}"
+        unknown = set(entry) - _KEYS
+        if unknown:
+            raise UsageError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+        for key in ("case", "outcome", "reason"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                raise UsageError(f"{where}: '{key}' is required")
+        if entry["outcome"] not in OUTCOMES:
+            raise UsageError(f"{where}: unknown outcome {entry['outcome']!r}")
+        drivers = entry.get("driver", ())
+        drivers = (drivers,) if isinstance(drivers, str) else tuple(drivers)
+        out.append(Expectation(entry["case"], entry["outcome"], entry["reason"], entry.get("engine"),
+                               entry.get("target"), drivers, dict(entry.get("params", {}))))
+    return out
