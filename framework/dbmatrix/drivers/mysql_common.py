@@ -2,7 +2,7 @@
 
 PyMySQL and mysqlclient (``MySQLdb``) take the same connect keywords and have the same cursor API, so
 each of their adapters is a tiny subclass of ``MySQLDBAPIAdapter`` naming its module. asyncmy reuses
-``connect_kwargs`` and ``connect_errors`` only.
+``connect_kwargs``, ``normalise_mysql_error`` and ``connect_errors``.
 """
 
 from __future__ import annotations

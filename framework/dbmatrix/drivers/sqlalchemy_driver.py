@@ -62,22 +62,32 @@ COCKROACH_MODULE = "sqlalchemy_cockroachdb"
 AUTOCOMMIT = "AUTOCOMMIT"
 _SQLITE_BEGIN = "dbmatrix_sqlite_begin"  # our execution option: the BEGIN statement the listener emits
 
-# text() treats ``:word`` as a bind parameter even inside quoted literals and comments (e.g. '{"a":true}');
-# params.py leaves those alone, so we escape them the way SQLAlchemy documents (``\:``) to keep one meaning.
-_QUOTED = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*""")
+# text() differs from params.py in two places, so we adapt the SQL the way SQLAlchemy documents:
+# it treats ``:word`` as a parameter even inside quoted literals and comments (e.g. '{"a":true}') -> escape as
+# ``\:word``; and it does not see ``:name::int`` as a parameter (its regex refuses a ':' after the name) -> a space.
+_TEXT_TOKEN = re.compile(
+    r"""(?P<quoted>'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*)"""
+    r"""|(?<![:\w\\])(?P<cast_param>:[A-Za-z_]\w*)(?=::)"""
+)
 _SA_BIND = re.compile(r"(?<![:\w\x5c]):(\w+)(?![:\w])")
 
 
-def escape_quoted_colons(sql: str) -> str:
-    """``sql`` with ``:word`` inside literals, quoted identifiers and comments escaped for ``text()``."""
-    return _QUOTED.sub(lambda m: _SA_BIND.sub(r"\\:\1", m.group(0)), sql)
+def text_sql(sql: str) -> str:
+    """``sql`` (``:name`` parameters, params.py rules) rewritten so that ``text()`` reads the same parameters."""
+
+    def repl(m: re.Match[str]) -> str:
+        if m["quoted"]:
+            return _SA_BIND.sub(r"\\:\1", m["quoted"])
+        return m["cast_param"] + " "
+
+    return _TEXT_TOKEN.sub(repl, sql)
 
 
 def statement(sql: str, types: Mapping[str, Any] | None) -> Any:
     """``text(sql)`` typed by ``types``: parameters get ``bindparam(type_=...)``, result columns ``.columns()``."""
     from sqlalchemy import bindparam, text
 
-    stmt = text(escape_quoted_colons(sql)).execution_options(preserve_rowcount=True)  # rowcount as the DBAPI said
+    stmt = text(text_sql(sql)).execution_options(preserve_rowcount=True)  # rowcount as the DBAPI said
     if not types:
         return stmt
     names = set(params.parameter_names(sql))
@@ -165,7 +175,7 @@ class SQLAlchemySession(Session):
         from sqlalchemy import text
 
         query, args = translate(self.adapter, sql, params)
-        stmt, bound, executor = text(escape_quoted_colons(query)), args or {}, self.executor
+        stmt, bound, executor = text(text_sql(query)), args or {}, self.executor
         executor.execute(stmt, bound).all()  # compile once now; later calls hit SQLAlchemy's compiled cache
         return lambda: executor.execute(stmt, bound).all()
 
@@ -245,7 +255,7 @@ class SQLAlchemyAsyncSession(AsyncSession):
         from sqlalchemy import text
 
         query, args = translate(self.adapter, sql, params)
-        stmt, bound, executor = text(escape_quoted_colons(query)), args or {}, self.executor
+        stmt, bound, executor = text(text_sql(query)), args or {}, self.executor
 
         async def once() -> Any:
             return (await executor.execute(stmt, bound)).all()
@@ -343,11 +353,14 @@ class SQLAlchemyAdapter(DriverAdapter):
     def normalise_error(self, exc: BaseException) -> DriverError | None:
         """Unwrap SQLAlchemy's ``DBAPIError.orig`` and, for async dialects, the driver exception they adapt."""
         driver_exc = _driver_exception(exc)
-        if driver_exc is not exc:
-            err = default_normalise(driver_exc)
-            if err is not None:
-                return err
-        return default_normalise(exc)
+        err = default_normalise(driver_exc) if driver_exc is not exc else None
+        if err is None:
+            return default_normalise(exc)
+        if driver_exc.args and isinstance(driver_exc.args[0], int):
+            # MySQL drivers: (errno, message). PyMySQL >= 1.2 and asyncmy also set ``sqlstate`` ('23000' for
+            # every integrity error), which default_normalise prefers; the errno ('1062') is the precise code.
+            err = DriverError(str(driver_exc.args[0]), err.cls, err.message)
+        return err
 
 
 def _driver_exception(exc: BaseException) -> BaseException:

@@ -1,0 +1,115 @@
+"""psycopg 3 over libpq, sync (``psycopg``) and asyncio (``psycopg-async``, a small subclass).
+
+Connected with psycopg's defaults on purpose: ``prepare_threshold=5`` means the 6th execution of the same
+query on a connection becomes a named server-side prepared statement ``_pg3_<n>`` (``n`` counting per
+connection), which is what breaks behind PgBouncer < 1.21 in transaction pooling — dbmatrix records that.
+Statements without parameters use the simple query protocol (psycopg's choice), so session setup works there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..redaction import register_secret
+from . import params as paramstyles
+from .base import CONNECT_TIMEOUT_S, AsyncSession, ConnectInfo, DriverAdapter, Result, Session, translate
+
+
+def libpq_kwargs(info: ConnectInfo) -> dict[str, Any]:
+    """libpq connection keywords from the URL; every ``?key=value`` (host, sslmode, ...) goes to libpq as is."""
+    url = info.url
+    register_secret(url.password)
+    kwargs: dict[str, Any] = {
+        "host": url.host,
+        "port": url.port,
+        "user": url.username,
+        "password": url.password,
+        "dbname": url.database,
+        "connect_timeout": CONNECT_TIMEOUT_S,
+    }
+    # URL query wins (it is how a unix socket dir is given: postgresql://u@/db?host=/run/postgresql);
+    # repeated keys become libpq's comma lists (multi-host URLs).
+    kwargs.update({k: v if isinstance(v, str) else ",".join(v) for k, v in url.query.items()})
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def cursor_result(cur: Any, rows: list[tuple[Any, ...]] | None) -> Result:
+    """A Result from a DBAPI cursor that has executed (rows already fetched when it has a result set)."""
+    if cur.description is None:
+        return Result([], [], cur.rowcount)
+    return Result([col.name for col in cur.description], list(rows or []), cur.rowcount)
+
+
+class PsycopgSession(Session):
+    def __init__(self, adapter: DriverAdapter, info: ConnectInfo):
+        super().__init__(adapter, info)
+        import psycopg
+
+        self.conn = self._call(lambda: psycopg.connect(autocommit=True, **libpq_kwargs(info)))
+
+    def _execute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
+        sql, args = translate(self.adapter, sql, params)
+        cur = self.conn.execute(sql, args)
+        return cursor_result(cur, cur.fetchall() if cur.description is not None else None)
+
+    def _close(self) -> None:
+        self.conn.close()
+
+    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
+        sql, args = translate(self.adapter, sql, params)
+        cur = self.conn.cursor()
+
+        def call() -> Any:
+            cur.execute(sql, args)
+            return cur.fetchall() if cur.description is not None else None
+
+        return call
+
+
+class PsycopgAsyncSession(AsyncSession):
+    def __init__(self, adapter: DriverAdapter, info: ConnectInfo):
+        super().__init__(adapter, info)
+        import psycopg
+
+        try:
+            self.conn = self._call(lambda: self.run(psycopg.AsyncConnection.connect(autocommit=True, **libpq_kwargs(info))))
+        except BaseException:
+            self._shutdown()  # stop the loop thread started above
+            raise
+
+    async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None
+                        ) -> Result:
+        sql, args = translate(self.adapter, sql, params)
+        cur = await self.conn.execute(sql, args)
+        return cursor_result(cur, await cur.fetchall() if cur.description is not None else None)
+
+    async def _aclose(self) -> None:
+        await self.conn.close()
+
+    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
+        sql, args = translate(self.adapter, sql, params)
+        cur = self.conn.cursor()
+
+        async def call() -> Any:
+            await cur.execute(sql, args)
+            return await cur.fetchall() if cur.description is not None else None
+
+        return lambda: self.run(call())
+
+
+class PsycopgAdapter(DriverAdapter):
+    id = "psycopg"
+    kinds = frozenset({"postgresql", "cockroachdb"})  # CockroachDB speaks the PostgreSQL wire protocol
+    paramstyle = paramstyles.PYFORMAT
+    modules = ("psycopg",)
+    session_class: type[Session] = PsycopgSession
+
+    def open(self, info: ConnectInfo) -> Session:
+        return self.session_class(self, info)
+
+
+class PsycopgAsyncAdapter(PsycopgAdapter):
+    id = "psycopg-async"
+    is_async = True
+    session_class = PsycopgAsyncSession
