@@ -70,7 +70,7 @@ class MatrixRun:
         return not self.case_globs or any(fnmatch.fnmatchcase(case, g) for g in self.case_globs)
 
     # --- lifecycle ---------------------------------------------------------------------------------------
-    def prepare(self, progress: Callable[[str], None] = lambda msg: None) -> None:
+    def prepare(self, progress: Callable[[str], None] = lambda msg: None, *, scratch: bool = True) -> None:
         """Start managed servers, detect versions, create scratch space. Unreachable targets become skipped.
 
         Raises UsageError when a ``--require``d target does not answer.
@@ -86,7 +86,8 @@ class MatrixRun:
                     self._embedded.append(server)
                     t.url = parse_url(server.start(), target=t.name)
                 t.engine, t.server_version = detect_server(t.kind, t.url)
-                self._scratch.append(create_scratch(t, self.doc.run_id))
+                if scratch:
+                    self._scratch.append(create_scratch(t, self.doc.run_id))
             except DriverError as exc:
                 t.skip(f"does not answer: {exc}")
             except Exception as exc:  # noqa: BLE001 - any failure to reach a target is reported, not raised

@@ -42,10 +42,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--dbm-quiet-summary", action="store_true", help=argparse.SUPPRESS)
 
 
+class PresetRun:
+    """Registered by ``dbmatrix run``: a MatrixRun already validated and prepared by the CLI."""
+
+    name = "dbmatrix-preset-run"
+
+    def __init__(self, run: MatrixRun):
+        self.run = run
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dbmatrix_requires(*capabilities): capabilities a case needs")
     config.addinivalue_line("markers", "dbmatrix_case(id): the case id, when not derived from names")
     config.addinivalue_line("markers", "dbmatrix_expect(outcome): default expected outcome of a case")
+    preset = next((p for p in config.pluginmanager.get_plugins() if isinstance(p, PresetRun)), None)
+    if preset is not None:
+        config.stash[RUN_KEY] = preset.run
+        return
     try:
         run = MatrixRun.from_options(
             config.getoption("target"), config.getoption("driver"), config.getoption("dbm_case"),
