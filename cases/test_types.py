@@ -94,7 +94,7 @@ def test_timestamptz_roundtrip(cell):
     same instant and still aware. Engines without an instant type show what happens to the offset."""
 
     def note(written: dt.datetime, read: dt.datetime) -> str:
-        return f"same instant, returned with UTC offset {read.utcoffset()}"
+        return f"same instant, returned in zone {read.tzinfo} (UTC{read.strftime('%z')})"
 
     check(cell, RoundTrip(
         {"postgresql": "TIMESTAMPTZ", "cockroachdb": "TIMESTAMPTZ", "mysql": "TIMESTAMP(6)", "sqlite": "TIMESTAMP"},

@@ -95,7 +95,8 @@ def show(value: Any) -> str:
     """A value and its exact Python type, as a cell detail: ``Decimal('1.50') (decimal.Decimal)``."""
     t = type(value)
     name = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
-    text = repr(value)
+    # memoryview's repr is an address: show its bytes so details are stable across runs
+    text = f"memoryview({bytes(value)!r})" if isinstance(value, memoryview) else repr(value)
     if len(text) > 160:
         text = text[:157] + "..."
     return f"{text} ({name})"

@@ -50,7 +50,9 @@ def connect_kwargs(info: ConnectInfo) -> dict[str, Any]:
     url = info.url
     unknown = set(url.query) - _URL_OPTIONS
     if unknown:  # refusing beats silently dropping an option such as a TLS setting the user relies on
-        raise DriverError(None, "UnsupportedURLOption", f"asyncpg adapter does not handle URL option(s) {sorted(unknown)}")
+        raise DriverError(
+            None, "UnsupportedURLOption", f"asyncpg adapter does not handle URL option(s) {sorted(unknown)}"
+        )
     register_secret(url.password)
     query = {k: v if isinstance(v, str) else ",".join(v) for k, v in url.query.items()}
     kwargs: dict[str, Any] = {
@@ -76,8 +78,7 @@ class AsyncpgSession(AsyncSession):
             self._shutdown()  # the loop thread started above would otherwise outlive the failed open
             raise
 
-    async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None
-                        ) -> Result:
+    async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
         sql, args = translate(self.adapter, sql, params)
         if args is None and _COMMAND.match(sql) and not _RETURNING.search(sql):
             status = await self.conn.execute(sql)

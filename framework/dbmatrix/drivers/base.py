@@ -207,7 +207,7 @@ class Session:
         """Run one statement; ``types`` maps parameter/column names to SQLAlchemy types (SA layers use it)."""
         start = time.perf_counter()
         try:
-            return self._call(lambda: self._execute(sql, params, types))
+            return self._call(lambda: self._execute(sql, params, types), refusals=True)
         finally:
             self.step_ms.append((time.perf_counter() - start) * 1000.0)
 
@@ -258,11 +258,24 @@ class Session:
         raise NotImplementedError
 
     # --- plumbing ----------------------------------------------------------------------------------------
-    def _call(self, fn: Callable[[], Any]) -> Any:
+    def _call(self, fn: Callable[[], Any], *, refusals: bool = False) -> Any:
+        """Run ``fn``, turning driver exceptions into DriverError.
+
+        With ``refusals``, a ValueError/TypeError/OverflowError is a driver refusing a parameter value
+        (psycopg2 and a NUL in a string, sqlite3 and a Decimal): that is a finding, not a harness bug.
+        """
         try:
             return fn()
         except DriverError:
             raise
+        except (ValueError, TypeError, OverflowError) as exc:
+            err = self.adapter.normalise_error(exc)
+            if err is not None:
+                raise err from None
+            if not refusals:
+                raise
+            raise DriverError(None, type(exc).__name__, scrub(str(exc).strip().splitlines()[0] if str(exc).strip()
+                                                              else type(exc).__name__)) from None
         except Exception as exc:
             err = self.adapter.normalise_error(exc)
             if err is None:

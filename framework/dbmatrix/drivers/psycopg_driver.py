@@ -73,13 +73,14 @@ class PsycopgAsyncSession(AsyncSession):
         import psycopg
 
         try:
-            self.conn = self._call(lambda: self.run(psycopg.AsyncConnection.connect(autocommit=True, **libpq_kwargs(info))))
+            self.conn = self._call(
+                lambda: self.run(psycopg.AsyncConnection.connect(autocommit=True, **libpq_kwargs(info)))
+            )
         except BaseException:
             self._shutdown()  # stop the loop thread started above
             raise
 
-    async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None
-                        ) -> Result:
+    async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
         sql, args = translate(self.adapter, sql, params)
         cur = await self.conn.execute(sql, args)
         return cursor_result(cur, await cur.fetchall() if cur.description is not None else None)

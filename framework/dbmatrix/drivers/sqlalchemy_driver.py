@@ -51,8 +51,13 @@ _DBAPIS: dict[str, tuple[str, bool, frozenset[str], tuple[str, ...], dict[str, A
     "asyncmy": ("asyncmy", True, frozenset({"mysql"}), ("asyncmy", "greenlet"), {"connect_timeout": CONNECT_TIMEOUT_S}),
     # sqlite has no connect timeout; ``timeout`` is its busy timeout, as in the sqlite3 adapter.
     # check_same_thread=False: submit() runs statements on a worker thread (one at a time per session).
-    "sqlite3": ("pysqlite", False, frozenset({"sqlite"}), ("sqlite3",),
-                {"timeout": LOCK_TIMEOUT_S, "check_same_thread": False}),
+    "sqlite3": (
+        "pysqlite",
+        False,
+        frozenset({"sqlite"}),
+        ("sqlite3",),
+        {"timeout": LOCK_TIMEOUT_S, "check_same_thread": False},
+    ),
     "aiosqlite": ("aiosqlite", True, frozenset({"sqlite"}), ("aiosqlite", "greenlet"), {"timeout": LOCK_TIMEOUT_S}),
 }
 # SQLAlchemy dialect name per target kind; CockroachDB needs the third-party sqlalchemy-cockroachdb dialect.
@@ -132,11 +137,16 @@ class SQLAlchemySession(Session):
 
     def begin(self, isolation: str | None = None) -> None:
         opts = self.adapter.transaction_options(self.info.kind, isolation, self.engine.dialect)
-        self._call(lambda: self._begin(opts))
+        try:
+            self._call(lambda: self._begin(opts))
+        except BaseException:
+            if not self.in_transaction:  # (a begin() inside a transaction is SQLAlchemy's error; keep that one open)
+                self._restore_quietly()  # e.g. SQLITE_BUSY on BEGIN IMMEDIATE: back to autocommit, not half-begun
+            raise
         self.in_transaction = True
 
     def _begin(self, opts: dict[str, Any]) -> None:
-        if self.executor.in_transaction():
+        if self.executor.in_transaction() and not self.in_transaction:
             self.executor.commit()  # the no-op transaction SQLAlchemy autobegan in AUTOCOMMIT mode
         if self.orm is None:
             self.conn.execution_options(**opts)
@@ -154,13 +164,22 @@ class SQLAlchemySession(Session):
     def _end(self, finish: Callable[[], None]) -> None:
         try:
             self._call(finish)
+        except BaseException:
+            self._restore_quietly()  # the COMMIT's own error is the finding, not a failure to clean up after it
+            raise
         finally:
             self.in_transaction = False
+        self._call(self._restore_autocommit)
+
+    def _restore_quietly(self) -> None:
+        try:
             self._call(self._restore_autocommit)
+        except Exception:
+            pass
 
     def _restore_autocommit(self) -> None:
-        if self.executor.in_transaction():  # a failed COMMIT can leave SQLAlchemy's transaction open
-            self.executor.rollback()
+        # After a failed COMMIT SQLAlchemy keeps the (inactive) transaction until rollback(); a no-op otherwise.
+        self.executor.rollback()
         self.conn.execution_options(isolation_level=AUTOCOMMIT)
 
     def _close(self) -> None:
@@ -176,7 +195,7 @@ class SQLAlchemySession(Session):
 
         query, args = translate(self.adapter, sql, params)
         stmt, bound, executor = text(text_sql(query)), args or {}, self.executor
-        executor.execute(stmt, bound).all()  # compile once now; later calls hit SQLAlchemy's compiled cache
+        # text() is built once: SQLAlchemy compiles it on the first call and reuses its compiled cache after that
         return lambda: executor.execute(stmt, bound).all()
 
 
@@ -203,18 +222,22 @@ class SQLAlchemyAsyncSession(AsyncSession):
         self.orm = SAAsyncSession(bind=self.conn) if self.adapter.layer == "sa-orm" else None
         self.executor = self.orm if self.orm is not None else self.conn
 
-    async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None
-                        ) -> Result:
+    async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
         query, args = translate(self.adapter, sql, params)
         return result_of(await self.executor.execute(statement(query, types), args or {}))
 
     def begin(self, isolation: str | None = None) -> None:
         opts = self.adapter.transaction_options(self.info.kind, isolation, self.engine.sync_engine.dialect)
-        self._call(lambda: self.run(self._abegin(opts)))
+        try:
+            self._call(lambda: self.run(self._abegin(opts)))
+        except BaseException:
+            if not self.in_transaction:
+                self._restore_quietly()
+            raise
         self.in_transaction = True
 
     async def _abegin(self, opts: dict[str, Any]) -> None:
-        if self.executor.in_transaction():
+        if self.executor.in_transaction() and not self.in_transaction:
             await self.executor.commit()  # the no-op transaction SQLAlchemy autobegan in AUTOCOMMIT mode
         if self.orm is None:
             await self.conn.execution_options(**opts)
@@ -232,13 +255,21 @@ class SQLAlchemyAsyncSession(AsyncSession):
     def _end(self, finish: Callable[[], Any]) -> None:
         try:
             self._call(lambda: self.run(finish()))
+        except BaseException:
+            self._restore_quietly()
+            raise
         finally:
             self.in_transaction = False
+        self._call(lambda: self.run(self._restore_autocommit()))
+
+    def _restore_quietly(self) -> None:
+        try:
             self._call(lambda: self.run(self._restore_autocommit()))
+        except Exception:
+            pass
 
     async def _restore_autocommit(self) -> None:
-        if self.executor.in_transaction():  # a failed COMMIT can leave SQLAlchemy's transaction open
-            await self.executor.rollback()
+        await self.executor.rollback()  # after a failed COMMIT; a no-op otherwise
         await self.conn.execution_options(isolation_level=AUTOCOMMIT)
 
     async def _aclose(self) -> None:
@@ -260,7 +291,7 @@ class SQLAlchemyAsyncSession(AsyncSession):
         async def once() -> Any:
             return (await executor.execute(stmt, bound)).all()
 
-        self.run(once())  # compile once now; later calls hit SQLAlchemy's compiled cache
+        # text() is built once: SQLAlchemy compiles it on the first call and reuses its compiled cache after that
         return lambda: self.run(once())
 
 
