@@ -52,7 +52,8 @@ def get_adapter(driver_id: str) -> DriverAdapter:
 
 
 def _unknown(driver_id: str) -> str:
-    return f"unknown driver {driver_id!r}; known drivers: {', '.join(DBAPI_DRIVERS)} and sa-core+<dbapi>, sa-orm+<dbapi>"
+    known = ", ".join(DBAPI_DRIVERS)
+    return f"unknown driver {driver_id!r}; known drivers: {known} and sa-core+<dbapi>, sa-orm+<dbapi>"
 
 
 __all__ = ["ConnectInfo", "DriverAdapter", "Result", "Session", "all_driver_ids", "get_adapter", "DBAPI_DRIVERS"]

@@ -169,17 +169,20 @@ class SQLAlchemySession(Session):
             raise
         finally:
             self.in_transaction = False
-        self._call(self._restore_autocommit)
+        self._call(lambda: self.conn.execution_options(isolation_level=AUTOCOMMIT))
 
     def _restore_quietly(self) -> None:
         try:
-            self._call(self._restore_autocommit)
+            self._call(self._reset)
         except Exception:
             pass
 
-    def _restore_autocommit(self) -> None:
-        # After a failed COMMIT SQLAlchemy keeps the (inactive) transaction until rollback(); a no-op otherwise.
+    def _reset(self) -> None:
+        # After a failed COMMIT SQLAlchemy keeps an inactive transaction that needs rollback(), and that rollback()
+        # sends nothing to the DBAPI; but SQLite keeps its transaction open when COMMIT fails (deferred foreign
+        # key). A pooled connection would be rolled back on return to the pool: we do the same, as the pool does.
         self.executor.rollback()
+        self.conn.connection.dbapi_connection.rollback()
         self.conn.execution_options(isolation_level=AUTOCOMMIT)
 
     def _close(self) -> None:
@@ -260,16 +263,18 @@ class SQLAlchemyAsyncSession(AsyncSession):
             raise
         finally:
             self.in_transaction = False
-        self._call(lambda: self.run(self._restore_autocommit()))
+        self._call(lambda: self.run(self.conn.execution_options(isolation_level=AUTOCOMMIT)))
 
     def _restore_quietly(self) -> None:
         try:
-            self._call(lambda: self.run(self._restore_autocommit()))
+            self._call(lambda: self.run(self._areset()))
         except Exception:
             pass
 
-    async def _restore_autocommit(self) -> None:
-        await self.executor.rollback()  # after a failed COMMIT; a no-op otherwise
+    async def _areset(self) -> None:
+        # as SQLAlchemySession._reset: what the pool's reset-on-return would do after a failed COMMIT
+        await self.executor.rollback()
+        await self.conn.run_sync(lambda conn: conn.connection.dbapi_connection.rollback())
         await self.conn.execution_options(isolation_level=AUTOCOMMIT)
 
     async def _aclose(self) -> None:
@@ -383,8 +388,15 @@ class SQLAlchemyAdapter(DriverAdapter):
 
     def normalise_error(self, exc: BaseException) -> DriverError | None:
         """Unwrap SQLAlchemy's ``DBAPIError.orig`` and, for async dialects, the driver exception they adapt."""
+        from sqlalchemy.exc import DBAPIError, StatementError
+
         driver_exc = _driver_exception(exc)
         err = default_normalise(driver_exc) if driver_exc is not exc else None
+        if err is None and isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
+            if isinstance(exc.orig, (ValueError, TypeError, OverflowError)):
+                # SQLAlchemy's type processing refused a value (e.g. SQLite DateTime given a str): a finding,
+                # like a driver refusing one (see Session._call)
+                return DriverError(None, type(exc.orig).__name__, _first_line(exc.orig))
         if err is None:
             return default_normalise(exc)
         if driver_exc.args and isinstance(driver_exc.args[0], int):

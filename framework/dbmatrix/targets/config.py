@@ -120,7 +120,8 @@ class TargetResolver:
             url_text = builtin.default_url
         url = parse_url(url_text, target=name)
         kind = kind_of(url)
-        if builtin is not None and builtin.kind != kind and not (builtin.kind == "postgresql" and kind == "cockroachdb"):
+        compatible = builtin is None or builtin.kind == kind or (builtin.kind, kind) == ("postgresql", "cockroachdb")
+        if not compatible:
             raise UsageError(f"target {name!r} is a {builtin.kind} target but its URL is {kind}")
         return Target(name, kind, url, pooler=pooler)
 
