@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from dbmatrix.report import Change, any_worse, diff_documents, render_diff
 from report_samples import cell, clone, sample_document
+
+from dbmatrix.report import Change, any_worse, diff_documents, render_diff
 
 
 def _doc(*cells: dict) -> dict:

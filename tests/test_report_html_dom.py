@@ -10,9 +10,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from report_samples import LEAKED_PASSWORD, sample_document
+
 from dbmatrix import redaction
 from dbmatrix.report import render_html
-from report_samples import LEAKED_PASSWORD, sample_document
 
 CHROMIUM = "/usr/bin/chromium"
 

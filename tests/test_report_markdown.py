@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+from report_samples import LEAKED_PASSWORD, cell, clone, sample_document
+
 from dbmatrix import redaction
 from dbmatrix.report import render_markdown, write_reports
 from dbmatrix.results import load_document
-from report_samples import LEAKED_PASSWORD, cell, clone, sample_document
 
 
 def _section(md: str, family: str) -> str:
