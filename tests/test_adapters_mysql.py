@@ -11,12 +11,13 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from live import mariadb_info
+from sqlalchemy.engine import make_url
+
 from dbmatrix import redaction
 from dbmatrix.drivers import get_adapter
 from dbmatrix.drivers.base import ConnectInfo, DriverAdapter, Session
 from dbmatrix.errors import DriverError
-from live import mariadb_info
-from sqlalchemy.engine import make_url
 
 DRIVERS = ["pymysql", "mysqlclient", "asyncmy"]
 
@@ -26,7 +27,7 @@ def adapter(request: pytest.FixtureRequest) -> DriverAdapter:
     adapter = get_adapter(request.param)
     reason = adapter.unavailable_reason()
     if reason:
-        pytest.skip(reason)
+        pytest.fail(f"driver {request.param} is not installed: {reason} (pip install -e '.[all]')")
     return adapter
 
 

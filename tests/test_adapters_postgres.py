@@ -16,13 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from live import POSTGRES_URL, postgres_info
+from sqlalchemy.engine import make_url
+
 from dbmatrix.drivers import get_adapter
 from dbmatrix.drivers.asyncpg_driver import rowcount_from_status
 from dbmatrix.drivers.base import ConnectInfo, DriverAdapter, Session
 from dbmatrix.errors import DriverError
 from dbmatrix.redaction import register_secret
-from live import POSTGRES_URL, postgres_info
-from sqlalchemy.engine import make_url
 
 ADAPTERS = ["asyncpg", "psycopg", "psycopg-async", "psycopg2"]
 FRAMEWORK = Path(__file__).resolve().parents[1] / "framework"
@@ -36,8 +37,21 @@ def _port_open(port: int) -> bool:
         return False
 
 
-needs_postgres = pytest.mark.skipif(not _port_open(5432), reason="no PostgreSQL on 127.0.0.1:5432 (run ci/provision)")
-needs_pgbouncer = pytest.mark.skipif(not _port_open(6432), reason="no PgBouncer on 127.0.0.1:6432 (run ci/provision)")
+@pytest.fixture
+def postgres_running() -> None:
+    """A test of this module without the live server fails (it is never skipped)."""
+    if not _port_open(5432):
+        pytest.fail("no PostgreSQL on 127.0.0.1:5432 (run ci/provision)")
+
+
+@pytest.fixture
+def pgbouncer_running() -> None:
+    if not _port_open(6432):
+        pytest.fail("no PgBouncer on 127.0.0.1:6432 (run ci/provision)")
+
+
+needs_postgres = pytest.mark.usefixtures("postgres_running")
+needs_pgbouncer = pytest.mark.usefixtures("pgbouncer_running")
 pytestmark = needs_postgres
 
 
@@ -46,7 +60,7 @@ def adapter(request: pytest.FixtureRequest) -> DriverAdapter:
     adapter = get_adapter(request.param)
     reason = adapter.unavailable_reason()
     if reason:
-        pytest.skip(reason)
+        pytest.fail(f"driver {request.param} is not installed: {reason} (pip install -e '.[all]')")
     return adapter
 
 
@@ -226,8 +240,11 @@ def test_connect_failure_is_driver_error_without_password(adapter: DriverAdapter
     assert "Sup3rS3cretPW" not in str(info.value) and "Sup3rS3cretPW" not in info.value.message
 
 
-@pytest.mark.skipif(not os.path.isdir("/var/run/postgresql"), reason="no unix socket dir /var/run/postgresql")
 def test_url_query_host_is_a_unix_socket_dir(adapter: DriverAdapter) -> None:
+    if not os.path.isdir("/var/run/postgresql"):
+        pytest.fail(
+            "no unix socket dir /var/run/postgresql: the local PostgreSQL cluster is not set up (run ci/provision)"
+        )
     with adapter.connect(_info("postgresql://postgres@/postgres?host=/var/run/postgresql")) as s:
         assert s.execute("SELECT inet_client_addr()").scalar() is None  # NULL over a unix socket
 
@@ -372,7 +389,7 @@ def test_pgbouncer_asyncpg_second_process_collides(bouncer_db: ConnectInfo) -> N
     """asyncpg names its statements __asyncpg_stmt_<n>__ with n counting from 1 in every process and never
     deallocates them at close; the same program run again on the same PgBouncer pool meets its own leftovers: 42P05."""
     if get_adapter("asyncpg").unavailable_reason():
-        pytest.skip("asyncpg not installed")
+        pytest.fail("asyncpg is not installed (pip install -e '.[postgres]')")
     env = {**os.environ, "PYTHONPATH": str(FRAMEWORK)}
     url = bouncer_db.url.render_as_string(hide_password=False)
     runs = [

@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from live import sqlite_info
+
 from dbmatrix.drivers import get_adapter
 from dbmatrix.drivers.base import ConnectInfo, DriverAdapter, Session
 from dbmatrix.errors import DriverError
-from live import sqlite_info
 
 DRIVERS = ["sqlite3", "aiosqlite"]
 
@@ -24,7 +25,7 @@ def adapter(request: pytest.FixtureRequest) -> DriverAdapter:
     adapter = get_adapter(request.param)
     reason = adapter.unavailable_reason()
     if reason:
-        pytest.skip(reason)
+        pytest.fail(f"driver {request.param} is not installed: {reason} (pip install -e '.[all]')")
     return adapter
 
 
