@@ -25,6 +25,8 @@ from .errors import UsageError
 from .results import AS_EXPECTED, DEVIATION, ERROR, OUTCOMES, SKIPPED
 
 _KEYS = {"case", "outcome", "reason", "engine", "target", "driver", "params"}
+KINDS = {"sqlite", "postgresql", "mysql", "cockroachdb"}
+ENGINES = {"sqlite", "postgresql", "mysql", "mariadb", "cockroachdb"}
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ def verdict(outcome: str, expected: str | None) -> str | None:
 
 
 def _load_file(path: Path) -> list[Expectation]:
+    if path.stem not in KINDS:
+        raise UsageError(f"{path}: expectation files are named after a target kind: {', '.join(sorted(KINDS))}")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -89,19 +93,32 @@ def _load_file(path: Path) -> list[Expectation]:
     extra = set(data) - {"expect"}
     if extra:
         raise UsageError(f"{path}: unknown top-level keys {', '.join(sorted(extra))} (only [[expect]] entries)")
+    entries = data.get("expect", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise UsageError(f"{path}: 'expect' must be a list of [[expect]] tables")
     out: list[Expectation] = []
-    for i, entry in enumerate(data.get("expect", []), start=1):
+    for i, entry in enumerate(entries, start=1):
         where = f"{path}: [[expect]] #{i}"
         unknown = set(entry) - _KEYS
         if unknown:
             raise UsageError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
         for key in ("case", "outcome", "reason"):
             if not isinstance(entry.get(key), str) or not entry[key].strip():
-                raise UsageError(f"{where}: '{key}' is required")
+                raise UsageError(f"{where}: '{key}' is required (a string)")
+        for key in ("engine", "target"):
+            if key in entry and not isinstance(entry[key], str):
+                raise UsageError(f"{where}: '{key}' must be a string")
+        if "engine" in entry and entry["engine"] not in ENGINES:
+            raise UsageError(f"{where}: unknown engine {entry['engine']!r}; one of {', '.join(sorted(ENGINES))}")
         if entry["outcome"] not in OUTCOMES:
             raise UsageError(f"{where}: unknown outcome {entry['outcome']!r}")
         drivers = entry.get("driver", ())
-        drivers = (drivers,) if isinstance(drivers, str) else tuple(drivers)
+        drivers = [drivers] if isinstance(drivers, str) else drivers
+        if not isinstance(drivers, list | tuple) or not all(isinstance(d, str) for d in drivers):
+            raise UsageError(f"{where}: 'driver' must be a string or a list of strings")
+        params = entry.get("params", {})
+        if not isinstance(params, dict):
+            raise UsageError(f"{where}: 'params' must be a table")
         out.append(Expectation(entry["case"], entry["outcome"], entry["reason"], entry.get("engine"),
-                               entry.get("target"), drivers, dict(entry.get("params", {}))))
+                               entry.get("target"), tuple(drivers), dict(params)))
     return out

@@ -19,6 +19,8 @@ class ProgressPlugin:
         self.task: Any = None
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if not session.items:
+            return  # nothing to show; a stopped empty bar would still print a blank line
         self.progress.start()
         self.task = self.progress.add_task("cases", total=len(session.items), current="")
 
@@ -31,11 +33,14 @@ class ProgressPlugin:
             self.progress.advance(self.task)
 
     def message(self, text: str) -> None:
-        self.console.print(f"dbmatrix: {text}", highlight=False)
+        # stdout, so that stderr carries nothing but errors
+        Console().print(f"dbmatrix: {text}", highlight=False)
 
     def pytest_internalerror(self, excrepr: Any) -> None:
         self.close()
         self.console.print(f"dbmatrix: internal error: {str(excrepr).splitlines()[-1]}")
 
     def close(self) -> None:
-        self.progress.stop()
+        if self.task is not None:
+            self.progress.stop()
+            self.task = None

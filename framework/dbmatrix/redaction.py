@@ -14,7 +14,7 @@ MASK = "***"
 _secrets: set[str] = set()
 _lock = threading.Lock()
 # user:password@ inside any URL-ish text, for passwords we were never told about
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s/]+)@", re.I)
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]+)@", re.I)
 # libpq keyword DSNs: password=secret or password='se cret'
 _KW_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'\"]+)", re.I)
 

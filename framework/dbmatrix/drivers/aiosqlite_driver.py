@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from . import params
 from .base import AsyncSession, ConnectInfo, DriverAdapter, Result, Session, translate
 from .sqlite3_driver import sqlite_connect_args
+
+
+async def stream_batches(conn: Any, query: str, args: Any, batch: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """An aiosqlite cursor, ``batch`` rows per ``fetchmany`` (one hop to aiosqlite's thread per batch)."""
+    cursor = await conn.execute(query, args if args is not None else ())
+    try:
+        while rows := await cursor.fetchmany(batch):
+            yield list(rows)
+    finally:
+        await cursor.close()
 
 
 class AiosqliteSession(AsyncSession):
@@ -30,6 +40,10 @@ class AiosqliteSession(AsyncSession):
     async def _aclose(self) -> None:
         if self.conn is not None:
             await self.conn.close()  # also ends aiosqlite's (non-daemon) worker thread
+
+    def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+        query, args = translate(self.adapter, sql, params)
+        return self._drive(stream_batches(self.conn, query, args, batch))
 
     def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
         query, args = translate(self.adapter, sql, params)

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from ..errors import DriverError
 from . import params
 from .base import AsyncSession, ConnectInfo, DriverAdapter, Result, Session, translate
 from .mysql_common import connect_errors, connect_kwargs, normalise_mysql_error
+
+
+async def stream_batches(conn: Any, query: str, args: Any, batch: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """asyncmy's unbuffered ``SSCursor``, ``batch`` rows per ``fetchmany``; closing it drains what is left."""
+    from asyncmy.cursors import SSCursor
+
+    async with conn.cursor(SSCursor) as cursor:
+        await cursor.execute(query, args)
+        while rows := await cursor.fetchmany(batch):
+            yield rows
 
 
 class AsyncmySession(AsyncSession):
@@ -29,6 +39,10 @@ class AsyncmySession(AsyncSession):
     async def _aclose(self) -> None:
         if self.conn is not None:
             await self.conn.ensure_closed()  # sends QUIT; tears down locally if the peer is gone
+
+    def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+        query, args = translate(self.adapter, sql, params)
+        return self._drive(stream_batches(self.conn, query, args, batch))
 
     def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
         query, args = translate(self.adapter, sql, params)

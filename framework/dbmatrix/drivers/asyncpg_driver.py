@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from ..errors import DriverError
@@ -67,6 +67,39 @@ def connect_kwargs(info: ConnectInfo) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
+# --- notifications and streaming, shared with the SQLAlchemy layers (they pass the raw asyncpg connection) -------
+class NotificationQueue:
+    """asyncpg's notification API is a callback (``add_listener``) run on the connection's event loop; the callback
+    puts ``(channel, payload)`` on this queue, which lives on that loop too. Create and use it on that loop."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+
+    async def listen(self, conn: Any, channel: str) -> None:
+        await conn.add_listener(channel, self._received)
+
+    def _received(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        self.queue.put_nowait((channel, payload))
+
+    async def wait(self, timeout: float) -> list[tuple[str, str]]:
+        """Up to ``timeout`` s for the first notification, then whatever else has arrived."""
+        try:
+            got = [await asyncio.wait_for(self.queue.get(), timeout)]
+        except TimeoutError:
+            return []
+        while not self.queue.empty():
+            got.append(self.queue.get_nowait())
+        return got
+
+
+async def stream_batches(conn: Any, sql: str, args: Any, batch: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """An asyncpg cursor (a portal of a prepared statement, Execute with a row limit): ``batch`` rows per
+    ``fetch``; asyncpg refuses to create one outside a transaction."""
+    cursor = await conn.cursor(sql, *(args or ()))
+    while rows := await cursor.fetch(batch):
+        yield [tuple(r) for r in rows]
+
+
 class AsyncpgSession(AsyncSession):
     def __init__(self, adapter: DriverAdapter, info: ConnectInfo):
         super().__init__(adapter, info)
@@ -90,6 +123,25 @@ class AsyncpgSession(AsyncSession):
 
     async def _aclose(self) -> None:
         await self.conn.close(timeout=CONNECT_TIMEOUT_S)
+
+    _notices: NotificationQueue | None = None
+
+    def _listen(self, channel: str) -> None:
+        async def listen() -> None:
+            if self._notices is None:
+                self._notices = NotificationQueue()  # made on the session's loop, where the callbacks run
+            await self._notices.listen(self.conn, channel)
+
+        self.run(listen())
+
+    def _notifications(self, timeout: float) -> list[tuple[str, str]]:
+        if self._notices is None:
+            return []  # not listening: nothing can arrive (asyncpg drops notifications nobody listens to)
+        return self.run(self._notices.wait(timeout))
+
+    def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+        sql, args = translate(self.adapter, sql, params)
+        return self._within_transaction(self._drive(stream_batches(self.conn, sql, args, batch)))
 
     def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
         sql, args = translate(self.adapter, sql, params)

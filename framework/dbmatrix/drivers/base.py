@@ -22,7 +22,7 @@ import concurrent.futures
 import importlib
 import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -244,6 +244,62 @@ class Session:
         """A zero-argument callable that runs ``sql`` with the driver's own API and nothing of ours around it."""
         raise NotImplementedError(f"{self.adapter.id} has no hot path yet")
 
+    # --- the driver's own APIs beyond plain statements (a driver without one raises DriverError "Unsupported") ---
+    def listen(self, channel: str) -> None:
+        """Subscribe this session to ``NOTIFY`` on ``channel`` through the driver's own notification API."""
+        self._call(lambda: self._listen(channel))
+
+    def notifications(self, timeout: float) -> list[tuple[str, str]]:
+        """``(channel, payload)`` of the notifications this session received, in arrival order.
+
+        Waits up to ``timeout`` seconds for the first one, then returns it with every other one already
+        received; ``[]`` when none arrived in time. Each notification is returned once.
+        """
+        return self._call(lambda: self._notifications(timeout))
+
+    def stream(self, sql: str, params: Mapping[str, Any] | None = None, batch: int = 1000
+               ) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``sql`` one by one, fetched ``batch`` at a time with the driver's server-side (unbuffered)
+        cursor API, so that client memory stays bounded whatever the size of the result.
+
+        Where that API needs a transaction (PostgreSQL cursors) and none is open, the stream opens one and ends
+        it when the iterator is exhausted or closed. Exhaust or ``close()`` the iterator before the next statement
+        on this session: until then the connection is busy with the cursor.
+        """
+        batches = self._call(lambda: self._stream(sql, params, batch))
+        return self._rows_of(batches)
+
+    def _rows_of(self, batches: Iterator[Sequence[tuple[Any, ...]]]) -> Iterator[tuple[Any, ...]]:
+        # Each batch is fetched inside _call so driver errors come out as DriverError, like execute's.
+        done = object()
+        try:
+            while (rows := self._call(lambda: next(batches, done))) is not done:
+                for row in rows:
+                    yield tuple(row)
+        finally:
+            self._call(batches.close)  # ends the cursor (and the transaction the stream opened) if stopped early
+
+    def _unsupported(self, what: str) -> DriverError:
+        return DriverError(None, "Unsupported", f"{self.adapter.id} {what}")
+
+    def _within_transaction(self, batches: Iterator[Sequence[tuple[Any, ...]]]) -> Iterator[Sequence[tuple[Any, ...]]]:
+        """``batches`` inside a transaction: the session's own when one is open, else one opened here (lazily,
+        at the first batch) and ended after the cursor: committed when exhausted, rolled back when the caller
+        stopped early or the fetch failed."""
+        if self.in_transaction:
+            yield from batches
+            return
+        self.begin()
+        try:
+            yield from batches  # closing this generator closes ``batches`` (the cursor) first
+        except BaseException:
+            try:
+                self.rollback()
+            except DriverError:
+                pass  # the fetch's own error is the finding; a broken connection cannot roll back
+            raise
+        self.commit()
+
     def __enter__(self) -> Session:
         return self
 
@@ -256,6 +312,16 @@ class Session:
 
     def _close(self) -> None:
         raise NotImplementedError
+
+    def _listen(self, channel: str) -> None:
+        raise self._unsupported("has no notification API")
+
+    def _notifications(self, timeout: float) -> list[tuple[str, str]]:
+        raise self._unsupported("has no notification API")
+
+    def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
+        """Batches of rows; a generator, so its ``finally`` ends the cursor when the caller stops early."""
+        raise self._unsupported("has no streaming (server-side cursor) API")
 
     # --- plumbing ----------------------------------------------------------------------------------------
     def _call(self, fn: Callable[[], Any], *, refusals: bool = False) -> Any:
@@ -354,6 +420,26 @@ class AsyncSession(Session):
 
     async def _aclose(self) -> None:
         raise NotImplementedError
+
+    def _drive(self, batches: AsyncIterator[Sequence[tuple[Any, ...]]]) -> Iterator[Sequence[tuple[Any, ...]]]:
+        """An async generator of batches, driven one ``__anext__`` at a time on this session's loop.
+
+        The async generator keeps its ``async with`` blocks (transaction, cursor) open across the steps, and
+        closing this iterator closes it on the loop, so its cleanup runs where its connection lives.
+        """
+        done = object()
+
+        async def step() -> Any:  # run() takes a coroutine; anext() gives a plain awaitable
+            return await anext(batches, done)
+
+        async def close() -> None:
+            await batches.aclose()
+
+        try:
+            while (rows := self.run(step())) is not done:
+                yield rows
+        finally:
+            self.run(close())
 
 
 def translate(adapter: DriverAdapter, sql: str, params: Mapping[str, Any] | None) -> tuple[str, Any]:

@@ -81,6 +81,18 @@ def result_of(cursor: Any) -> Result:
     return Result([d[0] for d in cursor.description], rows, cursor.rowcount)
 
 
+def stream_batches(conn: Any, cursor_class: Any, query: str, args: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+    """An unbuffered cursor (``SSCursor``: mysql_use_result / reading the packets as they come) fetched ``batch``
+    rows at a time. Closing it reads and drops what is left, as the protocol requires before the next statement."""
+    cursor = conn.cursor(cursor_class)
+    try:
+        cursor.execute(query, args)
+        while rows := cursor.fetchmany(batch):
+            yield rows
+    finally:
+        cursor.close()
+
+
 class MySQLDBAPISession(Session):
     """One autocommit connection of a MySQLdb-style driver; a fresh buffered cursor per statement."""
 
@@ -99,6 +111,12 @@ class MySQLDBAPISession(Session):
 
     def _close(self) -> None:
         self.conn.close()
+
+    def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+        query, args = translate(self.adapter, sql, params)
+        # pymysql.cursors.SSCursor / MySQLdb.cursors.SSCursor: the same class name in both drivers
+        cursor_class = importlib.import_module(f"{self.adapter.modules[0]}.cursors").SSCursor
+        return stream_batches(self.conn, cursor_class, query, args, batch)
 
     def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
         query, args = translate(self.adapter, sql, params)

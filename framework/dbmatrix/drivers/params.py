@@ -38,6 +38,9 @@ def translate(sql: str, params: Mapping[str, Any] | None, style: str) -> tuple[s
     if params is None:
         return sql, None
     if style == NAMED:
+        missing = [n for n in parameter_names(sql) if n not in params]
+        if missing:
+            raise KeyError(f"SQL parameter :{missing[0]} has no value")
         return sql, dict(params)
     order: list[str] = []
 

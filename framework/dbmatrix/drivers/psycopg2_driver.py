@@ -5,12 +5,53 @@ That is why it is the PostgreSQL driver that keeps working behind PgBouncer in t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import select
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from . import params as paramstyles
 from .base import ConnectInfo, DriverAdapter, Result, Session, translate
-from .psycopg_driver import cursor_result, libpq_kwargs
+from .psycopg_driver import cursor_name, cursor_result, libpq_kwargs
+
+
+# --- notifications and streaming, shared with the SQLAlchemy layers (they pass the raw psycopg2 connection) ------
+def listen_on(conn: Any, channel: str) -> None:
+    """``LISTEN "channel"``, the channel quoted as an identifier by psycopg2."""
+    from psycopg2 import sql
+
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+
+
+def notifications_of(conn: Any, timeout: float) -> list[tuple[str, str]]:
+    """psycopg2's documented loop: ``select()`` on the connection's socket, ``poll()``, read ``conn.notifies``
+    (which also holds what arrived during other statements); wait up to ``timeout`` s for the first one."""
+    deadline = time.monotonic() + timeout
+    conn.poll()
+    while not conn.notifies and (remaining := deadline - time.monotonic()) > 0:
+        select.select([conn], [], [], remaining)
+        conn.poll()
+    got = [(n.channel, n.payload) for n in conn.notifies]
+    del conn.notifies[:]
+    return got
+
+
+def stream_batches(conn: Any, sql: str, args: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+    """A named (server-side) cursor: DECLARE, then FETCH ``batch`` rows at a time; needs an open transaction.
+
+    ``withhold=True`` only because psycopg2 refuses a named cursor on an autocommit connection ("can't use a named
+    cursor outside of transactions") even inside a transaction opened with SQL. Inside that transaction, and closed
+    before it ends, a WITH HOLD cursor is an ordinary one: nothing is materialised, rows come as they are fetched.
+    """
+    cur = conn.cursor(name=cursor_name(), withhold=True)
+    try:
+        cur.itersize = batch
+        cur.execute(sql, args)
+        while rows := cur.fetchmany(batch):
+            yield rows
+    finally:
+        cur.close()
 
 
 class Psycopg2Session(Session):
@@ -29,6 +70,16 @@ class Psycopg2Session(Session):
 
     def _close(self) -> None:
         self.conn.close()
+
+    def _listen(self, channel: str) -> None:
+        listen_on(self.conn, channel)
+
+    def _notifications(self, timeout: float) -> list[tuple[str, str]]:
+        return notifications_of(self.conn, timeout)
+
+    def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+        sql, args = translate(self.adapter, sql, params)
+        return self._within_transaction(stream_batches(self.conn, sql, args, batch))
 
     def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
         sql, args = translate(self.adapter, sql, params)

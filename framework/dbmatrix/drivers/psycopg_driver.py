@@ -8,7 +8,8 @@ Statements without parameters use the simple query protocol (psycopg's choice), 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from ..redaction import register_secret
@@ -41,6 +42,55 @@ def cursor_result(cur: Any, rows: list[tuple[Any, ...]] | None) -> Result:
     return Result([col.name for col in cur.description], list(rows or []), cur.rowcount)
 
 
+# --- notifications and streaming, shared with the SQLAlchemy layers (they pass the raw psycopg connection) -------
+_cursor_numbers = itertools.count(1)
+
+
+def cursor_name() -> str:
+    """A server-side cursor name unique in this process (cursor names are per connection; unique is simplest)."""
+    return f"dbm_stream_{next(_cursor_numbers)}"
+
+
+def listen_statement(channel: str) -> Any:
+    """``LISTEN "channel"`` with the channel quoted as an identifier by psycopg."""
+    from psycopg import sql
+
+    return sql.SQL("LISTEN {}").format(sql.Identifier(channel))
+
+
+def notifications_of(conn: Any, timeout: float) -> list[tuple[str, str]]:
+    """Wait up to ``timeout`` s for the first notification, then take whatever else has arrived (psycopg >= 3.2:
+    ``notifies(timeout=, stop_after=)``; ones received during other statements wait in psycopg's backlog)."""
+    got = [(n.channel, n.payload) for n in conn.notifies(timeout=timeout, stop_after=1)]
+    if got:
+        got += [(n.channel, n.payload) for n in conn.notifies(timeout=0)]  # timeout=0 polls once
+    return got
+
+
+async def anotifications_of(conn: Any, timeout: float) -> list[tuple[str, str]]:
+    """``notifications_of`` for an ``AsyncConnection``."""
+    got = [(n.channel, n.payload) async for n in conn.notifies(timeout=timeout, stop_after=1)]
+    if got:
+        got += [(n.channel, n.payload) async for n in conn.notifies(timeout=0)]
+    return got
+
+
+def stream_batches(conn: Any, sql: Any, args: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+    """A named (server-side) cursor: DECLARE, then FETCH ``batch`` rows at a time; needs an open transaction."""
+    with conn.cursor(name=cursor_name()) as cur:
+        cur.execute(sql, args)
+        while rows := cur.fetchmany(batch):
+            yield rows
+
+
+async def astream_batches(conn: Any, sql: Any, args: Any, batch: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """``stream_batches`` for an ``AsyncConnection``."""
+    async with conn.cursor(name=cursor_name()) as cur:
+        await cur.execute(sql, args)
+        while rows := await cur.fetchmany(batch):
+            yield rows
+
+
 class PsycopgSession(Session):
     def __init__(self, adapter: DriverAdapter, info: ConnectInfo):
         super().__init__(adapter, info)
@@ -66,6 +116,16 @@ class PsycopgSession(Session):
 
         return call
 
+    def _listen(self, channel: str) -> None:
+        self.conn.execute(listen_statement(channel))
+
+    def _notifications(self, timeout: float) -> list[tuple[str, str]]:
+        return notifications_of(self.conn, timeout)
+
+    def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+        sql, args = translate(self.adapter, sql, params)
+        return self._within_transaction(stream_batches(self.conn, sql, args, batch))
+
 
 class PsycopgAsyncSession(AsyncSession):
     def __init__(self, adapter: DriverAdapter, info: ConnectInfo):
@@ -87,6 +147,16 @@ class PsycopgAsyncSession(AsyncSession):
 
     async def _aclose(self) -> None:
         await self.conn.close()
+
+    def _listen(self, channel: str) -> None:
+        self.run(self.conn.execute(listen_statement(channel)))
+
+    def _notifications(self, timeout: float) -> list[tuple[str, str]]:
+        return self.run(anotifications_of(self.conn, timeout))
+
+    def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+        sql, args = translate(self.adapter, sql, params)
+        return self._within_transaction(self._drive(astream_batches(self.conn, sql, args, batch)))
 
     def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
         sql, args = translate(self.adapter, sql, params)

@@ -7,7 +7,7 @@ extended result code (``SQLITE_CONSTRAINT_PRIMARYKEY``, ``SQLITE_BUSY``), which 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from . import params
@@ -29,6 +29,17 @@ def result_of(cursor: Any) -> Result:
     return Result([d[0] for d in cursor.description], cursor.fetchall(), cursor.rowcount)
 
 
+def stream_batches(conn: Any, query: str, args: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+    """SQLite runs in-process and steps its statement one row at a time: a plain cursor is already lazy, so
+    ``fetchmany`` gives ``batch`` rows per call with nothing buffered beyond them."""
+    cursor = conn.execute(query, args if args is not None else ())
+    try:
+        while rows := cursor.fetchmany(batch):
+            yield rows
+    finally:
+        cursor.close()
+
+
 class Sqlite3Session(Session):
     """One sqlite3 connection in autocommit mode (``isolation_level=None``)."""
 
@@ -46,6 +57,10 @@ class Sqlite3Session(Session):
 
     def _close(self) -> None:
         self.conn.close()
+
+    def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+        query, args = translate(self.adapter, sql, params)
+        return stream_batches(self.conn, query, args, batch)
 
     def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
         query, args = translate(self.adapter, sql, params)

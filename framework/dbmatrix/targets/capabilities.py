@@ -7,6 +7,7 @@ below. Doubtful capabilities that depend on configuration are probed per target 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 CAPABILITIES: dict[str, str] = {
@@ -90,13 +91,12 @@ PROFILES: dict[str, list[Gate]] = {
 
 
 def parse_version(text: str | None) -> tuple[int, ...]:
-    """Leading numeric components of a version string: '10.11.19-MariaDB-0+deb12u1' -> (10, 11, 19)."""
-    out: list[int] = []
-    for part in (text or "").replace("-", ".").replace("v", "").split("."):
-        if not part.isdigit():
-            break
-        out.append(int(part))
-    return tuple(out)
+    """Leading numeric components of a version string.
+
+    '10.11.19-MariaDB-0+deb12u1' -> (10, 11, 19); '15.19 (Debian ...)' -> (15, 19); '18beta1' -> (18,).
+    """
+    m = re.match(r"v?(\d+(?:\.\d+)*)", (text or "").strip())
+    return tuple(int(p) for p in m[1].split(".")) if m else ()
 
 
 def profile(engine: str, version: tuple[int, ...]) -> frozenset[str]:

@@ -27,8 +27,12 @@ def parse_url(text: str, *, target: str) -> URL:
     try:
         url = make_url(text)
     except (ArgumentError, ValueError) as exc:
-        raise UsageError(f"malformed URL for target {target!r}: {scrub(text)} ({scrub(exc)})") from None
+        # the text is not echoed: an unparseable URL may hide its password from the scrubber
+        raise UsageError(f"malformed URL for target {target!r} ({scrub(exc)})") from None
     register_secret(url.password if isinstance(url.password, str) else None)
+    if url.host and "@" in url.host:
+        register_secret(text.rpartition("@")[0].partition("://")[2].partition(":")[2])
+        raise UsageError(f"malformed URL for target {target!r}: URL-quote '@' in the password as %40")
     backend = url.get_backend_name()
     if backend not in SCHEME_KINDS:
         raise UsageError(

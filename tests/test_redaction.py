@@ -1,0 +1,125 @@
+"""Redaction: registered secrets and any URL / libpq-DSN password are scrubbed from text.
+
+The registry is process-wide, so every test uses a password no other test uses (``secret()``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from dbmatrix.redaction import MASK, register_secret, scrub
+
+
+def secret(extra: str = "") -> str:
+    return f"Rd{uuid.uuid4().hex[:10]}{extra}X"
+
+
+def test_mask_is_three_stars() -> None:
+    assert MASK == "***"
+
+
+def test_registered_secret_is_scrubbed_anywhere_in_text() -> None:
+    pw = secret()
+    register_secret(pw)
+    out = scrub(f"FATAL: password authentication failed; tried {pw!r} twice: {pw}{pw}")
+    assert pw not in out
+    assert out == f"FATAL: password authentication failed; tried '{MASK}' twice: {MASK}{MASK}"
+
+
+@pytest.mark.parametrize("special", ["p@ss/w:rd", "a b+c", "50%&=?#", "ünïcødé"])
+def test_registered_secret_is_scrubbed_in_plain_and_url_quoted_forms(special: str) -> None:
+    pw = secret(special)
+    register_secret(pw)
+    for form in {pw, quote(pw, safe=""), quote_plus(pw)}:
+        out = scrub(f"dsn=... {form} ...")
+        assert form not in out, form
+        assert MASK in out
+    assert pw not in scrub(f"postgresql://u:{quote(pw, safe='')}@h/db")
+    assert quote_plus(pw) not in scrub(f"connect failed for u:{quote_plus(pw)}@h")
+
+
+def test_unregistered_secret_in_plain_text_is_left_alone() -> None:
+    """Only registered secrets are removed from free text (else every word could be a password)."""
+    pw = secret()
+    assert scrub(f"value {pw}") == f"value {pw}"
+
+
+def test_register_secret_ignores_empty_values() -> None:
+    register_secret(None)
+    register_secret("")
+    assert scrub("nothing to hide here") == "nothing to hide here"
+
+
+def test_scrub_accepts_any_object() -> None:
+    pw = secret()
+    register_secret(pw)
+    assert scrub(ValueError(f"bad {pw}")) == f"bad {MASK}"
+    assert scrub(42) == "42"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "postgresql://bob:{pw}@db.example:5432/app",
+        "postgresql+asyncpg://bob:{pw}@db.example/app",
+        "mysql://root:{pw}@127.0.0.1:3306/test",
+        "could not connect to postgres://bob:{pw}@db/x: timeout",
+        "cockroachdb://:{pw}@h:26257/defaultdb",  # no user name
+        "two urls: postgresql://a:{pw}@h1/x and mysql://b:{pw}@h2/y",
+    ],
+)
+def test_unregistered_url_password_is_masked(template: str) -> None:
+    pw = secret()
+    out = scrub(template.format(pw=pw))
+    assert pw not in out
+    assert f":{MASK}@" in out
+
+
+def test_url_mask_keeps_user_host_and_database() -> None:
+    pw = secret()
+    assert scrub(f"postgresql://bob:{pw}@db.example:5432/app") == "postgresql://bob:***@db.example:5432/app"
+
+
+def test_url_without_password_is_unchanged() -> None:
+    text = "postgresql://postgres@127.0.0.1:5432/postgres and http://example.com:8080/a/b"
+    assert scrub(text) == text
+
+
+def test_unregistered_url_password_with_a_slash_is_masked() -> None:
+    """A password with an unquoted '/' (a common mistake) must not survive in a URL echoed back to the user."""
+    pw = secret("/") + "tail"
+    out = scrub(f"malformed URL: postgresql://bob:{pw}@db:notaport/app")
+    assert pw not in out
+    assert "tail" not in out
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "host=db port=5432 password={pw} user=bob",
+        "host=db password='{pw}' dbname=app",
+        "host=db password = {pw}",
+        "PASSWORD={pw}",
+        "password={pw}",
+    ],
+)
+def test_libpq_keyword_password_is_masked(template: str) -> None:
+    pw = secret()
+    out = scrub(template.format(pw=pw))
+    assert pw not in out
+    assert MASK in out
+
+
+def test_libpq_quoted_password_with_spaces_and_escaped_quote_is_masked() -> None:
+    tail = secret()
+    out = scrub(f"host=db password='it\\'s a {tail}' user=bob")
+    assert tail not in out
+    assert out == "host=db password=*** user=bob"
+
+
+def test_libpq_keyword_mask_keeps_other_keywords() -> None:
+    pw = secret()
+    assert scrub(f"host=db port=5432 password={pw} user=bob") == "host=db port=5432 password=*** user=bob"
