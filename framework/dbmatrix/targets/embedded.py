@@ -58,6 +58,8 @@ class EmbeddedPostgres:
             self._user = SYSTEM_USER
             utils.ensure_user_exists(SYSTEM_USER)
             utils.ensure_prefix_permissions(pgdata)
+            # the server user must reach the wheel's binaries, e.g. inside a 0700 mktemp checkout
+            utils.ensure_prefix_permissions(_commands.POSTGRES_BIN_PATH)
             utils.ensure_folder_permissions(_commands.POSTGRES_BIN_PATH.parent, 0o555)
             for p in (self.dir, pgdata, sockdir):
                 shutil.chown(p, SYSTEM_USER, SYSTEM_USER)
