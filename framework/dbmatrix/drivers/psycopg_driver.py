@@ -58,6 +58,14 @@ def listen_statement(channel: str) -> Any:
     return sql.SQL("LISTEN {}").format(sql.Identifier(channel))
 
 
+def listen_on(conn: Any, channel: str) -> None:
+    conn.execute(listen_statement(channel))
+
+
+async def alisten_on(conn: Any, channel: str) -> None:
+    await conn.execute(listen_statement(channel))
+
+
 def notifications_of(conn: Any, timeout: float) -> list[tuple[str, str]]:
     """Wait up to ``timeout`` s for the first notification, then take whatever else has arrived (psycopg >= 3.2:
     ``notifies(timeout=, stop_after=)``; ones received during other statements wait in psycopg's backlog)."""
@@ -117,7 +125,7 @@ class PsycopgSession(Session):
         return call
 
     def _listen(self, channel: str) -> None:
-        self.conn.execute(listen_statement(channel))
+        listen_on(self.conn, channel)
 
     def _notifications(self, timeout: float) -> list[tuple[str, str]]:
         return notifications_of(self.conn, timeout)
@@ -149,7 +157,7 @@ class PsycopgAsyncSession(AsyncSession):
         await self.conn.close()
 
     def _listen(self, channel: str) -> None:
-        self.run(self.conn.execute(listen_statement(channel)))
+        self.run(alisten_on(self.conn, channel))
 
     def _notifications(self, timeout: float) -> list[tuple[str, str]]:
         return self.run(anotifications_of(self.conn, timeout))

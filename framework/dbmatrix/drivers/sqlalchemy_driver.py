@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import DriverError
@@ -201,6 +201,32 @@ class SQLAlchemySession(Session):
         # text() is built once: SQLAlchemy compiles it on the first call and reuses its compiled cache after that
         return lambda: executor.execute(stmt, bound).all()
 
+    # --- notifications and streaming: the raw driver connection for the one, SQLAlchemy's stream_results for the other
+    def _listen(self, channel: str) -> None:
+        module = _notification_module(self.adapter.dbapi)
+        if module is None:
+            return super()._listen(channel)  # the default: DriverError "Unsupported"
+        module.listen_on(self.conn.connection.driver_connection, channel)
+
+    def _notifications(self, timeout: float) -> list[tuple[str, str]]:
+        module = _notification_module(self.adapter.dbapi)
+        if module is None:
+            return super()._notifications(timeout)
+        return module.notifications_of(self.conn.connection.driver_connection, timeout)
+
+    def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
+        query, args = translate(self.adapter, sql, params)
+        batches = self._stream_batches(streaming(query, batch), args or {}, batch)
+        # PostgreSQL's server-side cursors live in a transaction (SQLAlchemy's own here, as a user would open)
+        return self._within_transaction(batches) if self.info.kind in PG_KINDS else batches
+
+    def _stream_batches(self, stmt: Any, args: Mapping[str, Any], batch: int) -> Iterator[Sequence[Any]]:
+        result = self.executor.execute(stmt, args)
+        try:
+            yield from result.partitions(batch)
+        finally:
+            result.close()
+
 
 class SQLAlchemyAsyncSession(AsyncSession):
     """An async engine with one AsyncConnection; ``orm`` is an AsyncSession bound to it (sa-orm) or None."""
@@ -298,6 +324,65 @@ class SQLAlchemyAsyncSession(AsyncSession):
 
         # text() is built once: SQLAlchemy compiles it on the first call and reuses its compiled cache after that
         return lambda: self.run(once())
+
+    # --- notifications and streaming: the raw driver connection for the one, SQLAlchemy's stream() for the other
+    _notices: Any = None  # asyncpg_driver.NotificationQueue, made on the session's loop
+
+    def _listen(self, channel: str) -> None:
+        if self.adapter.dbapi not in ("asyncpg", "psycopg-async"):
+            return super()._listen(channel)  # the default: DriverError "Unsupported"
+
+        async def listen() -> None:
+            raw = (await self.conn.get_raw_connection()).driver_connection
+            if self.adapter.dbapi == "asyncpg":
+                from .asyncpg_driver import NotificationQueue
+
+                if self._notices is None:
+                    self._notices = NotificationQueue()
+                await self._notices.listen(raw, channel)
+            else:
+                from .psycopg_driver import alisten_on
+
+                await alisten_on(raw, channel)
+
+        self.run(listen())
+
+    def _notifications(self, timeout: float) -> list[tuple[str, str]]:
+        if self.adapter.dbapi not in ("asyncpg", "psycopg-async"):
+            return super()._notifications(timeout)
+
+        async def wait() -> list[tuple[str, str]]:
+            if self.adapter.dbapi == "asyncpg":
+                return await self._notices.wait(timeout) if self._notices is not None else []
+            from .psycopg_driver import anotifications_of
+
+            return await anotifications_of((await self.conn.get_raw_connection()).driver_connection, timeout)
+
+        return self.run(wait())
+
+    def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
+        query, args = translate(self.adapter, sql, params)
+        batches = self._drive(self._astream_batches(streaming(query, batch), args or {}, batch))
+        return self._within_transaction(batches) if self.info.kind in PG_KINDS else batches
+
+    async def _astream_batches(self, stmt: Any, args: Mapping[str, Any], batch: int) -> AsyncIterator[Sequence[Any]]:
+        result = await self.executor.stream(stmt, args)
+        try:
+            async for part in result.partitions(batch):
+                yield part
+        finally:
+            await result.close()
+
+
+def streaming(sql: str, batch: int) -> Any:
+    """``text(sql)`` read with a server-side cursor where the dialect has one, ``batch`` rows at a time."""
+    return statement(sql, None).execution_options(stream_results=True, yield_per=batch)
+
+
+def _notification_module(dbapi: str) -> Any:
+    """The DBAPI adapter module whose ``listen_on``/``notifications_of`` work on this dbapi's raw connection."""
+    name = {"psycopg": "psycopg_driver", "psycopg2": "psycopg2_driver"}.get(dbapi)
+    return importlib.import_module(f"{__package__}.{name}") if name else None
 
 
 def _listen_sqlite(sync_engine: Any) -> None:

@@ -40,6 +40,8 @@ CAPABILITIES: dict[str, str] = {
     "advisory_xact_locks": "transaction-level advisory locks, released at COMMIT/ROLLBACK (pg_advisory_xact_lock)",
     "savepoints": "SAVEPOINT / ROLLBACK TO SAVEPOINT",
     "server_side_cursors": "cursors that stream rows from the server",
+    "server_prepared_statements": "statements prepared once on the server and executed many times (PREPARE / the "
+    "extended or binary protocol)",
     "create_database": "CREATE DATABASE (used for the scratch space)",
 }
 
@@ -66,24 +68,27 @@ PROFILES: dict[str, list[Gate]] = {
         "upsert_on_conflict", "json", "jsonb", "arrays", "interval", "uuid_type", "timestamptz",
         "time_zone_setting", "cte", "cte_recursive", "cte_dml", "window_functions", "for_update", "skip_locked",
         "nowait", "savepoints", "server_side_cursors", "create_database", ("json_path", (24, 1)),
+        "server_prepared_statements",
         "json_contains", "json_arrow_operators",
     ),
     "mariadb": _gates(
         "isolation_levels", "upsert_on_duplicate_key", "json", "time_zone_setting", "for_update", "savepoints",
-        "advisory_locks", "server_side_cursors", "create_database",
+        "advisory_locks", "server_side_cursors", "create_database", "server_prepared_statements",
         ("returning_delete", (10, 0)), ("returning_insert", (10, 5)), ("cte", (10, 2)), ("cte_recursive", (10, 2)),
         ("window_functions", (10, 2)), ("nowait", (10, 3)), ("skip_locked", (10, 6)), ("json_path", (10, 2)),
         ("uuid_type", (10, 7)), ("json_contains", (10, 2, 3)),
     ),
     "mysql": _gates(
         "isolation_levels", "upsert_on_duplicate_key", "json", "time_zone_setting", "for_update", "savepoints",
-        "advisory_locks", "server_side_cursors", "create_database",
+        "advisory_locks", "server_side_cursors", "create_database", "server_prepared_statements",
         ("cte", (8, 0)), ("cte_recursive", (8, 0)), ("window_functions", (8, 0)), ("nowait", (8, 0)),
         ("skip_locked", (8, 0)), ("json_path", (8, 0, 21)), ("json_contains", (5, 7)),
         ("json_arrow_operators", (5, 7, 13)),
     ),
     "sqlite": _gates(
         "transactional_ddl", "json", "cte", "cte_recursive", "savepoints",
+        # in-process, SQLite steps a statement one row at a time: a cursor streams rows as the engine produces them
+        "server_side_cursors",
         ("upsert_on_conflict", (3, 24)), ("window_functions", (3, 25)), ("returning_insert", (3, 35)),
         ("returning_update", (3, 35)), ("returning_delete", (3, 35)), ("json_arrow_operators", (3, 38)),
     ),
