@@ -370,3 +370,13 @@ def test_hot_path(connect: Callable[[], Session]) -> None:
 def test_text_sql_keeps_params_py_meaning() -> None:
     assert text_sql("SELECT :a::int, 'x :y', \"c:d\" -- :e") == "SELECT :a ::int, 'x \\:y', \"c:d\" -- \\:e"
     assert text_sql("SELECT a::text, '10:30', :b") == "SELECT a::text, '10:30', :b"
+
+
+@pytest.mark.parametrize("driver_id", [i for i in DRIVER_IDS if KIND_OF[i.partition("+")[2]] != "mysql"], indirect=True)
+def test_returning_dml_rowcount_counts_the_rows(connect: Callable[[], Session], table: str) -> None:
+    """UPDATE ... RETURNING reports the rows it changed (sqlite3 only knows the count after the fetch)."""
+    s = connect()
+    s.execute(f"INSERT INTO {table} (k, v) VALUES (1, 10), (2, 20), (3, 30)")
+    result = s.execute(f"UPDATE {table} SET v = v + 1 WHERE k < 3 RETURNING k")
+    assert sorted(result.rows) == [(1,), (2,)]
+    assert result.rowcount == 2

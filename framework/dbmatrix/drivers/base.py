@@ -442,6 +442,15 @@ class AsyncSession(Session):
             self.run(close())
 
 
+def fetch_batches(cursor: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+    """Yield ``fetchmany(batch)`` from an executed DBAPI cursor until it is exhausted; close it in any case."""
+    try:
+        while rows := cursor.fetchmany(batch):
+            yield rows
+    finally:
+        cursor.close()
+
+
 def translate(adapter: DriverAdapter, sql: str, params: Mapping[str, Any] | None) -> tuple[str, Any]:
     """Translate ``:name`` SQL for ``adapter``'s paramstyle."""
     return paramstyles.translate(sql, params, adapter.paramstyle)

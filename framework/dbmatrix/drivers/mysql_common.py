@@ -15,7 +15,16 @@ from typing import Any, ClassVar
 from ..errors import DriverError
 from ..redaction import scrub
 from . import params
-from .base import CONNECT_TIMEOUT_S, ConnectInfo, DriverAdapter, Result, Session, default_normalise, translate
+from .base import (
+    CONNECT_TIMEOUT_S,
+    ConnectInfo,
+    DriverAdapter,
+    Result,
+    Session,
+    default_normalise,
+    fetch_batches,
+    translate,
+)
 
 
 def connect_kwargs(info: ConnectInfo) -> dict[str, Any]:
@@ -87,10 +96,10 @@ def stream_batches(conn: Any, cursor_class: Any, query: str, args: Any, batch: i
     cursor = conn.cursor(cursor_class)
     try:
         cursor.execute(query, args)
-        while rows := cursor.fetchmany(batch):
-            yield rows
-    finally:
+    except BaseException:
         cursor.close()
+        raise
+    yield from fetch_batches(cursor, batch)  # a generator: nothing runs until the caller starts reading
 
 
 class MySQLDBAPISession(Session):

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from . import params as paramstyles
-from .base import ConnectInfo, DriverAdapter, Result, Session, translate
+from .base import ConnectInfo, DriverAdapter, Result, Session, fetch_batches, translate
 from .psycopg_driver import cursor_name, cursor_result, libpq_kwargs
 
 
@@ -45,13 +45,13 @@ def stream_batches(conn: Any, sql: str, args: Any, batch: int) -> Iterator[list[
     before it ends, a WITH HOLD cursor is an ordinary one: nothing is materialised, rows come as they are fetched.
     """
     cur = conn.cursor(name=cursor_name(), withhold=True)
+    cur.itersize = batch
     try:
-        cur.itersize = batch
         cur.execute(sql, args)
-        while rows := cur.fetchmany(batch):
-            yield rows
-    finally:
+    except BaseException:
         cur.close()
+        raise
+    yield from fetch_batches(cur, batch)  # a generator: DECLARE runs inside the caller's transaction
 
 
 class Psycopg2Session(Session):

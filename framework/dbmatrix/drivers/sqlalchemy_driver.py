@@ -108,7 +108,10 @@ def result_of(result: Any) -> Result:
         return Result([], [], result.rowcount)
     columns = list(result.keys())
     rows = [tuple(row) for row in result.all()]
-    return Result(columns, rows, result.rowcount)
+    # preserve_rowcount captures the count at execute time; some DBAPIs (sqlite3 with RETURNING) only
+    # know it once the rows are fetched, so read the DBAPI cursor again afterwards.
+    after = getattr(getattr(getattr(result, "context", None), "cursor", None), "rowcount", None)
+    return Result(columns, rows, after if isinstance(after, int) and after >= 0 else result.rowcount)
 
 
 def _sqlite_no_dbapi_begin(dbapi_connection: Any, connection_record: Any) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from . import params
-from .base import LOCK_TIMEOUT_S, ConnectInfo, DriverAdapter, Result, Session, translate
+from .base import LOCK_TIMEOUT_S, ConnectInfo, DriverAdapter, Result, Session, fetch_batches, translate
 
 
 def sqlite_connect_args(info: ConnectInfo) -> tuple[str, dict[str, Any]]:
@@ -32,12 +32,7 @@ def result_of(cursor: Any) -> Result:
 def stream_batches(conn: Any, query: str, args: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
     """SQLite runs in-process and steps its statement one row at a time: a plain cursor is already lazy, so
     ``fetchmany`` gives ``batch`` rows per call with nothing buffered beyond them."""
-    cursor = conn.execute(query, args if args is not None else ())
-    try:
-        while rows := cursor.fetchmany(batch):
-            yield rows
-    finally:
-        cursor.close()
+    yield from fetch_batches(conn.execute(query, args if args is not None else ()), batch)
 
 
 class Sqlite3Session(Session):
