@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from . import params
-from .base import AsyncSession, ConnectInfo, DriverAdapter, Result, Session, translate
+from .base import AsyncSession, ConnectInfo, DriverAdapter, Result, Session, cursor_result, translate
 from .sqlite3_driver import sqlite_connect_args
 
 
@@ -30,10 +30,7 @@ class AiosqliteSession(AsyncSession):
         query, args = translate(self.adapter, sql, params)
         cursor = await self.conn.execute(query, args if args is not None else ())
         try:
-            if cursor.description is None:
-                return Result([], [], cursor.rowcount)
-            rows = list(await cursor.fetchall())
-            return Result([d[0] for d in cursor.description], rows, cursor.rowcount)
+            return cursor_result(cursor, await cursor.fetchall() if cursor.description is not None else None)
         finally:
             await cursor.close()
 

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from ..errors import DriverError
 from . import params
-from .base import AsyncSession, ConnectInfo, DriverAdapter, Result, Session, translate
+from .base import AsyncSession, ConnectInfo, DriverAdapter, Result, Session, cursor_result, translate
 from .mysql_common import connect_errors, connect_kwargs, normalise_mysql_error
 
 
@@ -31,10 +31,7 @@ class AsyncmySession(AsyncSession):
         query, args = translate(self.adapter, sql, params)
         async with self.conn.cursor() as cursor:
             await cursor.execute(query, args)
-            if cursor.description is None:
-                return Result([], [], cursor.rowcount)
-            rows = [tuple(r) for r in await cursor.fetchall()]
-            return Result([d[0] for d in cursor.description], rows, cursor.rowcount)
+            return cursor_result(cursor, await cursor.fetchall() if cursor.description is not None else None)
 
     async def _aclose(self) -> None:
         if self.conn is not None:

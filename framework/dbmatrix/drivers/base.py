@@ -242,7 +242,7 @@ class Session:
 
     def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
         """A zero-argument callable that runs ``sql`` with the driver's own API and nothing of ours around it."""
-        raise NotImplementedError(f"{self.adapter.id} has no hot path yet")
+        raise NotImplementedError  # every adapter implements it with its driver's own call
 
     # --- the driver's own APIs beyond plain statements (a driver without one raises DriverError "Unsupported") ---
     def listen(self, channel: str) -> None:
@@ -440,6 +440,18 @@ class AsyncSession(Session):
                 yield rows
         finally:
             self.run(close())
+
+
+def cursor_result(cursor: Any, rows: Sequence[Any] | None = None) -> Result:
+    """A Result from a DBAPI cursor that has just executed, values exactly as the driver built them.
+
+    Rows are fetched here unless given (async drivers fetch them with ``await`` first).
+    """
+    if cursor.description is None:
+        return Result([], [], cursor.rowcount)
+    if rows is None:
+        rows = cursor.fetchall()
+    return Result([d[0] for d in cursor.description], [tuple(r) for r in rows], cursor.rowcount)
 
 
 def fetch_batches(cursor: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:

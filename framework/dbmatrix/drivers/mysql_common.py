@@ -21,6 +21,7 @@ from .base import (
     DriverAdapter,
     Result,
     Session,
+    cursor_result,
     default_normalise,
     fetch_batches,
     translate,
@@ -82,14 +83,6 @@ def connect_errors(adapter: DriverAdapter) -> Iterator[None]:
         raise err from None
 
 
-def result_of(cursor: Any) -> Result:
-    """A Result from a MySQLdb-style cursor that has just executed (rows kept exactly as the driver built them)."""
-    if cursor.description is None:
-        return Result([], [], cursor.rowcount)
-    rows = [tuple(r) for r in cursor.fetchall()]
-    return Result([d[0] for d in cursor.description], rows, cursor.rowcount)
-
-
 def stream_batches(conn: Any, cursor_class: Any, query: str, args: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
     """An unbuffered cursor (``SSCursor``: mysql_use_result / reading the packets as they come) fetched ``batch``
     rows at a time. Closing it reads and drops what is left, as the protocol requires before the next statement."""
@@ -114,7 +107,7 @@ class MySQLDBAPISession(Session):
         cursor = self.conn.cursor()
         try:
             cursor.execute(query, args)  # args None: the driver does no '%' interpolation at all
-            return result_of(cursor)
+            return cursor_result(cursor)
         finally:
             cursor.close()
 

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from . import params as paramstyles
-from .base import ConnectInfo, DriverAdapter, Result, Session, fetch_batches, translate
-from .psycopg_driver import cursor_name, cursor_result, libpq_kwargs
+from .base import ConnectInfo, DriverAdapter, Result, Session, cursor_result, fetch_batches, translate
+from .psycopg_driver import cursor_name, libpq_kwargs
 
 
 # --- notifications and streaming, shared with the SQLAlchemy layers (they pass the raw psycopg2 connection) ------
@@ -66,7 +66,7 @@ class Psycopg2Session(Session):
     def _execute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
         sql, args = translate(self.adapter, sql, params)
         self.cur.execute(sql, args)
-        return cursor_result(self.cur, self.cur.fetchall() if self.cur.description is not None else None)
+        return cursor_result(self.cur)
 
     def _close(self) -> None:
         self.conn.close()

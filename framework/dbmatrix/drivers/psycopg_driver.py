@@ -14,7 +14,7 @@ from typing import Any
 
 from ..redaction import register_secret
 from . import params as paramstyles
-from .base import CONNECT_TIMEOUT_S, AsyncSession, ConnectInfo, DriverAdapter, Result, Session, translate
+from .base import CONNECT_TIMEOUT_S, AsyncSession, ConnectInfo, DriverAdapter, Result, Session, cursor_result, translate
 
 
 def libpq_kwargs(info: ConnectInfo) -> dict[str, Any]:
@@ -33,13 +33,6 @@ def libpq_kwargs(info: ConnectInfo) -> dict[str, Any]:
     # repeated keys become libpq's comma lists (multi-host URLs).
     kwargs.update({k: v if isinstance(v, str) else ",".join(v) for k, v in url.query.items()})
     return {k: v for k, v in kwargs.items() if v is not None}
-
-
-def cursor_result(cur: Any, rows: list[tuple[Any, ...]] | None) -> Result:
-    """A Result from a DBAPI cursor that has executed (rows already fetched when it has a result set)."""
-    if cur.description is None:
-        return Result([], [], cur.rowcount)
-    return Result([col.name for col in cur.description], list(rows or []), cur.rowcount)
 
 
 # --- notifications and streaming, shared with the SQLAlchemy layers (they pass the raw psycopg connection) -------
@@ -109,7 +102,7 @@ class PsycopgSession(Session):
     def _execute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
         sql, args = translate(self.adapter, sql, params)
         cur = self.conn.execute(sql, args)
-        return cursor_result(cur, cur.fetchall() if cur.description is not None else None)
+        return cursor_result(cur)
 
     def _close(self) -> None:
         self.conn.close()

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from . import params
-from .base import LOCK_TIMEOUT_S, ConnectInfo, DriverAdapter, Result, Session, fetch_batches, translate
+from .base import LOCK_TIMEOUT_S, ConnectInfo, DriverAdapter, Result, Session, cursor_result, fetch_batches, translate
 
 
 def sqlite_connect_args(info: ConnectInfo) -> tuple[str, dict[str, Any]]:
@@ -20,13 +20,6 @@ def sqlite_connect_args(info: ConnectInfo) -> tuple[str, dict[str, Any]]:
     ``sqlite://`` with no path is an in-memory database, as in SQLAlchemy.
     """
     return info.url.database or ":memory:", {"timeout": LOCK_TIMEOUT_S, "isolation_level": None}
-
-
-def result_of(cursor: Any) -> Result:
-    """A Result from a DBAPI cursor that has just executed; rowcount is -1 for SELECT, as sqlite3 reports."""
-    if cursor.description is None:
-        return Result([], [], cursor.rowcount)
-    return Result([d[0] for d in cursor.description], cursor.fetchall(), cursor.rowcount)
 
 
 def stream_batches(conn: Any, query: str, args: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
@@ -46,7 +39,7 @@ class Sqlite3Session(Session):
         query, args = translate(self.adapter, sql, params)
         cursor = self.conn.execute(query, args if args is not None else ())
         try:
-            return result_of(cursor)
+            return cursor_result(cursor)
         finally:
             cursor.close()
 
