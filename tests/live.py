@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+
+import pytest
 from sqlalchemy.engine import make_url
 
-from dbmatrix.drivers.base import ConnectInfo
+from dbmatrix.drivers import get_adapter
+from dbmatrix.drivers.base import ConnectInfo, DriverAdapter
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PGBOUNCER_URL = "postgresql://postgres@127.0.0.1:6432/postgres"
@@ -25,3 +29,21 @@ def mariadb_info() -> ConnectInfo:
 
 def sqlite_info(path: str) -> ConnectInfo:
     return ConnectInfo(kind="sqlite", url=make_url(f"sqlite:///{path}"), engine="sqlite")
+
+
+def installed_adapter(driver_id: str) -> DriverAdapter:
+    """The adapter for ``driver_id``; a missing driver fails the test (CI installs every one, so never skip)."""
+    adapter = get_adapter(driver_id)
+    reason = adapter.unavailable_reason()
+    if reason:
+        pytest.fail(f"driver {driver_id} is not installed: {reason} (pip install -e '.[all]')")
+    return adapter
+
+
+def reachable(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:``port``."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False

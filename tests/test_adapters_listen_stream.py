@@ -7,14 +7,13 @@ API behaves differently shows up as a failing parameter rather than a special ca
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from live import POSTGRES_URL, mariadb_info, postgres_info, sqlite_info
+from live import POSTGRES_URL, installed_adapter, mariadb_info, postgres_info, reachable, sqlite_info
 from sqlalchemy.engine import make_url
 
 from dbmatrix.drivers import all_driver_ids, get_adapter
@@ -47,24 +46,12 @@ TEMP_TABLE = {
 MISSING_TABLE = {"postgresql": "42P01", "mysql": "1146", "sqlite": "SQLITE_ERROR"}
 
 
-def _reachable(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 def _adapter(driver_id: str) -> DriverAdapter:
-    adapter = get_adapter(driver_id)
-    reason = adapter.unavailable_reason()
-    if reason:
-        pytest.fail(f"driver {driver_id} is not installed: {reason} (pip install -e '.[all]')")
-    return adapter
+    return installed_adapter(driver_id)
 
 
 def _info(kind: str, tmp_path: Path) -> ConnectInfo:
-    if kind in PORTS and not _reachable(PORTS[kind]):
+    if kind in PORTS and not reachable(PORTS[kind]):
         pytest.fail(f"no {kind} server on 127.0.0.1:{PORTS[kind]} (run ci/provision)")
     if kind == "postgresql":
         return postgres_info()
@@ -221,7 +208,7 @@ def test_session_default_has_no_stream_or_notifications() -> None:
 @pytest.fixture(scope="module")
 def bouncer_db() -> Iterator[ConnectInfo]:
     """A database of its own, so its PgBouncer pool holds only this module's server connections."""
-    if not (_reachable(5432) and _reachable(6432)):
+    if not (reachable(5432) and reachable(6432)):
         pytest.fail("PostgreSQL on 5432 and PgBouncer on 6432 are needed (run ci/provision)")
     name = f"dbm_ls_{uuid.uuid4().hex[:12]}"
     admin = get_adapter("psycopg2").connect(postgres_info())

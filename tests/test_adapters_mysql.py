@@ -11,11 +11,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from live import mariadb_info
+from live import installed_adapter, mariadb_info
 from sqlalchemy.engine import make_url
 
 from dbmatrix import redaction
-from dbmatrix.drivers import get_adapter
 from dbmatrix.drivers.base import ConnectInfo, DriverAdapter, Session
 from dbmatrix.errors import DriverError
 
@@ -24,11 +23,7 @@ DRIVERS = ["pymysql", "mysqlclient", "asyncmy"]
 
 @pytest.fixture(params=DRIVERS)
 def adapter(request: pytest.FixtureRequest) -> DriverAdapter:
-    adapter = get_adapter(request.param)
-    reason = adapter.unavailable_reason()
-    if reason:
-        pytest.fail(f"driver {request.param} is not installed: {reason} (pip install -e '.[all]')")
-    return adapter
+    return installed_adapter(request.param)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from live import POSTGRES_URL, postgres_info
+from live import POSTGRES_URL, installed_adapter, postgres_info
 from sqlalchemy.engine import make_url
 
 from dbmatrix.drivers import get_adapter
@@ -57,11 +57,7 @@ pytestmark = needs_postgres
 
 @pytest.fixture(params=ADAPTERS)
 def adapter(request: pytest.FixtureRequest) -> DriverAdapter:
-    adapter = get_adapter(request.param)
-    reason = adapter.unavailable_reason()
-    if reason:
-        pytest.fail(f"driver {request.param} is not installed: {reason} (pip install -e '.[all]')")
-    return adapter
+    return installed_adapter(request.param)
 
 
 def _info(url: str) -> ConnectInfo:

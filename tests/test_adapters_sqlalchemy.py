@@ -6,7 +6,6 @@ Every test runs for ``sa-core+<dbapi>`` and ``sa-orm+<dbapi>``; the same asserti
 from __future__ import annotations
 
 import decimal
-import socket
 import sys
 import time
 import uuid
@@ -14,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from live import mariadb_info, postgres_info, sqlite_info
+from live import installed_adapter, mariadb_info, postgres_info, reachable, sqlite_info
 from sqlalchemy.engine import make_url
 
 from dbmatrix import redaction
@@ -42,14 +41,6 @@ SQLITE_IDS = [i for i in DRIVER_IDS if KIND_OF[i.partition("+")[2]] == "sqlite"]
 SECRET = "Sup3rS3cretPW"
 
 
-def _reachable(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(params=DRIVER_IDS)
 def driver_id(request: pytest.FixtureRequest) -> str:
     return request.param
@@ -57,11 +48,8 @@ def driver_id(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def adapter(driver_id: str) -> SQLAlchemyAdapter:
-    adapter = get_adapter(driver_id)
+    adapter = installed_adapter(driver_id)
     assert isinstance(adapter, SQLAlchemyAdapter)
-    reason = adapter.unavailable_reason()
-    if reason:
-        pytest.fail(f"driver {driver_id} is not installed: {reason} (pip install -e '.[all]')")
     return adapter
 
 
@@ -73,11 +61,11 @@ def kind(adapter: SQLAlchemyAdapter) -> str:
 @pytest.fixture
 def info(kind: str, tmp_path: Path) -> ConnectInfo:
     if kind == "postgresql":
-        if not _reachable(5432):
+        if not reachable(5432):
             pytest.fail("PostgreSQL is not running on 127.0.0.1:5432 (run ci/provision)")
         return postgres_info()
     if kind == "mysql":
-        if not _reachable(3306):
+        if not reachable(3306):
             pytest.fail("MariaDB is not running on 127.0.0.1:3306 (run ci/provision)")
         return mariadb_info()
     return sqlite_info(str(tmp_path / "sa.db"))

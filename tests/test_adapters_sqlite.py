@@ -11,9 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from live import sqlite_info
+from live import installed_adapter, sqlite_info
 
-from dbmatrix.drivers import get_adapter
 from dbmatrix.drivers.base import ConnectInfo, DriverAdapter, Session
 from dbmatrix.errors import DriverError
 
@@ -22,11 +21,7 @@ DRIVERS = ["sqlite3", "aiosqlite"]
 
 @pytest.fixture(params=DRIVERS)
 def adapter(request: pytest.FixtureRequest) -> DriverAdapter:
-    adapter = get_adapter(request.param)
-    reason = adapter.unavailable_reason()
-    if reason:
-        pytest.fail(f"driver {request.param} is not installed: {reason} (pip install -e '.[all]')")
-    return adapter
+    return installed_adapter(request.param)
 
 
 @pytest.fixture
