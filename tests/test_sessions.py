@@ -11,6 +11,7 @@ by a timer), and then checks what the session protocol promises:
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import threading
 import time
@@ -18,13 +19,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from live import installed_adapter, mariadb_info, postgres_info, sqlite_info
 
 from dbmatrix.drivers import all_driver_ids
-from dbmatrix.drivers.base import CLOSE_BOUND_S, ConnectInfo, Session
-from dbmatrix.engines import engine_for
+from dbmatrix.drivers.base import CLOSE_BOUND_S, ConnectInfo, LoopThread, Session
+from dbmatrix.engines import IsolationUnsupported, engine_for
 from dbmatrix.engines.observer import LockObserver
 from dbmatrix.errors import DriverError
 
@@ -137,3 +139,62 @@ def assert_no_backend(session: Session, observer: LockObserver) -> None:
     while (left := observer.query(sql, args)[0][0]) and time.monotonic() < deadline:  # type: ignore[attr-defined]
         time.sleep(0.02)
     assert left == 0, f"the closed session's server connection is still there ({kind})"
+
+
+@pytest.mark.parametrize("driver_id", ["psycopg", "sa-orm+asyncpg", "pymysql", "sa-core+asyncmy", "sqlite3"])
+def test_isolation_read_back_and_unsupported_levels(driver_id: str, tmp_path: Path) -> None:
+    """The level a transaction runs at is read back from the server; a level the engine lacks is refused with
+    IsolationUnsupported (a cell's ``unsupported``) before anything is sent, leaving the session usable."""
+    info = info_for(driver_id, tmp_path)
+    engine = engine_for(info.kind, info.engine)
+    with installed_adapter(driver_id).connect(info) as s:
+        refused = []
+        for level in engine.isolation_levels:
+            try:
+                s.begin(level)
+            except IsolationUnsupported:
+                refused.append(level)
+                continue
+            got = s.isolation_in_effect()
+            s.rollback()
+            want = "serializable" if info.kind == "sqlite" and level != "read uncommitted" else level
+            assert got == want, f"began {level!r}, the server says {got!r}"
+        # the only level a layer here lacks: SQLAlchemy's asyncpg dialect has no READ UNCOMMITTED
+        assert refused == (["read uncommitted"] if driver_id == "sa-orm+asyncpg" else [])
+        with pytest.raises(IsolationUnsupported) as err:
+            s.begin("snapshot")
+        assert err.value.cls == "IsolationUnsupported" and "snapshot" in err.value.message
+        assert not s.in_transaction and s.execute("SELECT 1").scalar() == 1
+
+
+@pytest.mark.parametrize("driver_id", ["asyncpg", "psycopg-async", "aiosqlite", "sa-core+asyncpg", "psycopg"])
+def test_timed_loop_runs_on_the_owner_in_one_hop(driver_id: str, tmp_path: Path) -> None:
+    """timed_loop gives one duration (ns) per driver call, each call returning the driver's own rows."""
+    info = info_for(driver_id, tmp_path)
+    with installed_adapter(driver_id).connect(info) as s:
+        times = s.timed_loop("SELECT 1", None, 50)
+        assert len(times) == 50 and all(isinstance(t, int) and t > 0 for t in times)
+        assert list(s.hot_path("SELECT 1")()[0]) == [1]
+
+
+def test_async_sessions_share_one_loop(tmp_path: Path) -> None:
+    """Several async sessions on one LoopThread: their calls can be gathered on it; closing them leaves it running
+    for its owner, who stops it."""
+    loop = LoopThread("dbm-shared-test")
+    try:
+        adapter = installed_adapter("asyncpg")
+        sessions = [adapter.connect(postgres_info(), loop=loop) for _ in range(3)]
+        assert all(s.loop_thread is loop for s in sessions)
+        calls = [s.async_call("SELECT pg_backend_pid()") for s in sessions]
+
+        async def together() -> list[Any]:
+            return await asyncio.gather(*(call() for call in calls))
+
+        pids = [rows[0][0] for rows in loop.run(together())]
+        assert pids == [s.server_id for s in sessions] and len(set(pids)) == 3
+        for s in sessions:
+            s.close()
+        assert loop.alive and loop.run(asyncio.sleep(0, result="still running")) == "still running"
+    finally:
+        loop.stop()
+    assert not loop.alive

@@ -238,6 +238,15 @@ class Session:
         self.execute("ROLLBACK")
         self.in_transaction = False
 
+    def isolation_in_effect(self) -> str | None:
+        """The isolation level the server says is in effect (inside a transaction: that transaction's), in lower
+        case ('repeatable read'); None where the engine has no way to say. Servers map levels silently (MySQL's
+        SERIALIZABLE, CockroachDB's READ COMMITTED), so a case compares this with what it asked for."""
+        engine = engine_for(self.info.kind, self.info.engine)
+        if engine.read_isolation_sql is None:
+            return None
+        return engine.normalise_isolation(self.execute(engine.read_isolation_sql).scalar())
+
     def cancel(self) -> bool:
         """Ask the driver to stop the pending step (its own way: libpq cancel, task cancellation, ``KILL QUERY``,
         ``interrupt()``). The step's future then ends with the driver's error. False if nothing was pending."""

@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from ..engines import IsolationUnsupported
 from ..errors import DriverError
 from ..redaction import scrub
 from . import params
@@ -165,8 +166,20 @@ class SQLAlchemyOps:
         self.in_transaction = True
 
     def _begin(self, opts: dict[str, Any]) -> None:
+        from sqlalchemy.exc import ArgumentError
+
         if self.executor.in_transaction() and not self.in_transaction:
             self.executor.commit()  # the no-op transaction SQLAlchemy autobegan in AUTOCOMMIT mode
+        try:
+            self._begin_at(opts)
+        except ArgumentError as exc:  # e.g. SQLAlchemy's asyncpg dialect has no READ UNCOMMITTED
+            if "isolation_level" not in str(exc):
+                raise
+            dialect = self.engine.dialect
+            raise IsolationUnsupported(f"SQLAlchemy's {dialect.name}+{dialect.driver} dialect",
+                                       str(opts["isolation_level"]).lower(), detail=_first_line(exc)) from None
+
+    def _begin_at(self, opts: dict[str, Any]) -> None:
         if self.orm is None:
             self.conn.execution_options(**opts)
             self.conn.begin()

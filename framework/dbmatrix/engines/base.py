@@ -19,9 +19,10 @@ SQL_STANDARD_LEVELS = ("read uncommitted", "read committed", "repeatable read", 
 class IsolationUnsupported(DriverError):
     """The engine does not offer the isolation level a case asked for: the cell is ``unsupported``, not ``error``."""
 
-    def __init__(self, engine: str, isolation: str, offered: tuple[str, ...]):
+    def __init__(self, engine: str, isolation: str, offered: tuple[str, ...] | None = None, detail: str = ""):
+        offers = f" (it offers: {', '.join(offered)})" if offered else ""
         super().__init__(None, "IsolationUnsupported",
-                         f"{engine} has no isolation level {isolation!r} (it offers: {', '.join(offered)})")
+                         f"{engine} has no isolation level {isolation!r}{offers}{': ' + detail if detail else ''}")
         self.isolation = isolation
 
 

@@ -97,10 +97,15 @@ class MySQL(Engine):
     read_isolation_sql = "SELECT @@transaction_isolation"
     observer_class: ClassVar[type[MySQLObserver]] = MySQL8Observer
 
+    isolation_variable: ClassVar[str] = "transaction_isolation"
+
     def begin_statements(self, isolation: str | None) -> list[str]:
+        # The session's level (as SQLAlchemy sets it), not SET TRANSACTION: a level set for the next transaction
+        # only cannot be read back, and the read-back is how a case knows what the server really ran.
         iso = self.check_isolation(isolation)
-        pre = [f"SET TRANSACTION ISOLATION LEVEL {iso.upper()}"] if iso else []
-        return [*pre, "START TRANSACTION"]
+        var = self.isolation_variable
+        level = f"'{iso.upper().replace(' ', '-')}'" if iso else f"@@GLOBAL.{var}"
+        return [f"SET SESSION {var} = {level}", "START TRANSACTION"]
 
     def session_setup(self, info: ConnectInfo) -> list[str]:
         # MySQL has no per-database settings: the session is the only place for these bounds (no pooler here).
@@ -116,6 +121,7 @@ class MySQL(Engine):
 class MariaDB(MySQL):
     name = "mariadb"
     read_isolation_sql = "SELECT @@tx_isolation"  # @@transaction_isolation only from MariaDB 11.1
+    isolation_variable = "tx_isolation"
     observer_class = MySQLObserver
 
     def statement_timeout(self) -> str:
