@@ -93,16 +93,38 @@ async def astream_batches(conn: Any, sql: Any, args: Any, batch: int) -> AsyncIt
             yield rows
 
 
-class PsycopgSession(Session):
+class LibpqSession(Session):
+    """What a psycopg and a psycopg2 session share: both are libpq underneath, with the same cursor API, the same
+    libpq cancel (``drivers/cancel.py``) and the same shape of notification and named-cursor APIs; a subclass opens
+    the connection and names its module's ``listen_on`` / ``notifications_of`` / ``stream_batches``."""
+
     def __init__(self, adapter: DriverAdapter, info: ConnectInfo):
         super().__init__(adapter, info)
-        import psycopg
+        try:
+            self.conn = self._call(lambda: self.open_connection(info))
+        except BaseException:
+            self._owner.stop(1.0)  # the worker thread started above would otherwise outlive the failed open
+            raise
 
-        self.conn = self._call(lambda: psycopg.connect(autocommit=True, **libpq_kwargs(info)))
+    def open_connection(self, info: ConnectInfo) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def listen_on(conn: Any, channel: str) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def notifications_of(conn: Any, timeout: float) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    @staticmethod
+    def stream_batches(conn: Any, sql: Any, args: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+        raise NotImplementedError
 
     def _execute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
         sql, args = translate(self.adapter, sql, params)
-        cur = self.conn.execute(sql, args)
+        cur = self.conn.cursor()
+        cur.execute(sql, args)
         return cursor_result(cur)
 
     def _close(self) -> None:
@@ -119,14 +141,25 @@ class PsycopgSession(Session):
         return call
 
     def _listen(self, channel: str) -> None:
-        listen_on(self.conn, channel)
+        self.listen_on(self.conn, channel)
 
     def _notifications(self, timeout: float) -> list[tuple[str, str]]:
-        return notifications_of(self.conn, timeout)
+        return self.notifications_of(self.conn, timeout)
 
     def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
         sql, args = translate(self.adapter, sql, params)
-        return self._within_transaction(stream_batches(self.conn, sql, args, batch))
+        return self._within_transaction(self.stream_batches(self.conn, sql, args, batch))
+
+
+class PsycopgSession(LibpqSession):
+    listen_on = staticmethod(listen_on)
+    notifications_of = staticmethod(notifications_of)
+    stream_batches = staticmethod(stream_batches)
+
+    def open_connection(self, info: ConnectInfo) -> Any:
+        import psycopg
+
+        return psycopg.connect(autocommit=True, **libpq_kwargs(info))
 
 
 class PsycopgAsyncSession(AsyncSession):
