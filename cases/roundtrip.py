@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rowcheck import same_value, spelling
+
 from dbmatrix.cell import Cell, show
 from dbmatrix.errors import DriverError
 from dbmatrix.results import CellResult
@@ -22,14 +24,10 @@ class RoundTrip:
     ddl: Mapping[str, str]  # engine or kind -> column type
     values: list[Any]  # written one row each
     sa_type: Any = None  # what a SQLAlchemy user would declare; SA layers get it through ``types``
-    same: Callable[[Any, Any], bool] | None = None  # written vs read; default: equal and same type
+    same: Callable[[Any, Any], bool] | None = None  # written vs read; default: rowcheck.same_value
     session_sql: Mapping[str, list[str]] = field(default_factory=dict)  # per kind, before writing
     write_sql: Mapping[str, str] = field(default_factory=dict)  # per kind placeholder expression, default :v
     note: Callable[[Any, Any], str | None] | None = None  # extra words on a supported cell
-
-
-def equal_and_same_type(written: Any, read: Any) -> bool:
-    return type(read) is type(written) and read == written
 
 
 def float_same(written: float, read: Any) -> bool:
@@ -41,7 +39,7 @@ def float_same(written: float, read: Any) -> bool:
 
 
 def check(cell: Cell, spec: RoundTrip) -> CellResult:
-    ddl = spec.ddl.get(cell.engine) or spec.ddl[cell.kind]
+    ddl = spelling(cell, spec.ddl)
     table = cell.table("rt")
     s = cell.connect()
     for stmt in spec.session_sql.get(cell.kind, []):
@@ -56,7 +54,7 @@ def check(cell: Cell, spec: RoundTrip) -> CellResult:
         return cell.unsupported(exc)
     rows = s.execute(f"SELECT v FROM {table} ORDER BY id", types=types).rows
     read = [r[0] for r in rows]
-    same = spec.same or equal_and_same_type
+    same = spec.same or same_value
     lines, ok = [], len(read) == len(spec.values)
     for written, got in zip(spec.values, read, strict=False):
         if not same(written, got):

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rowcheck import same_value
+
 from dbmatrix.casekit import requires
 from dbmatrix.cell import Cell, describe_error
 from dbmatrix.drivers.base import Session
@@ -137,7 +139,7 @@ def _run(cell: Cell, a: Session, b: Session, path: ExecutionPath, sql: str, mark
             if b.in_transaction:
                 b.rollback()
             raise Failed(path.name, step, exc) from None
-        if [tuple(r) for r in rows] != [(x + 1, marker)]:
+        if not same_value([tuple(r) for r in rows], [(x + 1, marker)]):
             path.wrong.append(f"execution {step} gave {rows!r}, expected {[(x + 1, marker)]!r}")
         path.statements += new
         if ran:

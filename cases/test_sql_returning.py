@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rowcheck import same_value
+
 from dbmatrix.casekit import requires
 from dbmatrix.cell import Cell
 from dbmatrix.drivers.base import Session
@@ -53,9 +55,9 @@ def _check(
     table_rows = [tuple(r) for r in s.execute(f"SELECT id, v, n FROM {table} ORDER BY id").rows]
     metrics = {"rowcount": res.rowcount, "rows_returned": len(got)}
     problems = []
-    if got != returned:
+    if not same_value(got, returned):
         problems.append(f"RETURNING gave {got!r}, expected {returned!r}")
-    if table_rows != after:
+    if not same_value(table_rows, after):
         problems.append(f"table afterwards {table_rows!r}, expected {after!r}")
     if problems:
         return cell.differs("; ".join(problems), metrics=metrics)

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from roundtrip import RoundTrip, check, float_same
+from rowcheck import same_value
 
 from dbmatrix.casekit import requires
 
@@ -100,7 +101,7 @@ def test_timestamptz_roundtrip(cell):
         {"postgresql": "TIMESTAMPTZ", "cockroachdb": "TIMESTAMPTZ", "mysql": "TIMESTAMP(6)", "sqlite": "TIMESTAMP"},
         [dt.datetime(2024, 6, 1, 12, 0, 0, 250000, tzinfo=dt.timezone(dt.timedelta(hours=2)))],
         sa.DateTime(timezone=True), session_sql=NEW_YORK,
-        same=lambda w, r: isinstance(r, dt.datetime) and r.tzinfo is not None and r == w, note=note,
+        same=lambda w, r: type(r) is dt.datetime and r.tzinfo is not None and r == w, note=note,
     ))
 
 
@@ -115,7 +116,7 @@ def _json_value(cell):
 def test_json_roundtrip(cell):
     """A JSON document comes back as the same Python dict (not as a string)."""
     check(cell, RoundTrip({"postgresql": "JSON", "cockroachdb": "JSONB", "mysql": "JSON", "sqlite": "JSON"},
-                          [_json_value(cell)], sa.JSON(), same=lambda w, r: r == JSON_DOC,
+                          [_json_value(cell)], sa.JSON(), same=lambda w, r: same_value(r, JSON_DOC),
                           write_sql={"postgresql": "CAST(:v AS JSON)"}))
 
 
@@ -123,7 +124,7 @@ def test_json_roundtrip(cell):
 def test_jsonb_roundtrip(cell):
     """A JSONB document comes back as the same Python dict (not as a string)."""
     check(cell, RoundTrip({"postgresql": "JSONB", "cockroachdb": "JSONB"}, [_json_value(cell)],
-                          sa.dialects.postgresql.JSONB(), same=lambda w, r: r == JSON_DOC,
+                          sa.dialects.postgresql.JSONB(), same=lambda w, r: same_value(r, JSON_DOC),
                           write_sql={"postgresql": "CAST(:v AS JSONB)", "cockroachdb": "CAST(:v AS JSONB)"}))
 
 
@@ -131,8 +132,7 @@ def test_uuid_roundtrip(cell):
     """A ``uuid.UUID`` is accepted as a parameter and comes back as ``uuid.UUID``."""
     check(cell, RoundTrip({"postgresql": "UUID", "cockroachdb": "UUID", "mariadb": "UUID", "mysql": "CHAR(36)",
                            "sqlite": "TEXT"},
-                          [uuid.UUID("12345678-1234-5678-1234-567812345678")], sa.Uuid(),
-                          same=lambda w, r: isinstance(r, uuid.UUID) and r == w))
+                          [uuid.UUID("12345678-1234-5678-1234-567812345678")], sa.Uuid()))
 
 
 @requires("arrays")
