@@ -15,6 +15,7 @@ from typing import Any
 from rowcheck import same_value, spelling
 
 from dbmatrix.cell import Cell, show
+from dbmatrix.drivers.base import Session
 from dbmatrix.errors import DriverError
 from dbmatrix.results import CellResult
 
@@ -28,6 +29,8 @@ class RoundTrip:
     session_sql: Mapping[str, list[str]] = field(default_factory=dict)  # per kind, before writing
     write_sql: Mapping[str, str] = field(default_factory=dict)  # per kind placeholder expression, default :v
     note: Callable[[Any, Any], str | None] | None = None  # extra words on a supported cell
+    # what the engine really stored, measured on a cell that differs: (cell, session, table) -> words
+    stored: Callable[[Cell, Session, str], str | None] | None = None
 
 
 def float_same(written: float, read: Any) -> bool:
@@ -63,6 +66,8 @@ def check(cell: Cell, spec: RoundTrip) -> CellResult:
     if not ok:
         if len(read) != len(spec.values):
             lines.append(f"wrote {len(spec.values)} rows, read {len(read)}")
+        if spec.stored and (words := spec.stored(cell, s, table)):
+            lines.append(words)
         return cell.differs("; ".join(lines))
     extra = spec.note(spec.values[-1], read[-1]) if spec.note else None
     detail = "read " + ", ".join(show(v) for v in read) + (f" — {extra}" if extra else "")

@@ -99,12 +99,29 @@ def test_timestamptz_roundtrip(cell):
 
     check(cell, RoundTrip(
         {"postgresql": "TIMESTAMPTZ", "cockroachdb": "TIMESTAMPTZ", "mysql": "TIMESTAMP(6)", "sqlite": "TIMESTAMP"},
-        [dt.datetime(2024, 6, 1, 12, 0, 0, 250000, tzinfo=dt.timezone(dt.timedelta(hours=2)))],
+        [WRITTEN_INSTANT],
         sa.DateTime(timezone=True), session_sql=NEW_YORK,
         same=lambda w, r: type(r) is dt.datetime and r.tzinfo is not None and r == w, note=note,
+        stored=_stored_instant,
     ))
 
 
+def _stored_instant(cell, s, table) -> str | None:
+    """MySQL/MariaDB TIMESTAMP holds an instant (UTC): say which one was stored and how far it is from the one
+    written, so a silent shift shows with its size."""
+    if cell.kind != "mysql":
+        return None
+    epoch = s.execute(f"SELECT UNIX_TIMESTAMP(v) FROM {table} ORDER BY id").scalar()
+    if epoch is None:
+        return None
+    stored = dt.datetime.fromtimestamp(float(epoch), dt.UTC)
+    shift = (stored - WRITTEN_INSTANT).total_seconds() / 3600
+    return (f"the server stored the instant {stored:%Y-%m-%d %H:%M:%S.%f} UTC, {shift:+g} h from the one written "
+            f"({WRITTEN_INSTANT.astimezone(dt.UTC):%H:%M:%S.%f} UTC): the offset was dropped and the wall-clock time "
+            "read in the session time zone")
+
+
+WRITTEN_INSTANT = dt.datetime(2024, 6, 1, 12, 0, 0, 250000, tzinfo=dt.timezone(dt.timedelta(hours=2)))
 JSON_DOC = {"a": [1, 2.5, "x"], "b": None, "ü": True, "nested": {"k": "v"}}
 
 

@@ -131,7 +131,10 @@ REFUSALS: dict[str, tuple[str, ...]] = {
     "sqlite": ("SQLITE_ERROR",),  # SQLite reports syntax errors and unknown functions alike
 }
 # Where the refusal is not a syntax error: (engine, capability) -> errors.
-REFUSAL_OVERRIDES: dict[tuple[str, str], tuple[str, ...]] = {}
+REFUSAL_OVERRIDES: dict[tuple[str, str], tuple[str, ...]] = {
+    # no LISTEN in SQL: the adapter says the driver has no notification API (DriverError class "Unsupported")
+    **{(engine, "listen_notify"): ("Unsupported",) for engine in ("mariadb", "mysql", "sqlite")},
+}
 
 
 def refusal_errors(capability: str, engine: str) -> tuple[str, ...]:
