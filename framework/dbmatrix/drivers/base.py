@@ -54,7 +54,8 @@ class ConnectInfo:
 class Result:
     columns: list[str]
     rows: list[tuple[Any, ...]]
-    rowcount: int  # as reported by the driver (-1 when it does not say)
+    rowcount: int  # as reported by the driver (-1 when it does not say), after the rows were fetched
+    rowcount_at_execute: int | None = None  # the same right after execute, before any fetch (where we saw it)
 
     def scalar(self) -> Any:
         """The first column of the first row (``None`` when there are no rows)."""
@@ -490,11 +491,12 @@ def cursor_result(cursor: Any, rows: Sequence[Any] | None = None) -> Result:
 
     Rows are fetched here unless given (async drivers fetch them with ``await`` first).
     """
+    at_execute = cursor.rowcount if rows is None else None  # sqlite3 counts RETURNING rows only as they are fetched
     if cursor.description is None:
-        return Result([], [], cursor.rowcount)
+        return Result([], [], cursor.rowcount, at_execute)
     if rows is None:
         rows = cursor.fetchall()
-    return Result([d[0] for d in cursor.description], [tuple(r) for r in rows], cursor.rowcount)
+    return Result([d[0] for d in cursor.description], [tuple(r) for r in rows], cursor.rowcount, at_execute)
 
 
 def fetch_batches(cursor: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
