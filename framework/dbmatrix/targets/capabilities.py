@@ -134,6 +134,9 @@ REFUSALS: dict[str, tuple[str, ...]] = {
 REFUSAL_OVERRIDES: dict[tuple[str, str], tuple[str, ...]] = {
     # no LISTEN in SQL: the adapter says the driver has no notification API (DriverError class "Unsupported")
     **{(engine, "listen_notify"): ("Unsupported",) for engine in ("mariadb", "mysql", "sqlite")},
+    # MariaDB parses a column type it does not know and names it: ER_UNKNOWN_DATA_TYPE 4161
+    ("mariadb", "jsonb"): ("4161",),
+    ("mariadb", "interval"): ("4161",),
 }
 
 
