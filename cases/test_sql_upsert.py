@@ -78,7 +78,7 @@ def _run(
     coerced = [note for label, row in bad_rows if (note := _accepted(cell, s, template, table, label, row))]
     if coerced:
         return cell.differs("conflicting keys are skipped, but other bad rows are not refused: " + "; ".join(coerced),
-                            metrics=metrics, mechanism="warning:" + ",".join(_warning_codes(coerced)))
+                            metrics=metrics, mechanism="warning:" + (",".join(_warning_codes(coerced)) or "none"))
     if any(not same_value(counts[name], ref) for name, _, ref in steps):
         return cell.differs(f"table as expected, but row counts {reported} (reference {reference})", metrics=metrics)
     return cell.supported(f"row counts {reported}; table {got!r}", metrics=metrics)
@@ -131,8 +131,8 @@ def _accepted(cell: Cell, s: Session, template: str, table: str, label: str, row
         s.execute(template.format(table=table, rows="(:k0, :v0)"), {"k0": k, "v0": v})
     except DriverError:
         return None
+    warnings = s.execute("SHOW WARNINGS").rows if cell.kind == "mysql" else []  # before any other statement
     stored = s.execute(f"SELECT v FROM {table} WHERE k = :k", {"k": k}).rows
-    warnings = s.execute("SHOW WARNINGS").rows if cell.kind == "mysql" else []
     said = ", ".join(f"warning {w[1]} {w[2]!r}" for w in warnings) or "no warning"
     kept = f"stored {stored[0][0]!r}" if stored else "row skipped"
     return f"{label}: accepted, {kept} ({said})"

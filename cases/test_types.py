@@ -15,6 +15,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from roundtrip import RoundTrip, check, float_same
 from rowcheck import same_value
+from sqlalchemy.dialects.postgresql import JSONB
 
 from dbmatrix.casekit import requires
 
@@ -141,7 +142,7 @@ def test_json_roundtrip(cell):
 def test_jsonb_roundtrip(cell):
     """A JSONB document comes back as the same Python dict (not as a string)."""
     check(cell, RoundTrip({"postgresql": "JSONB", "cockroachdb": "JSONB"}, [_json_value(cell)],
-                          sa.dialects.postgresql.JSONB(), same=lambda w, r: same_value(r, JSON_DOC),
+                          JSONB(), same=lambda w, r: same_value(r, JSON_DOC),
                           write_sql={"postgresql": "CAST(:v AS JSONB)", "cockroachdb": "CAST(:v AS JSONB)"}))
 
 
