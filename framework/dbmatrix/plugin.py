@@ -219,6 +219,8 @@ def _finish(run: MatrixRun, c: Cell, item: pytest.Item, missing: list[tuple[str,
             note += "; the engine accepts what its profile denies: update " + "; ".join(
                 profile_entry(cap, c.engine) for cap, _ in missing)
         r.detail = f"{r.detail or ''} [{note}]".strip()
+    elif missing and exp is None and r.verdict is not None:
+        r.detail = f"{r.detail or ''} [as the capability profile predicts: {reason}]".strip()
     run.add(r)
     return r.verdict
 
