@@ -218,7 +218,12 @@ class SQLAlchemyOps:
         self.conn.execution_options(isolation_level=AUTOCOMMIT)
 
     def driver_connection(self) -> Any:
-        return self.conn.connection.driver_connection if self.conn is not None else None
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return self.conn.connection.driver_connection if self.conn is not None else None
+        except SQLAlchemyError:  # invalidated (e.g. after a cancelled step): there is no driver connection now
+            return None
 
     def raw_sqlite3(self) -> Any:
         raw = self.driver_connection()
