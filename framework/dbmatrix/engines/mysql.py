@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .base import LOCK_TIMEOUT_S, SQL_STANDARD_LEVELS, STATEMENT_TIMEOUT_S, Engine
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from ..drivers.base import ConnectInfo, Session
 
 CONNECT_TIMEOUT_S = 5
+CACHE_IDLE_S = 0.11  # InnoDB refreshes information_schema.innodb_* only after 100 ms without readers
 _THREAD_ID = re.compile(r"(?:MariaDB|MySQL) thread id (\d+),")
 # processlist states of a thread waiting for a lock the InnoDB lock table does not show: metadata locks
 # ("Waiting for table metadata lock"), table locks, GET_LOCK ("User lock" on MySQL, "Waiting for user lock" ...)
@@ -51,7 +53,9 @@ class MySQLObserver(AdminObserver):
     after 100 ms without readers, so frequent polling (ours, or any other client's) keeps it stale indefinitely.
     A metadata-lock, table-lock or GET_LOCK wait shows only in the processlist state.
 
-    ``waits_for`` reads ``innodb_lock_waits``, which sits behind that same cache: it may lag by 100 ms or more.
+    ``waits_for`` reads ``innodb_lock_waits``, which sits behind that same cache: when it shows nothing for a
+    session that is waiting, it is asked once more after 110 ms unread; other clients polling it can still keep it
+    stale, so [] from MariaDB means "not known", not "nobody".
     """
 
     _LOCK_STATE = "SELECT COUNT(*) FROM information_schema.processlist WHERE id = %(id)s AND (" + _LOCK_STATES + ")"
@@ -72,7 +76,11 @@ class MySQLObserver(AdminObserver):
         return False
 
     def waits_for(self, session: Session) -> list[Any]:
-        return [r[0] for r in self.query(self._WAITS_FOR, {"id": session.server_id})]
+        holders = [r[0] for r in self.query(self._WAITS_FOR, {"id": session.server_id})]
+        if not holders and self.row_lock_wait(int(session.server_id)):  # type: ignore[arg-type]
+            time.sleep(CACHE_IDLE_S)  # let InnoDB refresh the cache (it does once unread for 100 ms), ask again
+            holders = [r[0] for r in self.query(self._WAITS_FOR, {"id": session.server_id})]
+        return holders
 
 
 class MySQL8Observer(MySQLObserver):
