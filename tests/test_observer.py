@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from dbmatrix.drivers.base import ConnectInfo
 from dbmatrix.engines import engine_for
+from dbmatrix.errors import DriverError
 
 ROUNDS = 200
 BURNERS = 2
@@ -106,3 +107,32 @@ def test_observer_detects_every_row_lock_wait(target: str, tmp_path: Path, cpu_b
         print(f"\n{target}: detection latency median {statistics.median(latency_ms):.2f} ms, "
               f"max {max(latency_ms):.2f} ms over {len(latency_ms)} rounds")
     assert not wrong, f"{len(wrong)} wrong answers in {ROUNDS} rounds: {wrong[:5]}"
+
+
+@pytest.mark.parametrize("driver_id", ["sqlite3", "aiosqlite", "sa-orm+sqlite3"])
+def test_sqlite_busy_timeout_pragma_keeps_the_watch(driver_id: str, tmp_path: Path) -> None:
+    """``PRAGMA busy_timeout = N`` replaces SQLite's busy handler; the session re-installs its busy watch with bound N,
+    so a later lock wait is still observed (and N = 0 leaves no handler: the conflict fails at once)."""
+    adapter = installed_adapter(driver_id)
+    info = sqlite_info(str(tmp_path / "pragma.db"))
+    observer = engine_for("sqlite").observer(info.url)
+    with adapter.connect(info) as a, adapter.connect(info) as b:
+        a.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER)")
+        a.execute("INSERT INTO t VALUES (1, 1)")
+        b.execute("PRAGMA busy_timeout = 7000")
+        assert b.busy_watch.timeout_ms == 7000
+        a.begin("immediate")
+        b.begin()
+        step = b.submit("UPDATE t SET v = 2 WHERE k = 1")
+        assert observer.wait_until_blocked(b, step, WAIT_S)
+        a.commit()
+        assert step.result(WAIT_S).rowcount == 1
+        b.commit()
+        b.execute("PRAGMA busy_timeout = 0")
+        a.begin("immediate")
+        b.begin()
+        with pytest.raises(DriverError) as err:
+            b.execute("UPDATE t SET v = 3 WHERE k = 1")
+        assert (err.value.code or "").startswith("SQLITE_BUSY")
+        b.rollback()
+        a.rollback()

@@ -268,6 +268,8 @@ class Session:
                ) -> concurrent.futures.Future[Result]:
         """Start a statement (it may block); the future raises DriverError on failure. Until it is done, any
         other call on this session raises DriverError "SessionBusy"."""
+        if self.busy_watch is not None and (pragma := _BUSY_TIMEOUT_PRAGMA.match(sql)):
+            self._rearm_after = int(pragma[1])  # the pragma replaces the busy watch's handler: re-install it
         return self._start(self._statement(sql, params, types), refusals=True, timed=True)
 
     @property
@@ -490,9 +492,14 @@ class Session:
                                                self.step_ms if timed else None)
             return self._pending
 
+    _rearm_after: int | None = None
+
     def _step_done(self) -> None:
         if self.busy_watch is not None:
             self.busy_watch.step_done()
+            if self._rearm_after is not None:
+                self.busy_watch.rearm(self._rearm_after)
+                self._rearm_after = None
 
     def _do(self, op: Any, *, refusals: bool = False) -> Any:
         return self._wait(self._start(op, refusals=refusals))
@@ -528,6 +535,7 @@ class Session:
 
 
 _session_numbers = itertools.count(1)
+_BUSY_TIMEOUT_PRAGMA = re.compile(r"\s*PRAGMA\s+(?:main\.)?busy_timeout\s*=\s*(-?\d+)\s*;?\s*$", re.IGNORECASE)
 
 
 class ThreadOwner:

@@ -9,8 +9,8 @@ connection is waiting. ``is_blocked`` is then "the session's pending step is in 
 observation, not a guess. ``waits_for`` is always [] (SQLite does not say who holds the lock).
 
 Where the handler cannot be installed (a Python whose ``sqlite3`` does not expose its handle as expected), the
-watch is absent and ``is_blocked`` raises DriverError "Unobservable" instead of answering wrongly. A case that
-runs ``PRAGMA busy_timeout`` replaces the handler, which also ends the observation.
+watch is absent and ``is_blocked`` raises DriverError "Unobservable" instead of answering wrongly. A session
+that runs ``PRAGMA busy_timeout = N`` gets the watch back with bound N (``BusyWatch.rearm``).
 """
 
 from __future__ import annotations
@@ -78,7 +78,15 @@ class BusyWatch:
             raise DriverError(None, "Unobservable", "cannot reach the sqlite3 handle of this connection")
         self._callback = _BUSY_CALLBACK(self._busy)  # kept referenced: SQLite holds the C pointer
         self._conn = conn  # the handle lives as long as the connection object
+        self._handle = handle
         _sqlite_library().sqlite3_busy_handler(handle, self._callback, None)
+
+    def rearm(self, timeout_ms: int) -> None:
+        """After the session ran ``PRAGMA busy_timeout = N`` (which replaced this handler): the same bound, watched
+        again. N <= 0 means no busy handler at all in SQLite: a lock conflict fails at once, nothing to watch."""
+        if timeout_ms > 0:
+            self.timeout_ms = timeout_ms
+            _sqlite_library().sqlite3_busy_handler(self._handle, self._callback, None)
 
     def _busy(self, _arg: Any, count: int) -> int:
         if count < len(_DELAYS_MS):
