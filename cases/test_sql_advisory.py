@@ -6,6 +6,10 @@ connection is free, so a lock taken by A can be "held" by a server connection th
 on: the cases record, per step, which server connection answered (``pg_backend_pid()`` / ``CONNECTION_ID()``)
 and which one holds the lock afterwards, so a broken exclusion is explained, not just detected.
 Transaction-level locks (``pg_advisory_xact_lock``) live inside one transaction and survive pooling.
+
+Whether a lock request waits is what the cell's lock observer reports (the engine's own view: a lock wait in
+PostgreSQL, the ``User lock`` state in MySQL/MariaDB), and who holds a lock is asked on the observer's admin
+connection, never on the driver under test: no timer decides "blocked".
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ from dbmatrix.cell import Cell
 from dbmatrix.drivers.base import Result, Session
 from dbmatrix.errors import DriverError
 
-BLOCK_PROBE_S = 0.5  # how long B must still be waiting for us to call it blocked
 LOCK_WAIT_S = 5  # bound of every blocking lock request below
+WATCH_S = LOCK_WAIT_S + 10  # bounds the observer's watch: the request's own bound ends first
 
 # Each statement returns (the function's answer, the server connection that ran it).
 SESSION_LOCK_SQL: dict[str, dict[str, str]] = {
@@ -31,16 +35,17 @@ SESSION_LOCK_SQL: dict[str, dict[str, str]] = {
         # pg_advisory_lock returns void: selecting from it gives one row once the lock is granted
         "wait": "SELECT true, pg_backend_pid() FROM pg_advisory_lock(CAST(:lock AS BIGINT))",
         "unlock": "SELECT pg_advisory_unlock(CAST(:lock AS BIGINT)), pg_backend_pid()",
+        # asked on the observer's admin connection (DBAPI pyformat), which may sit in another database
         "holders": "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"
-        " AND classid = 0 AND CAST(objid AS BIGINT) = CAST(:lock AS BIGINT)"
-        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY pid",
+        " AND classid = 0 AND CAST(objid AS BIGINT) = CAST(%(lock)s AS BIGINT)"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = %(database)s) ORDER BY pid",
         "release_all": "SELECT pg_advisory_unlock_all()",
     },
     "mysql": {
         "try": "SELECT GET_LOCK(:lock, 0), CONNECTION_ID()",
         "wait": f"SELECT GET_LOCK(:lock, {LOCK_WAIT_S}), CONNECTION_ID()",
         "unlock": "SELECT RELEASE_LOCK(:lock), CONNECTION_ID()",
-        "holders": "SELECT IS_USED_LOCK(:lock)",
+        "holders": "SELECT IS_USED_LOCK(%(lock)s)",
         "release_all": "SELECT RELEASE_ALL_LOCKS()",
     },
 }
@@ -84,9 +89,9 @@ class LockTranscript:
         self.sql = SESSION_LOCK_SQL[cell.kind]
         self.params = {"lock": lock_id(cell)}
         self.sessions = sessions
-        self.observer = cell.connect()  # asks who holds the lock, outside A's and B's connections
+        self.observer = cell.observer()  # asks who holds the lock: an admin connection, not the driver under test
+        self.database = cell.target.connect_info().url.database
         self.steps: list[Step] = []
-        self.observations = 0
 
     def run(self, session: str, op: str, want: bool) -> Step:
         step = Step(session, op, want)
@@ -106,12 +111,8 @@ class LockTranscript:
 
     def holders(self) -> tuple[Any, ...]:
         """The server connections holding the lock now."""
-        # A distinct text per observation: repeating one statement would make psycopg (6th run) and SQLAlchemy's
-        # asyncpg dialect reuse a server-side prepared statement, which a transaction pooler breaks — a finding
-        # of its own (pooling.*), not one this instrumentation should trigger.
-        self.observations += 1
-        sql = f"{self.sql['holders']} /* observation {self.observations} */"
-        return tuple(r[0] for r in self.observer.execute(sql, self.params).rows if r[0] is not None)
+        rows = self.observer.query(self.sql["holders"], {**self.params, "database": self.database})
+        return tuple(r[0] for r in rows if r[0] is not None)
 
     def release_all(self) -> None:
         """Best effort: behind a pooler this may run on a server connection other than the one holding a lock."""
@@ -192,22 +193,22 @@ def test_advisory_session_lock_wait(cell):
         for stmt in WAIT_BOUND[cell.kind]:
             b.execute(stmt)
         future = locks.submit("B", "wait")
-        done, _ = concurrent.futures.wait([future], timeout=BLOCK_PROBE_S)
+        waited = cell.observer().wait_until_blocked(b, future, WATCH_S)
         locks.run("A", "unlock", True)
         wait = Step("B", "wait", True)
         try:
-            wait.got, wait.server = future.result(LOCK_WAIT_S + 2).rows[0]
+            wait.got, wait.server = future.result(WATCH_S).rows[0]
         except DriverError as exc:
             wait.error = exc
         locks.observe(wait)
-        if done:
+        if not waited:
             same = ", the one holding A's lock" if wait.server in held_by else ""
             extra.append(f"B's blocking lock request did not wait: it ran on server conn {wait.server}{same}.")
         b.commit()
         locks.run("B", "unlock", True)
     finally:
         if future is not None and not future.done():
-            concurrent.futures.wait([future], timeout=LOCK_WAIT_S + 2)
+            concurrent.futures.wait([future], timeout=WATCH_S)
         locks.release_all()
     locks.verdict(cell, "B waited while A held the lock and was granted it after A's unlock", extra)
 
@@ -233,12 +234,11 @@ def test_advisory_xact_lock(cell):
         b.begin()
         b.execute(WAIT_BOUND["postgresql"][0])
         future = b.submit(lock, key)
-        done, _ = concurrent.futures.wait([future], timeout=BLOCK_PROBE_S)
-        if done:
+        if not cell.observer().wait_until_blocked(b, future, WATCH_S):
             notes.append("B's pg_advisory_xact_lock did not wait for A's transaction")
         a.commit()
         try:
-            future.result(LOCK_WAIT_S + 2)
+            future.result(WATCH_S)
         except DriverError as exc:
             notes.append(f"B's lock request failed after A committed: {exc.cls} [{exc.code}]: {exc.message}")
         b.commit()
@@ -249,7 +249,7 @@ def test_advisory_xact_lock(cell):
             notes.append(f"after B's COMMIT the lock was not free: A's try-lock answered {free!r}")
     finally:
         if future is not None and not future.done():
-            concurrent.futures.wait([future], timeout=LOCK_WAIT_S + 2)
+            concurrent.futures.wait([future], timeout=WATCH_S)
         for s in (a, b):
             if s.in_transaction:
                 s.rollback()

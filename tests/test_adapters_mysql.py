@@ -106,8 +106,8 @@ def test_begin_isolation_applies(
 ) -> None:
     """The level given to begin() governs the transaction: a re-read sees another commit only under READ COMMITTED.
 
-    (MariaDB 10.11's ``@@tx_isolation`` shows the session level, not the one-shot ``SET TRANSACTION`` level,
-    so the level is proven by its effect rather than read back.)
+    begin() sets the *session* level (as SQLAlchemy does), so it can be read back; begin() without a level
+    returns the session to the server's default.
     """
     session.begin(isolation)
     assert session.execute(f"SELECT v FROM {shared_table} WHERE k = 1").scalar() == 10
@@ -115,7 +115,10 @@ def test_begin_isolation_applies(
     reread = session.execute(f"SELECT v FROM {shared_table} WHERE k = 1").scalar()
     session.commit()
     assert reread == (99 if sees_concurrent_commit else 10)
-    assert session.execute("SELECT @@tx_isolation").scalar() == "REPEATABLE-READ"  # the session default is untouched
+    assert session.isolation_in_effect() == isolation
+    session.begin()
+    assert session.isolation_in_effect() == "repeatable read"  # the server's default again
+    session.rollback()
 
 
 def test_begin_serializable_locks_what_it_reads(session: Session, other: Session, shared_table: str) -> None:

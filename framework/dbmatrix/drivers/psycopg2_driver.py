@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import select
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from . import params as paramstyles
-from .base import ConnectInfo, DriverAdapter, Result, Session, cursor_result, fetch_batches, translate
-from .psycopg_driver import cursor_name, libpq_kwargs
+from .base import ConnectInfo, DriverAdapter, fetch_batches
+from .psycopg_driver import LibpqSession, cursor_name, libpq_kwargs
 
 
 # --- notifications and streaming, shared with the SQLAlchemy layers (they pass the raw psycopg2 connection) ------
@@ -54,42 +54,17 @@ def stream_batches(conn: Any, sql: str, args: Any, batch: int) -> Iterator[list[
     yield from fetch_batches(cur, batch)  # a generator: DECLARE runs inside the caller's transaction
 
 
-class Psycopg2Session(Session):
-    def __init__(self, adapter: DriverAdapter, info: ConnectInfo):
-        super().__init__(adapter, info)
+class Psycopg2Session(LibpqSession):
+    listen_on = staticmethod(listen_on)
+    notifications_of = staticmethod(notifications_of)
+    stream_batches = staticmethod(stream_batches)
+
+    def open_connection(self, info: ConnectInfo) -> Any:
         import psycopg2
 
-        self.conn = self._call(lambda: psycopg2.connect(**libpq_kwargs(info)))
-        self.conn.autocommit = True  # transactions are opened by SQL (Session.begin), never implicitly
-        self.cur = self.conn.cursor()
-
-    def _execute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
-        sql, args = translate(self.adapter, sql, params)
-        self.cur.execute(sql, args)
-        return cursor_result(self.cur)
-
-    def _close(self) -> None:
-        self.conn.close()
-
-    def _listen(self, channel: str) -> None:
-        listen_on(self.conn, channel)
-
-    def _notifications(self, timeout: float) -> list[tuple[str, str]]:
-        return notifications_of(self.conn, timeout)
-
-    def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
-        sql, args = translate(self.adapter, sql, params)
-        return self._within_transaction(stream_batches(self.conn, sql, args, batch))
-
-    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
-        sql, args = translate(self.adapter, sql, params)
-        cur = self.conn.cursor()
-
-        def call() -> Any:
-            cur.execute(sql, args)
-            return cur.fetchall() if cur.description is not None else None
-
-        return call
+        conn = psycopg2.connect(**libpq_kwargs(info))
+        conn.autocommit = True  # transactions are opened by SQL (Session.begin), never implicitly
+        return conn
 
 
 class Psycopg2Adapter(DriverAdapter):

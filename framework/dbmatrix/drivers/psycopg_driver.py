@@ -28,6 +28,7 @@ def libpq_kwargs(info: ConnectInfo) -> dict[str, Any]:
         "password": url.password,
         "dbname": url.database,
         "connect_timeout": CONNECT_TIMEOUT_S,
+        "application_name": info.application_name or None,
     }
     # URL query wins (it is how a unix socket dir is given: postgresql://u@/db?host=/run/postgresql);
     # repeated keys become libpq's comma lists (multi-host URLs).
@@ -92,16 +93,38 @@ async def astream_batches(conn: Any, sql: Any, args: Any, batch: int) -> AsyncIt
             yield rows
 
 
-class PsycopgSession(Session):
+class LibpqSession(Session):
+    """What a psycopg and a psycopg2 session share: both are libpq underneath, with the same cursor API, the same
+    libpq cancel (``drivers/cancel.py``) and the same shape of notification and named-cursor APIs; a subclass opens
+    the connection and names its module's ``listen_on`` / ``notifications_of`` / ``stream_batches``."""
+
     def __init__(self, adapter: DriverAdapter, info: ConnectInfo):
         super().__init__(adapter, info)
-        import psycopg
+        try:
+            self.conn = self._call(lambda: self.open_connection(info))
+        except BaseException:
+            self._owner.stop(1.0)  # the worker thread started above would otherwise outlive the failed open
+            raise
 
-        self.conn = self._call(lambda: psycopg.connect(autocommit=True, **libpq_kwargs(info)))
+    def open_connection(self, info: ConnectInfo) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def listen_on(conn: Any, channel: str) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def notifications_of(conn: Any, timeout: float) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    @staticmethod
+    def stream_batches(conn: Any, sql: Any, args: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+        raise NotImplementedError
 
     def _execute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
         sql, args = translate(self.adapter, sql, params)
-        cur = self.conn.execute(sql, args)
+        cur = self.conn.cursor()
+        cur.execute(sql, args)
         return cursor_result(cur)
 
     def _close(self) -> None:
@@ -118,14 +141,25 @@ class PsycopgSession(Session):
         return call
 
     def _listen(self, channel: str) -> None:
-        listen_on(self.conn, channel)
+        self.listen_on(self.conn, channel)
 
     def _notifications(self, timeout: float) -> list[tuple[str, str]]:
-        return notifications_of(self.conn, timeout)
+        return self.notifications_of(self.conn, timeout)
 
     def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
         sql, args = translate(self.adapter, sql, params)
-        return self._within_transaction(stream_batches(self.conn, sql, args, batch))
+        return self._within_transaction(self.stream_batches(self.conn, sql, args, batch))
+
+
+class PsycopgSession(LibpqSession):
+    listen_on = staticmethod(listen_on)
+    notifications_of = staticmethod(notifications_of)
+    stream_batches = staticmethod(stream_batches)
+
+    def open_connection(self, info: ConnectInfo) -> Any:
+        import psycopg
+
+        return psycopg.connect(autocommit=True, **libpq_kwargs(info))
 
 
 class PsycopgAsyncSession(AsyncSession):
@@ -138,7 +172,7 @@ class PsycopgAsyncSession(AsyncSession):
                 lambda: self.run(psycopg.AsyncConnection.connect(autocommit=True, **libpq_kwargs(info)))
             )
         except BaseException:
-            self._shutdown()  # stop the loop thread started above
+            self._owner.stop(1.0)  # stop the loop thread started above
             raise
 
     async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
@@ -159,7 +193,7 @@ class PsycopgAsyncSession(AsyncSession):
         sql, args = translate(self.adapter, sql, params)
         return self._within_transaction(self._drive(astream_batches(self.conn, sql, args, batch)))
 
-    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
+    def _ahot_path(self, sql: str, params: Mapping[str, Any] | None) -> Callable[[], Any]:
         sql, args = translate(self.adapter, sql, params)
         cur = self.conn.cursor()
 
@@ -167,7 +201,7 @@ class PsycopgAsyncSession(AsyncSession):
             await cur.execute(sql, args)
             return await cur.fetchall() if cur.description is not None else None
 
-        return lambda: self.run(call())
+        return call
 
 
 class PsycopgAdapter(DriverAdapter):
