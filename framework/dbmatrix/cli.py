@@ -167,7 +167,8 @@ def cmd_targets(args: argparse.Namespace) -> int:
         table.add_column(col, overflow="fold")
     for t in run.targets:
         ok = t.status == "ok"
-        table.add_row(t.name, t.kind, "yes" if ok else f"no: {t.reason}", t.server_version or "",
+        kind = f"{t.kind}, replica of {t.replica_of}" if t.replica_of else t.kind
+        table.add_row(t.name, kind, "yes" if ok else f"no: {t.reason}", t.server_version or "",
                       t.record().url, ", ".join(sorted(t.capabilities)) if ok else "")
     Console(highlight=False).print(table)
     return EXIT_OK

@@ -246,11 +246,20 @@ def _finish(run: MatrixRun, c: Cell, item: pytest.Item, pre_decided: bool) -> st
     return r.verdict
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Write this run (or shard) into its own folder; nothing at all when no cell ran."""
+    """Write this run (or shard) into its own folder; nothing at all when no cell ran. Then drop scratch
+    spaces and stop managed servers here, not only at unconfigure: an xdist worker may be stopped before that."""
     run = session.config.stash.get(RUN_KEY, None)
     if run is None:
         return
+    try:
+        _write(session, run, exitstatus)
+    finally:
+        run.cleanup()
+
+
+def _write(session: pytest.Session, run: MatrixRun, exitstatus: int) -> None:
     complete = int(exitstatus) in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
     if _is_xdist_controller(session.config):
         shards = sorted((run.run_dir / "shards").glob("*.json"))
