@@ -8,6 +8,7 @@ recording exactly one outcome (``cell.supported()``, ``cell.differs(...)``, ``ce
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -100,7 +101,8 @@ class Cell:
         url = self.scratch.url if role == PRIMARY else replica_url(self.scratch, target)
         # a schema is selected by init_sql for our adapters (the URL's libpq options are for cell.url() users)
         url = url.difference_update_query(["options"]) if self.scratch.kind == "schema" else url
-        return ConnectInfo(target.kind, url, self.scratch.init_sql, target.engine)
+        # everything else (engine, pooler, ...) as for the target's own scratch space
+        return dataclasses.replace(target.connect_info(), url=url, init_sql=self.scratch.init_sql)
 
     def url(self, role: str = PRIMARY, drivername: str | None = None) -> URL:
         """SQLAlchemy URL of this cell's scratch space (its own database once ``scratch_database()`` ran).
