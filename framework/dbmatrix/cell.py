@@ -20,6 +20,8 @@ from typing import Any
 from sqlalchemy.engine import URL
 
 from .drivers.base import ConnectInfo, DriverAdapter, Session
+from .engines import IsolationUnsupported, engine_for
+from .engines.observer import LockObserver
 from .errors import DriverError
 from .results import DIFFERS, ERROR, NO_DRIVER, SUPPORTED, UNSUPPORTED, WALL_MS, CellResult
 from .targets.admin import admin_drivername
@@ -55,6 +57,7 @@ class Cell:
         self.scratch: ScratchSpace | None = None  # this cell's own database, once asked for
         self._identity = f"{case}|{self.target_name}|{self.driver_id}|{sorted(self.params.items())}"
         self._artifacts: list[Path] = []
+        self._observer: LockObserver | None = None
         self._started = time.perf_counter()
 
     @property
@@ -182,6 +185,13 @@ class Cell:
                 out.append(text)
         return out
 
+    def observer(self) -> LockObserver:
+        """The target's lock observer (an admin connection of its own, not the driver under test): ``is_blocked``,
+        ``waits_for``, ``wait_until_blocked`` for this cell's sessions. Closed when the cell ends."""
+        if self._observer is None:
+            self._observer = engine_for(self.kind, self.engine).observer(self.target.url)
+        return self._observer
+
     # --- outcomes ----------------------------------------------------------------------------------------
     def record(self, outcome: str, detail: str | None = None, *, mechanism: str | None = None,
                metrics: dict[str, Any] | None = None, findings: list[dict[str, Any]] | None = None,
@@ -220,13 +230,18 @@ class Cell:
         return self.record(UNSUPPORTED, why, **kw)
 
     def error(self, exc: BaseException) -> CellResult:
+        if isinstance(exc, IsolationUnsupported):  # the engine lacks the level: a finding, not a harness error
+            return self.unsupported(exc)
         return self.record(ERROR, describe_error(exc))
 
     def close(self) -> None:
-        """Close every session, then drop the cell's own scratch space (the run retries if this fails)."""
+        """Close every session and the observer, then drop the cell's own scratch space (the run retries if
+        this fails)."""
         try:
             for s in self.sessions:
                 s.close()
+            if self._observer is not None:
+                self._observer.close()
         finally:
             space, self.scratch = self.scratch, None
             if space is not None:

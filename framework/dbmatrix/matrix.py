@@ -176,6 +176,7 @@ class MatrixRun:
         wait_for_replay(space, replica)
         replica.scratch_url = replica_url(space, replica).difference_update_query(["options"])
         replica.init_sql = space.init_sql
+        replica.database_timeouts = primary.database_timeouts  # ALTER DATABASE settings replicate with it
 
     def cleanup(self) -> None:
         """Drop every scratch space we created and stop managed servers; safe to call twice."""
