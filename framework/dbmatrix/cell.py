@@ -113,12 +113,13 @@ class Cell:
         The password is kept so the URL connects, but SQLAlchemy prints URLs with ``***``. ``drivername``
         defaults to the installed synchronous DBAPI dbmatrix administers the target with.
         """
-        info = self._connect_info(role)
-        url = info.url
-        if info.init_sql and info.kind in ("postgresql", "cockroachdb"):
-            schema = info.init_sql[0].rsplit(" ", 1)[-1].strip('"')
-            url = url.update_query_dict({"options": f"-csearch_path={schema}"})
-        return url.set(drivername=drivername or admin_drivername(info.kind))
+        target = self._role_target(role)
+        space = self.scratch or (self.place.spaces.get(self.target.name) if self.place else None)
+        if space is None:
+            url = target.connect_info().url
+        else:
+            url = space.url if role == PRIMARY else replica_url(space, target)
+        return url.set(drivername=drivername or admin_drivername(target.kind))
 
     def connect(self, options: dict[str, Any] | None = None, role: str = PRIMARY) -> Session:
         """A new session on the cell's scratch space, closed automatically when the cell ends.
@@ -173,6 +174,8 @@ class Cell:
         out: list[str] = []
         for p in [*given, *(a for a in self._artifacts if a.exists())]:
             path = Path(p)
+            if ".." in path.parts:
+                raise ValueError(f"artifact {p} is not inside the run folder")
             if path.is_absolute():
                 if self.place is None:
                     raise ValueError(f"artifact {p} is not inside the run folder")

@@ -130,13 +130,18 @@ def create_space(target: Target, name: str) -> ScratchSpace:
                 raise
             conn.exec_driver_sql(f"CREATE SCHEMA {quoted}")
             return ScratchSpace(target, "schema", name, target.url)
-        # Timeouts live on the database, so every connection to it starts bounded, whichever server connection
-        # a pooler lends; no session SET is needed (or lost, or leaked to another client) where this works.
-        timeouts = engine_for(target.kind, target.engine).database_timeouts(name)
-        for stmt in timeouts:
-            conn.exec_driver_sql(stmt)
+        space = ScratchSpace(target, "database", name, target.url)
+        try:
+            # Timeouts live on the database, so every connection to it starts bounded, whichever server
+            # connection a pooler lends; no session SET is needed (or lost, or leaked to another client).
+            timeouts = engine_for(target.kind, target.engine).database_timeouts(name)
+            for stmt in timeouts:
+                conn.exec_driver_sql(stmt)
+        except BaseException:
+            space.drop()  # never leave behind what we created
+            raise
         target.database_timeouts = bool(timeouts)
-    return ScratchSpace(target, "database", name, target.url)
+    return space
 
 
 def replica_url(space: ScratchSpace, replica: Target) -> URL:
