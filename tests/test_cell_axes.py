@@ -38,11 +38,12 @@ def test_own_database(cell):
             conn.exec_driver_sql("CREATE TABLE alembic_version (v VARCHAR(32))")
             conn.exec_driver_sql("INSERT INTO alembic_version VALUES ('a')")
             rows = conn.exec_driver_sql("SELECT COUNT(*) FROM alembic_version").scalar()
+            schema = conn.exec_driver_sql("SELECT current_schema()").scalar() if cell.kind == "postgresql" else None
     finally:
         engine.dispose()
     path = cell.artifact_path("state.sql")
     path.write_text("-- one row\\n")
-    cell.record("pass", findings=[{"database": url.database, "rows": rows}],
+    cell.record("pass", findings=[{"database": url.database, "rows": rows, "schema": schema}],
                 metrics={"rows": [rows], "by_kind": {"rows": rows}})
 
 
@@ -221,3 +222,39 @@ def test_configured_replica_of_is_kept(tmp_path: Path) -> None:
     assert standby.replica_of == "postgres" and standby.record().to_dict()["replica_of"] == "postgres"
     assert resolver.resolve("postgres-replica").replica_of == "postgres"
     assert [t.name for t in resolver.primaries_of([standby])] == ["postgres"]
+
+
+@pytest.fixture
+def no_createdb_target() -> Any:
+    """A login role without CREATEDB, allowed to create schemas in a database of its own: the schema fallback."""
+    import uuid
+
+    tag = uuid.uuid4().hex[:8]
+    role, db = f"dbm_nocreatedb_{tag}", f"dbm_schemas_{tag}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN NOCREATEDB")
+        conn.execute(f"CREATE DATABASE {db}")
+        conn.execute(f"GRANT CREATE ON DATABASE {db} TO {role}")
+    try:
+        yield f"pgschema=postgresql://{role}@127.0.0.1:5432/{db}", db
+    finally:
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+            conn.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_schema_fallback_per_cell(tmp_path: Path, no_createdb_target: tuple[str, str]) -> None:
+    """Where CREATE DATABASE is refused, the run and every cell get a schema of their own, dropped after."""
+    target, db = no_createdb_target
+    proc, out = run_demo(tmp_path, "--target", target, "--driver", "psycopg,asyncpg", "-k", "own_database or options")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = json.loads((out / "latest" / "results.json").read_text())
+    own = [r for r in doc["results"] if r["case"] == "axes.own_database"]
+    assert [r["outcome"] for r in own] == ["pass"], own
+    assert own[0]["findings"][0]["database"] == db  # same database; the cell's schema is on the search_path
+    run_id = doc["run"]["id"]
+    assert own[0]["findings"][0]["schema"].startswith(f"dbmatrix_{run_id}_pgschema_c"), own[0]["findings"]
+    assert {r["outcome"] for r in doc["results"] if r["case"] == "axes.connect_options"} == {"pass"}
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{db}") as conn:
+        left = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'dbmatrix_%'").fetchall()
+    assert left == [], left
