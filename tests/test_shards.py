@@ -148,3 +148,16 @@ def test_an_old_document_still_reports_and_diffs(unsharded: dict[str, Any], tmp_
                               timeout=120)
         assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
     assert "types.int_limits" in (tmp_path / "report.md").read_text()
+
+
+def test_xdist_required_target_down_is_one_usage_error(tmp_path: Path) -> None:
+    """The controller probes --require'd targets before any worker starts: no worker crash, nothing written."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(CASES), "-q", "-p", "no:cacheprovider", "-n", "2",
+         "--target", "pg=postgresql://postgres@127.0.0.1:1/postgres", "--require", "pg",
+         "--case", "types.int_limits", "--dbm-out", str(tmp_path / "out")],
+        cwd=REPO, env=env(), capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == pytest.ExitCode.USAGE_ERROR, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "required target pg does not answer" in proc.stderr and "INTERNALERROR" not in proc.stdout + proc.stderr
+    assert not (tmp_path / "out").exists()

@@ -165,6 +165,20 @@ class MatrixRun:
         if missing:
             raise UsageError("; ".join(f"required target {t.name} {t.reason}" for t in missing))
 
+    def check_required(self) -> None:
+        """Probe the ``--require``d server targets without preparing them (a pytest-xdist controller does this
+        before its workers start, so a required target that does not answer is one line, not a worker crash).
+        Managed targets are left to the workers, which start them."""
+        down = []
+        for t in self.targets:
+            if t.name in self.require and not t.managed:
+                try:
+                    detect_server(t.kind, t.url)
+                except Exception as exc:  # noqa: BLE001 - any failure to reach it is the message
+                    down.append(f"required target {t.name} does not answer: {scrub(exc)}")
+        if down:
+            raise UsageError("; ".join(down))
+
     def _follow_primary(self, replica: Target) -> None:
         """A replica creates nothing: it reads its primary's scratch space once it has replayed its creation."""
         assert replica.replica_of is not None

@@ -79,6 +79,8 @@ def pytest_configure(config: pytest.Config) -> None:
             config.getoption("target"), config.getoption("driver"), config.getoption("dbm_case"),
             config.getoption("require"), config.getoption("dbm_out"), cwd=Path.cwd(), run_id=run_id, shard=shard,
         )
+        if _is_xdist_controller(config):
+            run.check_required()
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[RUN_KEY] = run
