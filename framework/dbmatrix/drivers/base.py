@@ -215,7 +215,8 @@ DRIVER_EXCEPTIONS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
     "pymysql": (("pymysql.err.MySQLError",), (("ProgrammingError", r"^(nan|inf|-inf) can not be used with MySQL"),)),
     "MySQLdb": (("MySQLdb.MySQLError",), ()),
     "asyncmy": (("asyncmy.errors.MySQLError",), ()),
-    "sqlalchemy": (("sqlalchemy.exc.DBAPIError",), ()),
+    # SQLAlchemy's own type processing refusing a value (a TypeError inside a StatementError)
+    "sqlalchemy": (("sqlalchemy.exc.DBAPIError",), (("TypeError", r"^SQLite \w+ type only accepts Python"),)),
 }
 
 
