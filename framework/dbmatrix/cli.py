@@ -60,38 +60,54 @@ def build_parser() -> argparse.ArgumentParser:
     df = sub.add_parser("diff", help="list cells whose outcome changed; exit 1 if any got worse")
     df.add_argument("old", type=Path)
     df.add_argument("new", type=Path)
+
+    cl = sub.add_parser("clean", help="remove scratch databases, schemas and temp dirs left by dead runs")
+    cl.add_argument("--target", action="append", default=[], metavar="NAME[=URL]",
+                    help="servers to search (default: every built-in and configured target)")
+    cl.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"run": cmd_run, "targets": cmd_targets, "report": cmd_report, "diff": cmd_diff}[args.command](args)
+        commands = {"run": cmd_run, "targets": cmd_targets, "report": cmd_report, "diff": cmd_diff,
+                    "clean": cmd_clean}
+        return commands[args.command](args)
     except UsageError as exc:
         print(f"dbmatrix: error: {scrub(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
+        from . import interrupt
+
         print("dbmatrix: interrupted", file=sys.stderr)
-        return 130
+        return interrupt.exit_code()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
+    from . import interrupt
+    from .checks import check_out_dir
     from .matrix import MatrixRun
     from .plugin import PresetRun
     from .progress import ProgressPlugin
+    from .targets.leftovers import warn_leftovers
 
     run = MatrixRun.from_options(args.target, args.driver, args.case, args.require, args.out)
     cases = args.cases or default_cases_dir()
     if not cases.is_dir():
         raise UsageError(f"case directory not found: {cases}")
     out = Path(args.out)
+    check_out_dir(out)
+    restore_signals = interrupt.install()
     pyargs = [str(cases), "--dbm-out", str(out), "-p", "no:cacheprovider", f"--rootdir={cases.parent}"]
     progress = None if args.verbose else ProgressPlugin()
     try:
         # Targets are prepared here, before pytest, so a missing --require'd target is one line and exit 2.
-        run.prepare(progress.message if progress else lambda m: print(f"dbmatrix: {m}"))
+        say = progress.message if progress else lambda m: print(f"dbmatrix: {m}")
+        run.prepare(say)
+        warn_leftovers(run.targets, say)
         plugins: list[Any] = [PresetRun(run)]
         if progress is not None:
             plugins.append(progress)
@@ -101,6 +117,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         if progress is not None:
             progress.close()
         run.cleanup()
+        restore_signals()
+    if interrupt.requested():
+        results = out / "results.json"
+        wrote = f"partial results (incomplete) in {results}" if results.is_file() else "no results written"
+        print(f"dbmatrix: interrupted by {interrupt.signal_name()}; scratch cleaned up; {wrote}", file=sys.stderr)
+        return interrupt.exit_code()
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
@@ -147,12 +169,14 @@ def cmd_targets(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from .matrix import MatrixRun
+    from .targets.leftovers import warn_leftovers
 
     run = MatrixRun.from_options(args.target, [], [], args.require, "dbmatrix-out")
     try:
         run.prepare(scratch=False)
     finally:
         run.cleanup()
+    warn_leftovers(run.targets, lambda m: print(f"dbmatrix: {m}", file=sys.stderr))
     table = Table(show_edge=False)
     for col in ("target", "kind", "reachable", "version", "url", "capabilities"):
         table.add_column(col, overflow="fold")
@@ -181,6 +205,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
     changes = diff_documents(load_document(args.old), load_document(args.new))
     sys.stdout.write(render_diff(changes))
     return EXIT_DEVIATION if any_worse(changes) else EXIT_OK
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from .targets.leftovers import clean
+
+    failed = clean(args.target, dry_run=args.dry_run, say=lambda m: print(f"dbmatrix: {m}"))
+    return EXIT_DEVIATION if failed else EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import interrupt
 from .drivers import all_driver_ids, get_adapter
 from .drivers.base import DriverAdapter
 from .errors import DriverError, UsageError
@@ -97,7 +98,14 @@ class MatrixRun:
             raise UsageError("; ".join(f"required target {t.name} {t.reason}" for t in missing))
 
     def cleanup(self) -> None:
-        """Drop every scratch space we created and stop managed servers; safe to call twice."""
+        """Drop every scratch space we created and stop managed servers; safe to call twice.
+
+        Shielded from Ctrl-C/SIGTERM (see interrupt.py): a signal here makes it hurry, not stop half-way.
+        """
+        with interrupt.shielded():
+            self._cleanup()
+
+    def _cleanup(self) -> None:
         while self._scratch:
             space = self._scratch.pop()
             try:

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
+from . import interrupt
 from .cell import Cell
 from .errors import UsageError
 from .expectations import Expectations, verdict
 from .matrix import MatrixRun
-from .results import DEVIATION, SKIPPED, SUPPORTED, UNSUPPORTED
+from .results import DEVIATION, ERROR, SKIPPED, SUPPORTED, UNSUPPORTED
 from .targets.model import OK
 
 RUN_KEY = pytest.StashKey[MatrixRun]()
@@ -55,6 +56,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dbmatrix_requires(*capabilities): capabilities a case needs")
     config.addinivalue_line("markers", "dbmatrix_case(id): the case id, when not derived from names")
     config.addinivalue_line("markers", "dbmatrix_expect(outcome): default expected outcome of a case")
+    config.stash[_RESTORE_SIGNALS] = interrupt.install()
+    config.pluginmanager.register(interrupt.StopBetweenCells(), interrupt.StopBetweenCells.name)
     preset = next((p for p in config.pluginmanager.get_plugins() if isinstance(p, PresetRun)), None)
     if preset is not None:
         config.stash[RUN_KEY] = preset.run
@@ -193,6 +196,9 @@ def pytest_runtest_call(item: pytest.Item):  # noqa: ANN201 - hook wrapper gener
 def _finish(run: MatrixRun, c: Cell, item: pytest.Item, pre_decided: bool) -> str | None:
     r = c.result
     assert r is not None
+    if interrupt.requested() and r.outcome == ERROR:
+        # cut short by Ctrl-C/SIGTERM: not a finding about the database, and not a bug of ours
+        r.outcome, r.mechanism, r.detail = SKIPPED, "interrupted", f"interrupted by {interrupt.signal_name()}"
     default = item.get_closest_marker("dbmatrix_expect")
     expected = str(default.args[0]) if default else SUPPORTED
     if pre_decided:
@@ -212,12 +218,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = session.config.stash.get(RUN_KEY, None)
     if run is None or not run.doc.results:
         return
-    complete = int(exitstatus) in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
-    path = run.write(complete=complete)
+    complete = int(exitstatus) in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not interrupt.requested()
+    with interrupt.shielded():
+        path = run.write(complete=complete)
     session.config.stash[_WRITTEN] = str(path)
 
 
 _WRITTEN = pytest.StashKey[str]()
+_RESTORE_SIGNALS = pytest.StashKey[Any]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -239,3 +247,4 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(RUN_KEY, None)
     if run is not None:
         run.cleanup()
+    config.stash.get(_RESTORE_SIGNALS, lambda: None)()

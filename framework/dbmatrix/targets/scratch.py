@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from sqlalchemy.engine import URL
 
 from ..errors import DriverError
 from .admin import admin_connection
+from .leftovers import marker_sql, this_process, write_dir_marker
 from .model import Target
 
 # SQLSTATE / errno meaning "you may not create a database" -> fall back to a schema
@@ -23,9 +25,14 @@ _NO_CREATEDB = {"42501", "1044", "1227"}
 
 
 def scratch_name(run_id: str, target_name: str) -> str:
-    """``dbmatrix_<run>_<target>``: unique per run and target (two targets may share one server)."""
-    name = f"dbmatrix_{run_id}_{re.sub(r'[^a-z0-9]+', '_', target_name.lower())}"
-    return name[:63]
+    """``dbmatrix_<run>_<target>``: unique per run and target (two targets may share one server).
+
+    When the target name is not already a plain lower-case identifier (``PG``, ``pg-2``), a checksum of the
+    exact name is appended, so ``PG`` and ``pg`` never share a scratch space.
+    """
+    plain = re.sub(r'[^a-z0-9]+', '_', target_name.lower())
+    suffix = "" if plain == target_name else f"_{zlib.crc32(target_name.encode()):08x}"
+    return f"dbmatrix_{run_id}_{plain[:63 - len(run_id) - 10 - len(suffix)]}{suffix}"
 
 
 @dataclass
@@ -43,17 +50,35 @@ class ScratchSpace:
                 shutil.rmtree(self.path, ignore_errors=True)
                 self.path = None
             return
-        assert self.name.startswith("dbmatrix_"), "refusing to drop something dbmatrix did not name"
-        quoted = _quote(self.target.kind, self.name)
-        with admin_connection(self.target.kind, self.admin_url) as conn:
-            if self.kind == "schema":
-                conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {quoted} CASCADE")
-            elif self.target.kind == "postgresql" and self.target.version >= (13,):
+        drop_scratch(self.target.kind, self.admin_url, self.kind, self.name)
+
+
+def drop_scratch(kind: str, admin_url: URL, scope: str, name: str) -> None:
+    """Drop the scratch database or schema ``name`` (one dbmatrix created), ending sessions still in it."""
+    assert name.startswith("dbmatrix_"), "refusing to drop something dbmatrix did not name"
+    quoted = _quote(kind, name)
+    with admin_connection(kind, admin_url) as conn:
+        if scope == "schema":
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {quoted} CASCADE")
+        elif kind == "postgresql":
+            if int(conn.exec_driver_sql("SHOW server_version_num").scalar_one()) >= 130000:
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
-            elif self.target.kind == "cockroachdb":
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted} CASCADE")
             else:
                 conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")
+        elif kind == "cockroachdb":
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted} CASCADE")
+        else:
+            # a session of ours left in a transaction (an interrupted cell) would hold a metadata lock forever
+            conn.exec_driver_sql("SET SESSION lock_wait_timeout = 10")
+            ids = conn.exec_driver_sql(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND ID <> CONNECTION_ID()", (name,)
+            ).scalars().all()
+            for pid in ids:
+                try:
+                    conn.exec_driver_sql(f"KILL {int(pid)}")
+                except Exception:  # noqa: BLE001, S110 - it may have ended by itself meanwhile
+                    pass
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")
 
 
 def _quote(kind: str, ident: str) -> str:
@@ -64,6 +89,7 @@ def create_scratch(target: Target, run_id: str) -> ScratchSpace:
     """Create the scratch space for ``target`` and point ``target.scratch_url`` at it."""
     if target.kind == "sqlite":
         path = Path(tempfile.mkdtemp(prefix=f"dbmatrix_{run_id}_"))
+        write_dir_marker(path, "sqlite-scratch", run_id)
         space = ScratchSpace(target, "file", str(path), target.url, path=path)
         target.scratch_url = target.url.set(database=str(path / "scratch.db"))
         if target.managed:
@@ -72,6 +98,8 @@ def create_scratch(target: Target, run_id: str) -> ScratchSpace:
         return space
     name = scratch_name(run_id, target.name)
     quoted = _quote(target.kind, name)
+    owner = this_process(run_id)
+    target.scratch_name = name
     with admin_connection(target.kind, target.url) as conn:
         try:
             conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
@@ -80,11 +108,19 @@ def create_scratch(target: Target, run_id: str) -> ScratchSpace:
             if err not in _NO_CREATEDB or target.kind == "mysql":
                 raise
             conn.exec_driver_sql(f"CREATE SCHEMA {quoted}")
+            _stamp(conn, marker_sql(target.kind, target.engine, "schema", quoted, owner))
             target.scratch_url = target.url
             target.init_sql = [f"SET search_path TO {quoted}"]
             return ScratchSpace(target, "schema", name, target.url)
+        _stamp(conn, marker_sql(target.kind, target.engine, "database", quoted, owner))
     target.scratch_url = target.url.set(database=name)
     return ScratchSpace(target, "database", name, target.url)
+
+
+def _stamp(conn: object, sql: str | None) -> None:
+    """Write the owner marker (see leftovers.py) that lets ``dbmatrix clean`` recognise this space later."""
+    if sql is not None:
+        conn.exec_driver_sql(sql)  # type: ignore[attr-defined]
 
 
 def _code(exc: BaseException) -> str | None:
