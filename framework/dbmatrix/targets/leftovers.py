@@ -15,16 +15,19 @@ import re
 import shutil
 import socket
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from ..redaction import scrub
 
 MARKER_FILE = ".dbmatrix-owner"
+_LIKE = "dbmatrix\\_%"  # LIKE pattern: names starting with dbmatrix_ (a candidate; only the marker decides)
 _MARKER = re.compile(r"^dbmatrix scratch run=(?P<run>[A-Za-z0-9_]+) pid=(?P<pid>\d+) host=(?P<host>\S+)$")
 
 
@@ -104,7 +107,9 @@ def _remove_dir(directory: Path, what: str) -> None:
     from .embedded import stop_server_dir
 
     if what == "embedded-postgres":
-        stop_server_dir(directory, _owner_user(directory / "data"), fast=False)
+        with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR at import; not ours to fix
+            warnings.simplefilter("ignore")
+            stop_server_dir(directory, _owner_user(directory / "data"), fast=False)
     else:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -141,19 +146,21 @@ def server_leftovers(name: str, kind: str, url: URL) -> list[Leftover]:
         return []
     found: list[tuple[str, str, str | None]] = []  # (scope, name, comment)
     with admin_connection(kind, url) as conn:
+        if kind == "postgresql" and conn.exec_driver_sql("SELECT pg_is_in_recovery()").scalar_one():
+            return []  # a hot standby mirrors its primary: what is left there goes when the primary's goes
         if kind in ("postgresql", "cockroachdb"):
-            rows = conn.exec_driver_sql(
-                "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
-                "WHERE datname LIKE 'dbmatrix\\_%'").all()
+            rows = conn.execute(sa.text(
+                "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database WHERE datname LIKE :p"
+            ), {"p": _LIKE}).all()
             found += [("database", r[0], r[1]) for r in rows]
-            rows = conn.exec_driver_sql(
-                "SELECT nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace "
-                "WHERE nspname LIKE 'dbmatrix\\_%'").all()
+            rows = conn.execute(sa.text(
+                "SELECT nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname LIKE :p"
+            ), {"p": _LIKE}).all()
             found += [("schema", r[0], r[1]) for r in rows]
-        else:
-            rows = conn.exec_driver_sql(
-                "SELECT SCHEMA_NAME, SCHEMA_COMMENT FROM information_schema.SCHEMATA "
-                "WHERE SCHEMA_NAME LIKE 'dbmatrix\\_%'").all() if _has_schema_comment(conn) else []
+        elif _has_schema_comment(conn):
+            rows = conn.execute(sa.text(
+                "SELECT SCHEMA_NAME, SCHEMA_COMMENT FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE :p"
+            ), {"p": _LIKE}).all()
             found += [("database", r[0], r[1]) for r in rows]
     out: list[Leftover] = []
     for scope, obj, comment in found:
@@ -176,11 +183,19 @@ def find_leftovers(servers: list[tuple[str, str, URL]], tmp: Path | None = None,
     """Every leftover in the temp dir and on ``servers`` (``(name, kind, url)``); unreachable servers are
     reported through ``on_error`` and otherwise ignored."""
     out = dir_leftovers(tmp)
+    seen: set[tuple[str, str]] = set()
     for name, kind, url in servers:
         try:
-            out += server_leftovers(name, kind, url)
+            found = server_leftovers(name, kind, url)
         except Exception as exc:  # noqa: BLE001 - one unreachable server must not hide the others' leftovers
             on_error(f"{name}: {scrub(exc)}")
+            continue
+        for lo in found:
+            # scratch names carry run id and target name: the same name twice is one server seen through
+            # two targets (a pooler in front of it)
+            if (lo.kind, lo.name) not in seen:
+                seen.add((lo.kind, lo.name))
+                out.append(lo)
     return out
 
 
@@ -210,7 +225,9 @@ def servers_to_search(target_opts: list[str], cwd: Path | None = None) -> list[t
 
 def clean(target_opts: list[str], *, dry_run: bool = False, say: Callable[[str], None] = print) -> int:
     """``dbmatrix clean``: remove leftovers of dead runs; returns how many remain (failed to remove)."""
-    found = find_leftovers(servers_to_search(target_opts), on_error=lambda m: say(f"not searched: {m}"))
+    # unreachable servers matter only when named; the built-in defaults are merely tried
+    on_error = (lambda m: say(f"not searched: {m}")) if target_opts else (lambda m: None)
+    found = find_leftovers(servers_to_search(target_opts), on_error=on_error)
     failed = 0
     for lo in found:
         if dry_run:
