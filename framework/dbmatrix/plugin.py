@@ -203,7 +203,7 @@ def _finish(run: MatrixRun, c: Cell, item: pytest.Item, pre_decided: bool) -> st
     expected = str(default.args[0]) if default else SUPPORTED
     if pre_decided:
         expected = UNSUPPORTED  # the capability profile itself is the expectation
-    exp = run.expectations.lookup(c.kind, r.case, c.engine, r.target, r.driver, r.params)
+    exp = run.expectations.lookup(c.kind, r.case, c.engine, r.target, r.driver, r.params, c.target.pooler)
     if exp is not None:
         expected = exp.outcome
     r.expected = expected if r.outcome != SKIPPED else None

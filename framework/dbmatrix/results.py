@@ -95,7 +95,7 @@ class TargetRecord:
             "name": self.name,
             "kind": self.kind,
             "server_version": self.server_version,
-            "url": scrub(self.url),
+            "url": scrub(self.url, known=False),
             "status": self.status,
             "reason": scrub(self.reason) if self.reason else None,
         }
@@ -138,7 +138,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(scrub(text))
+            fh.write(text)  # values were redacted where they were recorded; no blind replacement here
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be shared
         os.replace(tmp, path)
     except BaseException:

@@ -98,4 +98,4 @@ def render_diff(changes: list[Change]) -> str:
         if c.old_verdict != c.new_verdict and (c.old_verdict or c.new_verdict):
             line += f"  (verdict {c.old_verdict or '-'} -> {c.new_verdict or '-'})"
         lines.append(line)
-    return scrub("\n".join(lines) + "\n")
+    return scrub("\n".join(lines) + "\n", known=False)
