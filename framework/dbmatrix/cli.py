@@ -171,7 +171,7 @@ def cmd_targets(args: argparse.Namespace) -> int:
     from .matrix import MatrixRun
     from .targets.leftovers import warn_leftovers
 
-    run = MatrixRun.from_options(args.target, [], [], args.require, "dbmatrix-out")
+    run = MatrixRun.from_options(args.target, [], [], args.require, "dbmatrix-out", named_must_run=False)
     try:
         run.prepare(scratch=False)
     finally:
@@ -182,7 +182,8 @@ def cmd_targets(args: argparse.Namespace) -> int:
         table.add_column(col, overflow="fold")
     for t in run.targets:
         ok = t.status == "ok"
-        table.add_row(t.name, t.kind, "yes" if ok else f"no: {t.reason}", t.server_version or "",
+        kind = t.kind + (f" ({t.pooler} pooling)" if t.pooler else "")
+        table.add_row(t.name, kind, "yes" if ok else f"no: {t.reason}", t.server_version or "",
                       t.record().url, ", ".join(sorted(t.capabilities)) if ok else "")
     Console(highlight=False).print(table)
     return EXIT_OK

@@ -14,12 +14,13 @@ from pathlib import Path
 from . import interrupt
 from .drivers import all_driver_ids, get_adapter
 from .drivers.base import DriverAdapter
-from .errors import DriverError, UsageError
+from .errors import UsageError
 from .expectations import Expectations
 from .redaction import scrub
 from .results import CellResult, RunDocument, now_iso, write_json_atomic
-from .targets.admin import detect_server
-from .targets.config import TargetResolver, parse_require
+from .targets.admin import detect_server, failure_reason
+from .targets.config import TargetResolver, parse_require, parse_target_option
+from .targets.contract import check_named_drivers
 from .targets.embedded import EmbeddedPostgres
 from .targets.model import OK, Target
 from .targets.scratch import ScratchSpace, create_scratch
@@ -31,7 +32,7 @@ class MatrixRun:
     targets: list[Target]
     driver_ids: list[str]
     case_globs: list[str]
-    require: list[str]
+    require: list[str]  # names given with --target or --require: they run or the run stops (exit 2)
     out_dir: Path
     doc: RunDocument = field(default_factory=RunDocument)
     expectations: Expectations = field(default_factory=Expectations)
@@ -42,17 +43,26 @@ class MatrixRun:
 
     @classmethod
     def from_options(cls, target_opts: list[str], driver_opts: list[str], case_globs: list[str],
-                     require_opts: list[str], out_dir: str | Path, cwd: Path | None = None) -> MatrixRun:
-        """Validate every option up front; raises UsageError (one line) on bad input. No connections."""
+                     require_opts: list[str], out_dir: str | Path, cwd: Path | None = None,
+                     *, named_must_run: bool = True) -> MatrixRun:
+        """Validate every option up front; raises UsageError (one line) on bad input. No connections.
+
+        ``named_must_run``: targets named with ``--target`` must answer (else exit 2), like ``--require``;
+        ``dbmatrix targets`` turns it off because listing reachability is its purpose.
+        """
         require = parse_require(require_opts)
         targets = TargetResolver(cwd).select(target_opts, require)
+        named = [parse_target_option(o)[0] for o in target_opts] if named_must_run else []
+        explicit = list(dict.fromkeys([*named, *require]))
         driver_ids: list[str] = []
         for opt in driver_opts:
             driver_ids += [d.strip() for d in opt.split(",") if d.strip()]
         driver_ids = list(dict.fromkeys(driver_ids)) or all_driver_ids()
-        run = cls(targets, driver_ids, list(case_globs), require, Path(out_dir))
+        run = cls(targets, driver_ids, list(case_globs), explicit, Path(out_dir))
         for d in driver_ids:
             run.adapter(d)  # unknown ids fail here
+        if driver_opts:
+            check_named_drivers(driver_ids, run.adapter, targets)
         return run
 
     def adapter(self, driver_id: str) -> DriverAdapter:
@@ -89,13 +99,12 @@ class MatrixRun:
                 t.engine, t.server_version = detect_server(t.kind, t.url)
                 if scratch:
                     self._scratch.append(create_scratch(t, self.doc.run_id))
-            except DriverError as exc:
-                t.skip(f"does not answer: {exc}")
             except Exception as exc:  # noqa: BLE001 - any failure to reach a target is reported, not raised
-                t.skip(f"does not answer: {type(exc).__name__}: {scrub(exc)}")
+                t.skip(failure_reason(exc))
         missing = [t for t in self.targets if t.name in self.require and t.status != OK]
         if missing:
-            raise UsageError("; ".join(f"required target {t.name} {t.reason}" for t in missing))
+            raise UsageError("; ".join(f"target {t.name} (named with --target/--require): {t.reason}"
+                                       for t in missing))
 
     def cleanup(self) -> None:
         """Drop every scratch space we created and stop managed servers; safe to call twice.

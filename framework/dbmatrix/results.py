@@ -89,11 +89,13 @@ class TargetRecord:
     status: str = "ok"  # ok | skipped
     reason: str | None = None
     server_version: str | None = None
+    pooler: str | None = None  # transaction | session | None (no pooler in front)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "kind": self.kind,
+            "pooler": self.pooler,
             "server_version": self.server_version,
             "url": scrub(self.url, known=False),
             "status": self.status,

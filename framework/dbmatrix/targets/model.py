@@ -55,5 +55,5 @@ class Target:
     def record(self) -> TargetRecord:
         return TargetRecord(
             name=self.name, kind=self.kind, url=redact(self.url), status=self.status, reason=self.reason,
-            server_version=self.server_version,
+            server_version=self.server_version, pooler=self.pooler,
         )
