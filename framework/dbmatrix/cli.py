@@ -190,10 +190,12 @@ def cmd_targets(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from .checks import check_out_dir
     from .report import write_reports
     from .results import load_document
 
     doc = load_document(args.results)
+    check_out_dir(args.out or args.results.parent)
     paths = write_reports(doc, args.out or args.results.parent)
     print("wrote " + ", ".join(str(p) for p in paths))
     return EXIT_OK

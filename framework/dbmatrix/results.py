@@ -150,16 +150,22 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def load_document(path: Path) -> dict[str, Any]:
     """Read and validate a results document; raises UsageError with one clear line on bad input."""
+    from .docschema import document_problem
     from .errors import UsageError
 
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"results file not found: {path}") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"cannot read results file {path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"cannot read results file {path}: not UTF-8 (byte {exc.start})") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise UsageError(f"cannot read results file {path}: {str(exc).splitlines()[0][:200]}") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise UsageError(f"{path} is not a dbmatrix results document (schema {SCHEMA})")
+    problem = document_problem(data)
+    if problem:
+        raise UsageError(f"{path} is not a valid {SCHEMA} document: {scrub(problem, known=False)}")
     return data
 
 

@@ -31,9 +31,8 @@ def parse_url(text: str, *, target: str) -> URL:
     except (ArgumentError, ValueError, TypeError):
         # never echo the text or the parser's message: an unparseable URL may carry its password anywhere
         raise UsageError(
-            f"malformed URL for target {target!r} (not shown: it may hold a password); expected "
-            "scheme://user:password@host:port/database, with '@', ':' and '/' in the password URL-quoted "
-            "as %40, %3A, %2F"
+            f"malformed URL for target {target!r} (not shown: it may hold a password); expected a URL such as "
+            "postgresql://user@host:5432/db, with '@', ':' and '/' in a password URL-quoted as %40, %3A, %2F"
         ) from None
     register_secret(url.password if isinstance(url.password, str) else None)
     for key in ("password", "passwd"):
