@@ -43,7 +43,8 @@ def parse_url(text: str, *, target: str) -> URL:
         register_secret(text.rpartition("@")[0].partition("://")[2].partition(":")[2])
         raise UsageError(f"malformed URL for target {target!r}: URL-quote '@' in the password as %40")
     if url.port is not None and not 1 <= url.port <= 65535:
-        raise UsageError(f"malformed URL for target {target!r}: port {url.port} is not in 1-65535")
+        # the number is not echoed: in 'user:12345678/db' (no '@') the "port" is really a password
+        raise UsageError(f"malformed URL for target {target!r}: its port is not in 1-65535")
     backend = url.get_backend_name()
     if backend not in SCHEME_KINDS:
         raise UsageError(
