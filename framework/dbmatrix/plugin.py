@@ -17,6 +17,7 @@ from .cell import Cell
 from .errors import UsageError
 from .expectations import Expectations, verdict
 from .matrix import MatrixRun
+from .redact_reports import RedactReports
 from .results import DEVIATION, ERROR, SKIPPED, SUPPORTED, UNSUPPORTED
 from .targets.model import OK
 
@@ -58,6 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dbmatrix_expect(outcome): default expected outcome of a case")
     config.stash[_RESTORE_SIGNALS] = interrupt.install()
     config.pluginmanager.register(interrupt.StopBetweenCells(), interrupt.StopBetweenCells.name)
+    config.pluginmanager.register(RedactReports(), RedactReports.name)
     preset = next((p for p in config.pluginmanager.get_plugins() if isinstance(p, PresetRun)), None)
     if preset is not None:
         config.stash[RUN_KEY] = preset.run
