@@ -22,6 +22,13 @@ from .model import Target
 
 # SQLSTATE / errno meaning "you may not create a database" -> fall back to a schema
 _NO_CREATEDB = {"42501", "1044", "1227"}
+# Why that fallback is refused behind a transaction pooler: the schema lives in the user's own database, and
+# SET search_path (and any session setting) would stay on whichever pooled server connection ran it, follow none
+# of dbmatrix's later statements, and let a case create tables in the user's schemas.
+_POOLED_SCHEMA = (
+    "may not CREATE DATABASE, and behind a transaction pooler a scratch schema cannot be kept apart (session "
+    "settings stay on pooled server connections); grant CREATEDB to this role or use a URL that bypasses the pooler"
+)
 
 
 def scratch_name(run_id: str, target_name: str) -> str:
@@ -107,6 +114,8 @@ def create_scratch(target: Target, run_id: str) -> ScratchSpace:
             err = _code(exc)
             if err not in _NO_CREATEDB or target.kind == "mysql":
                 raise
+            if target.pooler == "transaction":
+                raise DriverError(err, "ScratchSchemaBehindPooler", _POOLED_SCHEMA) from None
             conn.exec_driver_sql(f"CREATE SCHEMA {quoted}")
             _stamp(conn, marker_sql(target.kind, target.engine, "schema", quoted, owner))
             target.scratch_url = target.url
