@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         from . import interrupt
 
-        print("dbmatrix: interrupted", file=sys.stderr)
+        print(f"dbmatrix: interrupted by {interrupt.signal_name()} before any cell ran; cleaned up, nothing written",
+              file=sys.stderr)
         return interrupt.exit_code()
 
 

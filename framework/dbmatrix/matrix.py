@@ -93,7 +93,7 @@ class MatrixRun:
             progress(f"preparing target {t.name}")
             try:
                 if t.managed == "embedded-postgres":
-                    server = EmbeddedPostgres()
+                    server = EmbeddedPostgres(self.doc.run_id)
                     self._embedded.append(server)
                     t.url = parse_url(server.start(), target=t.name)
                 t.engine, t.server_version = detect_server(t.kind, t.url)

