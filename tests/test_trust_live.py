@@ -390,7 +390,7 @@ def test_user_pooled_target_gets_pooled_expectations_and_shows_its_pooler(baseli
     (tmp_path / "dbmatrix.toml").write_text(f'[targets]\npooled = {{ url = "{PG_POOLED}", pooler = "transaction" }}\n')
     out = tmp_path / "out"
     proc = start(["run", "--target", "pooled", "--case", "sql.listen_notify", "--case", "sql.advisory_session_lock",
-                  "--driver", "psycopg,asyncpg", "--out", str(out)], tmp_path)
+                  "--driver", "psycopg", "--out", str(out)], tmp_path)
     stdout, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 0, stdout + stderr
     doc = json.loads((out / "results.json").read_text())

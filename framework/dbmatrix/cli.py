@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         from . import interrupt
 
-        print(f"dbmatrix: interrupted by {interrupt.signal_name()} before any cell ran; cleaned up, nothing written",
-              file=sys.stderr)
+        how = f" by {interrupt.signal_name()}" if interrupt.requested() else ""
+        print(f"dbmatrix: interrupted{how}; cleaned up, nothing written", file=sys.stderr)
         return interrupt.exit_code()
 
 
