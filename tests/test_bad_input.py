@@ -176,7 +176,7 @@ BAD_DOCS: dict[str, tuple[bytes, str]] = {
     "unknown-outcome": (json.dumps(mutated(["results", 0, "outcome"], "great")).encode(), "outcome"),
     "run-null": (json.dumps(mutated(["run"], None)).encode(), "run"),
     "only-schema": (b'{"schema": "dbmatrix/results/v1"}', "required"),
-    "targets-missing": (json.dumps(mutated(["targets"], DELETE)).encode(), "targets"),
+    "targets-a-string": (json.dumps(mutated(["targets"], "x")).encode(), "targets"),
     "target-name-number": (json.dumps(mutated(["targets", 0, "name"], 3)).encode(), "name"),
     "complete-a-string": (json.dumps(mutated(["run", "complete"], "yes")).encode(), "complete"),
     "wrong-schema": (json.dumps(mutated(["schema"], "other/v9")).encode(), "not a dbmatrix results"),

@@ -18,7 +18,7 @@ RESULTS_V1: dict[str, Any] = {
     "$id": "https://dbmatrix.invalid/schemas/results-v1.json",
     "title": "dbmatrix results document v1",
     "type": "object",
-    "required": ["schema", "run", "targets", "results"],
+    "required": ["schema", "run", "results"],
     "properties": {
         "schema": {"const": SCHEMA},
         "run": {
