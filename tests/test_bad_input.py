@@ -202,7 +202,7 @@ def test_bad_results_document_is_one_line(name: str, tmp_path: Path, capsys: pyt
 
 def test_report_paths_that_are_not_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     refuse(["report", str(tmp_path / "missing.json")], capsys, contains="not found")
-    refuse(["report", str(tmp_path)], capsys, contains="cannot read")
+    refuse(["report", str(tmp_path)], capsys, contains="no results.json")
 
 
 def test_report_out_on_an_existing_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
