@@ -64,7 +64,7 @@ def test_driver_tracebacks_and_junit_xml_hold_no_password(leaky_role: str, tmp_p
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr  # mysqlclient refuses program_name: an error
     assert "program_name" in proc.stdout and "'password': ***" in proc.stdout  # the traceback is there, masked
     assert_nowhere(PW, proc.stdout, proc.stderr, junit.read_text(), files_text(out))
-    doc = json.loads((out / "results.json").read_text())
+    doc = json.loads((out / "latest" / "results.json").read_text())
     ran = {(c["driver"], c["outcome"]) for c in doc["results"]}
     assert ("pymysql", "supported") in ran and ("mysqlclient", "error") in ran, ran
 
@@ -76,8 +76,8 @@ def test_every_command_keeps_the_password_out(leaky_role: str, tmp_path: Path) -
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr
     outputs = [proc.stdout, proc.stderr, files_text(out)]
     for args in (["targets", "--target", LEAKY_MARIADB], ["clean", "--dry-run", "--target", LEAKY_MARIADB],
-                 ["report", out / "results.json", "--out", tmp_path / "again"],
-                 ["diff", out / "results.json", out / "results.json"],
+                 ["report", out / "latest" / "results.json", "--out", tmp_path / "again"],
+                 ["diff", out / "latest" / "results.json", out / "latest" / "results.json"],
                  ["run", "--target", f"x=postgresql://leaky:{PW}/postgres"],
                  ["run", "--target", f"x=postgresql://u:{PW}@ss:w@127.0.0.1/d"],
                  ["targets", "--target", f"down=mysql://{ROLE}:{PW}@127.0.0.1:1/test"],
@@ -100,7 +100,7 @@ def test_short_and_common_passwords_corrupt_nothing(password: str, tmp_path: Pat
                 "--driver", "psycopg,asyncpg", "--case", "types.int_limits", "--out", out], cwd=tmp_path)
     assert proc.returncode in (0, 1), proc.stderr
     assert "cells" in proc.stdout, proc.stdout  # the summary printed
-    doc = json.loads((out / "results.json").read_text())  # still valid JSON
+    doc = json.loads((out / "latest" / "results.json").read_text())  # still valid JSON
     assert doc["schema"] == "dbmatrix/results/v1"
     (target,) = doc["targets"]
     assert (target["name"], target["kind"]) == ("postgres", "postgresql")

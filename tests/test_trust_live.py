@@ -165,15 +165,6 @@ def baseline(sentinels: None) -> Baseline:
 
 # --- what must be gone ---------------------------------------------------------------------------------------
 
-def run_ids(*outs: Path) -> list[str]:
-    ids = []
-    for out in outs:
-        p = out / "results.json"
-        if p.exists():
-            ids.append(json.loads(p.read_text())["run"]["id"])
-    return ids
-
-
 def traces_of(pid: int) -> list[str]:
     """Scratch databases/schemas, connections, temp dirs and servers that carry the marker of process ``pid``."""
     mark = f"pid={pid} "
@@ -258,7 +249,7 @@ def test_full_run_over_sentinels_leaves_everything_as_it_was(baseline: Baseline,
                   "--out", str(out)], tmp_path)
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode in (0, 1), stderr
-    doc = json.loads((out / "results.json").read_text())
+    doc = json.loads((out / "latest" / "results.json").read_text())
     assert doc["run"]["complete"] is True
     assert {t["name"]: t["status"] for t in doc["targets"]} == dict.fromkeys(
         ["sqlite", "postgres", "mariadb", "pgbouncer"], "ok")
@@ -299,7 +290,7 @@ def test_interrupted_run_stops_cleans_up_and_says_incomplete(
     assert "Traceback" not in stdout + stderr
     assert "interrupted by" in stderr
     assert stopped_s < 45, stopped_s  # a bound on hanging, not a speed claim
-    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    doc = json.loads((tmp_path / "out" / "latest" / "results.json").read_text())
     assert doc["run"]["complete"] is False
     errors = [c for c in doc["results"] if c["outcome"] == "error"]
     assert not [c for c in errors if "SystemExit" in (c["detail"] or "") or "KeyboardInterrupt" in (c["detail"] or "")]
@@ -376,7 +367,7 @@ def test_schema_fallback_runs_share_a_database_without_colliding(baseline: Basel
     for p in procs:
         _, stderr = p.communicate(timeout=240)
         assert p.returncode == 0, stderr
-    docs = [json.loads((tmp_path / f"out{i}" / "results.json").read_text()) for i in (1, 2)]
+    docs = [json.loads((tmp_path / f"out{i}" / "latest" / "results.json").read_text()) for i in (1, 2)]
     assert docs[0]["run"]["id"] != docs[1]["run"]["id"]
     for doc in docs:
         assert [c for c in doc["results"] if c["verdict"] == "deviation"] == []
@@ -393,7 +384,7 @@ def test_user_pooled_target_gets_pooled_expectations_and_shows_its_pooler(baseli
                   "--driver", "psycopg", "--out", str(out)], tmp_path)
     stdout, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 0, stdout + stderr
-    doc = json.loads((out / "results.json").read_text())
+    doc = json.loads((out / "latest" / "results.json").read_text())
     assert doc["targets"][0]["pooler"] == "transaction"
     cells = {(c["case"], c["driver"]): c for c in doc["results"]}
     assert cells[("sql.listen_notify", "psycopg")]["outcome"] == "differs"
@@ -409,7 +400,7 @@ def test_targets_differing_only_in_case_get_their_own_scratch(baseline: Baseline
                   "--driver", "psycopg", "--out", str(tmp_path / "out")], tmp_path)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stdout + stderr
-    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    doc = json.loads((tmp_path / "out" / "latest" / "results.json").read_text())
     assert {t["name"]: t["status"] for t in doc["targets"]} == {"PG": "ok", "pg": "ok"}
     assert {c["target"] for c in doc["results"]} == {"PG", "pg"}
     assert_untouched(baseline, proc.pid)
