@@ -35,7 +35,8 @@ class Change:
 
 
 def _key(cell: dict[str, Any]) -> CellKey:
-    return (cell["case"], cell["target"], cell["driver"], json.dumps(cell.get("params") or {}, sort_keys=True))
+    return (str(cell.get("case")), str(cell.get("target")), cell.get("driver") or "",
+            json.dumps(cell.get("params") or {}, sort_keys=True))
 
 
 def _index(doc: dict[str, Any]) -> dict[CellKey, dict[str, Any]]:
@@ -98,4 +99,4 @@ def render_diff(changes: list[Change]) -> str:
         if c.old_verdict != c.new_verdict and (c.old_verdict or c.new_verdict):
             line += f"  (verdict {c.old_verdict or '-'} -> {c.new_verdict or '-'})"
         lines.append(line)
-    return scrub("\n".join(lines) + "\n")
+    return scrub("\n".join(lines) + "\n", known=False)

@@ -219,4 +219,4 @@ def render_html(doc: dict[str, Any]) -> str:
         f"<title>dbmatrix report {run_id}</title><style>{_CSS}</style></head>"
         f"<body>{_header(doc)}{_FILTERS}{_targets(doc)}{body}<script>{_JS}</script></body></html>\n"
     )
-    return scrub(page)
+    return scrub(page, known=False)

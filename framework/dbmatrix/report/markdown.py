@@ -69,4 +69,4 @@ def render_markdown(doc: dict[str, Any]) -> str:
     for fam in fams:
         lines += _family(fam)
     # Scrub the final text too: defence in depth against a secret split across fields we joined.
-    return scrub("\n".join(lines).rstrip("\n") + "\n")
+    return scrub("\n".join(lines).rstrip("\n") + "\n", known=False)

@@ -28,6 +28,7 @@ class Target:
     engine: str = ""  # detected product: postgresql, mariadb, mysql, sqlite, cockroachdb
     server_version: str | None = None
     scratch_url: URL | None = None  # the scratch database/file every session connects to
+    scratch_name: str | None = None  # the scratch database/schema this run made (unique per run and target)
     init_sql: list[str] = field(default_factory=list)  # e.g. search_path when the scratch space is a schema
     database_timeouts: bool = False  # the scratch database carries statement/lock timeouts (ALTER DATABASE SET)
 
