@@ -70,7 +70,7 @@ main{flex:1;min-width:0}
 #matrix tr.fh .alike{font-weight:400;color:#335;margin-left:8px;text-decoration:underline}
 #matrix td{width:CELLpx;min-width:CELLpx;height:CELLpx;text-align:center;cursor:pointer;line-height:CELLpx;
  font-size:10px}
-#matrix td:empty{cursor:default}
+#matrix td:not([class]),#matrix td[class=tb]{cursor:default}
 #matrix td.tb,#matrix th.tb{border-left:2px solid #888}
 #matrix td.dv,.sw.dvs{box-shadow:inset 0 0 0 2px #d00000;font-weight:700}
 #matrix td.dv::after{content:"⚠"!important;color:#d00000}
@@ -115,6 +115,8 @@ _JS = r"""
   var fams = [].slice.call(T.querySelectorAll("tbody[data-f]"));
   var items = [].slice.call(document.querySelectorAll("#findings li[data-cells]"));
   function $(id) { return document.getElementById(id); }
+  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+  function code(td) { var c = td.classList[0]; return c && c !== "tb" ? c : ""; }
   function readHash() {
     location.hash.replace(/^#/, "").split("&").forEach(function (kv) {
       var i = kv.indexOf("="), k = i < 0 ? kv : kv.slice(0, i), v = i < 0 ? "" : decodeURIComponent(kv.slice(i + 1));
@@ -152,8 +154,8 @@ _JS = r"""
       for (var i = 1; i < tds.length; i++) {
         var td = tds[i], ok = colOK[i - 1];
         td.hidden = !ok;
-        if (!ok || !td.className) { continue; }
-        var o = td.className.split(" ")[0];
+        var o = code(td);
+        if (!ok || !o) { continue; }
         if (!seen[o]) { seen[o] = 1; kinds++; }
         n++;
         if (td.classList.contains("dv")) { dev = true; }
@@ -171,9 +173,9 @@ _JS = r"""
       var fi = famInfo[tb.dataset.f] || {rows: 0, folded: 0}, isOpen = open.indexOf(tb.dataset.f) >= 0;
       tb.hidden = fi.rows === 0;
       var a = tb.querySelector(".alike");
-      a.textContent = fi.folded ? fi.folded + " rows alike in every column hidden — show"
+      a.textContent = fi.folded ? plural(fi.folded, "row") + " alike in every column hidden — show"
         : (isOpen && !F.alike ? "hide rows alike in every column" : "");
-      tb.querySelector(".rows").textContent = fi.rows + " rows";
+      tb.querySelector(".rows").textContent = plural(fi.rows, "row");
     });
     var famTotals = {};
     items.forEach(function (li) {
@@ -287,7 +289,7 @@ _JS = r"""
     });
     T.addEventListener("click", function (e) {
       var cell = e.target.closest("td"), head = e.target.closest("tr.fh");
-      if (cell && cell.className) {
+      if (cell && code(cell)) {
         F.sel = cell.parentNode.dataset.r + "." + (cell.cellIndex - 1); apply();
       } else if (head) {
         var fam = head.parentNode.dataset.f, open = opened(), i = open.indexOf(fam);
@@ -317,7 +319,7 @@ def _css(used: list[str]) -> str:
         if glyph:
             rules.append(f'#matrix td.{code}::after{{content:"{glyph}"}}')
         if outcome in used:
-            rules.append(f'#matrix[data-o="{code}"] td:not(.{code}):not(:empty){{opacity:.2}}')
+            rules.append(f'#matrix[data-o="{code}"] td:not(.{code}){{opacity:.2}}')
     return _CSS.replace("OUTCOME_RULES", "\n".join(rules)).replace("CELL", str(CELL_PX))
 
 

@@ -15,7 +15,7 @@ from ..redaction import scrub
 from . import _model as m
 from .sections import markdown_lines
 
-REASON_WIDTH = 160  # a finding's reason is cut here; the full text is in report.html and results.json
+REASON_WIDTH = 120  # a finding's reason is cut here; the full text is in report.html and results.json
 WRAP = 110  # continuation lines of a finding's cell list
 ATTENTION_LIMIT = 30
 
