@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 from report_samples import cell, clone, large_document, sample_document
 
-from dbmatrix.report import Change, any_worse, compare, diff_documents, render_diff, render_diff_html
-from dbmatrix.report import render_diff_markdown
+from dbmatrix.report import (
+    Change,
+    any_worse,
+    compare,
+    diff_documents,
+    render_diff,
+    render_diff_html,
+    render_diff_markdown,
+)
 
 
 def _doc(*cells: dict) -> dict:

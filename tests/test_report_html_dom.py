@@ -263,8 +263,7 @@ def test_details_panel_for_a_supported_cell(report_file: Path, tmp_path: Path) -
 
 def test_details_panel_masks_secrets(report_file: Path, tmp_path: Path) -> None:
     first = dom(report_file, tmp_path)
-    tr = [tr for tr in first.find("tr", "r") if tr.attrs["data-c"] == "isolation.lost_update (isolation=read committed)"]
-    r = tr[0].attrs["data-r"]
+    r = rows(first)["isolation.lost_update (isolation=read committed)"].attrs["data-r"]
     root = dom(report_file, tmp_path, f"#sel={r}.{column(first, 'sqlite', 'sqlite3')}")
     text = root.by_id("cell").text
     assert "password=***" in text and LEAKED_PASSWORD not in text

@@ -7,8 +7,7 @@ import json
 from report_samples import LEAKED_PASSWORD, cell, clone, large_document, sample_document
 
 from dbmatrix import redaction
-from dbmatrix.report import render_html, render_markdown, write_reports
-from dbmatrix.report import sections
+from dbmatrix.report import render_html, render_markdown, sections, write_reports
 from dbmatrix.results import load_document
 
 MAX_LINE = 180  # a pull-request comment stays readable without horizontal scrolling
