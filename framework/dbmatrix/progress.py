@@ -6,6 +6,7 @@ On a terminal: a rich bar naming the cell being run (case id, target/driver). Wi
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any
@@ -15,6 +16,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 LINE_INTERVAL_S = 10.0
+
+
+def line_interval() -> float:
+    """Seconds between progress lines without a terminal (``DBMATRIX_PROGRESS_INTERVAL`` overrides)."""
+    try:
+        return max(0.0, float(os.environ.get("DBMATRIX_PROGRESS_INTERVAL", LINE_INTERVAL_S)))
+    except ValueError:
+        return LINE_INTERVAL_S
 
 
 def cell_name(item: pytest.Item) -> str:
@@ -28,10 +37,10 @@ def cell_name(item: pytest.Item) -> str:
 
 
 class ProgressPlugin:
-    def __init__(self, interactive: bool | None = None, interval: float = LINE_INTERVAL_S) -> None:
+    def __init__(self, interactive: bool | None = None, interval: float | None = None) -> None:
         self.console = Console(stderr=True)
         self.interactive = sys.stderr.isatty() if interactive is None else interactive
-        self.interval = interval
+        self.interval = line_interval() if interval is None else interval
         self.progress = Progress(
             TextColumn("[bold]cells"), BarColumn(bar_width=30), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("{task.fields[current]}", markup=False), console=self.console, transient=True,
