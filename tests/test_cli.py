@@ -1,6 +1,6 @@
 """The ``dbmatrix`` console script end to end, as a user runs it (subprocesses, live local servers).
 
-DESIGN.md "Running" and "Rules of the house": exit 0/1/2, one line on stderr for bad input and no partial
+The documented behaviour (README, docs/): exit 0/1/2, one line on stderr for bad input and no partial
 output, passwords nowhere, scratch databases dropped (and nothing else touched).
 """
 

@@ -1,6 +1,7 @@
 """The pytest plugin: options, target x driver parametrization, the ``cell`` fixture, results at the end.
 
-Thin on purpose (see STYLE.md): the run's state lives in ``MatrixRun`` (matrix.py) kept in ``config.stash``.
+Thin on purpose, so the same run works from ``dbmatrix run`` and plain pytest: the run's state lives in
+``MatrixRun`` (matrix.py) kept in ``config.stash``.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from ..errors import DriverError
 from ..redaction import scrub
 from . import params as paramstyles
 
-# Bounds so that nothing hangs (DESIGN: "Nothing hangs"); cases may lower them per session.
+# Bounds so that nothing hangs (a session must never wait without limit); cases may lower them per session.
 STATEMENT_TIMEOUT_S = 60
 LOCK_TIMEOUT_S = 20
 CONNECT_TIMEOUT_S = 10
