@@ -56,14 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
     target_options(tg)
 
     rep = sub.add_parser("report", help="re-render report.md and report.html from a results.json")
-    rep.add_argument("results", type=Path)
+    rep.add_argument("results", type=Path, help="results.json, a run folder, or OUT/latest")
     rep.add_argument("--out", type=Path, default=None, metavar="DIR", help="default: the results file's directory")
 
     df = sub.add_parser("diff", help="cells that got worse / better / changed; exit 1 if any got worse")
-    df.add_argument("old", type=Path)
-    df.add_argument("new", type=Path)
+    df.add_argument("old", type=Path, help="results.json, a run folder, or OUT/latest")
+    df.add_argument("new", type=Path, help="results.json, a run folder, or OUT/latest")
     df.add_argument("--html", type=Path, default=None, metavar="FILE", help="also write the comparison as HTML")
     df.add_argument("--md", type=Path, default=None, metavar="FILE", help="also write it as Markdown (PR comment)")
+
+    mg = sub.add_parser("merge", help="fold the shard documents of one run into its results.json and reports")
+    mg.add_argument("inputs", type=Path, nargs="+", metavar="DIR_OR_FILE",
+                    help="shard .json files, or run folders (their shards/*.json)")
+    mg.add_argument("--out", type=Path, default=None, metavar="DIR",
+                    help="output root (writes DIR/<run-id>/); default: the root the shards are in, else ./dbmatrix-out")
     return p
 
 
@@ -75,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
         args = parser.parse_args(argv)
-        return {"run": cmd_run, "targets": cmd_targets, "report": cmd_report, "diff": cmd_diff}[args.command](args)
+        commands = {"run": cmd_run, "targets": cmd_targets, "report": cmd_report, "diff": cmd_diff, "merge": cmd_merge}
+        return commands[args.command](args)
     except UsageError as exc:
         print(f"dbmatrix: error: {scrub(exc)}", file=sys.stderr)
         return EXIT_USAGE
@@ -115,27 +122,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         print("dbmatrix: error: no case matches the given --case/--driver/--target", file=sys.stderr)
         return EXIT_USAGE
-    results = _written_results(out, run.doc.run_id)
     if code == pytest.ExitCode.INTERRUPTED:
+        results = run.written
         what = f"wrote partial results (complete: false) to {results}" if results else "nothing was written"
         print(f"dbmatrix: interrupted; {what}", file=sys.stderr)
         return 130
-    if results is not None:
-        from .console import print_summary
+    if run.written is None:  # nothing ran: nothing was written, and no earlier run is reported
+        print("dbmatrix: error: no cell selected: no case runs on the given --target/--driver/--case",
+              file=sys.stderr)
+        return EXIT_USAGE
+    from .console import print_summary
 
-        print_summary(json.loads(results.read_text()), results.parent)
+    print_summary(json.loads(run.written.read_text(encoding="utf-8")), run.written.parent)
     return EXIT_OK if code == pytest.ExitCode.OK else EXIT_DEVIATION
-
-
-def _written_results(out: Path, run_id: str) -> Path | None:
-    """This run's results.json (directly in ``out`` or in its per-run folder), never an older run's."""
-    for path in (out / run_id / "results.json", out / "results.json"):
-        try:
-            if json.loads(path.read_text(encoding="utf-8"))["run"]["id"] == run_id:
-                return path
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return None
 
 
 def cmd_targets(args: argparse.Namespace) -> int:
@@ -159,10 +158,11 @@ def cmd_targets(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_reports
-    from .results import load_document
+    from .results import find_results, load_document
 
-    doc = load_document(args.results)
-    paths = write_reports(doc, args.out or args.results.parent)
+    path = find_results(args.results)
+    doc = load_document(path)
+    paths = write_reports(doc, args.out or path.parent)
     print("wrote " + ", ".join(str(p) for p in paths))
     return EXIT_OK
 
@@ -182,6 +182,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
             write_text_atomic(path, render(report))
             print(f"wrote {path}")
     return EXIT_DEVIATION if report.any_worse else EXIT_OK
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from .merge import merge_shards
+
+    path = merge_shards(args.inputs, args.out)
+    print(f"wrote {path}, {path.parent / 'report.md'}, {path.parent / 'report.html'}")
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover
