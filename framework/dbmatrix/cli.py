@@ -50,6 +50,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cases", type=Path, default=None, metavar="DIR", help="case modules (default ./cases)")
     run.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output instead of a progress bar")
 
+    bn = sub.add_parser("bench", help="performance workloads over targets x drivers; results.json, report.md/html")
+    target_options(bn)
+    bn.add_argument("--workload", action="append", default=[], metavar="NAME",
+                    help="pk_select, range_select, insert_batch, update_txn, json_select (default: all)")
+    bn.add_argument("--driver", action="append", default=[], metavar="IDS", help="driver ids (default: all)")
+    bn.add_argument("--concurrency", default=None, metavar="N,N", help="worker processes per cell (default 1,4)")
+    bn.add_argument("--seconds", type=float, default=None, help="seconds per repeat (default 0.5)")
+    bn.add_argument("--repeats", type=int, default=None, help="repeats per cell, at least 3 (default 3)")
+    bn.add_argument("--rows", type=int, default=None, help="rows in bench_users (default 100000)")
+    bn.add_argument("--quick", action="store_true", help="a short smoke run (about 2 minutes per target)")
+    bn.add_argument("--compare", type=Path, default=None, metavar="OLD.json",
+                    help="mark QPS changes beyond the noise against an earlier results.json")
+    bn.add_argument("--out", default="dbmatrix-out", metavar="DIR", help="output directory (default ./dbmatrix-out)")
+
     tg = sub.add_parser("targets", help="list targets: reachable?, version, capabilities")
     target_options(tg)
 
@@ -66,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"run": cmd_run, "targets": cmd_targets, "report": cmd_report, "diff": cmd_diff}[args.command](args)
+        return {"run": cmd_run, "bench": cmd_bench, "targets": cmd_targets, "report": cmd_report,
+                "diff": cmd_diff}[args.command](args)
     except UsageError as exc:
         print(f"dbmatrix: error: {scrub(exc)}", file=sys.stderr)
         return EXIT_USAGE
@@ -140,6 +155,12 @@ def print_summary(doc: dict[str, Any], out: Path) -> None:
     if len(deviations) > 20:
         console.print(f"  ... and {len(deviations) - 20} more (see report.md)")
     console.print(f"wrote {out / 'results.json'}, {out / 'report.md'}, {out / 'report.html'}")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench.runner import cmd_bench as bench
+
+    return bench(args)
 
 
 def cmd_targets(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..redaction import scrub
 from . import _model as m
+from .bench import bench_html
 
 _CSS = """
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em;color:#222}
@@ -212,6 +213,7 @@ def render_html(doc: dict[str, Any]) -> str:
     """The whole report as a single HTML page: header, filters, targets, one matrix per case family."""
     fams = m.families(doc)
     body = "".join(_family(f) for f in fams) or "<p>No results.</p>"
+    body += bench_html(doc)  # performance tables and charts (report/bench.py)
     run_id = _e((doc.get("run") or {}).get("id"))
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

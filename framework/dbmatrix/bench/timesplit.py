@@ -1,0 +1,77 @@
+"""Where the time goes: a cProfile of one repeat, its own time (``tottime``) summed per part of the stack.
+
+Parts: ``driver`` (the driver's Python and C code; for C drivers that block in libpq/libmysqlclient this includes
+the server round trip, as the profiler cannot see inside), ``wait`` (socket reads/writes and the event loop's
+poll: the server and the network, seen from Python), ``sqlalchemy-core`` / ``sqlalchemy-orm`` (the layer, greenlet
+switches included), ``asyncio`` (the event loop's own bookkeeping), ``harness`` (our loop), ``other``.
+"""
+
+from __future__ import annotations
+
+import pstats
+from typing import Any
+
+DRIVER_MODULES = {
+    "asyncpg": ("asyncpg",),
+    "psycopg": ("psycopg", "psycopg_binary", "psycopg_c"),
+    "psycopg-async": ("psycopg", "psycopg_binary", "psycopg_c"),
+    "psycopg2": ("psycopg2",),
+    "pymysql": ("pymysql",),
+    "mysqlclient": ("MySQLdb", "_mysql"),
+    "asyncmy": ("asyncmy",),
+    "sqlite3": ("sqlite3",),
+    "aiosqlite": ("aiosqlite", "sqlite3", "_queue"),  # its hop to its own thread is a queue put
+}
+_WAIT = ("'poll' of 'select.", "'select' of 'select.", "_socket.socket", "_io.BufferedReader", "'_ssl.",
+         "select.select", "_selector")
+PARTS = ("driver", "wait", "sqlalchemy-core", "sqlalchemy-orm", "asyncio", "harness", "other")
+
+
+def part_of(filename: str, func: str, driver_modules: tuple[str, ...]) -> str:
+    path = filename.replace("\\", "/")
+    if filename == "~":  # a builtin: the name says whose it is, e.g. "<method 'execute' of 'sqlite3.Cursor' objects>"
+        if any(w in func for w in _WAIT):
+            return "wait"
+        if any(f"'{m}." in func or f" {m}." in func for m in driver_modules):
+            return "driver"
+        if "sqlalchemy" in func or "greenlet" in func:
+            return "sqlalchemy-core"
+        if "_asyncio" in func:
+            return "asyncio"
+        return "other"
+    if "/sqlalchemy/orm/" in path:
+        return "sqlalchemy-orm"
+    if "/sqlalchemy/" in path or "/greenlet/" in path:
+        return "sqlalchemy-core"
+    if any(f"/{m}/" in path for m in driver_modules):
+        return "driver"
+    if "/dbmatrix/bench/" in path or path.endswith("/dbmatrix/timing.py"):
+        return "harness"
+    if "/asyncio/" in path or path.endswith("selectors.py"):
+        return "asyncio" if not path.endswith("selectors.py") else "wait"
+    return "other"
+
+
+def split_profile(stats: pstats.Stats, driver_id: str) -> dict[str, Any]:
+    """``{"split_pct": {part: percent}, "top": [[part, function, percent], ...]}`` from ``stats``."""
+    dbapi = driver_id.partition("+")[2] or driver_id
+    modules = DRIVER_MODULES.get(dbapi, (dbapi,))
+    totals = dict.fromkeys(PARTS, 0.0)
+    funcs: list[tuple[float, str, str]] = []
+    for (filename, line, func), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        part = part_of(filename, func, modules)
+        totals[part] += tottime
+        funcs.append((tottime, part, func if filename == "~" else f"{filename.rsplit('/', 1)[-1]}:{line}({func})"))
+    whole = sum(totals.values()) or 1.0
+    split = {p: round(100.0 * t / whole, 1) for p, t in totals.items() if t > 0}
+    top = [[part, name, round(100.0 * t / whole, 1)] for t, part, name in sorted(funcs, reverse=True)[:5]]
+    return {"split_pct": split, "top": top}
+
+
+def bottleneck(split: dict[str, float]) -> str:
+    """The seed's "main bottleneck" column: the biggest part and its share, e.g. ``sqlalchemy-orm 48%``."""
+    if not split:
+        return ""
+    part, pct = max(split.items(), key=lambda kv: kv[1])
+    label = {"driver": "driver", "wait": "wait (server, network, driver thread)"}.get(part, part)
+    return f"{label} {pct:.0f}%"
