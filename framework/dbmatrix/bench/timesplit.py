@@ -1,8 +1,9 @@
 """Where the time goes: a cProfile of one repeat, its own time (``tottime``) summed per part of the stack.
 
-Parts: ``driver`` (the driver's Python and C code; for C drivers that block in libpq/libmysqlclient this includes
-the server round trip, as the profiler cannot see inside), ``wait`` (socket reads/writes and the event loop's
-poll: the server and the network, seen from Python), ``sqlalchemy-core`` / ``sqlalchemy-orm`` (the layer, greenlet
+Parts: ``driver`` (the driver's Python and C code; for C drivers that block inside libpq/libmysqlclient calls,
+psycopg2 and mysqlclient, this includes the server round trip: the profiler cannot see inside), ``wait`` (socket
+reads/writes, the event loop's poll and psycopg's wait loop: the server and the network seen from Python, or the
+driver's own thread for aiosqlite), ``sqlalchemy-core`` / ``sqlalchemy-orm`` (the layer, greenlet
 switches included), ``asyncio`` (the event loop's own bookkeeping), ``harness`` (our loop), ``other``.
 """
 
@@ -22,8 +23,9 @@ DRIVER_MODULES = {
     "sqlite3": ("sqlite3",),
     "aiosqlite": ("aiosqlite", "sqlite3", "_queue"),  # its hop to its own thread is a queue put
 }
-_WAIT = ("'poll' of 'select.", "'select' of 'select.", "_socket.socket", "_io.BufferedReader", "'_ssl.",
+_WAIT = ("of 'select.epoll'", "'select' of 'select.", "_socket.socket", "_io.BufferedReader", "'_ssl.",
          "select.select", "_selector")
+_WAIT_FUNCS = ("wait", "wait_c", "wait_select", "wait_epoll", "wait_poll", "wait_async")  # psycopg's waiting loops
 PARTS = ("driver", "wait", "sqlalchemy-core", "sqlalchemy-orm", "asyncio", "harness", "other")
 
 
@@ -44,7 +46,7 @@ def part_of(filename: str, func: str, driver_modules: tuple[str, ...]) -> str:
     if "/sqlalchemy/" in path or "/greenlet/" in path:
         return "sqlalchemy-core"
     if any(f"/{m}/" in path for m in driver_modules):
-        return "driver"
+        return "wait" if func in _WAIT_FUNCS else "driver"
     if "/dbmatrix/bench/" in path or path.endswith("/dbmatrix/timing.py"):
         return "harness"
     if "/asyncio/" in path or path.endswith("selectors.py"):
@@ -69,9 +71,7 @@ def split_profile(stats: pstats.Stats, driver_id: str) -> dict[str, Any]:
 
 
 def bottleneck(split: dict[str, float]) -> str:
-    """The seed's "main bottleneck" column: the biggest part and its share, e.g. ``sqlalchemy-orm 48%``."""
-    if not split:
-        return ""
-    part, pct = max(split.items(), key=lambda kv: kv[1])
-    label = {"driver": "driver", "wait": "wait (server, network, driver thread)"}.get(part, part)
-    return f"{label} {pct:.0f}%"
+    """The seed's "main bottleneck" column: the two biggest parts and their shares, e.g.
+    ``sqlalchemy-orm 48%, wait 30%`` (``wait``: server, network or the driver's own thread)."""
+    ranked = sorted(split.items(), key=lambda kv: -kv[1])[:2]
+    return ", ".join(f"{part} {pct:.0f}%" for part, pct in ranked if pct >= 5)
