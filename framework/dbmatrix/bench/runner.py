@@ -4,8 +4,8 @@ Targets, drivers, ``--require`` and the output folder are ``dbmatrix run``'s (``
 servers, scratch space, cleanup, atomic results + reports). Each cell is measured by worker processes
 (``worker.py``), one connection each, started once with ``spawn`` and reused; a cell at concurrency N uses N of
 them, started together at a shared instant. At concurrency 1 each repeat is followed by a bare loop of the same
-call (``overhead_pct``), and one extra repeat runs under cProfile ("where the time goes"). Ceilings (pgbench,
-mysqlslap) run in the same run, as their own rows.
+call (``overhead_pct``), and for default variants one extra repeat runs under cProfile ("where the time goes").
+Ceilings (pgbench, mysqlslap) run in the same run, as their own rows.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class BenchConfig:
     concurrency: list[int]
     seconds: float = 0.5
     repeats: int = 3
-    warmup: float = 0.3
+    warmup: float = 0.2
     rows: int = 100_000
     profile: bool = True
     quick: bool = False
@@ -188,10 +188,12 @@ def measure_cell(pool: WorkerPool, spec: CellSpec, cfg: BenchConfig) -> CellResu
             runs.append(pool.ask(n, ("run", start_at, cfg.seconds), repeat_timeout))
             first = runs[-1][0]
             if n == 1 and first["ops"] > 0:
-                bare_n = max(1, first["ops"] // 2)
+                bare_n = max(1, first["ops"] // 4)
                 bare = pool.ask_one(("bare", bare_n), repeat_timeout)
                 overheads.append((first["busy_ns"] / first["ops"]) / (bare["elapsed_ns"] / bare_n) - 1.0)
-        profile = pool.ask_one(("profile", cfg.seconds), repeat_timeout) if n == 1 and cfg.profile else None
+        # the bottleneck column belongs to the default row; tuned rows show their gain instead
+        profiled = n == 1 and cfg.profile and spec.variant == DEFAULT
+        profile = pool.ask_one(("profile", cfg.seconds), repeat_timeout) if profiled else None
         closed = pool.ask(n, ("close",), REPLY_SLACK_S)
     except WorkerHung as exc:
         pool.stop()
