@@ -73,13 +73,19 @@ def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> str:
     return proc.stdout
 
 
-def pgbench(target: Target, workload: str, rows: int, concurrency: int, seconds: float, repeats: int) -> CeilingRun:
-    exe = find_tool("pgbench")
+def _tool_and_url(name: str, package: str, target: Target) -> tuple[str, Any]:
+    exe = find_tool(name)
     if exe is None:
-        raise CeilingError("pgbench not found (install the PostgreSQL client package)")
+        raise CeilingError(f"{name} not found (install the {package} client package)")
     url = target.scratch_url
-    assert url is not None
+    if url is None:
+        raise CeilingError(f"target {target.name} has no scratch space")
     register_secret(url.password)
+    return exe, url
+
+
+def pgbench(target: Target, workload: str, rows: int, concurrency: int, seconds: float, repeats: int) -> CeilingRun:
+    exe, url = _tool_and_url("pgbench", "PostgreSQL", target)
     # Behind a transaction pooler named prepared statements may not survive (PgBouncer < 1.21): extended protocol.
     mode = "extended" if target.pooler == "transaction" else "prepared"
     run = CeilingRun("pgbench", knobs={"mode": f"-M {mode}", "script": "the workload's statements",
@@ -139,12 +145,7 @@ def slap_statements(workload: str, rows: int, seed: int) -> tuple[list[str], int
 
 
 def mysqlslap(target: Target, workload: str, rows: int, concurrency: int, seconds: float, repeats: int) -> CeilingRun:
-    exe = find_tool("mysqlslap")
-    if exe is None:
-        raise CeilingError("mysqlslap not found (install the MariaDB/MySQL client package)")
-    url = target.scratch_url
-    assert url is not None
-    register_secret(url.password)
+    exe, url = _tool_and_url("mysqlslap", "MariaDB/MySQL", target)
     stmts, per_op = slap_statements(workload, rows, seed=7)
     run = CeilingRun("mysqlslap", knobs={"protocol": "text, literal values", "clients": f"--concurrency={concurrency}"})
     env = dict(os.environ)
