@@ -52,6 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cases", type=Path, default=None, metavar="DIR", help="case modules (default ./cases)")
     run.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output instead of a progress bar")
 
+    bn = sub.add_parser("bench", help="performance workloads over targets x drivers; results.json, report.md/html")
+    target_options(bn)
+    bn.add_argument("--workload", action="append", default=[], metavar="NAME",
+                    help="pk_select, range_select, insert_batch, update_txn, json_select (default: all)")
+    bn.add_argument("--driver", action="append", default=[], metavar="IDS", help="driver ids (default: all)")
+    bn.add_argument("--concurrency", default=None, metavar="N,N", help="worker processes per cell (default 1,4)")
+    bn.add_argument("--seconds", type=float, default=None, help="seconds per repeat (default 0.5)")
+    bn.add_argument("--repeats", type=int, default=None, help="repeats per cell, at least 3 (default 3)")
+    bn.add_argument("--rows", type=int, default=None, help="rows in bench_users (default 100000)")
+    bn.add_argument("--quick", action="store_true", help="a short smoke run (about 2 minutes per target)")
+    bn.add_argument("--compare", type=Path, default=None, metavar="OLD.json",
+                    help="mark QPS changes beyond the noise against an earlier results.json")
+    bn.add_argument("--out", default="dbmatrix-out", metavar="DIR", help="output directory (default ./dbmatrix-out)")
+
     tg = sub.add_parser("targets", help="list targets (all built-in and configured by default): answers?, version")
     target_options(tg)
 
@@ -81,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
         args = parser.parse_args(argv)
-        commands = {"run": cmd_run, "targets": cmd_targets, "report": cmd_report, "diff": cmd_diff, "merge": cmd_merge}
+        commands = {"run": cmd_run, "bench": cmd_bench, "targets": cmd_targets, "report": cmd_report,
+                    "diff": cmd_diff, "merge": cmd_merge}
         return commands[args.command](args)
     except UsageError as exc:
         print(f"dbmatrix: error: {scrub(exc)}", file=sys.stderr)
@@ -135,6 +150,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     print_summary(json.loads(run.written.read_text(encoding="utf-8")), run.written.parent)
     return EXIT_OK if code == pytest.ExitCode.OK else EXIT_DEVIATION
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench.runner import cmd_bench as bench
+
+    return bench(args)
 
 
 def cmd_targets(args: argparse.Namespace) -> int:

@@ -93,7 +93,8 @@ aside h2{font-size:13px;margin:4px 0}
 .n{font-variant-numeric:tabular-nums;color:#333}
 footer{padding:6px 12px}footer table{border-collapse:collapse;font-size:12px}
 footer td,footer th{border:1px solid #ddd;padding:2px 6px;text-align:left}
-.extra{margin:8px 0}
+.extra{margin:8px 0}.extra table{border-collapse:collapse;font-size:12px;margin:4px 0}
+.extra td,.extra th{border:1px solid #ddd;padding:2px 6px;text-align:left}.extra h2{font-size:14px}
 [hidden]{display:none!important}
 @media (max-width:1100px){#layout{flex-direction:column}aside{width:100%;position:static;max-height:none}
  #wrap{max-height:70vh}#cell{position:fixed;left:0;right:0;bottom:0;max-height:45vh;overflow:auto;background:#fff;

@@ -6,7 +6,9 @@ A family module registers renderers here; the Markdown and HTML reports call the
     html(family, doc) -> str             # an HTML fragment (escape every value; no network references)
 
 Modules listed in ``_PROVIDERS`` are imported lazily, so a family whose renderer module is missing or broken
-still gets the generic report.
+still gets the generic report. Such a module may instead offer whole-document functions ``<family>_markdown(doc)
+-> str`` and ``<family>_html(doc) -> str`` (as ``report/bench.py`` does); their headings are nested under the
+family's own heading.
 """
 
 from __future__ import annotations
@@ -48,9 +50,28 @@ def section_for(family: str) -> FamilySection | None:
             module = None
         if module is not None and family not in _registry:
             md, ht = getattr(module, "markdown_section", None), getattr(module, "html_section", None)
+            whole_md, whole_ht = getattr(module, f"{family}_markdown", None), getattr(module, f"{family}_html", None)
+            if md is None and whole_md is not None:
+                md = _nested_markdown(whole_md)
+            if ht is None and whole_ht is not None:
+                ht = _nested_html(whole_ht)
             if md or ht:
                 register(family, markdown=md, html=ht)
     return _registry.get(family)
+
+
+def _nested_markdown(render: Callable[[dict[str, Any]], str]) -> MarkdownSection:
+    """A whole-document renderer's Markdown with its headings moved two levels down (under ``### family``)."""
+
+    def section(family: Family, doc: dict[str, Any]) -> list[str]:
+        text = render(doc)
+        return [f"##{line}" if line.startswith("#") else line for line in text.splitlines()] if text else []
+
+    return section
+
+
+def _nested_html(render: Callable[[dict[str, Any]], str]) -> HtmlSection:
+    return lambda family, doc: render(doc)
 
 
 def markdown_lines(family: Family, doc: dict[str, Any]) -> list[str]:
