@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -50,7 +51,10 @@ class ProgressPlugin:
         self.done = 0
         self.current = ""
         self.started = 0.0
+        self.cell_started = 0.0
         self.last_line = 0.0
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if not session.items:
@@ -62,10 +66,20 @@ class ProgressPlugin:
             self.task = self.progress.add_task("cells", total=self.total, current="")
         else:
             self._line(f"running {self.total} cells")
+            if self.interval > 0:
+                # A thread, so that one slow cell still gives a line every interval instead of silence.
+                self._ticker = threading.Thread(target=self._tick, name="dbmatrix-progress", daemon=True)
+                self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.interval):
+            if time.monotonic() - self.last_line >= self.interval:
+                self._line(self.status())
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         self.current = cell_name(item)
+        self.cell_started = time.monotonic()
         if self.task is not None:
             self.progress.update(self.task, current=self.current)
 
@@ -73,13 +87,16 @@ class ProgressPlugin:
         self.done += 1
         if self.task is not None:
             self.progress.advance(self.task)
-        elif self.total and time.monotonic() - self.last_line >= self.interval:
+        elif self.total and self._ticker is None and time.monotonic() - self.last_line >= self.interval:
             self._line(self.status())
 
     def status(self) -> str:
         pct = 100 * self.done // self.total if self.total else 100
         elapsed = int(time.monotonic() - self.started)
-        return f"{self.done}/{self.total} cells ({pct}%) after {elapsed} s; last: {self.current}"
+        now = time.monotonic()
+        text = f"{self.done}/{self.total} cells ({pct}%) after {elapsed} s; last: {self.current}"
+        on_it = int(now - self.cell_started) if self.cell_started else 0
+        return text + (f" (running for {on_it} s)" if on_it >= max(self.interval, 1) else "")
 
     def _line(self, text: str) -> None:
         self.last_line = time.monotonic()
@@ -94,6 +111,7 @@ class ProgressPlugin:
         self.console.print(f"dbmatrix: internal error: {str(excrepr).splitlines()[-1]}", markup=False)
 
     def close(self) -> None:
+        self._stop.set()
         if self.task is not None:
             self.progress.stop()
             self.task = None
