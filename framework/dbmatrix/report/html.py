@@ -50,16 +50,16 @@ p{margin:3px 0}.incomplete{color:#b00;font-weight:700}.skipped-t{color:#8a5a00}
 .sw{display:inline-block;width:12px;height:12px;vertical-align:-2px;margin-right:3px;border:1px solid #999;
  text-align:center;font-size:9px;line-height:11px}
 #layout{display:flex;align-items:flex-start;gap:10px;padding:6px 12px}
-main{flex:1;min-width:0}
-#wrap{overflow:auto;max-height:calc(100vh - 130px);border:1px solid #ccc}
+main{flex:0 1 auto;min-width:0}
+#wrap{overflow:auto;max-height:calc(100vh - 130px);max-width:100%;border:1px solid #ccc}
 #matrix{border-collapse:separate;border-spacing:0;font-size:11px}
 #matrix td,#matrix th{padding:0;border-right:1px solid #fff;border-bottom:1px solid #fff}
 #matrix thead th{position:sticky;background:#f3f3f3;z-index:2;font-weight:600}
 #matrix thead tr.tg th{top:0;height:20px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;
  max-width:1px;border-left:2px solid #888;padding:0 2px;text-align:left}
-#matrix thead tr.dr th{top:20px;height:134px;vertical-align:bottom;width:CELLpx;min-width:CELLpx;max-width:CELLpx}
+#matrix thead tr.dr th{top:20px;height:150px;vertical-align:bottom;width:CELLpx;min-width:CELLpx;max-width:CELLpx}
 #matrix thead tr.dr th span{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;
- font-weight:400;display:inline-block;max-height:130px;overflow:hidden;padding:2px 0}
+ font-weight:400;display:inline-block;max-height:146px;overflow:hidden;padding:2px 0}
 #matrix th.case{position:sticky;left:0;z-index:1;background:#fff;text-align:left;font-weight:400;
  white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:230px;min-width:120px;padding:0 6px 0 3px;
  height:CELLpx;border-right:1px solid #ccc}
@@ -78,7 +78,8 @@ main{flex:1;min-width:0}
 #matrix.hl-on td:not(.hl){opacity:.25}
 #matrix tr.r:hover th.case{background:#eef3ff}
 OUTCOME_RULES
-aside{width:380px;flex:none;max-height:calc(100vh - 130px);overflow:auto;border:1px solid #ccc;padding:6px 8px;
+aside{flex:1 1 380px;min-width:340px;max-width:900px;max-height:calc(100vh - 130px);overflow:auto;
+ border:1px solid #ccc;padding:6px 8px;
  position:sticky;top:6px;font-size:12px}
 aside h2{font-size:13px;margin:4px 0}
 #cell{border-bottom:1px solid #ccc;padding-bottom:6px;margin-bottom:6px}
