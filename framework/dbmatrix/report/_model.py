@@ -137,9 +137,9 @@ class Family:
         return [self.cells[(row, c)] for c in self.columns if (row, c) in self.cells]
 
     def is_uniform(self, row: RowKey) -> bool:
-        """Every cell of the row has one outcome and none deviates: nothing differs between engines or drivers."""
+        """Two or more cells, one outcome, no deviation: nothing differs between engines or drivers."""
         cells = self.row_cells(row)
-        return len({c.get("outcome") for c in cells}) == 1 and not any(is_deviation(c) for c in cells)
+        return len(cells) > 1 and len({c.get("outcome") for c in cells}) == 1 and not any(map(is_deviation, cells))
 
     def targets(self) -> list[str]:
         return list(dict.fromkeys(t for t, _ in self.columns))

@@ -51,7 +51,7 @@ p{margin:3px 0}.incomplete{color:#b00;font-weight:700}.skipped-t{color:#8a5a00}
  text-align:center;font-size:9px;line-height:11px}
 #layout{display:flex;align-items:flex-start;gap:10px;padding:6px 12px}
 main{flex:0 1 auto;min-width:0}
-#wrap{overflow:auto;max-height:calc(100vh - 130px);max-width:100%;border:1px solid #ccc}
+#wrap{overflow:auto;max-height:calc(100vh - 130px);max-width:100%;width:fit-content;border:1px solid #ccc}
 #matrix{border-collapse:separate;border-spacing:0;font-size:11px}
 #matrix td,#matrix th{padding:0;border-right:1px solid #fff;border-bottom:1px solid #fff}
 #matrix thead th{position:sticky;background:#f3f3f3;z-index:2;font-weight:600}
@@ -165,7 +165,7 @@ _JS = r"""
       }
       var base = n > 0 && (!F.family || fam === F.family) && (!q || tr.dataset.c.toLowerCase().indexOf(q) >= 0)
         && (!F.dev || dev) && hit;
-      var alike = kinds === 1 && !dev;
+      var alike = kinds === 1 && !dev && n > 1;  // a lone cell is never folded away
       rowOK[tr.dataset.r] = base;
       tr.hidden = !base || (alike && !F.alike && open.indexOf(fam) < 0);
       var fi = famInfo[fam] || (famInfo[fam] = {rows: 0, folded: 0});
@@ -427,9 +427,15 @@ def _matrix(doc: dict[str, Any], fams: list[m.Family]) -> tuple[str, dict[str, A
             groups.append((target, i, 0))
         groups[-1] = (groups[-1][0], groups[-1][1], groups[-1][2] + 1)
     tg = "".join(f'<th colspan="{n}" data-first="{i}" data-n="{n}" title="{_e(t)}">{_e(t)}</th>' for t, i, n in groups)
+    spans = {first: n for _, first, n in groups}
+
+    def label(i: int, target: str, driver: str) -> str:
+        # a lone column's target header is too narrow to read, so its driver label names the target too
+        return f"{target} · {m.driver_label(driver)}" if spans.get(i) == 1 else m.driver_label(driver)
+
     dr = "".join(
         f'<th data-target="{_e(t)}" data-driver="{_e(d)}" title="{_e(t)} / {_e(m.driver_label(d))}"'
-        f'{" class=tb" if i in first_of_target else ""}><span>{_e(m.driver_label(d))}</span></th>'
+        f'{" class=tb" if i in first_of_target else ""}><span>{_e(label(i, t, d))}</span></th>'
         for i, (t, d) in enumerate(cols)
     )
     head = (f'<thead><tr class="tg"><th class="corner" rowspan="2">case</th>{tg}</tr>'

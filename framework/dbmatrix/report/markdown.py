@@ -17,6 +17,7 @@ from .sections import markdown_lines
 
 REASON_WIDTH = 120  # a finding's reason is cut here; the full text is in report.html and results.json
 WRAP = 110  # continuation lines of a finding's cell list
+LINE_WIDTH = 170
 ATTENTION_LIMIT = 30
 
 
@@ -82,7 +83,8 @@ def _finding_lines(fam: m.Family, finding: m.Finding) -> list[str]:
     head += f" ×{n}"
     if finding.deviations:
         head += f" ⚠ {m.plural(finding.deviations, 'deviation')}"
-    reason = m.one_line(finding.reason, REASON_WIDTH).replace("|", "\\|")
+    # the reason gets what is left of a line of LINE_WIDTH after the head (outcome, mechanism, count)
+    reason = m.one_line(finding.reason, max(LINE_WIDTH - len(head) - 3, 60)).replace("|", "\\|")
     lines = [f"{head} — {reason}" if reason else head]
     return lines + _wrap(fam.where(finding.cells), "  ")
 
