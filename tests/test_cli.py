@@ -317,6 +317,7 @@ def test_targets_without_arguments_lists_every_target_unwrapped_when_piped(tmp_p
         assert "│ yes" in rows[name], rows[name]
     assert "transaction" in rows["pgbouncer"] and "postgresql://postgres@127.0.0.1:6432/postgres" in rows["pgbouncer"]
     assert "no: not configured (DBMATRIX_NEON_URL or --target neon=URL)" in rows["neon"]
+    assert "│ postgres " in rows["postgres-replica"]  # replica of
     # one line per target: nothing folded mid-word
     assert "upsert_on_duplicate_key" in rows["mariadb"] and "listen_notify" in rows["postgres"]
     assert len([line for line in proc.stdout.splitlines() if line.strip()]) == len(builtin) + 2  # header, rule
