@@ -285,3 +285,11 @@ def test_screenshot(large_file: Path, tmp_path: Path, width: int) -> None:
               large_file.resolve().as_uri()], tmp_path)
     assert png_size(shot) == (width, 900)
     assert shot.stat().st_size > 20_000  # a blank page compresses to a few kB
+
+
+def test_header_row_and_case_column_are_sticky(report_file: Path) -> None:
+    css = re.search(r"<style>(.*?)</style>", report_file.read_text(encoding="utf-8"), re.S).group(1)
+    rules = dict(re.findall(r"([^{}]+)\{([^}]*)\}", css))
+    assert "position:sticky" in rules["#matrix thead th"]
+    assert "position:sticky" in rules["#matrix th.case"] and "left:0" in rules["#matrix th.case"]
+    assert "overflow:auto" in rules["#wrap"] and "max-height" in rules["#wrap"]

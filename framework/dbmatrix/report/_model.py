@@ -55,6 +55,11 @@ def driver_label(driver: str | None) -> str:
     return driver or NO_DRIVER
 
 
+def cell_place(target: object, driver: object) -> str:
+    """``postgres/asyncpg``, or just ``postgres`` for a target-only cell."""
+    return f"{text(target)}/{text(driver)}" if driver else text(target)
+
+
 def column_of(cell: dict[str, Any]) -> Column:
     return (str(cell.get("target")), cell.get("driver") or "")
 
@@ -93,7 +98,7 @@ def detail_line(cell: dict[str, Any]) -> str:
     head = text(cell.get("case"))
     if cell.get("params"):
         head += f" [{text(params_text(cell['params']))}]"
-    line = f"{head} · {text(cell.get('target'))}/{driver_label(cell.get('driver'))}: {text(cell.get('outcome'))}"
+    line = f"{head} · {cell_place(cell.get('target'), cell.get('driver'))}: {text(cell.get('outcome'))}"
     if cell.get("mechanism"):
         line += f" ({text(cell['mechanism'])})"
     if cell.get("detail"):

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..redaction import scrub
 from ..results import ALLOWED, DEVIATION, DIFFERS, ERROR, FAIL, PASS, PREVENTED, SKIPPED, SUPPORTED, UNSUPPORTED
-from ._model import driver_label, family_of, one_line, params_text, plural
+from ._model import cell_place, driver_label, family_of, one_line, params_text, plural
 
 CellKey = tuple[str, str, str, str]
 WORSE, BETTER, CHANGED = "worse", "better", "changed"
@@ -51,7 +51,7 @@ class Change:
 
     def cell_text(self) -> str:
         case = f"{self.case} [{params_text(self.params)}]" if self.params else self.case
-        return f"{case}  {self.target}/{driver_label(self.driver)}"
+        return f"{case}  {cell_place(self.target, self.driver)}"
 
     def transition(self) -> str:
         text = f"{self.old_outcome or '(none)'} -> {self.new_outcome or '(none)'}"

@@ -95,7 +95,7 @@ def _cell_findings(fam: m.Family) -> list[str]:
     if not rows:
         return []
     keys = list(dict.fromkeys(k for _, f in rows for k in f))[:6]
-    body = [[m.one_line(c.get("case"), 40), f"{m.text(c.get('target'))}/{m.driver_label(c.get('driver'))}",
+    body = [[m.one_line(c.get("case"), 40), m.cell_place(c.get("target"), c.get("driver")),
              *(m.one_line(_value(f.get(k)), 40) for k in keys)] for c, f in rows[:20]]
     lines = ["", f"Reported by the cells ({len(rows)}):", "", *_table(["case", "cell", *keys], body)]
     if len(rows) > 20:
