@@ -289,7 +289,9 @@ def test_screenshot(large_file: Path, tmp_path: Path, width: int) -> None:
 
 def test_header_row_and_case_column_are_sticky(report_file: Path) -> None:
     css = re.search(r"<style>(.*?)</style>", report_file.read_text(encoding="utf-8"), re.S).group(1)
-    rules = dict(re.findall(r"([^{}]+)\{([^}]*)\}", css))
+    rules: dict[str, str] = {}
+    for selector, body in re.findall(r"([^{}]+)\{([^}]*)\}", css):
+        rules.setdefault(selector.strip(), body)  # the main rule, not a narrow-screen override
     assert "position:sticky" in rules["#matrix thead th"]
     assert "position:sticky" in rules["#matrix th.case"] and "left:0" in rules["#matrix th.case"]
     assert "overflow:auto" in rules["#wrap"] and "max-height" in rules["#wrap"]
