@@ -216,13 +216,21 @@ _JS = r"""
     parent.appendChild(e); return e;
   }
   function show(v) { return typeof v === "string" ? v : JSON.stringify(v); }
+  function scrollTo(cell) {
+    // only the matrix's own scroll box moves (not the page), leaving room for the sticky header rows
+    var wrap = $("wrap"), head = T.tHead.offsetHeight;
+    wrap.scrollTop = Math.max(0, cell.offsetTop - head - 2 * cell.offsetHeight);
+  }
   function showCell() {
     [].forEach.call(T.querySelectorAll("td.sel"), function (e) { e.classList.remove("sel"); });
     var box = $("cell"), c = F.sel ? D.cells[F.sel] : null;
     box.hidden = !c;
     if (!c) { return; }
     var p = F.sel.split("."), row = D.rows[+p[0]], col = D.cols[+p[1]], cellTd = td(F.sel);
-    if (cellTd) { cellTd.classList.add("sel"); }
+    if (cellTd) {
+      cellTd.classList.add("sel");
+      if (!document.body.hasAttribute("data-ready")) { scrollTo(cellTd); }  // a linked cell: bring it into view
+    }
     box.textContent = "";
     var close = add(box, "button", "×"); close.type = "button"; close.title = "close";
     close.addEventListener("click", function () { F.sel = ""; apply(); });
