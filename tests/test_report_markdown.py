@@ -95,6 +95,8 @@ def test_lines_stay_narrow_for_a_full_run() -> None:
     md = render_markdown(large_document())
     longest = max(md.splitlines(), key=len)
     assert len(longest) <= MAX_LINE, longest
+    run = _section(md, "## Run")
+    assert "- Libraries: aiosqlite 1.23.456, asyncmy 1.23.456," in run and "not-installed" not in run
 
 
 def test_narrow_tables_have_one_column_per_target_and_count_disagreements() -> None:

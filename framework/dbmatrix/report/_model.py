@@ -256,3 +256,11 @@ def target_properties(target: dict[str, Any]) -> str:
     if target.get("replica_of"):
         parts.append(f"replica of {text(target['replica_of'])}")
     return ", ".join(parts)
+
+
+def libraries_text(doc: dict[str, Any]) -> str:
+    """``asyncpg 0.30.0, psycopg 3.2.3, …`` from the run record (installed libraries only)."""
+    libs = (doc.get("run") or {}).get("libraries")
+    if not isinstance(libs, dict):
+        return ""
+    return ", ".join(f"{text(k)} {text(v)}" for k, v in sorted(libs.items()) if v)

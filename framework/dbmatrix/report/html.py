@@ -510,6 +510,8 @@ def _footer(doc: dict[str, Any]) -> str:
     head = "".join(f"<th>{k.replace('_', ' ')}</th>" for k in keys) + "<th>properties</th>"
     run = doc.get("run") or {}
     meta = " · ".join(f"{k}: {_e(run.get(k))}" for k in ("started", "finished", "complete", "python", "dbmatrix"))
+    if m.libraries_text(doc):
+        meta += f"<br>libraries: {_e(m.libraries_text(doc))}"
     return (f'<footer><details><summary>Targets and run</summary><table class="targets"><thead><tr>{head}</tr>'
             f"</thead><tbody>{rows}</tbody></table><p>{meta}</p></details></footer>")
 

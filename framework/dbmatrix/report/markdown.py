@@ -189,8 +189,17 @@ def _run(doc: dict[str, Any]) -> list[str]:
         f"- Complete: {complete}",
         f"- Python: {m.text(run.get('python')) or '?'}",
         f"- dbmatrix: {m.text(run.get('dbmatrix')) or '?'}",
+        *_libraries(doc),
         "",
     ]
+
+
+def _libraries(doc: dict[str, Any]) -> list[str]:
+    libs = m.libraries_text(doc)
+    if not libs:
+        return []
+    lines = _wrap(f"Libraries: {libs}", "  ")
+    return [f"- {lines[0].strip()}", *lines[1:]]
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
