@@ -49,12 +49,13 @@ WAIT_BOUND = {"postgresql": [f"SET LOCAL lock_timeout = '{LOCK_WAIT_S}s'"], "mys
 
 
 def lock_id(cell: Cell) -> int | str:
-    """The lock this cell uses: a bigint key (PostgreSQL, scoped to the scratch database) or a name (MySQL:
-    server-wide, so the scratch database name is part of it and parallel runs cannot collide)."""
+    """The lock this cell uses: a bigint key (PostgreSQL, scoped to a database) or a name (MySQL: server-wide).
+    Both include the run's scratch name, so two runs sharing a database (scratch schemas) cannot collide."""
     table = cell.table("advisory")
+    scratch = cell.target.scratch_name or str(cell.target.connect_info().url.database)
     if cell.kind == "mysql":
-        return f"{table}_{zlib.crc32(str(cell.target.connect_info().url.database).encode()):08x}"
-    return zlib.crc32(table.encode())
+        return f"{table}_{zlib.crc32(scratch.encode()):08x}"
+    return zlib.crc32(f"{table}|{scratch}".encode())
 
 
 @dataclass(eq=False)  # steps compare by identity: explain() finds a step by position

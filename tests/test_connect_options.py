@@ -6,13 +6,15 @@ from __future__ import annotations
 import pytest
 from live import installed_adapter, mariadb_info, postgres_info
 
+SEARCH_PATH = {"options": "-csearch_path=dbm_opt"}  # a libpq keyword
 CASES = {
-    "psycopg": ({"application_name": "dbm_opt_psycopg"}, "SHOW application_name", "dbm_opt_psycopg"),
-    "psycopg-async": ({"application_name": "dbm_opt_pa"}, "SHOW application_name", "dbm_opt_pa"),
-    "psycopg2": ({"application_name": "dbm_opt_psycopg2"}, "SHOW application_name", "dbm_opt_psycopg2"),
-    "asyncpg": ({"server_settings": {"application_name": "dbm_opt_asyncpg"}, "statement_cache_size": 0},
-                "SHOW application_name", "dbm_opt_asyncpg"),
-    "sa-core+psycopg": ({"application_name": "dbm_opt_sa"}, "SHOW application_name", "dbm_opt_sa"),
+    "psycopg": ({**SEARCH_PATH, "prepare_threshold": None}, "SHOW search_path", "dbm_opt"),
+    "psycopg-async": (SEARCH_PATH, "SHOW search_path", "dbm_opt"),
+    "psycopg2": (SEARCH_PATH, "SHOW search_path", "dbm_opt"),
+    "asyncpg": ({"server_settings": {"search_path": "dbm_opt"}, "statement_cache_size": 0},
+                "SHOW search_path", "dbm_opt"),
+    "sa-core+psycopg": (SEARCH_PATH, "SHOW search_path", "dbm_opt"),
+    "sa-core+asyncpg": ({"server_settings": {"search_path": "dbm_opt"}}, "SHOW search_path", "dbm_opt"),
     "pymysql": ({"init_command": "SET @dbm_opt := 7"}, "SELECT @dbm_opt", 7),
     "mysqlclient": ({"init_command": "SET @dbm_opt := 8"}, "SELECT @dbm_opt", 8),
     "asyncmy": ({"init_command": "SET @dbm_opt := 9"}, "SELECT @dbm_opt", 9),
@@ -27,10 +29,14 @@ def test_options_reach_the_driver(driver_id: str) -> None:
     session = adapter.connect(info, options=options)
     try:
         assert session.execute(query).scalar() == expected
+        if "postgresql" in adapter.kinds:  # the session's own application_name (observers find it by it) stays
+            assert session.execute("SHOW application_name").scalar() == session.info.application_name != ""
     finally:
         session.close()
     plain = adapter.connect(info)  # and nothing sticks to the next connection
     try:
         assert session.info.options == options and plain.info.options == {}
+        assert plain.execute("SHOW search_path" if "postgresql" in adapter.kinds else "SELECT @dbm_opt").scalar() \
+            in ('"$user", public', None)
     finally:
         plain.close()

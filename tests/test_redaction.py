@@ -123,3 +123,20 @@ def test_libpq_quoted_password_with_spaces_and_escaped_quote_is_masked() -> None
 def test_libpq_keyword_mask_keeps_other_keywords() -> None:
     pw = secret()
     assert scrub(f"host=db port=5432 password={pw} user=bob") == "host=db port=5432 password=*** user=bob"
+
+
+def test_a_cell_detail_is_redacted_when_recorded_and_documents_are_written_verbatim(tmp_path) -> None:
+    """Bare passwords go where the free text enters (a cell's detail); the written JSON is not rewritten, so a
+    password such as ``1`` cannot turn ``results/v1`` into ``results/v***``."""
+    import json
+
+    from dbmatrix.results import CellResult, write_json_atomic
+
+    pw = secret()
+    register_secret(pw)
+    register_secret("1")
+    c = CellResult(case="sql.x", target="postgres", driver="psycopg", outcome="error", detail=f"rejected for {pw}")
+    assert c.detail == f"rejected for {MASK}"
+    path = tmp_path / "r.json"
+    write_json_atomic(path, {"schema": "dbmatrix/results/v1", "n": 1, "cell": c.to_dict()})
+    assert json.loads(path.read_text())["schema"] == "dbmatrix/results/v1"

@@ -20,6 +20,8 @@ from typing import Any
 from sqlalchemy.engine import URL
 
 from .drivers.base import ConnectInfo, DriverAdapter, Session
+from .engines import IsolationUnsupported, engine_for
+from .engines.observer import LockObserver
 from .errors import DriverError
 from .results import DIFFERS, ERROR, NO_DRIVER, SUPPORTED, UNSUPPORTED, WALL_MS, CellResult
 from .targets.admin import admin_drivername
@@ -55,6 +57,7 @@ class Cell:
         self.scratch: ScratchSpace | None = None  # this cell's own database, once asked for
         self._identity = f"{case}|{self.target_name}|{self.driver_id}|{sorted(self.params.items())}"
         self._artifacts: list[Path] = []
+        self._observer: LockObserver | None = None
         self._started = time.perf_counter()
 
     @property
@@ -110,12 +113,13 @@ class Cell:
         The password is kept so the URL connects, but SQLAlchemy prints URLs with ``***``. ``drivername``
         defaults to the installed synchronous DBAPI dbmatrix administers the target with.
         """
-        info = self._connect_info(role)
-        url = info.url
-        if info.init_sql and info.kind in ("postgresql", "cockroachdb"):
-            schema = info.init_sql[0].rsplit(" ", 1)[-1].strip('"')
-            url = url.update_query_dict({"options": f"-csearch_path={schema}"})
-        return url.set(drivername=drivername or admin_drivername(info.kind))
+        target = self._role_target(role)
+        space = self.scratch or (self.place.spaces.get(self.target.name) if self.place else None)
+        if space is None:
+            url = target.connect_info().url
+        else:
+            url = space.url if role == PRIMARY else replica_url(space, target)
+        return url.set(drivername=drivername or admin_drivername(target.kind))
 
     def connect(self, options: dict[str, Any] | None = None, role: str = PRIMARY) -> Session:
         """A new session on the cell's scratch space, closed automatically when the cell ends.
@@ -170,6 +174,8 @@ class Cell:
         out: list[str] = []
         for p in [*given, *(a for a in self._artifacts if a.exists())]:
             path = Path(p)
+            if ".." in path.parts:
+                raise ValueError(f"artifact {p} is not inside the run folder")
             if path.is_absolute():
                 if self.place is None:
                     raise ValueError(f"artifact {p} is not inside the run folder")
@@ -181,6 +187,13 @@ class Cell:
             if text not in out:
                 out.append(text)
         return out
+
+    def observer(self) -> LockObserver:
+        """The target's lock observer (an admin connection of its own, not the driver under test): ``is_blocked``,
+        ``waits_for``, ``wait_until_blocked`` for this cell's sessions. Closed when the cell ends."""
+        if self._observer is None:
+            self._observer = engine_for(self.kind, self.engine).observer(self.target.url)
+        return self._observer
 
     # --- outcomes ----------------------------------------------------------------------------------------
     def record(self, outcome: str, detail: str | None = None, *, mechanism: str | None = None,
@@ -220,13 +233,18 @@ class Cell:
         return self.record(UNSUPPORTED, why, **kw)
 
     def error(self, exc: BaseException) -> CellResult:
+        if isinstance(exc, IsolationUnsupported):  # the engine lacks the level: a finding, not a harness error
+            return self.unsupported(exc)
         return self.record(ERROR, describe_error(exc))
 
     def close(self) -> None:
-        """Close every session, then drop the cell's own scratch space (the run retries if this fails)."""
+        """Close every session and the observer, then drop the cell's own scratch space (the run retries if
+        this fails)."""
         try:
             for s in self.sessions:
                 s.close()
+            if self._observer is not None:
+                self._observer.close()
         finally:
             space, self.scratch = self.scratch, None
             if space is not None:

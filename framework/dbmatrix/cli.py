@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="shard .json files, or run folders (their shards/*.json)")
     mg.add_argument("--out", type=Path, default=None, metavar="DIR",
                     help="output root (writes DIR/<run-id>/); default: the root the shards are in, else ./dbmatrix-out")
+
+    cl = sub.add_parser("clean", help="remove scratch databases, schemas and temp dirs left by dead runs")
+    cl.add_argument("--target", action="append", default=[], metavar="NAME[=URL]",
+                    help="servers to search (default: every built-in and configured target)")
+    cl.add_argument("--dry-run", action="store_true", help="only list what would be removed")
     return p
 
 
@@ -96,33 +101,43 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         args = parser.parse_args(argv)
         commands = {"run": cmd_run, "bench": cmd_bench, "targets": cmd_targets, "report": cmd_report,
-                    "diff": cmd_diff, "merge": cmd_merge}
+                    "diff": cmd_diff, "merge": cmd_merge, "clean": cmd_clean}
         return commands[args.command](args)
     except UsageError as exc:
         print(f"dbmatrix: error: {scrub(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("dbmatrix: interrupted", file=sys.stderr)
-        return 130
+        from . import interrupt
+
+        how = f" by {interrupt.signal_name()}" if interrupt.requested() else ""
+        print(f"dbmatrix: interrupted{how}; cleaned up, nothing written", file=sys.stderr)
+        return interrupt.exit_code()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
+    from . import interrupt
+    from .checks import check_out_dir
     from .matrix import MatrixRun
     from .plugin import PresetRun
     from .progress import ProgressPlugin
+    from .targets.leftovers import warn_leftovers
 
     run = MatrixRun.from_options(args.target, args.driver, args.case, args.require, args.out)
     cases = args.cases or default_cases_dir()
     if not cases.is_dir():
         raise UsageError(f"case directory not found: {cases}")
     out = Path(args.out)
+    check_out_dir(out)
+    restore_signals = interrupt.install()
     pyargs = [str(cases), "--dbm-out", str(out), "-p", "no:cacheprovider", f"--rootdir={cases.parent}"]
     progress = None if args.verbose else ProgressPlugin()
     try:
         # Targets are prepared here, before pytest, so a missing --require'd target is one line and exit 2.
-        run.prepare(progress.message if progress else lambda m: print(f"dbmatrix: {m}"))
+        say = progress.message if progress else lambda m: print(f"dbmatrix: {m}")
+        run.prepare(say)
+        warn_leftovers(run.targets, say)
         plugins: list[Any] = [PresetRun(run)]
         if progress is not None:
             plugins.append(progress)
@@ -132,6 +147,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if progress is not None:
             progress.close()
         run.cleanup()
+        restore_signals()
+    if interrupt.requested():
+        wrote = f"partial results (incomplete) in {run.written}" if run.written else "no results written"
+        print(f"dbmatrix: interrupted by {interrupt.signal_name()}; scratch cleaned up; {wrote}", file=sys.stderr)
+        return interrupt.exit_code()
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
@@ -162,10 +182,11 @@ def cmd_targets(args: argparse.Namespace) -> int:
     from .console import console, listing_targets, targets_table
     from .matrix import MatrixRun
     from .targets.config import TargetResolver
+    from .targets.leftovers import warn_leftovers
 
     unconfigured: list[tuple[str, str, str]] = []
     if args.target or args.require:
-        run = MatrixRun.from_options(args.target, [], [], args.require, "dbmatrix-out")
+        run = MatrixRun.from_options(args.target, [], [], args.require, "dbmatrix-out", named_must_run=False)
     else:  # no selection: every built-in and configured target, and whether it answers here
         targets, unconfigured = listing_targets(TargetResolver())
         run = MatrixRun(targets, [], [], [], Path("dbmatrix-out"))
@@ -173,16 +194,19 @@ def cmd_targets(args: argparse.Namespace) -> int:
         run.prepare(scratch=False)
     finally:
         run.cleanup()
+    warn_leftovers(run.targets, lambda m: print(f"dbmatrix: {m}", file=sys.stderr))
     console().print(targets_table(run.targets, unconfigured))
     return EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from .checks import check_out_dir
     from .report import write_reports
     from .results import find_results, load_document
 
     path = find_results(args.results)
     doc = load_document(path)
+    check_out_dir(args.out or path.parent)
     paths = write_reports(doc, args.out or path.parent)
     print("wrote " + ", ".join(str(p) for p in paths))
     return EXIT_OK
@@ -211,6 +235,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
     path = merge_shards(args.inputs, args.out)
     print(f"wrote {path}, {path.parent / 'report.md'}, {path.parent / 'report.html'}")
     return EXIT_OK
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from .targets.leftovers import clean
+
+    failed = clean(args.target, dry_run=args.dry_run, say=lambda m: print(f"dbmatrix: {m}"))
+    return EXIT_DEVIATION if failed else EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

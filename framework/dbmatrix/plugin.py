@@ -18,11 +18,13 @@ from typing import Any
 
 import pytest
 
+from . import interrupt
 from .cell import Cell
 from .errors import UsageError
 from .expectations import Expectations, verdict
 from .matrix import TARGET_DRIVER, Column, MatrixRun, write_run
-from .results import DEVIATION, SKIPPED, SUPPORTED, UNSUPPORTED, merge_documents
+from .redact_reports import RedactReports
+from .results import DEVIATION, ERROR, SKIPPED, SUPPORTED, UNSUPPORTED, merge_documents
 from .targets.model import OK
 
 RUN_KEY = pytest.StashKey[MatrixRun]()
@@ -65,6 +67,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dbmatrix_case(id): the case id, when not derived from names")
     config.addinivalue_line("markers", "dbmatrix_expect(outcome): default expected outcome of a case")
     config.addinivalue_line("markers", "dbmatrix_axes(*axes, tool=None): what a case's cells range over")
+    config.stash[_RESTORE_SIGNALS] = interrupt.install()
+    config.pluginmanager.register(interrupt.StopBetweenCells(), interrupt.StopBetweenCells.name)
+    config.pluginmanager.register(RedactReports(), RedactReports.name)
     preset = next((p for p in config.pluginmanager.get_plugins() if isinstance(p, PresetRun)), None)
     if preset is not None:
         config.stash[RUN_KEY] = preset.run
@@ -232,11 +237,14 @@ def pytest_runtest_call(item: pytest.Item):  # noqa: ANN201 - hook wrapper gener
 def _finish(run: MatrixRun, c: Cell, item: pytest.Item, pre_decided: bool) -> str | None:
     r = c.result
     assert r is not None
+    if interrupt.requested() and r.outcome == ERROR:
+        # cut short by Ctrl-C/SIGTERM: not a finding about the database, and not a bug of ours
+        r.outcome, r.mechanism, r.detail = SKIPPED, "interrupted", f"interrupted by {interrupt.signal_name()}"
     default = item.get_closest_marker("dbmatrix_expect")
     expected = str(default.args[0]) if default else SUPPORTED
     if pre_decided:
         expected = UNSUPPORTED  # the capability profile itself is the expectation
-    exp = run.expectations.lookup(c.kind, r.case, c.engine, r.target, r.driver, r.params)
+    exp = run.expectations.lookup(c.kind, r.case, c.engine, r.target, r.driver, r.params, c.target.pooler)
     if exp is not None:
         expected = exp.outcome
     r.expected = expected if r.outcome != SKIPPED else None
@@ -255,13 +263,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if run is None:
         return
     try:
-        _write(session, run, exitstatus)
+        with interrupt.shielded():  # a second Ctrl-C must not cut the results file or the cleanup in half
+            _write(session, run, exitstatus)
     finally:
         run.cleanup()
 
 
 def _write(session: pytest.Session, run: MatrixRun, exitstatus: int) -> None:
-    complete = int(exitstatus) in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+    complete = int(exitstatus) in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not interrupt.requested()
     if _is_xdist_controller(session.config):
         shards = sorted((run.run_dir / "shards").glob("*.json"))
         if not shards:
@@ -272,13 +281,14 @@ def _write(session: pytest.Session, run: MatrixRun, exitstatus: int) -> None:
             run.written = write_run(doc, run.out_dir)
         session.config.stash[_SUMMARY] = doc
         return
-    if not run.doc.results:
-        return
+    if not run.doc.results and not interrupt.requested():
+        return  # nothing selected: nothing written; interrupted: say so, even with no cell done yet
     run.write(complete=complete)
     session.config.stash[_SUMMARY] = run.doc.to_dict()
 
 
 _SUMMARY = pytest.StashKey[dict]()
+_RESTORE_SIGNALS = pytest.StashKey[Any]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -303,3 +313,4 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(RUN_KEY, None)
     if run is not None:
         run.cleanup()
+    config.stash.get(_RESTORE_SIGNALS, lambda: None)()

@@ -105,7 +105,7 @@ class TargetRecord:
     status: str = "ok"  # ok | skipped
     reason: str | None = None
     server_version: str | None = None
-    pooler: str | None = None
+    pooler: str | None = None  # transaction | session | None (no pooler in front)
     replica_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,7 +113,7 @@ class TargetRecord:
             "name": self.name,
             "kind": self.kind,
             "server_version": self.server_version,
-            "url": scrub(self.url),
+            "url": scrub(self.url, known=False),
             "status": self.status,
             "reason": scrub(self.reason) if self.reason else None,
             "pooler": self.pooler,
@@ -189,7 +189,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(scrub(text))
+            fh.write(text)  # values were redacted where they were recorded; no blind replacement here
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be shared
         os.replace(tmp, path)
     except BaseException:
@@ -244,24 +244,28 @@ def find_results(path: Path) -> Path:
 
 
 def load_document(path: Path) -> dict[str, Any]:
-    """Read and validate a results document (a file, run folder or ``latest``); raises UsageError with one
-    clear line on bad input. Older documents without findings, artifacts or versions load as they are."""
+    """Read and validate a results document (a file, run folder or ``latest``) against the JSON Schema of
+    ``docschema.py``; raises UsageError with one clear line on bad input. Older documents without findings,
+    artifacts, versions or targets load as they are."""
+    from .docschema import document_problem
     from .errors import UsageError
 
     path = find_results(Path(path))
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read results file {path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"cannot read results file {path}: not UTF-8 (byte {exc.start})") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise UsageError(f"cannot read results file {path}: {str(exc).splitlines()[0][:200]}") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise UsageError(f"{path} is not a dbmatrix results document (schema {SCHEMA})")
-    if not isinstance(data.get("run"), dict) or not isinstance(data.get("results"), list):
-        raise UsageError(f"{path} is not a dbmatrix results document (no run or results)")
+    problem = document_problem(data)
+    if problem:
+        raise UsageError(f"{path} is not a valid {SCHEMA} document: {scrub(problem, known=False)}")
     data.setdefault("targets", [])
     for r in data["results"]:
-        if isinstance(r, dict):
-            r.setdefault("findings", [])
-            r.setdefault("artifacts", [])
+        r.setdefault("findings", [])
+        r.setdefault("artifacts", [])
     return data
 
 

@@ -24,7 +24,7 @@ RowKey = tuple[str, str]  # (case, params as sorted JSON)
 
 def text(value: object) -> str:
     """Text for display: None becomes empty, and any secret is masked before it can be escaped out of reach."""
-    return "" if value is None else scrub(value)
+    return "" if value is None else scrub(value, known=False)
 
 
 def one_line(value: object, limit: int | None = None) -> str:

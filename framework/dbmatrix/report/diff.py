@@ -213,7 +213,7 @@ def render_diff(report: DiffReport | list[Change]) -> str:
     if not report.changes:
         lines.append("no changes")
     lines.append(report.summary_line())
-    return scrub("\n".join(lines) + "\n")
+    return scrub("\n".join(lines) + "\n", known=False)
 
 
 def render_diff_markdown(report: DiffReport) -> str:
@@ -233,4 +233,4 @@ def render_diff_markdown(report: DiffReport) -> str:
             lines.append("| " + " | ".join(x.replace("|", "\\|") for x in cells) + " |")
         if len(changes) > 100:
             lines.append(f"\n… and {len(changes) - 100} more")
-    return scrub("\n".join(lines) + "\n")
+    return scrub("\n".join(lines) + "\n", known=False)

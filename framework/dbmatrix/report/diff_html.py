@@ -58,4 +58,4 @@ def render_diff_html(report: DiffReport) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>dbmatrix diff</title><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>\n"
     )
-    return scrub(page)
+    return scrub(page, known=False)

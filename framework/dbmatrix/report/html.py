@@ -361,7 +361,8 @@ def _cell_data(cell: dict[str, Any], strings: _Strings) -> dict[str, Any]:
 
 def _script_json(data: Any) -> str:
     # Scrub secrets, then make "<" inert so no value can close the script element.
-    return scrub(json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)).replace("<", "\\u003c")
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    return scrub(text, known=False).replace("<", "\\u003c")
 
 
 def _td(cell: dict[str, Any] | None, boundary: bool) -> str:
@@ -539,4 +540,4 @@ def render_html(doc: dict[str, Any]) -> str:
         f'<script type="application/json" id="dbm-data">{_script_json(data)}</script>'
         f"<script>{_JS}</script></body></html>\n"
     )
-    return scrub(page)
+    return scrub(page, known=False)

@@ -210,4 +210,4 @@ def render_markdown(doc: dict[str, Any]) -> str:
         lines += _narrow_tables(fams)
     lines += _targets(doc) + _run(doc)
     # Scrub the final text too: defence in depth against a secret split across fields we joined.
-    return scrub("\n".join(lines).rstrip("\n") + "\n")
+    return scrub("\n".join(lines).rstrip("\n") + "\n", known=False)

@@ -59,8 +59,8 @@ def admin_connection(kind: str, url: URL) -> Iterator[Connection]:
 def _one_line(exc: sa.exc.DBAPIError) -> DriverError:
     orig = exc.orig
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if code is None and getattr(orig, "args", None) and isinstance(orig.args[0], int):
-        code = str(orig.args[0])
+    if getattr(orig, "args", None) and isinstance(orig.args[0], int):
+        code = str(orig.args[0])  # MySQL: the errno says more than its SQLSTATE (42000 is half the errors)
     text = str(orig.args[1]) if code and orig.args and isinstance(orig.args[0], int) else str(orig)
     first = (text.strip().splitlines() or [type(orig).__name__])[0]
     return DriverError(code, type(orig).__name__, scrub(first))
@@ -82,3 +82,29 @@ def detect_server(kind: str, url: URL) -> tuple[str, str]:
             return "postgresql", conn.exec_driver_sql("SHOW server_version").scalar_one().split()[0]
         version = conn.exec_driver_sql("SELECT VERSION()").scalar_one()
         return ("mariadb" if "mariadb" in version.lower() else "mysql"), version
+
+
+# SQLSTATE / MySQL errno -> what it means for a target we tried to reach
+_REFUSALS = {
+    "28P01": "refuses the password",
+    "28000": "refuses the login",
+    "1045": "refuses the login (wrong user or password)",
+    "42501": "permission denied",
+    "1044": "permission denied",
+    "1227": "permission denied",
+    "1142": "permission denied",
+    "3D000": "has no such database",
+    "1049": "has no such database",
+    "53300": "has no free connection slot",
+    "1040": "has no free connection slot",
+}
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line saying why a target cannot be used: refused password, permission denied, or not answering."""
+    if isinstance(exc, DriverError):
+        what = _REFUSALS.get(exc.code or "", "does not answer")
+        return f"{what}: {exc}"
+    if isinstance(exc, sa.exc.DBAPIError):
+        return failure_reason(_one_line(exc))
+    return f"does not answer: {type(exc).__name__}: {scrub(exc)}"

@@ -7,6 +7,7 @@ Precedence (later wins): built-in defaults < ``[tool.dbmatrix.targets]`` in ./py
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,29 +51,53 @@ def load_file_config(cwd: Path) -> dict[str, dict[str, str]]:
     """Targets from ./dbmatrix.toml (``[targets]``) or ./pyproject.toml (``[tool.dbmatrix.targets]``).
 
     Each entry is a URL string or a table ``{url = "...", pooler = "transaction", replica_of = "primary"}``.
+    Anything else is refused with one line naming the file and the entry.
     """
     for path, dig in ((cwd / "dbmatrix.toml", ("targets",)), (cwd / "pyproject.toml", ("tool", "dbmatrix", "targets"))):
         if not path.is_file():
             continue
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data: object = tomllib.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"cannot read {path}: not UTF-8 text (byte {exc.start})") from None
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise UsageError(f"cannot read {path}: {exc}") from None
+        where = ".".join(dig)
         for key in dig:
-            data = data.get(key, {}) if isinstance(data, dict) else {}
+            data = data.get(key, {}) if isinstance(data, dict) else data
+        if not isinstance(data, dict):
+            raise UsageError(f"{path}: [{where}] must be a table of NAME = \"URL\" or NAME = {{ url = \"...\" }}, "
+                             f"not {type(data).__name__}")
         if not data:
             continue
-        out: dict[str, dict[str, str]] = {}
-        for name, entry in data.items():
-            entry = {"url": entry} if isinstance(entry, str) else entry
-            if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
-                raise UsageError(f"{path}: target {name!r} needs a url string")
-            unknown = set(entry) - {"url", "pooler", "replica_of"}
-            if unknown:
-                raise UsageError(f"{path}: target {name!r} has unknown keys: {', '.join(sorted(unknown))}")
-            out[name] = entry
-        return out
+        return {name: _config_entry(path, name, entry) for name, entry in data.items()}
     return {}
+
+
+def _config_entry(path: Path, name: str, entry: object) -> dict[str, str]:
+    check_target_name(name, f"{path}: target")
+    entry = {"url": entry} if isinstance(entry, str) else entry
+    if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+        raise UsageError(f"{path}: target {name!r} needs a url string")
+    unknown = set(entry) - {"url", "pooler", "replica_of"}
+    if unknown:
+        raise UsageError(f"{path}: target {name!r} has unknown keys: {', '.join(sorted(map(str, unknown)))}")
+    if "replica_of" in entry:
+        check_target_name(entry["replica_of"], f"{path}: target {name!r}: replica_of")
+    if "pooler" in entry and entry["pooler"] not in POOLERS:
+        raise UsageError(f"{path}: target {name!r}: pooler must be one of {', '.join(POOLERS)}, "
+                         f"not {entry['pooler']!r}")
+    return entry
+
+
+POOLERS = ("transaction", "session")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,47}")
+
+
+def check_target_name(name: object, what: str = "target") -> None:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise UsageError(f"{what} name {name!r} must be 1-48 letters, digits, '_', '.' or '-', starting with a "
+                         "letter or digit")
 
 
 def parse_target_option(value: str) -> tuple[str, str | None]:
@@ -80,7 +105,8 @@ def parse_target_option(value: str) -> tuple[str, str | None]:
     name, sep, url = value.partition("=")
     name = name.strip()
     if not name:
-        raise UsageError(f"--target needs NAME or NAME=URL, got {value!r}")
+        raise UsageError("--target needs NAME or NAME=URL")
+    check_target_name(name, "--target")
     return name, (url.strip() if sep else None)
 
 

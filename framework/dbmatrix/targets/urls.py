@@ -24,15 +24,27 @@ def parse_url(text: str, *, target: str) -> URL:
 
     Raises UsageError with one line (password masked) when the URL is malformed or of an unknown kind.
     """
+    if not isinstance(text, str) or not text.strip():
+        raise UsageError(f"target {target!r} needs a URL string, e.g. postgresql://user:password@host:5432/db")
     try:
-        url = make_url(text)
-    except (ArgumentError, ValueError) as exc:
-        # the text is not echoed: an unparseable URL may hide its password from the scrubber
-        raise UsageError(f"malformed URL for target {target!r} ({scrub(exc)})") from None
+        url = make_url(text.strip())
+    except (ArgumentError, ValueError, TypeError):
+        # never echo the text or the parser's message: an unparseable URL may carry its password anywhere
+        raise UsageError(
+            f"malformed URL for target {target!r} (not shown: it may hold a password); expected a URL such as "
+            "postgresql://user@host:5432/db, with '@', ':' and '/' in a password URL-quoted as %40, %3A, %2F"
+        ) from None
     register_secret(url.password if isinstance(url.password, str) else None)
+    for key in ("password", "passwd"):
+        value = url.query.get(key)
+        for v in (value,) if isinstance(value, str) else (value or ()):
+            register_secret(v)
     if url.host and "@" in url.host:
         register_secret(text.rpartition("@")[0].partition("://")[2].partition(":")[2])
         raise UsageError(f"malformed URL for target {target!r}: URL-quote '@' in the password as %40")
+    if url.port is not None and not 1 <= url.port <= 65535:
+        # the number is not echoed: in 'user:12345678/db' (no '@') the "port" is really a password
+        raise UsageError(f"malformed URL for target {target!r}: its port is not in 1-65535")
     backend = url.get_backend_name()
     if backend not in SCHEME_KINDS:
         raise UsageError(
@@ -54,7 +66,6 @@ def redact(url: URL | str) -> str:
     """The URL as text with any password replaced by ``***``."""
     if isinstance(url, str):
         return scrub(url)
-    text = url.render_as_string(hide_password=False)
     if url.password:
-        text = url.set(password=MASK).render_as_string(hide_password=False)
-    return scrub(text)
+        url = url.set(password=MASK)
+    return scrub(url.render_as_string(hide_password=False), known=False)
