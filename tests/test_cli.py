@@ -596,3 +596,8 @@ def test_a_pytest_subset_never_replaces_another_run(tmp_path: Path) -> None:
     subset_doc = load(run_folder(out) / "results.json")
     assert run_folder(out) != full_dir and {c["case"] for c in subset_doc["results"]} == {"types.unicode_text"}
     assert subset_doc["run"]["id"] in subset.stdout
+
+
+def test_targets_listing_refuses_a_malformed_configured_url(tmp_path: Path) -> None:
+    (tmp_path / "dbmatrix.toml").write_text('[targets]\nbroken = "postgresql://u@127.0.0.1:notaport/db"\n')
+    assert_one_line_usage_error(run(["targets"], cwd=tmp_path))

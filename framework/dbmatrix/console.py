@@ -57,10 +57,13 @@ def listing_targets(resolver: TargetResolver) -> tuple[list[Target], list[tuple[
     """Every built-in and configured target: those with a URL (to probe), and (name, kind, why not) for the rest."""
     targets, unconfigured = [], []
     for name in resolver.known_names():
-        try:
-            targets.append(resolver.resolve(name))
-        except UsageError:
-            kind = BUILTIN[name].kind if name in BUILTIN else "?"
+        builtin = BUILTIN.get(name)
+        has_url = (name in resolver.file_config or env_var(name) in resolver.environ
+                   or (builtin is not None and (builtin.default_url or builtin.managed)))
+        if has_url:
+            targets.append(resolver.resolve(name))  # a malformed configured URL is an error, not "unconfigured"
+        else:
+            kind = builtin.kind if builtin else "?"
             unconfigured.append((name, kind, f"not configured ({env_var(name)} or --target {name}=URL)"))
     return targets, unconfigured
 
