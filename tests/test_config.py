@@ -43,7 +43,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-# --- built-in names and defaults (DESIGN.md "Names") ---------------------------------------------------------
+# --- built-in names and defaults (the documented target names) ----------------------------------------------------
 
 
 def test_builtin_names_are_the_documented_ones() -> None:

@@ -1,11 +1,19 @@
-"""Run-to-run diff: which cells changed and which changes are regressions."""
+"""Run-to-run diff: labels (worse / better / changed), counted coverage differences, warnings, renderings."""
 
 from __future__ import annotations
 
 import pytest
-from report_samples import cell, clone, sample_document
+from report_samples import cell, clone, large_document, sample_document
 
-from dbmatrix.report import Change, any_worse, diff_documents, render_diff
+from dbmatrix.report import (
+    Change,
+    any_worse,
+    compare,
+    diff_documents,
+    render_diff,
+    render_diff_html,
+    render_diff_markdown,
+)
 
 
 def _doc(*cells: dict) -> dict:
@@ -22,83 +30,129 @@ def _one(old: dict | None, new: dict | None) -> Change:
 
 def test_identical_documents_have_no_changes() -> None:
     doc = sample_document()
-    changes = diff_documents(doc, clone(doc))
-    assert changes == []
-    assert not any_worse(changes)
-    assert render_diff(changes) == "no changes\n"
+    report = compare(doc, clone(doc))
+    assert report.changes == [] and not report.any_worse
+    assert render_diff(report).splitlines()[-2:] == ["no changes", "summary: 0 worse, 0 better, 0 changed, "
+                                                                     "9 cells compared"]
 
 
 @pytest.mark.parametrize(
     ("old", "new"),
-    [("supported", "unsupported"), ("supported", "differs"), ("prevented", "allowed"), ("pass", "fail")],
+    [("supported", "unsupported"), ("supported", "differs"), ("prevented", "allowed"), ("pass", "fail"),
+     ("supported", "error"), ("differs", "unsupported")],
 )
 def test_worse_transitions(old: str, new: str) -> None:
     change = _one(cell("c.x", "postgres", "psycopg", old), cell("c.x", "postgres", "psycopg", new))
-    assert (change.old_outcome, change.new_outcome, change.worse) == (old, new, True)
+    assert (change.old_outcome, change.new_outcome, change.label, change.worse) == (old, new, "worse", True)
 
 
 @pytest.mark.parametrize(
     ("old", "new"),
-    [
-        ("unsupported", "supported"),
-        ("differs", "supported"),
-        ("allowed", "prevented"),
-        ("fail", "pass"),
-        ("error", "supported"),
-    ],
+    [("unsupported", "supported"), ("differs", "supported"), ("allowed", "prevented"), ("fail", "pass"),
+     ("error", "supported")],
 )
-def test_better_transitions_are_not_worse(old: str, new: str) -> None:
-    assert _one(cell("c.x", "postgres", "psycopg", old), cell("c.x", "postgres", "psycopg", new)).worse is False
+def test_better_transitions(old: str, new: str) -> None:
+    change = _one(cell("c.x", "postgres", "psycopg", old), cell("c.x", "postgres", "psycopg", new))
+    assert (change.label, change.worse) == ("better", False)
+
+
+@pytest.mark.parametrize(("old", "new"), [("supported", "skipped"), ("allowed", "supported"), ("error", "skipped")])
+def test_neutral_transitions_are_changed(old: str, new: str) -> None:
+    assert _one(cell("c.x", "postgres", "psycopg", old), cell("c.x", "postgres", "psycopg", new)).label == "changed"
 
 
 @pytest.mark.parametrize("new", ["error", "fail"])
-def test_new_error_or_fail_is_worse_even_for_a_new_cell(new: str) -> None:
+def test_new_error_or_fail_is_listed_as_worse_even_for_a_new_cell(new: str) -> None:
     change = _one(None, cell("c.x", "postgres", "psycopg", new))
-    assert (change.old_outcome, change.new_outcome, change.worse) == (None, new, True)
+    assert (change.old_outcome, change.new_outcome, change.label) == (None, new, "worse")
 
 
-def test_appeared_ok_cell_is_not_worse_and_disappeared_cell_is_not_worse() -> None:
-    assert _one(None, cell("c.x", "postgres", "psycopg", "supported")).worse is False
-    gone = _one(cell("c.x", "postgres", "psycopg", "error"), None)
-    assert (gone.old_outcome, gone.new_outcome, gone.worse) == ("error", None, False)
+def test_cells_in_one_run_only_are_counted_not_listed() -> None:
+    report = compare(_doc(cell("c.x", "postgres", "psycopg", "error")), _doc(cell("c.y", "postgres", "psycopg",
+                                                                               "supported")))
+    assert report.changes == []
+    assert (len(report.only_old), len(report.only_new)) == (1, 1)
 
 
 def test_verdict_turning_into_deviation_is_worse_even_with_same_outcome() -> None:
     old = cell("c.x", "sqlite", "sqlite3", "allowed", expected="allowed", verdict="as-expected")
     new = cell("c.x", "sqlite", "sqlite3", "allowed", expected="prevented", verdict="deviation")
     change = _one(old, new)
-    assert change.worse is True
-    assert (change.old_verdict, change.new_verdict) == ("as-expected", "deviation")
+    assert change.label == "worse"
     assert "(verdict as-expected -> deviation)" in render_diff([change])
 
 
-def test_deviation_to_as_expected_is_not_worse() -> None:
+def test_deviation_resolved_is_better() -> None:
     old = cell("c.x", "sqlite", "sqlite3", "differs", verdict="deviation")
     new = cell("c.x", "sqlite", "sqlite3", "supported", verdict="as-expected")
-    assert _one(old, new).worse is False
+    assert _one(old, new).label == "better"
 
 
 def test_params_are_part_of_the_cell_key() -> None:
-    old = _doc(cell("i.x", "postgres", "psycopg", "prevented", params={"isolation": "serializable"}))
-    new = _doc(
-        cell("i.x", "postgres", "psycopg", "prevented", params={"isolation": "serializable"}),
-        cell("i.x", "postgres", "psycopg", "allowed", params={"isolation": "read committed"}),
-    )
+    old = _doc(cell("i.x", "postgres", "psycopg", "prevented", params={"isolation": "serializable"}),
+               cell("i.x", "postgres", "psycopg", "prevented", params={"isolation": "read committed"}))
+    new = _doc(cell("i.x", "postgres", "psycopg", "prevented", params={"isolation": "serializable"}),
+               cell("i.x", "postgres", "psycopg", "allowed", params={"isolation": "read committed"}))
     (change,) = diff_documents(old, new)
-    assert change.params == {"isolation": "read committed"}
-    assert (change.old_outcome, change.new_outcome, change.worse) == (None, "allowed", False)
+    assert change.params == {"isolation": "read committed"} and change.label == "worse"
 
 
-def test_render_diff_lines_and_any_worse() -> None:
+def test_render_lists_worse_first_then_better_then_changed_and_a_summary() -> None:
     old = sample_document()
     new = clone(old)
-    new["results"][0]["outcome"] = "differs"  # types.int_limits postgres/psycopg
+    new["results"][0]["outcome"] = "differs"  # types.int_limits postgres/psycopg: worse
+    new["results"][6]["outcome"] = "allowed"  # the isolation error is gone: better
+    new["results"][5]["outcome"] = "skipped"  # changed
     new["results"] = [r for r in new["results"] if r["case"] != "bench.pk_select"]
-    changes = diff_documents(old, new)
-    assert any_worse(changes)
-    lines = render_diff(changes).splitlines()
-    assert lines == [
-        "change bench.pk_select  postgres/asyncpg  measured -> (none)",
-        "WORSE  types.int_limits  postgres/psycopg  supported -> differs",
-    ]
-    assert not any_worse([c for c in changes if not c.worse])
+    report = compare(old, new)
+    assert report.any_worse and any_worse(report.changes)
+    lines = render_diff(report).splitlines()
+    assert lines[0] == ("old 20250101120000_abc123 (9 cells) -> new 20250101120000_abc123 (8 cells)")
+    assert lines[1] == "worse   types.int_limits  postgres/psycopg  supported -> differs"
+    assert lines[2].startswith("better  isolation.lost_update [isolation=read committed]  sqlite/sqlite3  "
+                               "error -> allowed")
+    assert lines[3].startswith("changed isolation.lost_update [isolation=read committed]  postgres/psycopg  "
+                               "allowed -> skipped")
+    assert lines[4] == "1 cell not in the new run (targets: postgres 1; families: bench 1)"
+    assert lines[5] == "summary: 1 worse, 1 better, 1 changed, 8 cells compared, 1 cell not in the new run"
+
+
+def test_subset_run_is_counted_and_an_incomplete_run_is_named() -> None:
+    full = large_document()
+    subset = clone(full)
+    subset["run"]["complete"] = False
+    subset["results"] = [c for c in subset["results"] if c["case"].startswith("types.")]
+    report = compare(full, subset)
+    text = render_diff(report)
+    lines = text.splitlines()
+    assert len(lines) < 10, text  # counted, not 684 lines
+    missing = sum(1 for c in full["results"] if c["case"].startswith("sql."))
+    assert missing == 684
+    assert ("warning: the new run 20250101120000_abc123 is incomplete (complete: false): "
+            "684 cells of the old run are missing from it") in lines
+    assert "684 cells not in the new run (targets: postgres-embedded 456, sqlite 228; families: sql 684)" in lines
+    assert lines[-1] == "summary: 0 worse, 0 better, 0 changed, 324 cells compared, 684 cells not in the new run"
+    assert not report.any_worse
+
+
+def test_no_target_in_common_is_a_warning() -> None:
+    old = _doc(cell("c.x", "postgres", "psycopg", "supported"))
+    new = _doc(cell("c.x", "mariadb", "pymysql", "supported"))
+    for doc in (old, new):
+        doc["targets"] = []
+    text = render_diff(compare(old, new))
+    assert "warning: the runs have no target in common (old: postgres; new: mariadb): nothing was compared" in text
+
+
+def test_markdown_and_html_views() -> None:
+    old = sample_document()
+    new = clone(old)
+    new["results"][0].update(outcome="differs", detail="now <b>differs</b> | badly")
+    report = compare(old, new)
+    md = render_diff_markdown(report)
+    assert "### worse (1)" in md
+    assert "| types.int_limits | postgres / psycopg | supported -> differs | now <b>differs</b> \\| badly |" in md
+    html = render_diff_html(report)
+    assert '<table data-label="worse">' in html and "<b>differs" not in html
+    assert "now &lt;b&gt;differs&lt;/b&gt; | badly" in html
+    assert "summary: 1 worse, 0 better, 0 changed, 9 cells compared" in html

@@ -336,7 +336,7 @@ def real_case_ids() -> set[str]:
 
 
 def test_real_case_ids_are_derived() -> None:
-    """The check below is only meaningful if cases exist and their ids look like the DESIGN's ``family.case``."""
+    """The check below is only meaningful if cases exist and their ids look like the documented ``family.case``."""
     ids = real_case_ids()
     assert "types.int_limits" in ids
     assert all(i.count(".") >= 1 and all(i.split(".")) for i in ids), ids

@@ -1,95 +1,161 @@
-"""HTML report: static checks, then the DOM as headless Chromium renders it (proves the inline JS runs)."""
+"""HTML report: static checks, then the DOM as headless Chromium renders it (proves the inline JS runs),
+then screenshots at two widths."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import struct
 import subprocess
 import tempfile
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from report_samples import LEAKED_PASSWORD, sample_document
+from report_samples import LEAKED_PASSWORD, cell, large_document, sample_document
 
 from dbmatrix import redaction
 from dbmatrix.report import render_html
 
 CHROMIUM = "/usr/bin/chromium"
+VOID = {"meta", "input", "br", "col", "img", "hr", "link"}
+SIZE_LIMIT = 300_000  # bytes for ~1000 cells (the one-table report of old took 1.5 MB)
 
 
-class _Elements(HTMLParser):
-    """Collect (tag, attrs) of every start tag, plus the text of each <option> and <td>."""
+@dataclass
+class Node:
+    tag: str
+    attrs: dict[str, str | None]
+    children: list[Node] = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)
 
+    @property
+    def text(self) -> str:
+        return "".join(self.parts) + "".join(c.text for c in self.children)
+
+    @property
+    def classes(self) -> set[str]:
+        return set((self.attrs.get("class") or "").split())
+
+    @property
+    def hidden(self) -> bool:
+        return "hidden" in self.attrs
+
+    def iter(self):  # noqa: ANN201 - generator of nodes
+        yield self
+        for c in self.children:
+            yield from c.iter()
+
+    def find(self, tag: str, cls: str | None = None, **attrs: str) -> list[Node]:
+        return [n for n in self.iter() if n.tag == tag and (cls is None or cls in n.classes)
+                and all(n.attrs.get(k.replace("_", "-")) == v for k, v in attrs.items())]
+
+    def by_id(self, ident: str) -> Node:
+        (node,) = [n for n in self.iter() if n.attrs.get("id") == ident]
+        return node
+
+
+class _Tree(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
-        self.elements: list[tuple[str, dict[str, str | None]]] = []
-        self.texts: list[tuple[str, dict[str, str | None], str]] = []
-        self._open: tuple[str, dict[str, str | None], list[str]] | None = None
+        self.root = Node("root", {})
+        self.stack = [self.root]
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.elements.append((tag, dict(attrs)))
-        if tag in ("option", "td"):
-            self._open = (tag, dict(attrs), [])
-
-    def handle_data(self, data: str) -> None:
-        if self._open:
-            self._open[2].append(data)
+        node = Node(tag, dict(attrs))
+        self.stack[-1].children.append(node)
+        if tag not in VOID:
+            self.stack.append(node)
 
     def handle_endtag(self, tag: str) -> None:
-        if self._open and self._open[0] == tag:
-            self.texts.append((tag, self._open[1], "".join(self._open[2])))
-            self._open = None
+        for i in range(len(self.stack) - 1, 0, -1):
+            if self.stack[i].tag == tag:
+                del self.stack[i:]
+                return
 
-    def find(self, tag: str, **attrs: str) -> list[dict[str, str | None]]:
-        return [
-            a for t, a in self.elements if t == tag and all(a.get(k.replace("_", "-")) == v for k, v in attrs.items())
-        ]
-
-
-def _parse(html: str) -> _Elements:
-    p = _Elements()
-    p.feed(html)
-    return p
+    def handle_data(self, data: str) -> None:
+        self.stack[-1].parts.append(data)
 
 
-def _dump_dom(path: Path, tmp_path: Path, fragment: str = "") -> str:
+def parse(html: str) -> Node:
+    tree = _Tree()
+    tree.feed(html)
+    return tree.root
+
+
+def chromium(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     exe = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
     if not exe:
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package (CI does) to run the HTML DOM test")
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package (ci/setup does) for the HTML tests")
     profile = Path(tempfile.mkdtemp(prefix="chromium-profile-", dir=tmp_path))  # fresh profile per launch
-    cmd = [
-        exe,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--dump-dom",
-        path.resolve().as_uri() + fragment,
-    ]
+    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={profile}", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"chromium failed ({proc.returncode}): {proc.stderr[-2000:]}"
-    assert "<table" in proc.stdout, f"chromium dumped no DOM; stderr: {proc.stderr[-2000:]}"
-    return proc.stdout
+    return proc
+
+
+def dom(path: Path, tmp_path: Path, fragment: str = "") -> Node:
+    proc = chromium(["--dump-dom", path.resolve().as_uri() + fragment], tmp_path)
+    root = parse(proc.stdout)
+    assert [b.attrs.get("data-ready") for b in root.find("body")] == ["1"], "the report's script did not finish"
+    return root
+
+
+def rows(root: Node) -> dict[str, Node]:
+    return {tr.attrs["data-c"]: tr for tr in root.find("tr", "r")}
+
+
+def column(root: Node, target: str, driver: str) -> int:
+    heads = root.find("th")
+    drivers = [th for th in heads if "data-driver" in th.attrs]
+    return next(i for i, th in enumerate(drivers) if (th.attrs["data-target"], th.attrs["data-driver"]) == (target,
+                                                                                                         driver))
+
+
+def cells_of(tr: Node) -> list[Node]:
+    return [c for c in tr.children if c.tag == "td"]
+
+
+def rich_document() -> dict:
+    """The sample, plus a supported cell with list/dict metrics, findings and artifacts."""
+    doc = sample_document()
+    doc["results"].append(cell("sql.upsert_update", "postgres", "psycopg", "supported", expected="supported",
+                               verdict="as-expected", detail="rowcount 2 for 1 insert + 1 update",
+                               metrics={"rowcount_mixed": 2, "locks": ["RowExclusiveLock"], "by_table": {"t": 1}},
+                               findings=[{"table": "t", "lock": "RowExclusiveLock"}], artifacts=["upsert/plan.txt"]))
+    doc["results"].append(cell("sql.upsert_update", "sqlite", "sqlite3", "supported", expected="supported",
+                               verdict="as-expected"))
+    return doc
 
 
 @pytest.fixture(scope="module")
 def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     redaction.register_secret(LEAKED_PASSWORD)
     path = tmp_path_factory.mktemp("html") / "report.html"
-    path.write_text(render_html(sample_document()), encoding="utf-8")
+    path.write_text(render_html(rich_document()), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module")
+def large_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("html-large") / "report.html"
+    path.write_text(render_html(large_document()), encoding="utf-8")
+    return path
+
+
+# --- static -----------------------------------------------------------------------------------------------------
 
 
 def test_self_contained_and_escaped(report_file: Path) -> None:
     html = report_file.read_text(encoding="utf-8")
-    # Nothing may reach the network: no src/href attributes, imports, url() or http(s) references.
-    assert not re.search(r"\b(src|href)\s*=|@import|url\(|https?://", html, re.I)
+    # Nothing may reach the network: no src/href attributes in markup, imports, url() or http(s) references.
+    markup = re.sub(r"<script\b.*?</script>", "", html, flags=re.S)
+    assert not re.search(r"\b(src|href)\s*=|@import|url\(", markup, re.I)
+    assert not re.search(r"https?://|\bimport\(|fetch\(|XMLHttpRequest", html, re.I)
     assert LEAKED_PASSWORD not in html
     assert "postgresql://postgres:***@127.0.0.1:5432/postgres" in html
     doc = sample_document()
@@ -97,51 +163,135 @@ def test_self_contained_and_escaped(report_file: Path) -> None:
     doc["results"][0]["case"] = 'types.<b>"evil"'
     evil = render_html(doc)
     assert "<script>alert" not in evil and "<b>" not in evil
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in evil
+    assert "&lt;b&gt;&quot;evil&quot;" in evil
+    data = re.search(r'<script type="application/json" id="dbm-data">(.*?)</script>', evil, re.S).group(1)
+    assert '<script>alert("x")</script>' in json.loads(data)["s"]
 
 
-def test_rendered_dom_has_matrices_cells_and_ran_js(report_file: Path, tmp_path: Path) -> None:
-    dom = _parse(_dump_dom(report_file, tmp_path))
-    assert [b.get("data-ready") for b in dom.find("body")] == ["1"]
-    families = [t["data-family"] for t in dom.find("table") if "matrix" in (t.get("class") or "").split()]
-    assert families == ["bench", "isolation", "migrate", "types"]
-
-    cells = [a for t, a in dom.elements if t == "td" and "cell" in (a.get("class") or "").split()]
-    assert len(cells) == len(sample_document()["results"])
-    differs = dom.find("td", data_case="types.int_limits", data_target="sqlite", data_driver="sqlite3")
-    assert len(differs) == 1
-    assert differs[0]["data-outcome"] == "differs"
-    assert set(differs[0]["class"].split()) == {"cell", "outcome-differs", "deviation"}
-    assert "verdict: deviation" in differs[0]["title"] and "expected: supported" in differs[0]["title"]
-    bench = dom.find("td", data_case="bench.pk_select")[0]
-    assert "wall_ms: 12.5" in bench["title"]
-    err = dom.find("td", data_outcome="error")[0]
-    assert LEAKED_PASSWORD not in err["title"] and "password=***" in err["title"]
-
-    # The JS fills the filter selects from the matrix columns.
-    options = {}
-    for tag, attrs, text in dom.texts:
-        if tag == "option":
-            options.setdefault(text, attrs.get("value"))
-    assert {"postgres", "sqlite", "asyncpg", "psycopg", "sqlite3", "bench", "types"} <= set(options)
-    assert not dom.find("td", hidden="")  # no filter applied: nothing hidden
+def test_size_of_a_full_run(large_file: Path) -> None:
+    size = large_file.stat().st_size
+    assert len(large_document()["results"]) == 1008
+    assert size < SIZE_LIMIT, f"report.html is {size} bytes for 1008 cells"
 
 
-def test_filters_from_url_fragment_hide_columns_and_families(report_file: Path, tmp_path: Path) -> None:
-    dom = _parse(_dump_dom(report_file, tmp_path, "#target=sqlite&family=types"))
-    assert [b.get("data-ready") for b in dom.find("body")] == ["1"]
-    sections = {a["data-family"]: "hidden" in a for a in dom.find("section")}
-    assert sections == {"bench": True, "isolation": True, "migrate": True, "types": False}
-    for td in dom.find("td", data_target="postgres"):
-        assert "hidden" in td, td
-    for td in dom.find("td", data_target="sqlite"):
-        assert "hidden" not in td, td
-    assert [s.get("id") for s in dom.find("select")] == ["filter-target", "filter-driver", "filter-family"]
+def test_legend_lists_only_outcomes_used(report_file: Path, large_file: Path) -> None:
+    legend = [b.attrs["data-o"] for b in parse(large_file.read_text()).find("button") if "data-o" in b.attrs]
+    assert legend == ["supported", "unsupported", "differs"]
+    legend = [b.text for b in parse(report_file.read_text()).find("button") if "data-o" in b.attrs]
+    assert legend == ["supported 4", "unsupported 1", "differs 1", "allowed 1", "prevented 1", "pass 1",
+                      "measured 1", "error 1"]
 
 
-def test_deviation_filter_hides_rows_details_and_empty_families(report_file: Path, tmp_path: Path) -> None:
-    dom = _parse(_dump_dom(report_file, tmp_path, "#deviations=1"))
-    sections = {a["data-family"]: "hidden" in a for a in dom.find("section")}
-    assert sections == {"bench": True, "isolation": True, "migrate": True, "types": False}
-    visible_details = [a for a in dom.find("li") if "data-target" in a and "hidden" not in a]
-    assert visible_details == [{"data-target": "sqlite", "data-driver": "sqlite3", "data-deviation": "1"}]
+# --- rendered DOM -------------------------------------------------------------------------------------------------
+
+
+def test_heat_map_cells_and_alike_rows_folded(report_file: Path, tmp_path: Path) -> None:
+    root = dom(report_file, tmp_path)
+    families = [tb.attrs["data-f"] for tb in root.by_id("matrix").find("tbody")]
+    assert families == ["bench", "isolation", "migrate", "sql", "types"]
+    by_case = rows(root)
+    # every cell is a td with its outcome's class; the deviation is marked
+    tr = by_case["types.int_limits"]
+    c = column(root, "sqlite", "sqlite3")
+    assert cells_of(tr)[c].classes == {"dif", "dv", "tb"}
+    assert cells_of(tr)[column(root, "postgres", "psycopg")].classes - {"tb"} == {"sup"}
+    # rows alike in every column are folded by default, and the family header says so; a lone cell never is
+    assert by_case["sql.upsert_update"].hidden
+    assert not by_case["types.int_limits"].hidden and not by_case["migrate.up_down_up"].hidden
+    sql = root.find("tbody", data_f="sql")[0]
+    assert "1 row alike in every column hidden — show" in sql.text
+    assert root.by_id("shown").text == "6 of 7 rows shown"
+
+
+def test_alike_rows_shown_and_columns_filtered_from_the_url(report_file: Path, tmp_path: Path) -> None:
+    root = dom(report_file, tmp_path, "#alike=1&target=sqlite")
+    by_case = rows(root)
+    assert not by_case["sql.upsert_update"].hidden
+    for th in root.find("th"):
+        if "data-driver" in th.attrs:
+            assert th.hidden == (th.attrs["data-target"] != "sqlite"), th.attrs
+    pg = column(root, "postgres", "psycopg")
+    assert cells_of(by_case["types.int_limits"])[pg].hidden
+    assert not cells_of(by_case["types.int_limits"])[column(root, "sqlite", "sqlite3")].hidden
+    # rows with no sqlite cell disappear, and the filter controls show the state read from the URL
+    assert by_case["bench.pk_select"].hidden and root.find("tbody", data_f="bench")[0].hidden
+
+
+def test_findings_follow_the_filters(report_file: Path, tmp_path: Path) -> None:
+    everything = dom(report_file, tmp_path)
+    counts = {li.attrs["data-o"]: li.find("span", "n")[0].text for li in everything.find("li")
+              if "data-cells" in li.attrs}
+    assert counts["unsupported"] == "×1" and counts["differs"] == "×1"
+    pg_only = dom(report_file, tmp_path, "#target=postgres")
+    visible = [li.attrs["data-o"] for li in pg_only.find("li") if "data-cells" in li.attrs and not li.hidden]
+    # sqlite's differs/unsupported/error are not counted; the supported upsert cell reported findings
+    assert sorted(visible) == ["allowed", "prevented", "supported"], visible
+    types = pg_only.find("details", data_f="types")[0]
+    assert types.hidden
+
+
+def test_deviation_filter(report_file: Path, tmp_path: Path) -> None:
+    root = dom(report_file, tmp_path, "#dev=1")
+    shown = [case for case, tr in rows(root).items() if not tr.hidden]
+    assert shown == ["types.int_limits"]
+    visible = [li.attrs["data-o"] for li in root.find("li") if "data-cells" in li.attrs and not li.hidden]
+    assert visible == ["differs"]
+
+
+def test_outcome_filter_dims_other_cells(report_file: Path, tmp_path: Path) -> None:
+    root = dom(report_file, tmp_path, "#outcome=unsupported")
+    assert root.by_id("matrix").attrs["data-o"] == "uns"
+    assert [case for case, tr in rows(root).items() if not tr.hidden] == ["types.timestamptz_roundtrip"]
+
+
+def test_details_panel_for_a_supported_cell(report_file: Path, tmp_path: Path) -> None:
+    first = dom(report_file, tmp_path, "#alike=1")
+    r = rows(first)["sql.upsert_update"].attrs["data-r"]
+    c = column(first, "postgres", "psycopg")
+    root = dom(report_file, tmp_path, f"#alike=1&sel={r}.{c}")
+    panel = root.by_id("cell")
+    assert not panel.hidden
+    text = panel.text
+    for expected in ("sql.upsert_update", "postgres (postgresql, 15.18)", "psycopg", "supported",
+                     "rowcount 2 for 1 insert + 1 update", "rowcount_mixed", '["RowExclusiveLock"]', '{"t":1}',
+                     "upsert/plan.txt"):
+        assert expected in text, (expected, text)
+    assert [a.attrs.get("href") for a in panel.find("a")] == ["upsert/plan.txt"]
+    selected = [td for tr in root.find("tr", "r") for td in cells_of(tr) if "sel" in td.classes]
+    assert len(selected) == 1
+
+
+def test_details_panel_masks_secrets(report_file: Path, tmp_path: Path) -> None:
+    first = dom(report_file, tmp_path)
+    r = rows(first)["isolation.lost_update (isolation=read committed)"].attrs["data-r"]
+    root = dom(report_file, tmp_path, f"#sel={r}.{column(first, 'sqlite', 'sqlite3')}")
+    text = root.by_id("cell").text
+    assert "password=***" in text and LEAKED_PASSWORD not in text
+
+
+# --- screenshots ------------------------------------------------------------------------------------------------
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return struct.unpack(">II", head[16:24])
+
+
+@pytest.mark.parametrize("width", [1400, 800])
+def test_screenshot(large_file: Path, tmp_path: Path, width: int) -> None:
+    shot = tmp_path / f"report-{width}.png"
+    chromium(["--hide-scrollbars", f"--window-size={width},900", f"--screenshot={shot}",
+              large_file.resolve().as_uri()], tmp_path)
+    assert png_size(shot) == (width, 900)
+    assert shot.stat().st_size > 20_000  # a blank page compresses to a few kB
+
+
+def test_header_row_and_case_column_are_sticky(report_file: Path) -> None:
+    css = re.search(r"<style>(.*?)</style>", report_file.read_text(encoding="utf-8"), re.S).group(1)
+    rules: dict[str, str] = {}
+    for selector, body in re.findall(r"([^{}]+)\{([^}]*)\}", css):
+        rules.setdefault(selector.strip(), body)  # the main rule, not a narrow-screen override
+    assert "position:sticky" in rules["#matrix thead th"]
+    assert "position:sticky" in rules["#matrix th.case"] and "left:0" in rules["#matrix th.case"]
+    assert "overflow:auto" in rules["#wrap"] and "max-height" in rules["#wrap"]

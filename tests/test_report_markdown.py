@@ -1,18 +1,25 @@
-"""Markdown report: rendered from the results document alone."""
+"""Markdown report: summary first, findings grouped by reason, narrow tables; rendered from the document alone."""
 
 from __future__ import annotations
 
 import json
 
-from report_samples import LEAKED_PASSWORD, cell, clone, sample_document
+from report_samples import LEAKED_PASSWORD, cell, clone, large_document, sample_document
 
 from dbmatrix import redaction
-from dbmatrix.report import render_markdown, write_reports
+from dbmatrix.report import render_html, render_markdown, sections, write_reports
 from dbmatrix.results import load_document
 
+MAX_LINE = 180  # a pull-request comment stays readable without horizontal scrolling
 
-def _section(md: str, family: str) -> str:
-    return md.split(f"\n## {family}\n", 1)[1].split("\n## ", 1)[0]
+
+def _section(md: str, title: str) -> str:
+    """The text under a heading, up to the next heading of the same or a higher level."""
+    level = title.split(" ", 1)[0]
+    body = md.split(f"\n{title}\n", 1)[1]
+    for stop in {"\n## ", f"\n{level} "}:
+        body = body.split(stop, 1)[0]
+    return body
 
 
 def _table_rows(section: str) -> list[str]:
@@ -29,90 +36,122 @@ def _split_row(line: str) -> list[str]:
         else:
             cur += ch
         prev = ch
-    return [*cells, cur.strip()]
+    cells.append(cur.strip())
+    return cells
 
 
-def test_header_and_summary() -> None:
+def test_summary_comes_first_with_counts_and_skipped_targets() -> None:
     md = render_markdown(sample_document())
-    assert md.startswith("# dbmatrix report — run `20250101120000_abc123`")
-    for text in ("2025-01-01T12:00:00+00:00", "2025-01-01T12:05:00+00:00", "Complete: yes", "3.11.7", "0.1.0"):
-        assert text in md
-    assert "9 cells: supported 2, unsupported 1, differs 1, allowed 1, prevented 1, pass 1, measured 1, error 1" in md
-    assert "deviations: 1" in md
+    lines = md.splitlines()
+    assert lines[0] == "# dbmatrix report — run `20250101120000_abc123`"
+    assert lines[2] == ("**9 cells** on 2 targets in 5 min 0 s: supported 2, unsupported 1, differs 1, allowed 1, "
+                        "prevented 1, pass 1, measured 1, error 1; **deviations: 1**.")
+    assert "Skipped target **mariadb**: connection refused" in md
+    assert md.index("## Needs attention") < md.index("## Findings") < md.index("## Matrix by target")
+    assert md.index("## Matrix by target") < md.index("## Targets") < md.index("## Run")
 
 
-def test_incomplete_run_is_flagged() -> None:
+def test_incomplete_run_is_flagged_at_the_top() -> None:
     doc = sample_document()
     doc["run"]["complete"] = False
-    assert "Complete: **no — partial results**" in render_markdown(doc)
+    md = render_markdown(doc)
+    assert "**Incomplete run — partial results**" in md.split("## ", 1)[0]
+    assert "- Complete: **no — partial results**" in md
 
 
-def test_targets_table_keeps_redacted_url_and_reason() -> None:
-    md = render_markdown(sample_document())
-    rows = {_split_row(r)[0]: _split_row(r) for r in _table_rows(_section(md, "Targets"))}
-    assert rows["postgres"] == [
-        "postgres",
-        "postgresql",
-        "15.18",
-        "postgresql://postgres:***@127.0.0.1:5432/postgres",
-        "ok",
-        "",
+def test_needs_attention_lists_deviations_and_errors_only() -> None:
+    redaction.register_secret(LEAKED_PASSWORD)
+    attention = _section(render_markdown(sample_document()), "## Needs attention")
+    items = [line for line in attention.splitlines() if line.startswith("- ")]
+    assert items == [
+        "- types.int_limits · sqlite/sqlite3: differs — 9223372036854775808 | overflowed to REAL "
+        "[expected supported, verdict deviation]",
+        "- isolation.lost_update [isolation=read committed] · sqlite/sqlite3: error — connection failed: "
+        "password=*** rejected",
     ]
-    assert rows["mariadb"][4:] == ["skipped", "connection refused"]
 
 
-def test_one_matrix_per_family_sorted_columns_and_empty_cells() -> None:
-    md = render_markdown(sample_document())
-    families = [line[3:] for line in md.splitlines() if line.startswith("## ") and line != "## Targets"]
-    assert families == ["bench", "isolation", "migrate", "types"]
-    rows = _table_rows(_section(md, "types"))
-    assert _split_row(rows[0]) == ["case", "postgres / asyncpg", "postgres / psycopg", "sqlite / sqlite3"]
+def test_no_attention_section_when_all_is_as_expected() -> None:
+    assert "## Needs attention" not in render_markdown(large_document())
+
+
+def test_one_finding_line_per_reason_with_the_cells_it_covers() -> None:
+    md = render_markdown(large_document())
+    sql = _section(md, "### sql")
+    # case 00 is unsupported on sqlite for all six drivers: one line, not six
+    hits = [line for line in sql.splitlines() if "capability number 0," in line]
+    assert len(hits) == 1, hits
+    assert hits[0].startswith("- **unsupported** `capability:cap_0` ×6 — sqlite 3.40.1 lacks capability number 0")
+    where = sql.splitlines()[sql.splitlines().index(hits[0]) + 1]
+    assert where == "  sql.case_00_with_a_realistic_name: sqlite (all 6 drivers)"
+    # the psycopg2 difference names exactly its three drivers, and two cases share one line
+    psycopg2 = [line for line in sql.splitlines() if line.startswith("- **differs**")]
+    assert len(psycopg2) == 1 and "×18" in psycopg2[0], psycopg2
+    assert "sa-core+psycopg2, sa-orm+psycopg2" in sql
+    assert "38 rows × 18 columns" in sql
+
+
+def test_lines_stay_narrow_for_a_full_run() -> None:
+    md = render_markdown(large_document())
+    longest = max(md.splitlines(), key=len)
+    assert len(longest) <= MAX_LINE, longest
+    run = _section(md, "## Run")
+    assert "- Libraries: aiosqlite 1.23.456, asyncmy 1.23.456," in run and "not-installed" not in run
+
+
+def test_narrow_tables_have_one_column_per_target_and_count_disagreements() -> None:
+    md = render_markdown(large_document())
+    rows = _table_rows(_section(md, "## Matrix by target").split("### sql", 1)[1].split("###", 1)[0])
+    assert _split_row(rows[0]) == ["case", "sqlite (6)", "postgres-embedded (12)"]
     body = {_split_row(r)[0]: _split_row(r)[1:] for r in rows[2:]}
-    assert body["types.int_limits"][0] == "·"  # no asyncpg cell for this case
-    assert body["types.int_limits"][1] == "supported"
-    assert body["types.timestamptz_roundtrip"] == ["supported", "·", "unsupported"]
+    assert body["sql.case_00_with_a_realistic_name"] == ["unsupported", "supported 9, differs 3"]
+    assert body["sql.case_01_with_a_realistic_name"] == ["supported", "supported"]
 
 
-def test_deviation_marked_and_pipes_newlines_escaped() -> None:
+def test_deviation_marked_and_pipes_newlines_escaped_in_tables() -> None:
     md = render_markdown(sample_document())
-    rows = _table_rows(_section(md, "types"))
+    rows = _table_rows(_section(md, "## Matrix by target").split("### types", 1)[1])
     width = len(_split_row(rows[0]))
     assert all(len(_split_row(r)) == width for r in rows), rows
-    assert _split_row(rows[2])[3] == "differs ⚠"
+    assert _split_row(rows[2]) == ["types.int_limits", "supported", "differs ⚠1"]
+    assert "9223372036854775808 \\| overflowed to REAL" in _section(md, "### types")
 
 
 def test_params_rendered_compactly_as_separate_rows() -> None:
     md = render_markdown(sample_document())
-    labels = [_split_row(r)[0] for r in _table_rows(_section(md, "isolation"))[2:]]
-    assert labels == [
+    rows = _table_rows(_section(md, "## Matrix by target").split("### isolation", 1)[1].split("###", 1)[0])
+    assert [_split_row(r)[0] for r in rows[2:]] == [
         "isolation.lost_update (isolation=read committed)",
         "isolation.lost_update (isolation=repeatable read)",
     ]
 
 
-def test_details_list_non_quiet_cells_and_deviations() -> None:
-    md = render_markdown(sample_document())
-    types = _section(md, "types")
-    assert (
-        "- types.int_limits · sqlite/sqlite3: differs — 9223372036854775808 | overflowed to REAL "
-        "[expected supported, verdict deviation]"
-    ) in types
-    assert "- types.timestamptz_roundtrip · sqlite/sqlite3: unsupported — no time zone type" in types
-    assert "postgres/psycopg: supported" not in types  # quiet outcomes are not repeated below the table
-    iso = _section(md, "isolation")
-    assert (
-        "- isolation.lost_update [isolation=repeatable read] · postgres/psycopg: prevented (abort:40001) — "
-        "could not serialize access due to concurrent update [expected prevented, verdict as-expected]"
-    ) in iso
-    assert "**Details**" not in _section(md, "bench")  # measured only: nothing to explain
-
-
-def test_supported_deviation_still_gets_a_detail_line() -> None:
+def test_cell_findings_and_artifacts_are_rendered_when_present() -> None:
     doc = sample_document()
-    doc["results"].append(
-        cell("sql.upsert", "sqlite", "sqlite3", "supported", expected="unsupported", verdict="deviation")
-    )
-    assert "- sql.upsert · sqlite/sqlite3: supported [expected unsupported, verdict deviation]" in render_markdown(doc)
+    doc["results"].append(cell("migrate.add_column", "postgres", "psycopg", "fail", verdict="deviation",
+                               findings=[{"revision": "3f2a9c1b7d20", "table": "users",
+                                          "lock": "AccessExclusiveLock", "held_ms": 812}],
+                               artifacts=["counterexamples/add_column.sql"],
+                               metrics={"locks": ["AccessExclusiveLock"], "by_table": {"users": 1}}))
+    md = render_markdown(doc)
+    migrate = _section(md, "### migrate")
+    assert "| revision | table | lock | held_ms |" in migrate.replace("case | cell | ", "")
+    assert "| 3f2a9c1b7d20 | users | AccessExclusiveLock | 812 |" in migrate
+    assert "- `counterexamples/add_column.sql` (migrate.add_column on postgres)" in migrate
+    html = render_html(doc)
+    assert "AccessExclusiveLock" in html and "counterexamples/add_column.sql" in html
+
+
+def test_family_section_hook_adds_a_section() -> None:
+    sections.register("bench", markdown=lambda fam, doc: [f"BENCH TABLE {len(fam.rows)} rows"],
+                      html=lambda fam, doc: f"<p>bench chart {len(fam.rows)}</p>")
+    try:
+        md = render_markdown(sample_document())
+        assert "BENCH TABLE 1 rows" in _section(md, "### bench")
+        assert '<section class="extra" data-f="bench"><p>bench chart 1</p></section>' in render_html(
+            sample_document())
+    finally:
+        sections._registry.pop("bench", None)
 
 
 def test_registered_password_never_rendered() -> None:
@@ -131,12 +170,20 @@ def test_unregistered_url_password_is_masked() -> None:
     assert "postgresql://bob:***@db/x" in md
 
 
+def test_target_properties_shown() -> None:
+    doc = sample_document()
+    doc["targets"][0].update(pooler="transaction", replica_of="primary")
+    rows = {_split_row(r)[0]: _split_row(r) for r in _table_rows(_section(render_markdown(doc), "## Targets"))}
+    assert rows["postgres"][3] == "pooler transaction, replica of primary"
+    assert rows["mariadb"][5:] == ["skipped", "connection refused"]
+
+
 def test_empty_document() -> None:
     doc = sample_document()
     doc["results"] = []
     doc["targets"] = []
     md = render_markdown(doc)
-    assert "No results." in md and "0 cells: no cells; deviations: 0" in md
+    assert "No results." in md and "**0 cells** on 0 targets" in md
 
 
 def test_write_reports_round_trip(tmp_path) -> None:

@@ -1,7 +1,7 @@
 """``dbmatrix run | targets | report | diff``.
 
-Exit codes (DESIGN.md): 0 everything as expected, 1 deviations or errors, 2 bad usage or configuration
-(one line on stderr, no traceback).
+Exit codes: 0 everything as expected, 1 deviations or errors, 2 bad usage or configuration
+(one line on stderr, no traceback), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,10 @@ def default_cases_dir() -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="dbmatrix", description="Run case modules over databases x drivers; one matrix of results.")
+    from .console import usage_epilog
+
+    p = _Parser(prog="dbmatrix", description="Run case modules over databases x drivers; one matrix of results.",
+                epilog=usage_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"dbmatrix {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -50,16 +52,32 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cases", type=Path, default=None, metavar="DIR", help="case modules (default ./cases)")
     run.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output instead of a progress bar")
 
-    tg = sub.add_parser("targets", help="list targets: reachable?, version, capabilities")
+    bn = sub.add_parser("bench", help="performance workloads over targets x drivers; results.json, report.md/html")
+    target_options(bn)
+    bn.add_argument("--workload", action="append", default=[], metavar="NAME",
+                    help="pk_select, range_select, insert_batch, update_txn, json_select (default: all)")
+    bn.add_argument("--driver", action="append", default=[], metavar="IDS", help="driver ids (default: all)")
+    bn.add_argument("--concurrency", default=None, metavar="N,N", help="worker processes per cell (default 1,4)")
+    bn.add_argument("--seconds", type=float, default=None, help="seconds per repeat (default 0.5)")
+    bn.add_argument("--repeats", type=int, default=None, help="repeats per cell, at least 3 (default 3)")
+    bn.add_argument("--rows", type=int, default=None, help="rows in bench_users (default 100000)")
+    bn.add_argument("--quick", action="store_true", help="a short smoke run (about 2 minutes per target)")
+    bn.add_argument("--compare", type=Path, default=None, metavar="OLD.json",
+                    help="mark QPS changes beyond the noise against an earlier results.json")
+    bn.add_argument("--out", default="dbmatrix-out", metavar="DIR", help="output directory (default ./dbmatrix-out)")
+
+    tg = sub.add_parser("targets", help="list targets (all built-in and configured by default): answers?, version")
     target_options(tg)
 
     rep = sub.add_parser("report", help="re-render report.md and report.html from a results.json")
     rep.add_argument("results", type=Path, help="results.json, a run folder, or OUT/latest")
     rep.add_argument("--out", type=Path, default=None, metavar="DIR", help="default: the results file's directory")
 
-    df = sub.add_parser("diff", help="list cells whose outcome changed; exit 1 if any got worse")
+    df = sub.add_parser("diff", help="cells that got worse / better / changed; exit 1 if any got worse")
     df.add_argument("old", type=Path, help="results.json, a run folder, or OUT/latest")
     df.add_argument("new", type=Path, help="results.json, a run folder, or OUT/latest")
+    df.add_argument("--html", type=Path, default=None, metavar="FILE", help="also write the comparison as HTML")
+    df.add_argument("--md", type=Path, default=None, metavar="FILE", help="also write it as Markdown (PR comment)")
 
     mg = sub.add_parser("merge", help="fold the shard documents of one run into its results.json and reports")
     mg.add_argument("inputs", type=Path, nargs="+", metavar="DIR_OR_FILE",
@@ -75,10 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        args = build_parser().parse_args(argv)
-        commands = {"run": cmd_run, "targets": cmd_targets, "report": cmd_report, "diff": cmd_diff, "merge": cmd_merge,
-                    "clean": cmd_clean}
+        parser = build_parser()
+        if not argv:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        args = parser.parse_args(argv)
+        commands = {"run": cmd_run, "bench": cmd_bench, "targets": cmd_targets, "report": cmd_report,
+                    "diff": cmd_diff, "merge": cmd_merge, "clean": cmd_clean}
         return commands[args.command](args)
     except UsageError as exc:
         print(f"dbmatrix: error: {scrub(exc)}", file=sys.stderr)
@@ -135,66 +158,44 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("dbmatrix: error: no case matches the given --case/--driver/--target", file=sys.stderr)
         return EXIT_USAGE
     if code == pytest.ExitCode.INTERRUPTED:
+        results = run.written
+        what = f"wrote partial results (complete: false) to {results}" if results else "nothing was written"
+        print(f"dbmatrix: interrupted; {what}", file=sys.stderr)
         return 130
     if run.written is None:  # nothing ran: nothing was written, and no earlier run is reported
         print("dbmatrix: error: no cell selected: no case runs on the given --target/--driver/--case",
               file=sys.stderr)
         return EXIT_USAGE
+    from .console import print_summary
+
     print_summary(json.loads(run.written.read_text(encoding="utf-8")), run.written.parent)
     return EXIT_OK if code == pytest.ExitCode.OK else EXIT_DEVIATION
 
 
-def print_summary(doc: dict[str, Any], out: Path) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench.runner import cmd_bench as bench
 
-    console = Console(highlight=False)
-    cells = doc["results"]
-    counts = Counter(r["outcome"] for r in cells)
-    table = Table(title=f"dbmatrix run {doc['run']['id']}", show_edge=False)
-    table.add_column("target")
-    table.add_column("status")
-    table.add_column("version")
-    table.add_column("cells", justify="right")
-    for t in doc["targets"]:
-        n = sum(1 for r in cells if r["target"] == t["name"])
-        table.add_row(t["name"], t["status"] + (f" ({t['reason']})" if t["reason"] else ""),
-                      t["server_version"] or "", str(n))
-    console.print(table)
-    deviations = [r for r in cells if r.get("verdict") == "deviation"]
-    console.print(f"{len(cells)} cells: " + ", ".join(f"{n} {o}" for o, n in counts.most_common())
-                  + f"; {len(deviations)} deviations")
-    for r in deviations[:20]:
-        line = f"  deviation {r['case']} {r['target']}/{r['driver']}: {r['outcome']} (expected {r['expected']})"
-        console.print(line, markup=False, soft_wrap=True)
-    if len(deviations) > 20:
-        console.print(f"  ... and {len(deviations) - 20} more (see report.md)")
-    console.print(f"wrote {out / 'results.json'}, {out / 'report.md'}, {out / 'report.html'}")
+    return bench(args)
 
 
 def cmd_targets(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
+    from .console import console, listing_targets, targets_table
     from .matrix import MatrixRun
+    from .targets.config import TargetResolver
     from .targets.leftovers import warn_leftovers
 
-    run = MatrixRun.from_options(args.target, [], [], args.require, "dbmatrix-out", named_must_run=False)
+    unconfigured: list[tuple[str, str, str]] = []
+    if args.target or args.require:
+        run = MatrixRun.from_options(args.target, [], [], args.require, "dbmatrix-out", named_must_run=False)
+    else:  # no selection: every built-in and configured target, and whether it answers here
+        targets, unconfigured = listing_targets(TargetResolver())
+        run = MatrixRun(targets, [], [], [], Path("dbmatrix-out"))
     try:
         run.prepare(scratch=False)
     finally:
         run.cleanup()
     warn_leftovers(run.targets, lambda m: print(f"dbmatrix: {m}", file=sys.stderr))
-    table = Table(show_edge=False)
-    for col in ("target", "kind", "reachable", "version", "url", "capabilities"):
-        table.add_column(col, overflow="fold")
-    for t in run.targets:
-        ok = t.status == "ok"
-        kind = f"{t.kind}, replica of {t.replica_of}" if t.replica_of else t.kind
-        kind += f" ({t.pooler} pooling)" if t.pooler else ""
-        table.add_row(t.name, kind, "yes" if ok else f"no: {t.reason}", t.server_version or "",
-                      t.record().url, ", ".join(sorted(t.capabilities)) if ok else "")
-    Console(highlight=False).print(table)
+    console().print(targets_table(run.targets, unconfigured))
     return EXIT_OK
 
 
@@ -212,12 +213,20 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .report.diff import any_worse, diff_documents, render_diff
-    from .results import load_document
+    from .report.diff import compare, render_diff, render_diff_markdown
+    from .report.diff_html import render_diff_html
+    from .results import load_document, write_text_atomic
 
-    changes = diff_documents(load_document(args.old), load_document(args.new))
-    sys.stdout.write(render_diff(changes))
-    return EXIT_DEVIATION if any_worse(changes) else EXIT_OK
+    for path in (args.html, args.md):
+        if path is not None and path.is_dir():
+            raise UsageError(f"{path} is a directory; give a file name")
+    report = compare(load_document(args.old), load_document(args.new))
+    sys.stdout.write(render_diff(report))
+    for path, render in ((args.html, render_diff_html), (args.md, render_diff_markdown)):
+        if path is not None:
+            write_text_atomic(path, render(report))
+            print(f"wrote {path}")
+    return EXIT_DEVIATION if report.any_worse else EXIT_OK
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

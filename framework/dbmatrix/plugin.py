@@ -1,6 +1,7 @@
 """The pytest plugin: options, parametrization over each case's axes, the ``cell`` fixture, results at the end.
 
-Thin on purpose: the run's state lives in ``MatrixRun`` (matrix.py) kept in ``config.stash``.
+Thin on purpose, so the same run works from ``dbmatrix run`` and plain pytest: the run's state lives in
+``MatrixRun`` (matrix.py) kept in ``config.stash``.
 
 Under pytest-xdist every worker is one shard of the same run: the controller hands its run id to the workers
 (``workerinput``), each worker prepares its own targets (its own embedded server; scratch names carry the

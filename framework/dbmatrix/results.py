@@ -22,7 +22,7 @@ from .redaction import scrub
 
 SCHEMA = "dbmatrix/results/v1"
 
-# The outcome vocabulary of DESIGN.md, ordered from best to worst for `diff`.
+# The outcome vocabulary of results.json (docs/results-schema.md), ordered from best to worst for `diff`.
 SUPPORTED = "supported"
 UNSUPPORTED = "unsupported"
 DIFFERS = "differs"

@@ -1,8 +1,8 @@
 """Driver adapters: one module per driver, found by id through this registry.
 
-Driver ids are contracts (DESIGN.md): the DBAPI/asyncio drivers below, and SQLAlchemy layered over any of
-them as ``sa-core+<dbapi>`` / ``sa-orm+<dbapi>``. Modules are imported lazily so a missing optional
-driver only makes its cells ``skipped``.
+Driver ids are contracts (results and expectations name them): the DBAPI/asyncio drivers below, and
+SQLAlchemy layered over any of them as ``sa-core+<dbapi>`` / ``sa-orm+<dbapi>``. Modules are imported lazily
+so a missing optional driver only makes its cells ``skipped``.
 """
 
 from __future__ import annotations

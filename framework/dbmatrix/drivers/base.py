@@ -45,7 +45,7 @@ from ..errors import DriverError
 from ..redaction import scrub
 from . import params as paramstyles
 
-# Bounds so that nothing hangs (DESIGN: "Nothing hangs"); the server-side ones live in engines/.
+# Bounds so that nothing hangs (a session must never wait without limit); the server-side ones live in engines/.
 CONNECT_TIMEOUT_S = 10
 HARNESS_DEADLINE_S = 120
 CLOSE_BOUND_S = 2.0

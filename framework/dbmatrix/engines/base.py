@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from ..drivers.base import ConnectInfo, Session
     from .observer import LockObserver
 
-# Bounds so that nothing hangs (DESIGN: "Nothing hangs").
+# Bounds so that nothing hangs: every wait on a server has a limit.
 STATEMENT_TIMEOUT_S = 60
 LOCK_TIMEOUT_S = 20
 SQL_STANDARD_LEVELS = ("read uncommitted", "read committed", "repeatable read", "serializable")

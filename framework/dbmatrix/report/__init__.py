@@ -6,11 +6,24 @@ from pathlib import Path
 from typing import Any
 
 from ..results import write_text_atomic
-from .diff import Change, any_worse, diff_documents, render_diff
+from .diff import Change, DiffReport, any_worse, compare, diff_documents, render_diff, render_diff_markdown
+from .diff_html import render_diff_html
 from .html import render_html
 from .markdown import render_markdown
 
-__all__ = ["Change", "any_worse", "diff_documents", "render_diff", "render_html", "render_markdown", "write_reports"]
+__all__ = [
+    "Change",
+    "DiffReport",
+    "any_worse",
+    "compare",
+    "diff_documents",
+    "render_diff",
+    "render_diff_html",
+    "render_diff_markdown",
+    "render_html",
+    "render_markdown",
+    "write_reports",
+]
 
 
 def write_reports(doc: dict[str, Any], out_dir: Path) -> list[Path]:

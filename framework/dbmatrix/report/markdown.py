@@ -1,11 +1,24 @@
-"""Render a results document as Markdown (GitHub-flavoured tables)."""
+"""Render a results document as Markdown fit for a pull-request comment.
+
+Order: summary, what needs attention, findings per family (one line per reason with the cells it covers), then
+narrow tables (one column per target, the drivers' outcomes counted inside), targets and run details. The full
+per-driver matrix is in report.html.
+"""
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from typing import Any
 
 from ..redaction import scrub
 from . import _model as m
+from .sections import markdown_lines
+
+REASON_WIDTH = 120  # a finding's reason is cut here; the full text is in report.html and results.json
+WRAP = 110  # continuation lines of a finding's cell list
+LINE_WIDTH = 170
+ATTENTION_LIMIT = 30
 
 
 def _cell(value: object) -> str:
@@ -19,54 +32,182 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
+def _wrap(words: str, indent: str, width: int = WRAP) -> list[str]:
+    """Split a long cell list on spaces into indented continuation lines of one list item."""
+    lines, current = [], ""
+    for word in words.split(" "):
+        if current and len(indent) + len(current) + 1 + len(word) > width:
+            lines.append(indent + current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    if current:
+        lines.append(indent + current)
+    return lines
+
+
 def _header(doc: dict[str, Any]) -> list[str]:
+    run = doc.get("run") or {}
+    counts, total, deviations = m.summary(doc)
+    ok = [t for t in doc.get("targets") or [] if isinstance(t, dict) and t.get("status") == "ok"]
+    took = m.duration_text(doc)
+    lines = [f"# dbmatrix report — run `{m.text(run.get('id'))}`", ""]
+    head = f"**{m.plural(total, 'cell')}** on {m.plural(len(ok), 'target')}"
+    head += f" in {took}" if took else ""
+    head += ": " + (", ".join(f"{o} {n}" for o, n in counts) or "no cells")
+    head += f"; **deviations: {deviations}**" if deviations else "; deviations: 0"
+    lines.append(head + ".")
+    if not run.get("complete"):
+        lines += ["", "**Incomplete run — partial results** (the run was interrupted or failed before the end)."]
+    for t in m.skipped_targets(doc):
+        lines += ["", f"Skipped target **{m.text(t.get('name'))}**: {m.one_line(t.get('reason'), REASON_WIDTH)}"]
+    return [*lines, ""]
+
+
+def _attention(doc: dict[str, Any]) -> list[str]:
+    cells = [c for c in doc.get("results") or [] if m.needs_attention(c)]
+    if not cells:
+        return []
+    lines = ["## Needs attention", "", "Deviations from `cases/expectations` and harness errors:", ""]
+    lines += [f"- {m.one_line(m.detail_line(c), 2 * REASON_WIDTH)}" for c in cells[:ATTENTION_LIMIT]]
+    if len(cells) > ATTENTION_LIMIT:
+        lines.append(f"- … and {len(cells) - ATTENTION_LIMIT} more (see report.html)")
+    return [*lines, ""]
+
+
+def _finding_lines(fam: m.Family, finding: m.Finding) -> list[str]:
+    n = len(finding.cells)
+    head = f"- **{finding.outcome}**"
+    if finding.mechanism:
+        head += f" `{m.one_line(finding.mechanism, 40)}`"
+    head += f" ×{n}"
+    if finding.deviations:
+        head += f" ⚠ {m.plural(finding.deviations, 'deviation')}"
+    # the reason gets what is left of a line of LINE_WIDTH after the head (outcome, mechanism, count)
+    reason = m.one_line(finding.reason, max(LINE_WIDTH - len(head) - 3, 60)).replace("|", "\\|")
+    lines = [f"{head} — {reason}" if reason else head]
+    return lines + _wrap(fam.where(finding.cells), "  ")
+
+
+def _cell_findings(fam: m.Family) -> list[str]:
+    """``findings`` dicts that cells reported (e.g. locks a migration took), as one small table per family."""
+    rows = [(c, f) for c in fam.details() for f in c.get("findings") or [] if isinstance(f, dict)]
+    if not rows:
+        return []
+    keys = list(dict.fromkeys(k for _, f in rows for k in f))[:6]
+    body = [[m.one_line(c.get("case"), 40), m.cell_place(c.get("target"), c.get("driver")),
+             *(m.one_line(_value(f.get(k)), 40) for k in keys)] for c, f in rows[:20]]
+    lines = ["", f"Reported by the cells ({len(rows)}):", "", *_table(["case", "cell", *keys], body)]
+    if len(rows) > 20:
+        lines.append(f"\n… and {len(rows) - 20} more in report.html")
+    return lines
+
+
+def _value(v: object) -> str:
+    return v if isinstance(v, str) else json.dumps(v, default=str)
+
+
+def _artifacts(fam: m.Family) -> list[str]:
+    paths = [(c, p) for r in fam.rows for c in fam.row_cells(r) for p in c.get("artifacts") or []]
+    if not paths:
+        return []
+    return ["", "Artifacts:", "", *(f"- `{m.text(p)}` ({m.text(c.get('case'))} on {m.text(c.get('target'))})"
+                                    for c, p in paths[:20])]
+
+
+def _findings(fams: list[m.Family], doc: dict[str, Any]) -> list[str]:
+    lines = ["## Findings", ""]
+    if not fams:
+        return [*lines, "No results.", ""]
+    for fam in fams:
+        found = fam.findings()
+        uniform = sum(1 for r in fam.rows if fam.is_uniform(r))
+        lines.append(f"### {fam.name}")
+        lines.append("")
+        stats = (f"{m.plural(len(fam.rows), 'row')} × {m.plural(len(fam.columns), 'column')}; "
+                 f"{uniform} alike in every column")
+        if not found:
+            lines.append(f"Nothing differs: {stats}.")
+        else:
+            lines += [f"{m.plural(len(found), 'reason')} ({stats}):", ""]
+            for finding in found:
+                lines += _finding_lines(fam, finding)
+        lines += _cell_findings(fam) + _artifacts(fam)
+        extra = markdown_lines(fam, doc)
+        if extra:
+            lines += ["", *extra]
+        lines.append("")
+    return lines
+
+
+def _agreement(cells: list[dict[str, Any]]) -> str:
+    """One table cell for a target: its drivers' outcomes counted, deviations marked."""
+    if not cells:
+        return m.NO_CELL
+    counts = Counter(str(c.get("outcome")) for c in cells)
+    dev = sum(1 for c in cells if m.is_deviation(c))
+    if len(counts) == 1:
+        out = next(iter(counts))
+    else:
+        out = ", ".join(f"{o} {n}" for o, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"{out} ⚠{dev}" if dev else out
+
+
+def _narrow_tables(fams: list[m.Family]) -> list[str]:
+    lines = ["## Matrix by target", "",
+             "One column per target; where its drivers disagree the outcomes are counted. "
+             "Every driver's cell is in report.html.", ""]
+    for fam in fams:
+        targets = fam.targets()
+        rows = []
+        for row in fam.rows:
+            per_target = [[c for c in fam.row_cells(row) if c.get("target") == t] for t in targets]
+            rows.append([fam.row_label(row), *(_agreement(cs) for cs in per_target)])
+        header = ["case", *(f"{t} ({len(fam.drivers_of(t))})" for t in targets)]
+        lines += [f"### {fam.name}", "", *_table(header, rows), ""]
+    return lines
+
+
+def _targets(doc: dict[str, Any]) -> list[str]:
+    targets = [t for t in doc.get("targets") or [] if isinstance(t, dict)]
+    if not targets:
+        return ["## Targets", "", "No targets.", ""]
+    rows = [[t.get("name"), t.get("kind"), t.get("server_version"), m.target_properties(t), t.get("url"),
+             t.get("status"), m.one_line(t.get("reason"), REASON_WIDTH)] for t in targets]
+    header = ["name", "kind", "server version", "properties", "url", "status", "reason"]
+    return ["## Targets", "", *_table(header, rows), ""]
+
+
+def _run(doc: dict[str, Any]) -> list[str]:
     run = doc.get("run") or {}
     complete = "yes" if run.get("complete") else "**no — partial results**"
     return [
-        f"# dbmatrix report — run `{m.text(run.get('id'))}`",
+        "## Run",
         "",
         f"- Started: {m.text(run.get('started')) or '?'}",
         f"- Finished: {m.text(run.get('finished')) or '?'}",
         f"- Complete: {complete}",
         f"- Python: {m.text(run.get('python')) or '?'}",
         f"- dbmatrix: {m.text(run.get('dbmatrix')) or '?'}",
-        "",
-        f"**Summary:** {m.summary_line(doc)}",
+        *_libraries(doc),
         "",
     ]
 
 
-def _targets(doc: dict[str, Any]) -> list[str]:
-    targets = doc.get("targets") or []
-    if not targets:
-        return ["## Targets", "", "No targets.", ""]
-    rows = [[t.get(k) for k in ("name", "kind", "server_version", "url", "status", "reason")] for t in targets]
-    header = ["name", "kind", "server version", "url", "status", "reason"]
-    return ["## Targets", "", *_table(header, rows), ""]
-
-
-def _family(fam: m.Family) -> list[str]:
-    header = ["case", *(f"{t} / {d}" for t, d in fam.columns)]
-    rows = []
-    for row in fam.rows:
-        cells = [fam.cells.get((row, col)) for col in fam.columns]
-        rows.append([fam.row_label(row), *(m.short_text(c) if c else m.NO_CELL for c in cells)])
-    lines = [f"## {fam.name}", "", *_table(header, rows), ""]
-    details = fam.details()
-    if details:
-        lines += ["**Details**", ""]
-        lines += [f"- {m.detail_line(c)}" for c in details]
-        lines.append("")
-    return lines
+def _libraries(doc: dict[str, Any]) -> list[str]:
+    libs = m.libraries_text(doc)
+    if not libs:
+        return []
+    lines = _wrap(f"Libraries: {libs}", "  ")
+    return [f"- {lines[0].strip()}", *lines[1:]]
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
-    """The whole report as Markdown: run header, summary, targets, then one matrix per case family."""
-    lines = _header(doc) + _targets(doc)
+    """The whole report as Markdown: summary, attention, findings, narrow tables, targets, run."""
     fams = m.families(doc)
-    if not fams:
-        lines += ["No results.", ""]
-    for fam in fams:
-        lines += _family(fam)
+    lines = _header(doc) + _attention(doc) + _findings(fams, doc)
+    if fams:
+        lines += _narrow_tables(fams)
+    lines += _targets(doc) + _run(doc)
     # Scrub the final text too: defence in depth against a secret split across fields we joined.
     return scrub("\n".join(lines).rstrip("\n") + "\n", known=False)

@@ -2,7 +2,7 @@
 
 Cases ask ``requires("returning_update")`` instead of branching on engine names. A profile is the set of
 capabilities of an engine at a version; a missing capability makes the cell ``unsupported`` with the reason
-below. Doubtful capabilities that depend on configuration are probed per target instead (see probe.py).
+below. Doubtful capabilities that depend on configuration are probed per target instead, once per URL.
 """
 
 from __future__ import annotations

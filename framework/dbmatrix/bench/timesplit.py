@@ -1,0 +1,84 @@
+"""Where the time goes: a cProfile of one repeat, its own time (``tottime``) summed per part of the stack.
+
+Parts: ``driver`` (the driver's Python and C code; for C drivers that block inside libpq/libmysqlclient calls,
+psycopg2 and mysqlclient, this includes the server round trip: the profiler cannot see inside), ``wait`` (socket
+reads/writes, the event loop's poll and psycopg's wait loop: the server and the network seen from Python, or the
+driver's own thread for aiosqlite), ``sqlalchemy-core`` / ``sqlalchemy-orm`` (the layer, greenlet
+switches included), ``asyncio`` (the event loop's own bookkeeping), ``harness`` (our loop), ``other``.
+"""
+
+from __future__ import annotations
+
+import pstats
+import re
+from typing import Any
+
+DRIVER_MODULES = {
+    "asyncpg": ("asyncpg",),
+    "psycopg": ("psycopg", "psycopg_binary", "psycopg_c"),
+    "psycopg-async": ("psycopg", "psycopg_binary", "psycopg_c"),
+    "psycopg2": ("psycopg2",),
+    "pymysql": ("pymysql",),
+    "mysqlclient": ("MySQLdb", "_mysql", "Connection.query"),  # its C query() shows as "<function Connection.query>"
+    "asyncmy": ("asyncmy",),
+    "sqlite3": ("sqlite3",),
+    "aiosqlite": ("aiosqlite", "sqlite3", "_queue"),  # its hop to its own thread is a queue put
+}
+_WAIT = ("of 'select.epoll'", "'select' of 'select.", "_socket.socket", "_io.BufferedReader", "'_ssl.",
+         "select.select", "_selector")
+_WAIT_FUNCS = ("wait", "wait_c", "wait_select", "wait_epoll", "wait_poll", "wait_async")  # psycopg's waiting loops
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+")  # "<function Connection.query at 0x7f...>": keep output stable
+PARTS = ("driver", "wait", "sqlalchemy-core", "sqlalchemy-orm", "asyncio", "harness", "other")
+
+
+def part_of(filename: str, func: str, driver_modules: tuple[str, ...]) -> str:
+    path = filename.replace("\\", "/")
+    if filename == "~":  # a builtin: the name says whose it is, e.g. "<method 'execute' of 'sqlite3.Cursor' objects>"
+        if any(w in func for w in _WAIT):
+            return "wait"
+        if any(f"'{m}." in func or f" {m}" in func for m in driver_modules):
+            return "driver"
+        if "sqlalchemy" in func or "greenlet" in func:
+            return "sqlalchemy-core"
+        if "_asyncio" in func:
+            return "asyncio"
+        return "other"
+    if "/sqlalchemy/orm/" in path:
+        return "sqlalchemy-orm"
+    if "/sqlalchemy/" in path or "/greenlet/" in path:
+        return "sqlalchemy-core"
+    if any(f"/{m}/" in path for m in driver_modules):
+        return "wait" if func in _WAIT_FUNCS else "driver"
+    if path.endswith("/dbmatrix/bench/ops_dbapi.py"):
+        # the call sites of the driver's API: their own time is the driver's compiled code (Cython: asyncmy,
+        # asyncpg's protocol), which the profiler cannot see and charges to the caller
+        return "driver"
+    if "/dbmatrix/bench/" in path or path.endswith("/dbmatrix/timing.py"):
+        return "harness"
+    if "/asyncio/" in path or path.endswith("selectors.py"):
+        return "asyncio" if not path.endswith("selectors.py") else "wait"
+    return "other"
+
+
+def split_profile(stats: pstats.Stats, driver_id: str) -> dict[str, Any]:
+    """``{"split_pct": {part: percent}, "top": [[part, function, percent], ...]}`` from ``stats``."""
+    dbapi = driver_id.partition("+")[2] or driver_id
+    modules = DRIVER_MODULES.get(dbapi, (dbapi,))
+    totals = dict.fromkeys(PARTS, 0.0)
+    funcs: list[tuple[float, str, str]] = []
+    for (filename, line, func), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        part = part_of(filename, func, modules)
+        totals[part] += tottime
+        name = _ADDRESS.sub("", func) if filename == "~" else f"{filename.rsplit('/', 1)[-1]}:{line}({func})"
+        funcs.append((tottime, part, name))
+    whole = sum(totals.values()) or 1.0
+    split = {p: round(100.0 * t / whole, 1) for p, t in totals.items() if t > 0}
+    top = [[part, name, round(100.0 * t / whole, 1)] for t, part, name in sorted(funcs, reverse=True)[:5]]
+    return {"split_pct": split, "top": top}
+
+
+def bottleneck(split: dict[str, float]) -> str:
+    """The seed's "main bottleneck" column: the two biggest parts and their shares, e.g.
+    ``sqlalchemy-orm 48%, wait 30%`` (``wait``: server, network or the driver's own thread)."""
+    ranked = sorted(split.items(), key=lambda kv: -kv[1])[:2]
+    return ", ".join(f"{part} {pct:.0f}%" for part, pct in ranked if pct >= 5)

@@ -1,0 +1,234 @@
+"""A load-generator worker process: one connection, one operation, timed loops on command.
+
+The parent (``runner``) starts workers with the ``spawn`` method and talks to each over a pipe: ``open`` a session
+and build the operation, ``warmup``, ``run`` a timed repeat starting at a shared monotonic instant, ``bare`` (the
+same call in a loop with nothing of ours around it, to measure the harness), ``profile`` one repeat under cProfile,
+``close``. A worker owns its process, so sync drivers are called directly and an async driver's whole timed loop is
+one coroutine on the session's event loop: one hop per repeat, none per call.
+
+Per call the timed loop does one clock read and one list append; latencies are folded into an HdrHistogram after
+the window closes.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import pstats
+import time
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from ..drivers import get_adapter
+from ..drivers.base import ConnectInfo, Session
+from ..redaction import scrub
+from ..timing import histogram_of
+from .ops import Op, build_op
+from .timesplit import split_profile
+
+ERROR_LIMIT = 1000  # a repeat stops early once errors outnumber successes past this many
+
+
+def describe(session: Session | None, exc: BaseException) -> str:
+    err = session.adapter.normalise_error(exc) if session is not None else None
+    text = str(err) if err is not None else f"{type(exc).__name__}: {exc}"
+    return scrub(text.strip().splitlines()[0] if text.strip() else type(exc).__name__)
+
+
+def timed_sync(op: Op, seconds: float, describe_error: Callable[[BaseException], str]) -> dict[str, Any]:
+    call, recover, clock = op.call, op.recover, time.perf_counter_ns
+    samples: list[int] = []
+    append = samples.append
+    errors, first_error = 0, None
+    cpu0 = time.process_time_ns()
+    t = start = clock()
+    end = start + int(seconds * 1e9)
+    while t < end:
+        try:
+            call()
+        except Exception as exc:  # noqa: BLE001 - counted, described once, and the loop goes on
+            errors += 1
+            first_error = first_error or describe_error(exc)
+            if recover is not None:
+                recover()
+            if errors > ERROR_LIMIT and errors > len(samples):
+                break
+            t = clock()
+            continue
+        t1 = clock()
+        append(t1 - t)
+        t = t1
+    return _loop_result(samples, errors, first_error, t - start, time.process_time_ns() - cpu0)
+
+
+# timed_async is timed_sync with ``await``: one loop body for both would cost the sync drivers a call per iteration.
+async def timed_async(op: Op, seconds: float, describe_error: Callable[[BaseException], str]) -> dict[str, Any]:
+    call, recover, clock = op.call, op.recover, time.perf_counter_ns
+    samples: list[int] = []
+    append = samples.append
+    errors, first_error = 0, None
+    cpu0 = time.process_time_ns()
+    t = start = clock()
+    end = start + int(seconds * 1e9)
+    while t < end:
+        try:
+            await call()
+        except Exception as exc:  # noqa: BLE001 - as in timed_sync
+            errors += 1
+            first_error = first_error or describe_error(exc)
+            if recover is not None:
+                await recover()
+            if errors > ERROR_LIMIT and errors > len(samples):
+                break
+            t = clock()
+            continue
+        t1 = clock()
+        append(t1 - t)
+        t = t1
+    return _loop_result(samples, errors, first_error, t - start, time.process_time_ns() - cpu0)
+
+
+def _loop_result(samples: list[int], errors: int, first_error: str | None, elapsed_ns: int, cpu_ns: int
+                 ) -> dict[str, Any]:
+    return {"ops": len(samples), "errors": errors, "first_error": first_error, "elapsed_ns": elapsed_ns,
+            "busy_ns": sum(samples), "cpu_ns": cpu_ns, "samples": samples}
+
+
+def bare_sync(op: Op, n: int) -> int:
+    call, rng = op.call, range(n)
+    t0 = time.perf_counter_ns()
+    for _ in rng:
+        call()
+    return time.perf_counter_ns() - t0
+
+
+async def bare_async(op: Op, n: int) -> int:
+    call, rng = op.call, range(n)
+    t0 = time.perf_counter_ns()
+    for _ in rng:
+        await call()
+    return time.perf_counter_ns() - t0
+
+
+def peak_rss_kb() -> int:
+    """VmHWM (peak resident set) of this process in kB, since the last ``reset_peak_rss``."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def reset_peak_rss() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")  # Linux: reset VmHWM to the current RSS, so each cell reports its own peak
+    except OSError:
+        pass
+
+
+class Worker:
+    def __init__(self) -> None:
+        self.session: Session | None = None
+        self.op: Op | None = None
+        self.driver_id = ""
+
+    def _describe(self, exc: BaseException) -> str:
+        return describe(self.session, exc)
+
+    def _loop(self, make: Callable[[], Any], timeout: float) -> Any:
+        """Run a loop: directly for sync drivers, as one coroutine on the session's loop for async ones."""
+        assert self.op is not None and self.session is not None
+        if self.op.is_async:
+            return self.session.loop_thread.run(make(), timeout=timeout)  # type: ignore[attr-defined]
+        return make()
+
+    def open(self, driver_id: str, info: ConnectInfo, workload: str, variant: str, rows: int, seed: int) -> dict:
+        self.close()
+        reset_peak_rss()
+        self.driver_id = driver_id
+        self.session = get_adapter(driver_id).connect(info)
+        self.op = build_op(self.session, driver_id, workload, variant, rows, seed)
+        return {}
+
+    def warmup(self, seconds: float) -> dict:
+        self.run(time.monotonic_ns(), seconds, keep_samples=False)
+        return {}
+
+    def run(self, start_at_ns: int, seconds: float, keep_samples: bool = True) -> dict:
+        assert self.op is not None
+        delay = (start_at_ns - time.monotonic_ns()) / 1e9
+        if delay > 0:
+            time.sleep(delay)
+        op = self.op
+        if op.is_async:
+            result = self._loop(lambda: timed_async(op, seconds, self._describe), seconds + 60)
+        else:
+            result = timed_sync(op, seconds, self._describe)
+        samples = result.pop("samples")
+        if keep_samples:
+            result["hist"] = histogram_of(samples).encode() if samples else None
+        return result
+
+    def bare(self, n: int) -> dict:
+        assert self.op is not None
+        op = self.op
+        elapsed = self._loop(lambda: bare_async(op, n), 120) if op.is_async else bare_sync(op, n)
+        return {"ops": n, "elapsed_ns": elapsed}
+
+    def profile(self, seconds: float) -> dict:
+        """One repeat under cProfile, enabled in the thread that runs the loop (the loop thread for async)."""
+        assert self.op is not None
+        op, prof = self.op, cProfile.Profile()
+        if op.is_async:
+            async def profiled() -> Any:
+                prof.enable()
+                try:
+                    return await timed_async(op, seconds, self._describe)
+                finally:
+                    prof.disable()
+
+            result = self._loop(profiled, seconds + 60)
+        else:
+            prof.enable()
+            try:
+                result = timed_sync(op, seconds, self._describe)
+            finally:
+                prof.disable()
+        return {"ops": result["ops"], **split_profile(pstats.Stats(prof), self.driver_id)}
+
+    def close(self) -> dict:
+        rss = peak_rss_kb()
+        if self.session is not None:
+            session, self.session, self.op = self.session, None, None
+            session.close()
+        return {"rss_peak_kb": rss}
+
+
+def worker_main(pipe: Connection) -> None:
+    """Serve commands ``(name, args...)`` until ``("exit",)``; reply ``("ok", dict)`` or ``("error", line)``."""
+    worker = Worker()
+    while True:
+        try:
+            msg = pipe.recv()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if msg[0] == "exit":
+            break
+        try:
+            pipe.send(("ok", getattr(worker, msg[0])(*msg[1:])))
+        except Exception as exc:  # noqa: BLE001 - every failure goes back to the parent as one line
+            detail = describe(worker.session, exc)
+            if worker.session is None or not detail:
+                detail = detail or traceback.format_exception_only(exc)[-1].strip()
+            pipe.send(("error", detail))
+    try:
+        worker.close()
+    except Exception:  # noqa: BLE001 - exiting anyway
+        pass

@@ -1,0 +1,233 @@
+"""The performance section of the reports, from ``bench.*`` cells of a results document alone.
+
+``bench_markdown(doc)`` gives the seed-style table per target and workload (driver, QPS with its 95% CI, P99,
+ceiling %, bottleneck, tuned gain, plus CV and harness overhead so readers can judge the numbers);
+``bench_html(doc)`` gives the same tables with charts drawn as inline SVG (no scripts, no CDN): QPS bars per
+driver, latency percentile curves, and concurrency scaling. Both return "" when the document has no bench cells.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections import defaultdict
+from typing import Any
+
+CEILING = "ceiling"
+PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+           "#bab0ac", "#1f77b4", "#2ca02c")
+
+
+def bench_cells(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in doc.get("results") or [] if str(r.get("case", "")).startswith("bench.")]
+
+
+def _groups(doc: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in bench_cells(doc):
+        groups[(r["target"], r["case"])].append(r)
+    return groups
+
+
+def _num(value: Any, fmt: str = "{:,.0f}") -> str:
+    return fmt.format(value) if isinstance(value, int | float) and not isinstance(value, bool) else "—"
+
+
+def _variant(r: dict[str, Any]) -> str:
+    return (r.get("params") or {}).get("variant", "")
+
+
+def _conc(r: dict[str, Any]) -> int:
+    return int((r.get("params") or {}).get("concurrency", 1))
+
+
+def table_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
+    """One row per (driver, concurrency): the default variant, with the tuned variant's gain beside it."""
+    tuned = {(r["driver"], _conc(r)): r for r in cells if _variant(r) == "tuned" and r.get("outcome") == "measured"}
+    rows = []
+    shown = [r for r in cells if _variant(r) in ("default", CEILING) or r.get("outcome") != "measured"]
+    shown.sort(key=lambda r: (_conc(r), _variant(r) != CEILING, -((r.get("metrics") or {}).get("qps") or 0)))
+    for r in shown:
+        m = r.get("metrics") or {}
+        if r.get("outcome") != "measured":
+            rows.append([r["driver"], str(_conc(r)), r.get("outcome", "?"), "", "", "", r.get("detail") or "", "",
+                         "", ""])
+            continue
+        t = tuned.get((r["driver"], _conc(r)))
+        gain = ""
+        if t is not None:
+            gain = f"{_num(t['metrics'].get('tuned_gain_pct'), '{:+.0f}%')} ({_num(t['metrics']['qps'])} qps)"
+        qps = f"{_num(m.get('qps'))} ± {_num(m.get('qps_ci95'))}"
+        cmp = m.get("compare")
+        if cmp and cmp.get("beyond_noise"):
+            qps += f" ({cmp['verdict']} {cmp['change_pct']:+.0f}%)"
+        name = r["driver"] + (" (ceiling)" if _variant(r) == CEILING else "")
+        rows.append([name, str(_conc(r)), qps, _num(m.get("p50_us"), "{:,.1f}"), _num(m.get("p99_us"), "{:,.1f}"),
+                     _num(m.get("ceiling_pct"), "{:.0f}%"), r.get("detail") or "" if _variant(r) != CEILING else "",
+                     gain, _num(m.get("cv_pct"), "{:.1f}"), _num(m.get("overhead_pct"), "{:+.1f}")])
+    return rows
+
+
+HEADER = ["driver", "conc.", "QPS ± 95% CI", "P50 µs", "P99 µs", "ceiling %", "bottleneck (profile)", "tuned gain",
+          "CV %", "harness overhead %"]
+
+
+def knob_lines(cells: list[dict[str, Any]]) -> list[str]:
+    seen: dict[tuple[str, str], dict[str, str]] = {}
+    for r in cells:
+        knobs = (r.get("params") or {}).get("knobs")
+        if knobs and _variant(r) == "tuned":
+            seen.setdefault((r["driver"], _variant(r)), knobs)
+    return [f"{d}: " + "; ".join(f"{k} = {v}" for k, v in knobs.items()) for (d, _), knobs in sorted(seen.items())]
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def bench_markdown(doc: dict[str, Any]) -> str:
+    groups = _groups(doc)
+    if not groups:
+        return ""
+    lines = ["## Performance (dbmatrix bench)", "",
+             "QPS is the mean over repeats with its 95% confidence interval; P50/P99 from HdrHistogram merged over "
+             "workers; ceiling % against pgbench/mysqlslap with the same statements and concurrency in the same run; "
+             "bottleneck from a cProfile of one repeat; tuned gain is the tuned variant against the default one.", ""]
+    for (target, case), cells in sorted(groups.items()):
+        lines += [f"### {target} · {case}", "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+        lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in table_rows(cells)]
+        knobs = knob_lines(cells)
+        if knobs:
+            lines += ["", "Tuned knobs:", *[f"- {_md_cell(k)}" for k in knobs]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+# --- HTML + SVG -----------------------------------------------------------------------------------------------
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def svg_bars(title: str, bars: list[tuple[str, float, float, str]], width: int = 640) -> str:
+    """Horizontal bars ``(label, value, ci_half, colour)`` with their CI as a whisker."""
+    if not bars:
+        return ""
+    row, left, right = 18, 190, 70
+    height = 28 + row * len(bars)
+    top = max(v + h for _, v, h, _ in bars) or 1.0
+    scale = (width - left - right) / top
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
+             f'role="img" aria-label="{_e(title)}"><title>{_e(title)}</title>',
+             f'<text x="4" y="14" font-size="12" font-weight="bold">{_e(title)}</text>']
+    for i, (label, value, half, colour) in enumerate(bars):
+        y = 22 + i * row
+        w = max(1.0, value * scale)
+        parts.append(f'<text x="{left - 4}" y="{y + 12}" font-size="11" text-anchor="end">{_e(label)}</text>')
+        parts.append(f'<rect x="{left}" y="{y + 2}" width="{w:.1f}" height="{row - 5}" fill="{colour}">'
+                     f'<title>{_e(label)}: {value:,.0f} ± {half:,.0f} qps</title></rect>')
+        if half > 0:
+            x0, x1 = left + max(0.0, value - half) * scale, left + (value + half) * scale
+            parts.append(f'<line x1="{x0:.1f}" x2="{x1:.1f}" y1="{y + 8}" y2="{y + 8}" stroke="#333"/>')
+        parts.append(f'<text x="{left + w + 4:.1f}" y="{y + 12}" font-size="10">{value:,.0f}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def svg_lines(title: str, series: list[tuple[str, list[tuple[float, float]]]], x_label: str, y_label: str,
+              log_x_nines: bool = False, log_y: bool = False, width: int = 640, height: int = 260) -> str:
+    """Line chart; ``log_x_nines`` spaces percentiles by their nines (50, 90, 99, 99.9 equally apart)."""
+    series = [(name, pts) for name, pts in series if pts]
+    if not series:
+        return ""
+    left, right, top, bottom = 60, 170, 24, 36
+
+    def fx(x: float) -> float:
+        return -math.log10(max(1e-6, 1.0 - x / 100.0)) if log_x_nines else x
+
+    def fy(y: float) -> float:
+        return math.log10(max(y, 1e-3)) if log_y else y
+
+    xs = [fx(x) for _, pts in series for x, _ in pts]
+    ys = [fy(y) for _, pts in series for _, y in pts]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = (min(ys), max(ys)) if log_y else (0.0, max(ys))
+    x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
+
+    def px(x: float) -> float:
+        return left + (fx(x) - x0) / (x1 - x0) * (width - left - right)
+
+    def py(y: float) -> float:
+        return height - bottom - (fy(y) - y0) / (y1 - y0) * (height - top - bottom)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" role="img" '
+             f'aria-label="{_e(title)}"><title>{_e(title)}</title>',
+             f'<text x="4" y="14" font-size="12" font-weight="bold">{_e(title)}</text>',
+             f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#888"/>',
+             f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#888"/>',
+             f'<text x="{(left + width - right) / 2:.0f}" y="{height - 4}" font-size="11" text-anchor="middle">'
+             f'{_e(x_label)}</text>',
+             f'<text x="4" y="{top + 10}" font-size="11">{_e(y_label)}</text>']
+    ticks_x = sorted({x for _, pts in series for x, _ in pts})
+    for x in ticks_x:
+        parts.append(f'<text x="{px(x):.1f}" y="{height - bottom + 14}" font-size="10" text-anchor="middle">'
+                     f'{x:g}</text>')
+    for frac in (0.0, 0.5, 1.0):
+        yv = y0 + frac * (y1 - y0)
+        label = 10 ** yv if log_y else yv
+        ypos = height - bottom - frac * (height - top - bottom)
+        parts.append(f'<text x="{left - 4}" y="{ypos + 4:.1f}" font-size="10" text-anchor="end">{label:,.0f}</text>')
+    for i, (name, pts) in enumerate(series):
+        colour = PALETTE[i % len(PALETTE)]
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{path}">'
+                     f'<title>{_e(name)}</title></polyline>')
+        parts.append(f'<text x="{width - right + 6}" y="{top + 12 + 13 * i}" font-size="10" fill="{colour}">'
+                     f'{_e(name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def charts(cells: list[dict[str, Any]], title: str) -> str:
+    measured = [r for r in cells if r.get("outcome") == "measured" and (r.get("metrics") or {}).get("qps")]
+    if not measured:
+        return ""
+    low = min(_conc(r) for r in measured)
+    at_low = sorted((r for r in measured if _conc(r) == low), key=lambda r: -r["metrics"]["qps"])
+    colour = {"default": PALETTE[0], "tuned": PALETTE[1], CEILING: PALETTE[4]}
+    bars = [(f"{r['driver']} {_variant(r)}", r["metrics"]["qps"], r["metrics"].get("qps_ci95", 0.0),
+             colour.get(_variant(r), PALETTE[2])) for r in at_low]
+    out = [svg_bars(f"{title}: QPS at concurrency {low}", bars)]
+    curves = [(f"{r['driver']} {_variant(r)}", [(p, us) for p, us in r["metrics"].get("latency_us", [])])
+              for r in at_low if _variant(r) in ("default", CEILING)][: len(PALETTE)]
+    out.append(svg_lines(f"{title}: latency percentiles at concurrency {low}", curves, "percentile", "µs",
+                         log_x_nines=True, log_y=True))
+    by_driver: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for r in measured:
+        if _variant(r) in ("default", CEILING):
+            by_driver[r["driver"]].append((float(_conc(r)), r["metrics"]["qps"]))
+    scaling = [(d, sorted(pts)) for d, pts in sorted(by_driver.items()) if len(pts) > 1][: len(PALETTE)]
+    if scaling:
+        out.append(svg_lines(f"{title}: QPS by concurrency", scaling, "concurrency (worker processes)", "QPS"))
+    return "".join(f'<div class="bench-chart">{c}</div>' for c in out if c)
+
+
+def bench_html(doc: dict[str, Any]) -> str:
+    groups = _groups(doc)
+    if not groups:
+        return ""
+    parts = ['<section id="bench"><h2>Performance (dbmatrix bench)</h2>',
+             "<p>QPS: mean over repeats ± 95% CI. Ceiling: pgbench/mysqlslap with the same statements and "
+             "concurrency in the same run. Bottleneck: cProfile of one repeat.</p>"]
+    for (target, case), cells in sorted(groups.items()):
+        parts.append(f"<h3>{_e(target)} · {_e(case)}</h3>")
+        parts.append('<table class="bench"><thead><tr>' + "".join(f"<th>{_e(h)}</th>" for h in HEADER)
+                     + "</tr></thead><tbody>")
+        for row in table_rows(cells):
+            parts.append("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>")
+        parts.append("</tbody></table>")
+        knobs = knob_lines(cells)
+        if knobs:
+            parts.append("<p>Tuned knobs:</p><ul>" + "".join(f"<li>{_e(k)}</li>" for k in knobs) + "</ul>")
+        parts.append(charts(cells, f"{target} {case}"))
+    parts.append("</section>")
+    return "\n".join(parts)

@@ -1,0 +1,231 @@
+"""``dbmatrix bench``: the document it writes (shape, consistency of the numbers), its options and its pieces.
+
+Numbers are checked for consistency only (qps > 0, p50 <= p99 <= p99.9, ratios computed from the document's own
+rows), never against a wall-clock threshold: speed is reported by ``dbmatrix bench``, not asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dbmatrix.bench.compare import annotate
+from dbmatrix.bench.ops import DEFAULT, TUNED, variants
+from dbmatrix.bench.runner import BenchConfig
+from dbmatrix.bench.timesplit import part_of, split_profile
+from dbmatrix.bench.workloads import WORKLOADS
+from dbmatrix.errors import UsageError
+from dbmatrix.report.bench import bench_html, bench_markdown
+from dbmatrix.results import MEASURED, CellResult, RunDocument
+from dbmatrix.timing import cv_pct, histogram_of, mean_ci95, merge_encoded, percentiles_us
+
+DBMATRIX = Path(sys.executable).parent / "dbmatrix"
+SQLITE_DRIVERS = {"sqlite3", "aiosqlite", "sa-core+sqlite3", "sa-core+aiosqlite", "sa-orm+sqlite3", "sa-orm+aiosqlite"}
+
+
+def bench(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([str(DBMATRIX), "bench", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def check_measured(cell: dict[str, Any]) -> None:
+    m = cell["metrics"]
+    where = f"{cell['case']} {cell['target']}/{cell['driver']} {cell['params']}"
+    assert m["qps"] > 0, where
+    assert m["qps_ci95"] >= 0 and m["cv_pct"] >= 0, where
+    assert len(m["qps_repeats"]) >= 3, where
+    assert m["qps"] == pytest.approx(sum(m["qps_repeats"]) / len(m["qps_repeats"]), rel=0.01, abs=0.2), where
+    if cell["driver"] != "mysqlslap":
+        assert 0 < m["p50_us"] <= m["p99_us"] <= m["p999_us"], where
+        curve = [us for _, us in m["latency_us"]]
+        assert curve == sorted(curve), where
+    assert m["wall_ms"] > 0, where
+    if cell["params"]["variant"] == "ceiling":
+        return
+    assert m["errors"] == 0, (where, cell["detail"])
+    assert m["ops"] > 0 and m["cpu_us_per_op"] > 0, where
+    assert m["rss_peak_mb"] > 0 and len(m["rss_peak_mb_workers"]) == cell["params"]["concurrency"], where
+    if cell["params"]["concurrency"] == 1:
+        assert isinstance(m["overhead_pct"], float), where
+    if cell["params"]["concurrency"] == 1 and cell["params"]["variant"] == DEFAULT:
+        assert sum(m["time_split_pct"].values()) == pytest.approx(100.0, abs=1.0), where
+        assert cell["detail"], where  # the bottleneck from the profile
+
+
+@pytest.fixture(scope="module")
+def sqlite_quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+    cwd = tmp_path_factory.mktemp("bench-sqlite")
+    proc = bench(["--quick", "--target", "sqlite", "--out", str(cwd / "out")], cwd)
+    return proc, cwd / "out"
+
+
+def test_quick_sqlite_document(sqlite_quick: tuple[subprocess.CompletedProcess, Path]) -> None:
+    proc, out = sqlite_quick
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["schema"] == "dbmatrix/results/v1" and doc["run"]["complete"] is True
+    cells = doc["results"]
+    assert {c["case"] for c in cells} == {w.case for w in WORKLOADS.values()}
+    assert {c["driver"] for c in cells} == SQLITE_DRIVERS
+    assert all(c["outcome"] == MEASURED for c in cells), [c["detail"] for c in cells if c["outcome"] != MEASURED]
+    for c in cells:
+        check_measured(c)
+        assert c["params"]["concurrency"] == 1
+    # every variant the layer offers is there, and a tuned cell carries its gain over the default one
+    for w in WORKLOADS:
+        for d in SQLITE_DRIVERS:
+            assert {c["params"]["variant"] for c in cells if c["case"] == f"bench.{w}" and c["driver"] == d} \
+                == set(variants(d, w)), (w, d)
+    by_key = {(c["case"], c["driver"], c["params"]["variant"]): c for c in cells}
+    for (case, driver, variant), c in by_key.items():
+        if variant == TUNED:
+            base = by_key[(case, driver, DEFAULT)]["metrics"]["qps"]
+            assert c["metrics"]["tuned_gain_pct"] == pytest.approx(100 * (c["metrics"]["qps"] / base - 1), abs=0.2)
+    md = (out / "report.md").read_text()
+    assert "## Performance (dbmatrix bench)" in md and "### sqlite · bench.pk_select" in md
+    page = (out / "report.html").read_text()
+    assert page.count("<svg") >= 2 * len(WORKLOADS) and "cdn" not in page.lower()
+
+
+def test_compare_marks_changes_beyond_noise(sqlite_quick: tuple[subprocess.CompletedProcess, Path],
+                                            tmp_path: Path) -> None:
+    """--compare against a copy whose pk_select numbers are ten times higher with tight intervals."""
+    _, out = sqlite_quick
+    old = json.loads((out / "results.json").read_text())
+    for c in old["results"]:
+        if c["case"] == "bench.pk_select":
+            c["metrics"]["qps"], c["metrics"]["qps_ci95"] = c["metrics"]["qps"] * 10, 0.0
+    old_path = tmp_path / "old.json"
+    old_path.write_text(json.dumps(old))
+    proc = bench(["--quick", "--target", "sqlite", "--workload", "pk_select", "--driver", "sqlite3",
+                  "--compare", str(old_path), "--out", str(tmp_path / "new")], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    new = json.loads((tmp_path / "new" / "results.json").read_text())
+    assert new["results"] and all(c["metrics"]["compare"]["verdict"] == "slower" for c in new["results"])
+    assert "changed beyond the noise" in proc.stdout
+
+
+def test_quick_postgres_with_pgbench_ceiling(tmp_path: Path) -> None:
+    proc = bench(["--quick", "--target", "postgres", "--workload", "pk_select", "--workload", "update_txn",
+                  "--driver", "asyncpg", "--driver", "psycopg", "--driver", "sa-orm+psycopg", "--concurrency", "1,2",
+                  "--out", str(tmp_path / "out")], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    cells = doc["results"]
+    assert {c["driver"] for c in cells} == {"pgbench", "asyncpg", "psycopg", "sa-orm+psycopg"}
+    assert {c["params"]["concurrency"] for c in cells} == {1, 2}
+    ceilings = {(c["case"], c["params"]["concurrency"]): c["metrics"]["qps"] for c in cells if c["driver"] == "pgbench"}
+    assert set(ceilings) == {(case, n) for case in ("bench.pk_select", "bench.update_txn") for n in (1, 2)}
+    for c in cells:
+        assert c["outcome"] == MEASURED, c["detail"]
+        check_measured(c)
+        if c["driver"] != "pgbench":
+            expected = 100 * c["metrics"]["qps"] / ceilings[(c["case"], c["params"]["concurrency"])]
+            assert c["metrics"]["ceiling_pct"] == pytest.approx(expected, abs=0.2)
+    assert "pgbench (ceiling)" in (tmp_path / "out" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("args", [
+    ["--workload", "nope"], ["--repeats", "2"], ["--concurrency", "0"], ["--concurrency", "x"],
+    ["--seconds", "0"], ["--driver", "nosuch"], ["--compare", "missing.json"],
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str]) -> None:
+    proc = bench(["--target", "sqlite", *args, "--out", str(tmp_path / "out")], tmp_path, timeout=60)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("dbmatrix: error: "), proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_named_driver_without_a_target_of_its_kind_is_exit_2(tmp_path: Path) -> None:
+    proc = bench(["--target", "sqlite", "--driver", "asyncpg", "--out", str(tmp_path / "out")], tmp_path, timeout=60)
+    assert proc.returncode == 2 and "asyncpg" in proc.stderr, proc.stderr
+
+
+# --- the pieces -------------------------------------------------------------------------------------------------
+def test_histograms_merge_across_workers() -> None:
+    a, b = histogram_of([1000] * 90), histogram_of([100_000] * 10)
+    merged = merge_encoded([a.encode(), b.encode()])
+    assert merged.get_total_count() == 100
+    p = percentiles_us(merged)
+    assert p["p50_us"] == pytest.approx(1.0, rel=0.01) and p["p99_us"] == pytest.approx(100.0, rel=0.01)
+
+
+def test_repeat_statistics() -> None:
+    mean, half = mean_ci95([100.0, 110.0, 90.0])
+    assert mean == 100.0 and half == pytest.approx(4.303 * 10 / 3**0.5, rel=1e-3)
+    assert cv_pct([100.0, 110.0, 90.0]) == pytest.approx(10.0)
+    assert mean_ci95([5.0]) == (5.0, 0.0)
+
+
+def test_config_defaults_and_validation() -> None:
+    cfg = BenchConfig.from_args([], None, None, None, quick=False)
+    assert cfg.workloads == list(WORKLOADS) and cfg.concurrency == [1, 4] and cfg.repeats >= 3 and cfg.rows == 100_000
+    quick = BenchConfig.from_args(["pk_select,json_select"], "4,1", None, None, quick=True)
+    assert quick.workloads == ["pk_select", "json_select"] and quick.concurrency == [1, 4]
+    with pytest.raises(UsageError):
+        BenchConfig.from_args([], None, None, 1, quick=False)
+
+
+def test_every_layer_has_a_default_and_names_its_tuned_knobs() -> None:
+    for w in WORKLOADS:
+        for d in ("asyncpg", "psycopg", "pymysql", "sqlite3", "sa-core+psycopg", "sa-orm+asyncmy"):
+            v = variants(d, w)
+            assert DEFAULT in v
+            assert all(v[TUNED].values()) if TUNED in v else True
+    assert TUNED in variants("sa-orm+psycopg", "pk_select") and TUNED in variants("psycopg", "insert_batch")
+
+
+def test_profile_parts() -> None:
+    mods = ("psycopg", "psycopg_binary")
+    assert part_of("/x/site-packages/sqlalchemy/orm/session.py", "get", mods) == "sqlalchemy-orm"
+    assert part_of("/x/site-packages/sqlalchemy/engine/base.py", "execute", mods) == "sqlalchemy-core"
+    assert part_of("/x/site-packages/psycopg/cursor.py", "execute", mods) == "driver"
+    assert part_of("/x/site-packages/psycopg/connection.py", "wait", mods) == "wait"
+    assert part_of("~", "<method 'poll' of 'select.epoll' objects>", mods) == "wait"
+    assert part_of("~", "<method 'execute' of 'sqlite3.Cursor' objects>", ("sqlite3",)) == "driver"
+
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    sum(i * i for i in range(10000))
+    prof.disable()
+    split = split_profile(pstats.Stats(prof), "sqlite3")
+    assert sum(split["split_pct"].values()) == pytest.approx(100.0, abs=1.0) and split["top"]
+
+
+def _doc_with(cells: list[CellResult]) -> dict[str, Any]:
+    doc = RunDocument()
+    doc.results = cells
+    return doc.to_dict()
+
+
+def test_compare_uses_interval_overlap() -> None:
+    def cell(qps: float, ci: float) -> CellResult:
+        return CellResult("bench.pk_select", "t", "d", MEASURED, params={"concurrency": 1, "variant": DEFAULT},
+                          metrics={"qps": qps, "qps_ci95": ci})
+
+    old = _doc_with([cell(1000.0, 50.0)])
+    for qps, ci, verdict in ((1080.0, 40.0, "within noise"), (1200.0, 40.0, "faster"), (800.0, 10.0, "slower")):
+        new = RunDocument()
+        new.results = [cell(qps, ci)]
+        annotate(new, old)
+        assert new.results[0].metrics["compare"]["verdict"] == verdict
+
+
+def test_report_section_renders_from_the_document_alone() -> None:
+    cells = [CellResult("bench.pk_select", "pg", d, MEASURED, params={"concurrency": 1, "variant": v, "knobs": {}},
+                        detail="wait 80%", metrics={"qps": q, "qps_ci95": 1.0, "p50_us": 10.0, "p99_us": 20.0,
+                                                    "latency_us": [[50.0, 10.0], [99.0, 20.0]]})
+             for d, v, q in (("asyncpg", DEFAULT, 900.0), ("asyncpg", TUNED, 1000.0), ("pgbench", "ceiling", 1200.0))]
+    doc = _doc_with(cells)
+    md = bench_markdown(doc)
+    assert "### pg · bench.pk_select" in md and "| asyncpg | 1 | 900 ± 1 |" in md
+    page = bench_html(doc)
+    assert page.count("<svg") == 2 and "<script" not in page
+    assert bench_markdown(_doc_with([])) == "" and bench_html(_doc_with([])) == ""
