@@ -229,3 +229,38 @@ def test_report_section_renders_from_the_document_alone() -> None:
     page = bench_html(doc)
     assert page.count("<svg") == 2 and "<script" not in page
     assert bench_markdown(_doc_with([])) == "" and bench_html(_doc_with([])) == ""
+
+
+def test_charts_render_in_headless_chromium(tmp_path: Path) -> None:
+    """The report's bench charts are inline SVG that a browser draws: bars, percentile curves, scaling lines."""
+    from test_report_html_dom import _dump_dom, _parse
+
+    from dbmatrix.report import render_html
+
+    cells = [CellResult("bench.pk_select", "pg", d, MEASURED, params={"concurrency": c, "variant": v, "knobs": {}},
+                        metrics={"qps": q * c, "qps_ci95": 5.0, "p50_us": 10.0, "p99_us": 20.0,
+                                 "latency_us": [[50.0, 10.0], [99.0, 20.0], [99.9, 40.0]]})
+             for c in (1, 4)
+             for d, v, q in (("asyncpg", DEFAULT, 900.0), ("asyncpg", TUNED, 1000.0), ("pgbench", "ceiling", 1200.0))]
+    path = tmp_path / "report.html"
+    path.write_text(render_html(_doc_with(cells)), encoding="utf-8")
+    dom = _parse(_dump_dom(path, tmp_path))
+    assert len(dom.find("svg", **{"class": "chart"})) == 3
+    assert len([a for t, a in dom.elements if t == "rect"]) == 3  # asyncpg default + tuned, pgbench at c=1
+    assert len([a for t, a in dom.elements if t == "polyline"]) == 4  # 2 latency curves + 2 scaling lines
+
+
+def test_every_run_cell_records_wall_ms() -> None:
+    """``dbmatrix run`` cells carry ``wall_ms`` whatever their outcome, so suite timings land in the matrix too."""
+    from sqlalchemy.engine import make_url
+
+    from dbmatrix.cell import Cell
+    from dbmatrix.drivers import get_adapter
+    from dbmatrix.results import SKIPPED
+    from dbmatrix.targets.model import Target
+
+    target = Target("sqlite", "sqlite", make_url("sqlite://"))
+    for outcome in (SKIPPED, "supported", "error"):
+        cell = Cell("types.x", target, get_adapter("sqlite3"))
+        result = cell.error(RuntimeError("x")) if outcome == "error" else cell.record(outcome, "why")
+        assert result.metrics["wall_ms"] >= 0
