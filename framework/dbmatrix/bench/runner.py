@@ -3,9 +3,9 @@
 Targets, drivers, ``--require`` and the output folder are ``dbmatrix run``'s (``MatrixRun``: selection, managed
 servers, scratch space, cleanup, atomic results + reports). Each cell is measured by worker processes
 (``worker.py``), one connection each, started once with ``spawn`` and reused; a cell at concurrency N uses N of
-them, started together at a shared instant. At concurrency 1 each repeat is followed by a bare loop of the same
-call (``overhead_pct``), and for default variants one extra repeat runs under cProfile ("where the time goes").
-Ceilings (pgbench, mysqlslap) run in the same run, as their own rows.
+them, started together at a shared instant. At concurrency 1 the harness's loop alternates with a bare loop of the
+same call in small chunks (``overhead_pct``, the median ratio), and for default variants one extra repeat runs
+under cProfile ("where the time goes"). Ceilings (pgbench, mysqlslap) run in the same run, as their own rows.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from .worker import worker_main
 from .workloads import BATCH_ROWS, WORKLOADS
 
 CEILING_VARIANT = "ceiling"
-REPLY_SLACK_S = 60  # on top of the work asked for, before a silent worker counts as hung
+REPLY_SLACK_S = 60
+OVERHEAD_ROUNDS = 10  # on top of the work asked for, before a silent worker counts as hung
 
 
 @dataclass
@@ -182,15 +183,15 @@ def measure_cell(pool: WorkerPool, spec: CellSpec, cfg: BenchConfig) -> CellResu
                        for i in range(n)], REPLY_SLACK_S)
         pool.ask(n, ("warmup", cfg.warmup), cfg.warmup + REPLY_SLACK_S)
         runs: list[list[dict[str, Any]]] = []
-        overheads: list[float] = []
         for _ in range(cfg.repeats):
             start_at = time.monotonic_ns() + 3_000_000 * n  # every worker starts at the same instant
             runs.append(pool.ask(n, ("run", start_at, cfg.seconds), repeat_timeout))
-            first = runs[-1][0]
-            if n == 1 and first["ops"] > 0:
-                bare_n = max(1, first["ops"] // 4)
-                bare = pool.ask_one(("bare", bare_n), repeat_timeout)
-                overheads.append((first["busy_ns"] / first["ops"]) / (bare["elapsed_ns"] / bare_n) - 1.0)
+        overheads: list[float] = []
+        ops_per_repeat = min(r[0]["ops"] for r in runs)
+        if n == 1 and ops_per_repeat > 0:  # about one more repeat: harness and bare loops in alternating chunks
+            chunk = max(1, ops_per_repeat // (2 * OVERHEAD_ROUNDS))
+            pairs = pool.ask_one(("overhead", chunk, OVERHEAD_ROUNDS), 2 * repeat_timeout)["pairs"]
+            overheads = [h / b - 1.0 for h, b in pairs if b > 0]
         # the bottleneck column belongs to the default row; tuned rows show their gain instead
         profiled = n == 1 and cfg.profile and spec.variant == DEFAULT
         profile = pool.ask_one(("profile", cfg.seconds), repeat_timeout) if profiled else None

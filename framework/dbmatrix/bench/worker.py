@@ -1,10 +1,10 @@
 """A load-generator worker process: one connection, one operation, timed loops on command.
 
 The parent (``runner``) starts workers with the ``spawn`` method and talks to each over a pipe: ``open`` a session
-and build the operation, ``warmup``, ``run`` a timed repeat starting at a shared monotonic instant, ``bare`` (the
-same call in a loop with nothing of ours around it, to measure the harness), ``profile`` one repeat under cProfile,
-``close``. A worker owns its process, so sync drivers are called directly and an async driver's whole timed loop is
-one coroutine on the session's event loop: one hop per repeat, none per call.
+and build the operation, ``warmup``, ``run`` a timed repeat starting at a shared monotonic instant, ``overhead``
+(the harness's loop alternated with a bare loop of the same call), ``profile`` one repeat under cProfile, ``close``.
+A worker owns its process, so sync drivers are called directly and an async driver's whole timed loop is one
+coroutine on the session's event loop: one hop per repeat, none per call.
 
 Per call the timed loop does one clock read and one list append; latencies are folded into an HdrHistogram after
 the window closes.
@@ -95,20 +95,58 @@ def _loop_result(samples: list[int], errors: int, first_error: str | None, elaps
             "busy_ns": sum(samples), "cpu_ns": cpu_ns, "samples": samples}
 
 
-def bare_sync(op: Op, n: int) -> int:
-    call, rng = op.call, range(n)
-    t0 = time.perf_counter_ns()
-    for _ in rng:
+def _harness_chunk_sync(call: Callable[[], Any], n: int, clock: Callable[[], int]) -> int:
+    """``n`` calls with the timed loop's per-call work (a clock read, an append, a comparison)."""
+    samples: list[int] = []
+    append = samples.append
+    t = start = clock()
+    end = start + 10**15
+    for _ in range(n):
         call()
-    return time.perf_counter_ns() - t0
+        t1 = clock()
+        append(t1 - t)
+        t = t1
+        if t > end:
+            break
+    return t - start
 
 
-async def bare_async(op: Op, n: int) -> int:
-    call, rng = op.call, range(n)
-    t0 = time.perf_counter_ns()
-    for _ in rng:
-        await call()
-    return time.perf_counter_ns() - t0
+def overhead_sync(op: Op, n: int, rounds: int) -> list[list[int]]:
+    """``rounds`` alternations of ``n`` calls in the harness's loop and ``n`` bare calls: ``[[harness_ns, bare_ns]]``.
+
+    Alternating small chunks makes both sides see the same machine, so drift and noise cancel in the ratio.
+    """
+    call, clock, pairs = op.call, time.perf_counter_ns, []
+    for _ in range(rounds):
+        harness = _harness_chunk_sync(call, n, clock)
+        t0 = clock()
+        for _ in range(n):
+            call()
+        pairs.append([harness, clock() - t0])
+    return pairs
+
+
+async def overhead_async(op: Op, n: int, rounds: int) -> list[list[int]]:
+    """``overhead_sync`` for async drivers, all rounds in one coroutine on the session's loop."""
+    call, clock, pairs = op.call, time.perf_counter_ns, []
+    for _ in range(rounds):
+        samples: list[int] = []
+        append = samples.append
+        t = start = clock()
+        end = start + 10**15
+        for _ in range(n):
+            await call()
+            t1 = clock()
+            append(t1 - t)
+            t = t1
+            if t > end:
+                break
+        harness = t - start
+        t0 = clock()
+        for _ in range(n):
+            await call()
+        pairs.append([harness, clock() - t0])
+    return pairs
 
 
 def peak_rss_kb() -> int:
@@ -176,11 +214,14 @@ class Worker:
             result["hist"] = histogram_of(samples).encode() if samples else None
         return result
 
-    def bare(self, n: int) -> dict:
+    def overhead(self, n: int, rounds: int) -> dict:
         assert self.op is not None
         op = self.op
-        elapsed = self._loop(lambda: bare_async(op, n), 120) if op.is_async else bare_sync(op, n)
-        return {"ops": n, "elapsed_ns": elapsed}
+        if op.is_async:
+            pairs = self._loop(lambda: overhead_async(op, n, rounds), 300)
+        else:
+            pairs = overhead_sync(op, n, rounds)
+        return {"ops": n, "pairs": pairs}
 
     def profile(self, seconds: float) -> dict:
         """One repeat under cProfile, enabled in the thread that runs the loop (the loop thread for async)."""
