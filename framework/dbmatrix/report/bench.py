@@ -60,7 +60,10 @@ def table_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
         t = tuned.get((r["driver"], _conc(r)))
         gain = ""
         if t is not None:
-            gain = f"{_num(t['metrics'].get('tuned_gain_pct'), '{:+.0f}%')} ({_num(t['metrics']['qps'])} qps)"
+            tm = t["metrics"]
+            gain = f"{_num(tm.get('tuned_gain_pct'), '{:+.0f}%')} ({_num(tm['qps'])} qps)"
+            if abs(tm["qps"] - m["qps"]) <= tm.get("qps_ci95", 0.0) + m.get("qps_ci95", 0.0):
+                gain += " within noise"  # the two 95% intervals overlap
         qps = f"{_num(m.get('qps'))} ± {_num(m.get('qps_ci95'))}"
         cmp = m.get("compare")
         if cmp and cmp.get("beyond_noise"):
