@@ -32,6 +32,11 @@ def bench(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.Comple
     return subprocess.run([str(DBMATRIX), "bench", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
+def run_dir(out: Path) -> Path:
+    """Where a run wrote its files: ``<out>/latest`` with per-run output folders, else ``<out>`` itself."""
+    return out / "latest" if (out / "latest").exists() else out
+
+
 def check_measured(cell: dict[str, Any]) -> None:
     m = cell["metrics"]
     where = f"{cell['case']} {cell['target']}/{cell['driver']} {cell['params']}"
@@ -66,7 +71,7 @@ def sqlite_quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.C
 def test_quick_sqlite_document(sqlite_quick: tuple[subprocess.CompletedProcess, Path]) -> None:
     proc, out = sqlite_quick
     assert proc.returncode == 0, proc.stderr[-3000:]
-    doc = json.loads((out / "results.json").read_text())
+    doc = json.loads((run_dir(out) / "results.json").read_text())
     assert doc["schema"] == "dbmatrix/results/v1" and doc["run"]["complete"] is True
     cells = doc["results"]
     assert {c["case"] for c in cells} == {w.case for w in WORKLOADS.values()}
@@ -85,9 +90,9 @@ def test_quick_sqlite_document(sqlite_quick: tuple[subprocess.CompletedProcess, 
         if variant == TUNED:
             base = by_key[(case, driver, DEFAULT)]["metrics"]["qps"]
             assert c["metrics"]["tuned_gain_pct"] == pytest.approx(100 * (c["metrics"]["qps"] / base - 1), abs=0.2)
-    md = (out / "report.md").read_text()
+    md = (run_dir(out) / "report.md").read_text()
     assert "## Performance (dbmatrix bench)" in md and "### sqlite · bench.pk_select" in md
-    page = (out / "report.html").read_text()
+    page = (run_dir(out) / "report.html").read_text()
     assert page.count("<svg") >= 2 * len(WORKLOADS) and "cdn" not in page.lower()
 
 
@@ -95,7 +100,7 @@ def test_compare_marks_changes_beyond_noise(sqlite_quick: tuple[subprocess.Compl
                                             tmp_path: Path) -> None:
     """--compare against a copy whose pk_select numbers are ten times higher with tight intervals."""
     _, out = sqlite_quick
-    old = json.loads((out / "results.json").read_text())
+    old = json.loads((run_dir(out) / "results.json").read_text())
     for c in old["results"]:
         if c["case"] == "bench.pk_select":
             c["metrics"]["qps"], c["metrics"]["qps_ci95"] = c["metrics"]["qps"] * 10, 0.0
@@ -104,7 +109,7 @@ def test_compare_marks_changes_beyond_noise(sqlite_quick: tuple[subprocess.Compl
     proc = bench(["--quick", "--target", "sqlite", "--workload", "pk_select", "--driver", "sqlite3",
                   "--compare", str(old_path), "--out", str(tmp_path / "new")], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    new = json.loads((tmp_path / "new" / "results.json").read_text())
+    new = json.loads((run_dir(tmp_path / "new") / "results.json").read_text())
     assert new["results"] and all(c["metrics"]["compare"]["verdict"] == "slower" for c in new["results"])
     assert "changed beyond the noise" in proc.stdout
 
@@ -114,7 +119,7 @@ def test_quick_postgres_with_pgbench_ceiling(tmp_path: Path) -> None:
                   "--driver", "asyncpg", "--driver", "psycopg", "--driver", "sa-orm+psycopg", "--concurrency", "1,2",
                   "--out", str(tmp_path / "out")], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    doc = json.loads((run_dir(tmp_path / "out") / "results.json").read_text())
     cells = doc["results"]
     assert {c["driver"] for c in cells} == {"pgbench", "asyncpg", "psycopg", "sa-orm+psycopg"}
     assert {c["params"]["concurrency"] for c in cells} == {1, 2}
@@ -126,7 +131,7 @@ def test_quick_postgres_with_pgbench_ceiling(tmp_path: Path) -> None:
         if c["driver"] != "pgbench":
             expected = 100 * c["metrics"]["qps"] / ceilings[(c["case"], c["params"]["concurrency"])]
             assert c["metrics"]["ceiling_pct"] == pytest.approx(expected, abs=0.2)
-    assert "pgbench (ceiling)" in (tmp_path / "out" / "report.md").read_text()
+    assert "pgbench (ceiling)" in (run_dir(tmp_path / "out") / "report.md").read_text()
 
 
 @pytest.mark.parametrize("args", [
