@@ -6,8 +6,8 @@ and build the operation, ``warmup``, ``run`` a timed repeat starting at a shared
 A worker owns its process, so sync drivers are called directly and an async driver's whole timed loop is one
 coroutine on the session's event loop: one hop per repeat, none per call.
 
-Per call the timed loop does one clock read and one list append; latencies are folded into an HdrHistogram after
-the window closes.
+Per call the timed loop does one clock read, one list append and one comparison; latencies are worked out and folded
+into an HdrHistogram after the window closes.
 """
 
 from __future__ import annotations
@@ -37,9 +37,11 @@ def describe(session: Session | None, exc: BaseException) -> str:
 
 
 def timed_sync(op: Op, seconds: float, describe_error: Callable[[BaseException], str]) -> dict[str, Any]:
+    """Call ``op`` until ``seconds`` have passed. Per call: one clock read, one append, one comparison; a failed call's
+    timestamp is stored negated, so latencies are the differences of consecutive stamps, worked out afterwards."""
     call, recover, clock = op.call, op.recover, time.perf_counter_ns
-    samples: list[int] = []
-    append = samples.append
+    stamps: list[int] = []
+    append = stamps.append
     errors, first_error = 0, None
     cpu0 = time.process_time_ns()
     t = start = clock()
@@ -52,21 +54,21 @@ def timed_sync(op: Op, seconds: float, describe_error: Callable[[BaseException],
             first_error = first_error or describe_error(exc)
             if recover is not None:
                 recover()
-            if errors > ERROR_LIMIT and errors > len(samples):
-                break
             t = clock()
+            append(-t)
+            if errors > ERROR_LIMIT and errors > len(stamps) - errors:
+                break
             continue
-        t1 = clock()
-        append(t1 - t)
-        t = t1
-    return _loop_result(samples, errors, first_error, t - start, time.process_time_ns() - cpu0)
+        t = clock()
+        append(t)
+    return _loop_result(start, stamps, errors, first_error, time.process_time_ns() - cpu0)
 
 
 # timed_async is timed_sync with ``await``: one loop body for both would cost the sync drivers a call per iteration.
 async def timed_async(op: Op, seconds: float, describe_error: Callable[[BaseException], str]) -> dict[str, Any]:
     call, recover, clock = op.call, op.recover, time.perf_counter_ns
-    samples: list[int] = []
-    append = samples.append
+    stamps: list[int] = []
+    append = stamps.append
     errors, first_error = 0, None
     cpu0 = time.process_time_ns()
     t = start = clock()
@@ -79,73 +81,54 @@ async def timed_async(op: Op, seconds: float, describe_error: Callable[[BaseExce
             first_error = first_error or describe_error(exc)
             if recover is not None:
                 await recover()
-            if errors > ERROR_LIMIT and errors > len(samples):
-                break
             t = clock()
+            append(-t)
+            if errors > ERROR_LIMIT and errors > len(stamps) - errors:
+                break
             continue
-        t1 = clock()
-        append(t1 - t)
-        t = t1
-    return _loop_result(samples, errors, first_error, t - start, time.process_time_ns() - cpu0)
+        t = clock()
+        append(t)
+    return _loop_result(start, stamps, errors, first_error, time.process_time_ns() - cpu0)
 
 
-def _loop_result(samples: list[int], errors: int, first_error: str | None, elapsed_ns: int, cpu_ns: int
+def _loop_result(start: int, stamps: list[int], errors: int, first_error: str | None, cpu_ns: int
                  ) -> dict[str, Any]:
-    return {"ops": len(samples), "errors": errors, "first_error": first_error, "elapsed_ns": elapsed_ns,
+    samples, prev = [], start
+    for stamp in stamps:
+        if stamp > 0:
+            samples.append(stamp - prev)
+        prev = abs(stamp)
+    return {"ops": len(samples), "errors": errors, "first_error": first_error, "elapsed_ns": prev - start,
             "busy_ns": sum(samples), "cpu_ns": cpu_ns, "samples": samples}
 
 
-def _harness_chunk_sync(call: Callable[[], Any], n: int, clock: Callable[[], int]) -> int:
-    """``n`` calls with the timed loop's per-call work (a clock read, an append, a comparison)."""
-    samples: list[int] = []
-    append = samples.append
-    t = start = clock()
-    end = start + 10**15
-    for _ in range(n):
-        call()
-        t1 = clock()
-        append(t1 - t)
-        t = t1
-        if t > end:
-            break
-    return t - start
-
-
-def overhead_sync(op: Op, n: int, rounds: int) -> list[list[int]]:
-    """``rounds`` alternations of ``n`` calls in the harness's loop and ``n`` bare calls: ``[[harness_ns, bare_ns]]``.
-
-    Alternating small chunks makes both sides see the same machine, so drift and noise cancel in the ratio.
-    """
-    call, clock, pairs = op.call, time.perf_counter_ns, []
+def overhead_sync(op: Op, seconds: float, rounds: int) -> list[list[int]]:
+    """``rounds`` alternations of the timed loop (``seconds`` each) and a bare loop of as many calls of the same op:
+    ``[[ops, harness_wall_ns, bare_wall_ns, harness_cpu_ns, bare_cpu_ns], ...]`` (CPU: this process's, which
+    descheduling on a busy machine does not inflate)."""
+    pairs = []
     for _ in range(rounds):
-        harness = _harness_chunk_sync(call, n, clock)
-        t0 = clock()
+        timed = timed_sync(op, seconds, repr)
+        n, call, clock, cpu = timed["ops"], op.call, time.perf_counter_ns, time.process_time_ns
+        c0, t0 = cpu(), clock()
         for _ in range(n):
             call()
-        pairs.append([harness, clock() - t0])
+        t1, c1 = clock(), cpu()
+        pairs.append([n, timed["busy_ns"], t1 - t0, timed["cpu_ns"], c1 - c0])
     return pairs
 
 
-async def overhead_async(op: Op, n: int, rounds: int) -> list[list[int]]:
+async def overhead_async(op: Op, seconds: float, rounds: int) -> list[list[int]]:
     """``overhead_sync`` for async drivers, all rounds in one coroutine on the session's loop."""
-    call, clock, pairs = op.call, time.perf_counter_ns, []
+    pairs = []
     for _ in range(rounds):
-        samples: list[int] = []
-        append = samples.append
-        t = start = clock()
-        end = start + 10**15
+        timed = await timed_async(op, seconds, repr)
+        n, call, clock, cpu = timed["ops"], op.call, time.perf_counter_ns, time.process_time_ns
+        c0, t0 = cpu(), clock()
         for _ in range(n):
             await call()
-            t1 = clock()
-            append(t1 - t)
-            t = t1
-            if t > end:
-                break
-        harness = t - start
-        t0 = clock()
-        for _ in range(n):
-            await call()
-        pairs.append([harness, clock() - t0])
+        t1, c1 = clock(), cpu()
+        pairs.append([n, timed["busy_ns"], t1 - t0, timed["cpu_ns"], c1 - c0])
     return pairs
 
 
@@ -214,14 +197,14 @@ class Worker:
             result["hist"] = histogram_of(samples).encode() if samples else None
         return result
 
-    def overhead(self, n: int, rounds: int) -> dict:
+    def overhead(self, seconds: float, rounds: int) -> dict:
         assert self.op is not None
         op = self.op
         if op.is_async:
-            pairs = self._loop(lambda: overhead_async(op, n, rounds), 300)
+            pairs = self._loop(lambda: overhead_async(op, seconds, rounds), 2 * seconds * rounds + 60)
         else:
-            pairs = overhead_sync(op, n, rounds)
-        return {"ops": n, "pairs": pairs}
+            pairs = overhead_sync(op, seconds, rounds)
+        return {"pairs": pairs}
 
     def profile(self, seconds: float) -> dict:
         """One repeat under cProfile, enabled in the thread that runs the loop (the loop thread for async)."""
