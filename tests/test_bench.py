@@ -32,6 +32,11 @@ def bench(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.Comple
     return subprocess.run([str(DBMATRIX), "bench", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
+def run_dir(out: Path) -> Path:
+    """Where a run wrote its files: ``<out>/latest`` with per-run output folders, else ``<out>`` itself."""
+    return out / "latest" if (out / "latest").exists() else out
+
+
 def check_measured(cell: dict[str, Any]) -> None:
     m = cell["metrics"]
     where = f"{cell['case']} {cell['target']}/{cell['driver']} {cell['params']}"
@@ -66,7 +71,7 @@ def sqlite_quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.C
 def test_quick_sqlite_document(sqlite_quick: tuple[subprocess.CompletedProcess, Path]) -> None:
     proc, out = sqlite_quick
     assert proc.returncode == 0, proc.stderr[-3000:]
-    doc = json.loads((out / "results.json").read_text())
+    doc = json.loads((run_dir(out) / "results.json").read_text())
     assert doc["schema"] == "dbmatrix/results/v1" and doc["run"]["complete"] is True
     cells = doc["results"]
     assert {c["case"] for c in cells} == {w.case for w in WORKLOADS.values()}
@@ -85,9 +90,9 @@ def test_quick_sqlite_document(sqlite_quick: tuple[subprocess.CompletedProcess, 
         if variant == TUNED:
             base = by_key[(case, driver, DEFAULT)]["metrics"]["qps"]
             assert c["metrics"]["tuned_gain_pct"] == pytest.approx(100 * (c["metrics"]["qps"] / base - 1), abs=0.2)
-    md = (out / "report.md").read_text()
+    md = (run_dir(out) / "report.md").read_text()
     assert "## Performance (dbmatrix bench)" in md and "### sqlite · bench.pk_select" in md
-    page = (out / "report.html").read_text()
+    page = (run_dir(out) / "report.html").read_text()
     assert page.count("<svg") >= 2 * len(WORKLOADS) and "cdn" not in page.lower()
 
 
@@ -95,7 +100,7 @@ def test_compare_marks_changes_beyond_noise(sqlite_quick: tuple[subprocess.Compl
                                             tmp_path: Path) -> None:
     """--compare against a copy whose pk_select numbers are ten times higher with tight intervals."""
     _, out = sqlite_quick
-    old = json.loads((out / "results.json").read_text())
+    old = json.loads((run_dir(out) / "results.json").read_text())
     for c in old["results"]:
         if c["case"] == "bench.pk_select":
             c["metrics"]["qps"], c["metrics"]["qps_ci95"] = c["metrics"]["qps"] * 10, 0.0
@@ -104,7 +109,7 @@ def test_compare_marks_changes_beyond_noise(sqlite_quick: tuple[subprocess.Compl
     proc = bench(["--quick", "--target", "sqlite", "--workload", "pk_select", "--driver", "sqlite3",
                   "--compare", str(old_path), "--out", str(tmp_path / "new")], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    new = json.loads((tmp_path / "new" / "results.json").read_text())
+    new = json.loads((run_dir(tmp_path / "new") / "results.json").read_text())
     assert new["results"] and all(c["metrics"]["compare"]["verdict"] == "slower" for c in new["results"])
     assert "changed beyond the noise" in proc.stdout
 
@@ -114,7 +119,7 @@ def test_quick_postgres_with_pgbench_ceiling(tmp_path: Path) -> None:
                   "--driver", "asyncpg", "--driver", "psycopg", "--driver", "sa-orm+psycopg", "--concurrency", "1,2",
                   "--out", str(tmp_path / "out")], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    doc = json.loads((run_dir(tmp_path / "out") / "results.json").read_text())
     cells = doc["results"]
     assert {c["driver"] for c in cells} == {"pgbench", "asyncpg", "psycopg", "sa-orm+psycopg"}
     assert {c["params"]["concurrency"] for c in cells} == {1, 2}
@@ -126,7 +131,7 @@ def test_quick_postgres_with_pgbench_ceiling(tmp_path: Path) -> None:
         if c["driver"] != "pgbench":
             expected = 100 * c["metrics"]["qps"] / ceilings[(c["case"], c["params"]["concurrency"])]
             assert c["metrics"]["ceiling_pct"] == pytest.approx(expected, abs=0.2)
-    assert "pgbench (ceiling)" in (tmp_path / "out" / "report.md").read_text()
+    assert "pgbench (ceiling)" in (run_dir(tmp_path / "out") / "report.md").read_text()
 
 
 @pytest.mark.parametrize("args", [
@@ -229,3 +234,38 @@ def test_report_section_renders_from_the_document_alone() -> None:
     page = bench_html(doc)
     assert page.count("<svg") == 2 and "<script" not in page
     assert bench_markdown(_doc_with([])) == "" and bench_html(_doc_with([])) == ""
+
+
+def test_charts_render_in_headless_chromium(tmp_path: Path) -> None:
+    """The report's bench charts are inline SVG that a browser draws: bars, percentile curves, scaling lines."""
+    from test_report_html_dom import _dump_dom, _parse
+
+    from dbmatrix.report import render_html
+
+    cells = [CellResult("bench.pk_select", "pg", d, MEASURED, params={"concurrency": c, "variant": v, "knobs": {}},
+                        metrics={"qps": q * c, "qps_ci95": 5.0, "p50_us": 10.0, "p99_us": 20.0,
+                                 "latency_us": [[50.0, 10.0], [99.0, 20.0], [99.9, 40.0]]})
+             for c in (1, 4)
+             for d, v, q in (("asyncpg", DEFAULT, 900.0), ("asyncpg", TUNED, 1000.0), ("pgbench", "ceiling", 1200.0))]
+    path = tmp_path / "report.html"
+    path.write_text(render_html(_doc_with(cells)), encoding="utf-8")
+    dom = _parse(_dump_dom(path, tmp_path))
+    assert len(dom.find("svg", **{"class": "chart"})) == 3
+    assert len([a for t, a in dom.elements if t == "rect"]) == 3  # asyncpg default + tuned, pgbench at c=1
+    assert len([a for t, a in dom.elements if t == "polyline"]) == 4  # 2 latency curves + 2 scaling lines
+
+
+def test_every_run_cell_records_wall_ms() -> None:
+    """``dbmatrix run`` cells carry ``wall_ms`` whatever their outcome, so suite timings land in the matrix too."""
+    from sqlalchemy.engine import make_url
+
+    from dbmatrix.cell import Cell
+    from dbmatrix.drivers import get_adapter
+    from dbmatrix.results import SKIPPED
+    from dbmatrix.targets.model import Target
+
+    target = Target("sqlite", "sqlite", make_url("sqlite://"))
+    for outcome in (SKIPPED, "supported", "error"):
+        cell = Cell("types.x", target, get_adapter("sqlite3"))
+        result = cell.error(RuntimeError("x")) if outcome == "error" else cell.record(outcome, "why")
+        assert result.metrics["wall_ms"] >= 0

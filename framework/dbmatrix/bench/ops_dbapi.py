@@ -138,7 +138,7 @@ def _swallow(fn: Callable[[], Any]) -> Callable[[], Any]:
     return run
 
 
-# --- asyncio cursors --------------------------------------------------------------------------------------------
+# --- asyncio cursors (the blocking shape above with ``await``: a shared body would add a call to every sync op) --
 async def _async_cursor_op(session: Session, driver_id: str, workload: str, variant: str, rows: int, seed: int
                            ) -> Op:
     kind = session.info.kind

@@ -3,9 +3,10 @@
 Targets, drivers, ``--require`` and the output folder are ``dbmatrix run``'s (``MatrixRun``: selection, managed
 servers, scratch space, cleanup, atomic results + reports). Each cell is measured by worker processes
 (``worker.py``), one connection each, started once with ``spawn`` and reused; a cell at concurrency N uses N of
-them, started together at a shared instant. At concurrency 1 each repeat is followed by a bare loop of the same
-call (``overhead_pct``), and for default variants one extra repeat runs under cProfile ("where the time goes").
-Ceilings (pgbench, mysqlslap) run in the same run, as their own rows.
+them, started together at a shared instant. At concurrency 1 the timed loop alternates with a bare loop of the same
+call in short rounds (``overhead_pct``: the client CPU the harness adds per call), and for default variants one extra
+repeat runs under cProfile ("where the time goes"). Ceilings (pgbench, mysqlslap) run in the same run, as
+their own rows.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from .worker import worker_main
 from .workloads import BATCH_ROWS, WORKLOADS
 
 CEILING_VARIANT = "ceiling"
-REPLY_SLACK_S = 60  # on top of the work asked for, before a silent worker counts as hung
+REPLY_SLACK_S = 60
+OVERHEAD_ROUNDS = 10  # on top of the work asked for, before a silent worker counts as hung
 
 
 @dataclass
@@ -182,15 +184,14 @@ def measure_cell(pool: WorkerPool, spec: CellSpec, cfg: BenchConfig) -> CellResu
                        for i in range(n)], REPLY_SLACK_S)
         pool.ask(n, ("warmup", cfg.warmup), cfg.warmup + REPLY_SLACK_S)
         runs: list[list[dict[str, Any]]] = []
-        overheads: list[float] = []
         for _ in range(cfg.repeats):
             start_at = time.monotonic_ns() + 3_000_000 * n  # every worker starts at the same instant
             runs.append(pool.ask(n, ("run", start_at, cfg.seconds), repeat_timeout))
-            first = runs[-1][0]
-            if n == 1 and first["ops"] > 0:
-                bare_n = max(1, first["ops"] // 4)
-                bare = pool.ask_one(("bare", bare_n), repeat_timeout)
-                overheads.append((first["busy_ns"] / first["ops"]) / (bare["elapsed_ns"] / bare_n) - 1.0)
+        overhead = None
+        if n == 1:  # about one more repeat: the timed loop and a bare loop in alternating short rounds
+            chunk_s = cfg.seconds / (2 * OVERHEAD_ROUNDS)
+            pairs = pool.ask_one(("overhead", chunk_s, OVERHEAD_ROUNDS), 2 * repeat_timeout)["pairs"]
+            overhead = overhead_ratio(pairs)
         # the bottleneck column belongs to the default row; tuned rows show their gain instead
         profiled = n == 1 and cfg.profile and spec.variant == DEFAULT
         profile = pool.ask_one(("profile", cfg.seconds), repeat_timeout) if profiled else None
@@ -202,10 +203,25 @@ def measure_cell(pool: WorkerPool, spec: CellSpec, cfg: BenchConfig) -> CellResu
     except WorkerFailed as exc:
         pool.reset(n)
         return cell(ERROR, str(exc), {})
-    return cell(*_summarise(runs, overheads, profile, closed, spec))
+    return cell(*_summarise(runs, overhead, profile, closed, spec))
 
 
-def _summarise(runs: list[list[dict[str, Any]]], overheads: list[float], profile: dict[str, Any] | None,
+def overhead_ratio(pairs: list[list[int]]) -> float | None:
+    """The client CPU the harness adds per call, over the call's own time (from ``overhead`` rounds:
+    ``[ops, harness_wall, bare_wall, harness_cpu, bare_cpu]``).
+
+    CPU time, because on a shared machine a round's wall time mostly measures who else got the cores; the call's
+    own time is the bare loop's fastest round (descheduling can only slow a round down, never speed it up).
+    """
+    rounds = [r for r in pairs if r[0] > 0 and r[2] > 0]
+    if not rounds:
+        return None
+    extra_cpu = statistics.median((hc - bc) / n for n, _, _, hc, bc in rounds)
+    call_time = min(bw / n for n, _, bw, _, _ in rounds)
+    return extra_cpu / call_time
+
+
+def _summarise(runs: list[list[dict[str, Any]]], overhead: float | None, profile: dict[str, Any] | None,
                closed: list[dict[str, Any]], spec: CellSpec) -> tuple[str, str | None, dict[str, Any]]:
     qps = [sum(w["ops"] / (w["elapsed_ns"] / 1e9) for w in rep if w["elapsed_ns"] > 0) for rep in runs]
     ops = sum(w["ops"] for rep in runs for w in rep)
@@ -225,8 +241,8 @@ def _summarise(runs: list[list[dict[str, Any]]], overheads: list[float], profile
     }
     if spec.workload == "insert_batch":
         metrics["rows_per_op"] = BATCH_ROWS
-    if overheads:
-        metrics["overhead_pct"] = round(100.0 * statistics.median(overheads), 2)
+    if overhead is not None:
+        metrics["overhead_pct"] = round(100.0 * overhead, 2)
     detail = None
     if profile is not None:
         metrics["time_split_pct"] = profile["split_pct"]

@@ -1,13 +1,13 @@
 """A load-generator worker process: one connection, one operation, timed loops on command.
 
 The parent (``runner``) starts workers with the ``spawn`` method and talks to each over a pipe: ``open`` a session
-and build the operation, ``warmup``, ``run`` a timed repeat starting at a shared monotonic instant, ``bare`` (the
-same call in a loop with nothing of ours around it, to measure the harness), ``profile`` one repeat under cProfile,
-``close``. A worker owns its process, so sync drivers are called directly and an async driver's whole timed loop is
-one coroutine on the session's event loop: one hop per repeat, none per call.
+and build the operation, ``warmup``, ``run`` a timed repeat starting at a shared monotonic instant, ``overhead``
+(the harness's loop alternated with a bare loop of the same call), ``profile`` one repeat under cProfile, ``close``.
+A worker owns its process, so sync drivers are called directly and an async driver's whole timed loop is one
+coroutine on the session's event loop: one hop per repeat, none per call.
 
-Per call the timed loop does one clock read and one list append; latencies are folded into an HdrHistogram after
-the window closes.
+Per call the timed loop does one clock read, one list append and one comparison; latencies are worked out and folded
+into an HdrHistogram after the window closes.
 """
 
 from __future__ import annotations
@@ -37,9 +37,11 @@ def describe(session: Session | None, exc: BaseException) -> str:
 
 
 def timed_sync(op: Op, seconds: float, describe_error: Callable[[BaseException], str]) -> dict[str, Any]:
+    """Call ``op`` until ``seconds`` have passed. Per call: one clock read, one append, one comparison; a failed call's
+    timestamp is stored negated, so latencies are the differences of consecutive stamps, worked out afterwards."""
     call, recover, clock = op.call, op.recover, time.perf_counter_ns
-    samples: list[int] = []
-    append = samples.append
+    stamps: list[int] = []
+    append = stamps.append
     errors, first_error = 0, None
     cpu0 = time.process_time_ns()
     t = start = clock()
@@ -52,21 +54,21 @@ def timed_sync(op: Op, seconds: float, describe_error: Callable[[BaseException],
             first_error = first_error or describe_error(exc)
             if recover is not None:
                 recover()
-            if errors > ERROR_LIMIT and errors > len(samples):
-                break
             t = clock()
+            append(-t)
+            if errors > ERROR_LIMIT and errors > len(stamps) - errors:
+                break
             continue
-        t1 = clock()
-        append(t1 - t)
-        t = t1
-    return _loop_result(samples, errors, first_error, t - start, time.process_time_ns() - cpu0)
+        t = clock()
+        append(t)
+    return _loop_result(start, stamps, errors, first_error, time.process_time_ns() - cpu0)
 
 
 # timed_async is timed_sync with ``await``: one loop body for both would cost the sync drivers a call per iteration.
 async def timed_async(op: Op, seconds: float, describe_error: Callable[[BaseException], str]) -> dict[str, Any]:
     call, recover, clock = op.call, op.recover, time.perf_counter_ns
-    samples: list[int] = []
-    append = samples.append
+    stamps: list[int] = []
+    append = stamps.append
     errors, first_error = 0, None
     cpu0 = time.process_time_ns()
     t = start = clock()
@@ -79,36 +81,55 @@ async def timed_async(op: Op, seconds: float, describe_error: Callable[[BaseExce
             first_error = first_error or describe_error(exc)
             if recover is not None:
                 await recover()
-            if errors > ERROR_LIMIT and errors > len(samples):
-                break
             t = clock()
+            append(-t)
+            if errors > ERROR_LIMIT and errors > len(stamps) - errors:
+                break
             continue
-        t1 = clock()
-        append(t1 - t)
-        t = t1
-    return _loop_result(samples, errors, first_error, t - start, time.process_time_ns() - cpu0)
+        t = clock()
+        append(t)
+    return _loop_result(start, stamps, errors, first_error, time.process_time_ns() - cpu0)
 
 
-def _loop_result(samples: list[int], errors: int, first_error: str | None, elapsed_ns: int, cpu_ns: int
+def _loop_result(start: int, stamps: list[int], errors: int, first_error: str | None, cpu_ns: int
                  ) -> dict[str, Any]:
-    return {"ops": len(samples), "errors": errors, "first_error": first_error, "elapsed_ns": elapsed_ns,
+    samples, prev = [], start
+    for stamp in stamps:
+        if stamp > 0:
+            samples.append(stamp - prev)
+        prev = abs(stamp)
+    return {"ops": len(samples), "errors": errors, "first_error": first_error, "elapsed_ns": prev - start,
             "busy_ns": sum(samples), "cpu_ns": cpu_ns, "samples": samples}
 
 
-def bare_sync(op: Op, n: int) -> int:
-    call, rng = op.call, range(n)
-    t0 = time.perf_counter_ns()
-    for _ in rng:
-        call()
-    return time.perf_counter_ns() - t0
+def overhead_sync(op: Op, seconds: float, rounds: int) -> list[list[int]]:
+    """``rounds`` alternations of the timed loop (``seconds`` each) and a bare loop of as many calls of the same op:
+    ``[[ops, harness_wall_ns, bare_wall_ns, harness_cpu_ns, bare_cpu_ns], ...]`` (CPU: this process's, which
+    descheduling on a busy machine does not inflate)."""
+    pairs = []
+    for _ in range(rounds):
+        timed = timed_sync(op, seconds, repr)
+        n, call, clock, cpu = timed["ops"], op.call, time.perf_counter_ns, time.process_time_ns
+        c0, t0 = cpu(), clock()
+        for _ in range(n):
+            call()
+        t1, c1 = clock(), cpu()
+        pairs.append([n, timed["busy_ns"], t1 - t0, timed["cpu_ns"], c1 - c0])
+    return pairs
 
 
-async def bare_async(op: Op, n: int) -> int:
-    call, rng = op.call, range(n)
-    t0 = time.perf_counter_ns()
-    for _ in rng:
-        await call()
-    return time.perf_counter_ns() - t0
+async def overhead_async(op: Op, seconds: float, rounds: int) -> list[list[int]]:
+    """``overhead_sync`` for async drivers, all rounds in one coroutine on the session's loop."""
+    pairs = []
+    for _ in range(rounds):
+        timed = await timed_async(op, seconds, repr)
+        n, call, clock, cpu = timed["ops"], op.call, time.perf_counter_ns, time.process_time_ns
+        c0, t0 = cpu(), clock()
+        for _ in range(n):
+            await call()
+        t1, c1 = clock(), cpu()
+        pairs.append([n, timed["busy_ns"], t1 - t0, timed["cpu_ns"], c1 - c0])
+    return pairs
 
 
 def peak_rss_kb() -> int:
@@ -176,11 +197,14 @@ class Worker:
             result["hist"] = histogram_of(samples).encode() if samples else None
         return result
 
-    def bare(self, n: int) -> dict:
+    def overhead(self, seconds: float, rounds: int) -> dict:
         assert self.op is not None
         op = self.op
-        elapsed = self._loop(lambda: bare_async(op, n), 120) if op.is_async else bare_sync(op, n)
-        return {"ops": n, "elapsed_ns": elapsed}
+        if op.is_async:
+            pairs = self._loop(lambda: overhead_async(op, seconds, rounds), 2 * seconds * rounds + 60)
+        else:
+            pairs = overhead_sync(op, seconds, rounds)
+        return {"pairs": pairs}
 
     def profile(self, seconds: float) -> dict:
         """One repeat under cProfile, enabled in the thread that runs the loop (the loop thread for async)."""

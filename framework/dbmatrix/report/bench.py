@@ -19,7 +19,11 @@ PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b
 
 
 def bench_cells(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    return [r for r in doc.get("results") or [] if str(r.get("case", "")).startswith("bench.")]
+    """The cells ``dbmatrix bench`` wrote (a bench case with a measured ``qps``, or one that failed)."""
+    cells = [r for r in doc.get("results") or [] if str(r.get("case", "")).startswith("bench.")]
+    if not any("qps" in (r.get("metrics") or {}) for r in cells):
+        return []
+    return cells
 
 
 def _groups(doc: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -56,7 +60,10 @@ def table_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
         t = tuned.get((r["driver"], _conc(r)))
         gain = ""
         if t is not None:
-            gain = f"{_num(t['metrics'].get('tuned_gain_pct'), '{:+.0f}%')} ({_num(t['metrics']['qps'])} qps)"
+            tm = t["metrics"]
+            gain = f"{_num(tm.get('tuned_gain_pct'), '{:+.0f}%')} ({_num(tm['qps'])} qps)"
+            if abs(tm["qps"] - m["qps"]) <= tm.get("qps_ci95", 0.0) + m.get("qps_ci95", 0.0):
+                gain += " within noise"  # the two 95% intervals overlap
         qps = f"{_num(m.get('qps'))} ± {_num(m.get('qps_ci95'))}"
         cmp = m.get("compare")
         if cmp and cmp.get("beyond_noise"):
@@ -116,7 +123,7 @@ def svg_bars(title: str, bars: list[tuple[str, float, float, str]], width: int =
     height = 28 + row * len(bars)
     top = max(v + h for _, v, h, _ in bars) or 1.0
     scale = (width - left - right) / top
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
+    parts = [f'<svg class="chart" width="{width}" height="{height}" '
              f'role="img" aria-label="{_e(title)}"><title>{_e(title)}</title>',
              f'<text x="4" y="14" font-size="12" font-weight="bold">{_e(title)}</text>']
     for i, (label, value, half, colour) in enumerate(bars):
@@ -159,7 +166,7 @@ def svg_lines(title: str, series: list[tuple[str, list[tuple[float, float]]]], x
     def py(y: float) -> float:
         return height - bottom - (fy(y) - y0) / (y1 - y0) * (height - top - bottom)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" role="img" '
+    parts = [f'<svg class="chart" width="{width}" height="{height}" role="img" '
              f'aria-label="{_e(title)}"><title>{_e(title)}</title>',
              f'<text x="4" y="14" font-size="12" font-weight="bold">{_e(title)}</text>',
              f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#888"/>',
@@ -215,7 +222,8 @@ def bench_html(doc: dict[str, Any]) -> str:
     groups = _groups(doc)
     if not groups:
         return ""
-    parts = ['<section id="bench"><h2>Performance (dbmatrix bench)</h2>',
+    # a <div>, not a <section>: the report's family filters work on its family sections
+    parts = ['<div id="bench-performance" class="bench-report"><h2>Performance (dbmatrix bench)</h2>',
              "<p>QPS: mean over repeats ± 95% CI. Ceiling: pgbench/mysqlslap with the same statements and "
              "concurrency in the same run. Bottleneck: cProfile of one repeat.</p>"]
     for (target, case), cells in sorted(groups.items()):
@@ -229,5 +237,5 @@ def bench_html(doc: dict[str, Any]) -> str:
         if knobs:
             parts.append("<p>Tuned knobs:</p><ul>" + "".join(f"<li>{_e(k)}</li>" for k in knobs) + "</ul>")
         parts.append(charts(cells, f"{target} {case}"))
-    parts.append("</section>")
+    parts.append("</div>")
     return "\n".join(parts)
