@@ -1,0 +1,20 @@
+"""a composite index on orders (placed_at, user_id)
+
+Revision ID: 0007_orders_index
+Revises: 0006_user_display_name
+"""
+
+from alembic import op
+
+revision = "0007_orders_index"
+down_revision = "0006_user_display_name"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_orders_placed_user", "orders", ["placed_at", "user_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_orders_placed_user", table_name="orders")
