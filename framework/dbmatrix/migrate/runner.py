@@ -1,0 +1,123 @@
+"""Run one migration project on one target's scratch database and collect what the checks judge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection
+
+from ..targets.admin import admin_drivername
+from ..targets.urls import kind_of, redact
+from .alembic_project import AlembicChain, AlembicProject
+from .catalog import Catalog, snapshot
+from .guard import ForeignDatabase, scratch_guard
+from .walk import Step, Walk, walk_chain
+
+
+@dataclass
+class MigrateOptions:
+    models: Any = None  # a MetaData, for migrate.model_drift
+    seed_rows: int = 50_000
+    lock_budget_ms: float = 100.0
+    offline: bool = True
+
+
+def sync_engine(url: URL) -> sa.Engine:
+    """A plain (sync) SQLAlchemy engine on ``url`` with the admin DBAPI for its kind; no pooling."""
+    kind = kind_of(url)
+    return sa.create_engine(url.set(drivername=admin_drivername(kind)), poolclass=sa.pool.NullPool)
+
+
+def committed_snapshot(conn: Connection) -> Catalog:
+    cat = snapshot(conn)
+    if conn.in_transaction():
+        conn.commit()  # so the next alembic command opens (and commits) its own transaction
+    return cat
+
+
+def walk_alembic(project: AlembicProject, url: URL, target: str, opts: MigrateOptions) -> Walk:
+    """upgrade / downgrade / re-upgrade every revision on the scratch database at ``url`` (empty on entry)."""
+    engine = sync_engine(url)
+    url = engine.url
+    walk = Walk(target=target, engine=engine.dialect.name, tool="alembic")
+    try:
+        with scratch_guard(url) as guard, engine.connect() as conn:
+            chain = AlembicChain(project, url, conn)
+            try:
+                walk.heads = project.heads(url)
+            except Exception as exc:  # noqa: BLE001 - judged by migrate.single_head
+                from .walk import describe
+
+                walk.chain_error = describe(exc)
+                return walk
+            if len(walk.heads) > 1:
+                return walk
+
+            def verify_first(step: Step) -> None:
+                if step.id not in chain.applied():
+                    raise ForeignDatabase(
+                        f"after upgrading {step.id}, the version table of dbmatrix's scratch database "
+                        f"{redact(url)} does not show it: env.py migrated another database. Make env.py use "
+                        "config.attributes['connection'] or the sqlalchemy.url dbmatrix sets")
+
+            walk_chain(chain, lambda: committed_snapshot(conn), guard.take, walk, verify_first=verify_first)
+            if walk.head is not None and opts.models is not None:
+                walk.extra["model_drift"] = model_drift(conn, opts.models)
+    finally:
+        engine.dispose()
+    if opts.offline and walk.records:
+        walk.extra["offline"] = offline_sql(project, url, [r.step for r in walk.records])
+    return walk
+
+
+def model_drift(conn: Connection, metadata: Any) -> list[str] | str:
+    """alembic's autogenerate comparison of ``metadata`` with the live head schema, one line per difference."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    try:
+        mc = MigrationContext.configure(conn, opts={"compare_type": True})
+        diffs = compare_metadata(mc, metadata)
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        if conn.in_transaction():
+            conn.rollback()
+    return [_drift_line(d) for d in diffs]
+
+
+def _drift_line(diff: Any) -> str:
+    if isinstance(diff, list):  # modify_* entries come grouped per column
+        return "; ".join(_drift_line(d) for d in diff)
+    op, *args = diff
+    names = []
+    for a in args:
+        name = getattr(a, "name", None)
+        table = getattr(getattr(a, "table", None), "name", None)
+        if name is not None:
+            names.append(f"{table}.{name}" if table and table != name else str(name))
+        elif isinstance(a, str | int | bool) or a is None:
+            names.append(str(a))
+        else:
+            names.append(type(a).__name__ if not hasattr(a, "compile") else str(a))
+    return f"{op} " + " ".join(n for n in names if n and n != "None")
+
+
+def offline_sql(project: AlembicProject, url: URL, steps: list[Step]) -> dict[str, Any]:
+    """Each revision rendered by alembic's offline mode for ``url``'s dialect (or the exception it raised)."""
+    from .alembic_project import Revision
+    from .walk import describe
+
+    out: dict[str, Any] = {}
+    for s in steps:
+        try:
+            out[s.id] = project.offline_sql(url, Revision(s.id, s.down, s.path, ""))
+        except Exception as exc:  # noqa: BLE001
+            out[s.id] = RuntimeError(describe(exc))
+    return out
+
+
+ScratchFactory = Callable[[str], tuple[URL, Callable[[], None]]]
