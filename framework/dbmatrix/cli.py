@@ -57,6 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("results", type=Path)
     rep.add_argument("--out", type=Path, default=None, metavar="DIR", help="default: the results file's directory")
 
+    mg = sub.add_parser("migrate", help="dry-run a migration chain (alembic or yoyo) on every target's scratch")
+    target_options(mg)
+    src = mg.add_mutually_exclusive_group(required=True)
+    src.add_argument("--alembic", type=Path, metavar="INI", help="the project's alembic.ini")
+    src.add_argument("--yoyo", type=Path, metavar="DIR", help="a yoyo migrations directory")
+    mg.add_argument("--models", metavar="MODULE_OR_FILE:ATTR", help="MetaData or declarative Base for model_drift")
+    mg.add_argument("--seed-rows", type=int, default=50_000, metavar="N", help="rows per table in the seeded run")
+    mg.add_argument("--lock-budget-ms", type=float, default=100.0, metavar="MS",
+                    help="flag write-blocking locks held longer than this on a populated table (default 100)")
+    mg.add_argument("--out", default="dbmatrix-out", metavar="DIR", help="output directory (default ./dbmatrix-out)")
+
     df = sub.add_parser("diff", help="list cells whose outcome changed; exit 1 if any got worse")
     df.add_argument("old", type=Path)
     df.add_argument("new", type=Path)
@@ -66,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"run": cmd_run, "targets": cmd_targets, "report": cmd_report, "diff": cmd_diff}[args.command](args)
+        return {"run": cmd_run, "targets": cmd_targets, "report": cmd_report, "diff": cmd_diff,
+                "migrate": cmd_migrate}[args.command](args)
     except UsageError as exc:
         print(f"dbmatrix: error: {scrub(exc)}", file=sys.stderr)
         return EXIT_USAGE
@@ -162,6 +174,12 @@ def cmd_targets(args: argparse.Namespace) -> int:
                       t.record().url, ", ".join(sorted(t.capabilities)) if ok else "")
     Console(highlight=False).print(table)
     return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from .migrate.cli import migrate_main
+
+    return migrate_main(args)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

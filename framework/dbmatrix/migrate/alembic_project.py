@@ -115,6 +115,32 @@ class AlembicProject:
             command.upgrade(cfg, f"{rev.down}:{rev.revision}" if rev.down else rev.revision, sql=True)
         return buf.getvalue()
 
+    def load_models(self, spec: str) -> Any:
+        """The --models MetaData, imported the way env.py would (alembic puts prepend_sys_path on sys.path)."""
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+
+        ScriptDirectory.from_config(Config(str(self.ini)))
+        return load_models(spec, self.ini.parent)
+
+    def walk(self, url: URL, target: str, opts: Any) -> Any:
+        from .runner import walk_alembic
+
+        return walk_alembic(self, url, target, opts)
+
+    def seeded(self, url: URL, opts: Any) -> dict[str, Any]:
+        from .guard import scratch_guard
+        from .locks import seeded_run
+        from .runner import sync_engine
+
+        engine = sync_engine(url)
+        try:
+            with scratch_guard(engine.url), engine.connect() as conn:
+                chain = AlembicChain(self, engine.url, conn)
+                return seeded_run(chain, conn, engine, opts.seed_rows, opts.lock_budget_ms)
+        finally:
+            engine.dispose()
+
     def current(self, conn: Connection) -> set[str]:
         from alembic.runtime.migration import MigrationContext
 

@@ -52,8 +52,10 @@ def _table(conn: Connection, insp: sa.Inspector, name: str) -> dict[str, Any]:
     for fk in insp.get_foreign_keys(name):
         opts = fk.get("options") or {}
         fks[fk.get("name") or _anon(fk["constrained_columns"])] = {
-            "columns": fk["constrained_columns"], "references": f"{fk['referred_table']}({', '.join(fk['referred_columns'])})",
-            "ondelete": (opts.get("ondelete") or "NO ACTION").upper(), "onupdate": (opts.get("onupdate") or "NO ACTION").upper(),
+            "columns": fk["constrained_columns"],
+            "references": f"{fk['referred_table']}({', '.join(fk['referred_columns'])})",
+            "ondelete": (opts.get("ondelete") or "NO ACTION").upper(),
+            "onupdate": (opts.get("onupdate") or "NO ACTION").upper(),
         }
     uniques = {u.get("name") or _anon(u["column_names"]): u["column_names"] for u in insp.get_unique_constraints(name)}
     checks = {c.get("name") or _anon([c["sqltext"]]): _sql(c["sqltext"]) for c in insp.get_check_constraints(name)}
@@ -165,14 +167,16 @@ def portable(cat: Catalog) -> Catalog:
     tables = {}
     enums = cat.get("enums", {})
     for name, t in cat["tables"].items():
+        as_enum = _check_enums(t)
         tables[name] = {
-            "columns": {c: {"type": _family(v["type"], enums), "nullable": v["nullable"],
+            "columns": {c: {"type": as_enum.get(c, (_family(v["type"], enums), None))[0], "nullable": v["nullable"],
                             "has_default": _declared_default(v["default"])}
                         for c, v in t["columns"].items()},
             "primary_key": t["primary_key"],
             "foreign_keys": {n: {k: fk[k] for k in ("columns", "references", "ondelete")}
                              for n, fk in t["foreign_keys"].items()},
-            "checks": sorted(n for n in t["checks"] if not n.startswith("(unnamed")),
+            "checks": sorted(n for n in t["checks"]
+                             if not n.startswith("(unnamed") and n not in {k for _, k in as_enum.values()}),
             "indexes": {n: {"columns": ix["columns"], "unique": ix["unique"]} for n, ix in t["indexes"].items()
                         if n in _declared_indexes(t)},
         }
@@ -182,6 +186,21 @@ def portable(cat: Catalog) -> Catalog:
 def _declared_indexes(t: dict[str, Any]) -> set[str]:
     # MariaDB adds an index per foreign key (named after the constraint); it is not part of the declared schema.
     return {n for n in t["indexes"] if n not in t["foreign_keys"] and n != "PRIMARY"}
+
+
+_IN_LIST = re.compile(r"^\(*\s*(\w+)\s+IN\s*\(([^()]*)\)\s*\)*$", re.IGNORECASE)
+
+
+def _check_enums(t: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """{column: (enum family, check name)} for string columns limited by ``CHECK (col IN ('a', 'b'))``: how
+    SQLAlchemy's Enum is spelled where the engine has no enum type (SQLite)."""
+    out = {}
+    for check_name, sql in t["checks"].items():
+        m = _IN_LIST.match(sql)
+        if m and m.group(1) in t["columns"] and "CHAR" in t["columns"][m.group(1)]["type"].upper():
+            labels = [v.strip().strip("'") for v in m.group(2).split(",")]
+            out[m.group(1)] = ("enum(" + ", ".join(labels) + ")", check_name)
+    return out
 
 
 def _declared_default(default: str | None) -> bool:

@@ -168,8 +168,8 @@ def offline_sql(walk: Walk) -> list[CheckResult]:
         if only_off or only_on:
             parts = ([f"only offline: {_lines(only_off, 4)}"] if only_off else []) + (
                 [f"only online: {_lines(only_on, 4)}"] if only_on else [])
-            out.append(CheckResult("offline_sql", FAIL, rec.step.id,
-                                   detail=f"revision {rec.step.id}: offline SQL differs from online: " + "; ".join(parts)))
+            detail = f"revision {rec.step.id}: offline SQL differs from online: " + "; ".join(parts)
+            out.append(CheckResult("offline_sql", FAIL, rec.step.id, detail=detail))
         else:
             out.append(CheckResult("offline_sql", PASS, rec.step.id,
                                    detail=f"revision {rec.step.id}: offline SQL matches the statements run online"))
@@ -201,9 +201,9 @@ def locks(walk: Walk) -> list[CheckResult]:
         if s.get("error"):
             out.append(CheckResult("locks", SKIPPED, s["revision"], detail=f"revision did not run: {s['error']}"))
             continue
-        detail = (f"revision {s['revision']}: " + "; ".join(f["flag"] for f in flagged)) if flagged else (
-            f"revision {s['revision']}: " + (", ".join(f"{f['lock']} on {f['table']} {f['held_ms']} ms" for f in findings)
-                                             or "no lock on a user table seen"))
+        seen = ", ".join(f"{f['lock']} on {f['table']} {f['held_ms']} ms" for f in findings)
+        detail = f"revision {s['revision']}: " + (
+            "; ".join(f["flag"] for f in flagged) if flagged else seen or "no lock on a user table seen")
         out.append(CheckResult("locks", FAIL if flagged else PASS, s["revision"], detail=detail, findings=findings))
     return out
 

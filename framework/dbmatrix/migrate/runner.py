@@ -25,10 +25,36 @@ class MigrateOptions:
     offline: bool = True
 
 
+# Every wait is bounded: a migration stuck on a lock fails instead of hanging the run.
+LOCK_TIMEOUT_S = 30
+STATEMENT_TIMEOUT_S = 600
+_SESSION_BOUNDS = {
+    "postgresql": [f"SET lock_timeout = '{LOCK_TIMEOUT_S}s'", f"SET statement_timeout = '{STATEMENT_TIMEOUT_S}s'"],
+    "mysql": [f"SET SESSION lock_wait_timeout = {LOCK_TIMEOUT_S}",
+              f"SET SESSION innodb_lock_wait_timeout = {LOCK_TIMEOUT_S}",
+              f"SET SESSION max_statement_time = {STATEMENT_TIMEOUT_S}"],
+    "sqlite": [f"PRAGMA busy_timeout = {LOCK_TIMEOUT_S * 1000}"],
+}
+
+
 def sync_engine(url: URL) -> sa.Engine:
-    """A plain (sync) SQLAlchemy engine on ``url`` with the admin DBAPI for its kind; no pooling."""
+    """A plain (sync) SQLAlchemy engine on ``url`` with the admin DBAPI for its kind; no pooling, bounded waits."""
     kind = kind_of(url)
-    return sa.create_engine(url.set(drivername=admin_drivername(kind)), poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(url.set(drivername=admin_drivername(kind)), poolclass=sa.pool.NullPool)
+
+    @sa.event.listens_for(engine, "connect")
+    def _bound(dbapi_conn: Any, record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        for sql in _SESSION_BOUNDS.get(kind, []):
+            try:
+                cur.execute(sql)
+            except Exception:  # noqa: BLE001, S110 - MySQL has no max_statement_time: the others still apply
+                pass
+        cur.close()
+        if kind != "sqlite":
+            dbapi_conn.commit()
+
+    return engine
 
 
 def committed_snapshot(conn: Connection) -> Catalog:

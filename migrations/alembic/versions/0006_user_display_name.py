@@ -31,7 +31,10 @@ def _users_before() -> sa.Table:
 
 def upgrade() -> None:
     op.add_column("users", sa.Column("display_name", sa.String(100), nullable=True))
-    op.execute("UPDATE users SET display_name = COALESCE(name, email) WHERE display_name IS NULL")
+    # The backfill runs in its own transaction: inside the ALTER's transaction it would keep users under
+    # ACCESS EXCLUSIVE for the whole UPDATE (migrate.locks shows this on a seeded table).
+    with op.get_context().autocommit_block():
+        op.execute("UPDATE users SET display_name = COALESCE(name, email) WHERE display_name IS NULL")
     with op.batch_alter_table("users", copy_from=_users_before()) as batch:
         batch.alter_column("display_name", existing_type=sa.String(100), nullable=False)
 
