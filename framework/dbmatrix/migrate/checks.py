@@ -228,6 +228,26 @@ def lint(walk: Walk) -> list[CheckResult]:
     return out
 
 
+@check("bookkeeping")
+def bookkeeping(walk: Walk) -> list[CheckResult]:
+    """yoyo: after the walk its lock table is empty and its log holds every apply and rollback it ran."""
+    book = walk.extra.get("bookkeeping")
+    if book is None:
+        return []
+    ran = {"apply": 2 * sum(1 for r in walk.records if r.after is not None),
+           "rollback": sum(1 for r in walk.records if r.down is not None and not r.down_error)}
+    ran["apply"] -= sum(1 for r in walk.records if r.reup_error or (r.after is not None and r.again is None))
+    problems = []
+    if book["lock_rows"]:
+        problems.append(f"yoyo_lock still holds {book['lock_rows']} row(s)")
+    for op, n in ran.items():
+        if book["log"].get(op, 0) != n:
+            problems.append(f"_yoyo_log has {book['log'].get(op, 0)} {op} entries, the walk ran {n}")
+    return [CheckResult("bookkeeping", FAIL if problems else PASS,
+                        detail="; ".join(problems) or f"yoyo_lock empty; _yoyo_log: {book['log']}",
+                        metrics={"lock_rows": book["lock_rows"], **{f"log_{k}": v for k, v in book["log"].items()}})]
+
+
 def cross_engine(walks: list[Walk]) -> list[CheckResult]:
     """The head catalogs of every engine agree on tables, columns (type family, nullability), keys and indexes."""
     heads = [(w, portable(w.head)) for w in walks if w.head is not None]

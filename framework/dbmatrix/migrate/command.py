@@ -49,11 +49,15 @@ def migrate_target(project: Any, target: Target, run_id: str, opts: MigrateOptio
         with _scratch(target, f"{run_id}_s") as url:
             progress(f"{target.name}: seeded run ({opts.seed_rows} rows per table)")
             walk.extra["seeded"] = project.seeded(url, opts)
-    if target.kind == "postgresql" and isinstance(walk.extra.get("offline"), dict):
+    if target.kind == "postgresql":
         from .lint import lint_sql
 
-        sql = {rev: text for rev, text in walk.extra["offline"].items() if isinstance(text, str)}
-        walk.extra["lint"] = lint_sql(sql, ".".join(str(v) for v in target.version[:2]) or None)
+        if hasattr(project, "sql_by_revision"):
+            sql = project.sql_by_revision()
+        else:
+            sql = {rev: text for rev, text in (walk.extra.get("offline") or {}).items() if isinstance(text, str)}
+        if sql:
+            walk.extra["lint"] = lint_sql(sql, ".".join(str(v) for v in target.version[:2]) or None)
     return walk
 
 

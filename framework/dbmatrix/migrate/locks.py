@@ -92,7 +92,10 @@ def seeded_run(chain: Chain, conn: Connection, engine: sa.Engine, rows: int, loc
         populated = {t: c for t, c in counts.items() if isinstance(c, int) and c > 0}
         rec: dict[str, Any] = {"revision": step.id, "rows": rows}
         nodes_before = dict(conn.execute(_FILENODES_SQL).all()) if is_pg else {}
-        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() if is_pg else None
+        # the backend that runs the migration: the chain's own connection when it has one (yoyo)
+        pid = (getattr(chain, "backend_pid", None) or (lambda: None))() if is_pg else None
+        if is_pg and pid is None:
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
         if conn.in_transaction():
             conn.commit()
         probe = LockProbe(engine, pid) if is_pg else None

@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL, Connection
 from ..targets.admin import admin_drivername
 from ..targets.urls import kind_of, redact
 from .alembic_project import AlembicChain, AlembicProject
-from .catalog import Catalog, snapshot
+from .catalog import TOOL_TABLES, Catalog, snapshot
 from .guard import ForeignDatabase, scratch_guard
 from .walk import Step, Walk, walk_chain
 
@@ -105,7 +105,9 @@ def model_drift(conn: Connection, metadata: Any) -> list[str] | str:
     from alembic.runtime.migration import MigrationContext
 
     try:
-        mc = MigrationContext.configure(conn, opts={"compare_type": True})
+        mc = MigrationContext.configure(conn, opts={
+            "compare_type": True,
+            "include_name": lambda name, type_, parent: not (type_ == "table" and name in TOOL_TABLES)})
         diffs = compare_metadata(mc, metadata)
     except Exception as exc:  # noqa: BLE001
         return f"{type(exc).__name__}: {exc}"
