@@ -215,3 +215,8 @@ class AlembicChain:
 
     def applied(self) -> set[str]:
         return self.project.current(self.conn)
+
+    def mark(self, step: Any) -> None:
+        from alembic import command
+
+        _finish(self.conn, lambda: command.stamp(self.project.config(self.url, self.conn), step.id))

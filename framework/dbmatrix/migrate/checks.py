@@ -105,8 +105,10 @@ def reupgrade(walk: Walk) -> list[CheckResult]:
         if rec.after is None or rec.down_error:
             continue
         if rec.reup_error:
-            out.append(CheckResult("reupgrade", FAIL, rec.step.id,
-                                   detail=f"revision {rec.step.id}: upgrade after downgrade failed: {rec.reup_error}"))
+            went_on = (" (its downgrade changed nothing, so the walk marked it applied and went on)"
+                       if rec.stamped else "")
+            out.append(CheckResult("reupgrade", FAIL, rec.step.id, detail=(
+                f"revision {rec.step.id}: upgrade after downgrade failed: {rec.reup_error}{went_on}")))
             continue
         diffs = diff_catalogs(rec.after, rec.again or {})
         out.append(CheckResult(
@@ -183,7 +185,8 @@ def duration(walk: Walk) -> list[CheckResult]:
     if not seeded:
         return []
     return [CheckResult("duration", MEASURED if s.get("error") is None else FAIL, s["revision"],
-                        detail=s.get("error") or f"revision {s['revision']}: {s['ms']} ms on {s['rows']} seeded rows",
+                        detail=(f"revision {s['revision']} failed on seeded tables: {s['error']}" if s.get("error")
+                                else f"revision {s['revision']}: {s['ms']} ms on {s['rows']} seeded rows"),
                         metrics={"upgrade_ms": s.get("ms"), "seed_rows": s["rows"]})
             for s in seeded["revisions"]]
 
@@ -201,7 +204,7 @@ def locks(walk: Walk) -> list[CheckResult]:
         if s.get("error"):
             out.append(CheckResult("locks", SKIPPED, s["revision"], detail=f"revision did not run: {s['error']}"))
             continue
-        seen = ", ".join(f"{f['lock']} on {f['table']} {f['held_ms']} ms" for f in findings)
+        seen = ", ".join(f"{f['lock']} on {f['table']} {f['held_ms']} ms" for f in findings if "lock" in f)
         detail = f"revision {s['revision']}: " + (
             "; ".join(f["flag"] for f in flagged) if flagged else seen or "no lock on a user table seen")
         out.append(CheckResult("locks", FAIL if flagged else PASS, s["revision"], detail=detail, findings=findings))

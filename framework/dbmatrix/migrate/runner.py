@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -108,7 +109,9 @@ def model_drift(conn: Connection, metadata: Any) -> list[str] | str:
         mc = MigrationContext.configure(conn, opts={
             "compare_type": True,
             "include_name": lambda name, type_, parent: not (type_ == "table" and name in TOOL_TABLES)})
-        diffs = compare_metadata(mc, metadata)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sa.exc.SAWarning)  # expression indexes it cannot reflect
+            diffs = compare_metadata(mc, metadata)
     except Exception as exc:  # noqa: BLE001
         return f"{type(exc).__name__}: {exc}"
     finally:
@@ -123,6 +126,8 @@ def _drift_line(diff: Any) -> str:
     op, *args = diff
     names = []
     for a in args:
+        if isinstance(a, dict):
+            continue  # the existing column's keywords
         name = getattr(a, "name", None)
         table = getattr(getattr(a, "table", None), "name", None)
         if name is not None:

@@ -31,6 +31,7 @@ class Chain(Protocol):
     def up(self, step: Step) -> None: ...
     def down(self, step: Step) -> None: ...
     def applied(self) -> set[str]: ...
+    def mark(self, step: Step) -> None: ...
 
 
 @dataclass
@@ -46,6 +47,7 @@ class StepRecord:
     up_ms: float | None = None
     statements: list[str] = field(default_factory=list)
     leftover: list[str] = field(default_factory=list)  # schema changes left behind by a failed upgrade
+    stamped: bool = False  # the walk marked the revision applied to go on past a broken downgrade
 
 
 @dataclass
@@ -125,7 +127,14 @@ def walk_chain(chain: Chain, snap: Callable[[], Catalog], take: Callable[[], lis
             raise
         except Exception as exc:  # noqa: BLE001
             rec.reup_error = describe(exc)
-            return
+            now = snap()
+            if now != rec.after:
+                return
+            # the downgrade did nothing, so the schema is r's: record r as applied and judge the revisions after it
+            chain.mark(step)
+            rec.stamped = True
+            before = now
+            continue
         rec.again = snap()
         before = rec.again
     walk.head = before

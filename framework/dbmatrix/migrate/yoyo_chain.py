@@ -64,6 +64,10 @@ class YoyoChain:
         with self.backend.lock():
             self.backend.rollback_one(self._one(step))
 
+    def mark(self, step: Step) -> None:
+        with self.backend.lock():
+            self.backend.mark_one(self._one(step))
+
     def applied(self) -> set[str]:
         hashes = set(self.backend.get_applied_migration_hashes())
         return {m.id for m in self.migrations() if m.hash in hashes}
