@@ -47,7 +47,8 @@ class AlembicProject:
             cfg = Config(str(self.ini))
             location = cfg.get_main_option("script_location")
         except Exception as exc:  # noqa: BLE001 - configparser errors of many kinds: one line
-            raise UsageError(f"cannot read {ini}: {type(exc).__name__}: {exc}") from None
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise UsageError(f"cannot read {ini}: {type(exc).__name__}: {first}") from None
         if not location:
             raise UsageError(f"{ini} has no script_location in [alembic]")
         self.script_dir = Path(location) if Path(location).is_absolute() else self.ini.parent / location

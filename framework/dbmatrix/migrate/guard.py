@@ -25,11 +25,16 @@ class ForeignDatabase(RuntimeError):
     """A migration tried to talk to a database that is not dbmatrix's scratch database."""
 
 
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
+
+
 def _where(url: URL) -> tuple[str, str, int | None, str]:
+    """Which database a URL reaches, whatever its driver or spelling of the default host and port."""
     backend = url.get_backend_name()
     if backend == "sqlite":
         return (backend, "", None, os.path.realpath(url.database or ""))
-    return (backend, (url.host or "").lower().replace("localhost", "127.0.0.1"), url.port, url.database or "")
+    host = (url.host or "").lower().replace("localhost", "127.0.0.1")
+    return (backend, host, url.port or _DEFAULT_PORTS.get(backend), url.database or "")
 
 
 @dataclass

@@ -16,7 +16,8 @@ def split_offline(text: str) -> list[str]:
 
 
 def _norm(statement: str) -> str:
-    return re.sub(r"\s+", " ", statement).strip().rstrip(";").lower()
+    # identifier quoting differs between the MySQL and MariaDB dialects (reserved words): it is cosmetic here
+    return re.sub(r"\s+", " ", re.sub(r"[`\"]", "", statement)).strip().rstrip(";").lower()
 
 
 def _schema_statements(statements: list[str]) -> list[str]:

@@ -7,6 +7,7 @@ Its bookkeeping (``_yoyo_migrations``, ``_yoyo_log``, ``yoyo_lock``) is read bac
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +106,16 @@ class YoyoProject:
             raise UsageError(f"{directory} has no yoyo migrations (*.sql or *.py)")
 
     def sql_by_revision(self) -> dict[str, str]:
-        """The SQL of each plain-SQL migration (what ``migrate.lint`` reads for yoyo chains)."""
-        return {p.stem: p.read_text(encoding="utf-8") for p in sorted(self.directory.glob("*.sql"))
-                if not p.name.endswith(".rollback.sql")}
+        """The SQL of each plain-SQL migration as yoyo runs it (inside BEGIN/COMMIT unless the file says
+        ``-- transactional: false``): what ``migrate.lint`` reads for yoyo chains."""
+        out = {}
+        for path in sorted(self.directory.glob("*.sql")):
+            if path.name.endswith(".rollback.sql"):
+                continue
+            text = path.read_text(encoding="utf-8")
+            transactional = not re.search(r"^\s*--\s*transactional\s*:\s*false", text, re.I | re.M)
+            out[path.stem] = f"BEGIN;\n{text}\nCOMMIT;\n" if transactional else text
+        return out
 
     def load_models(self, spec: str) -> Any:
         from .alembic_project import load_models
