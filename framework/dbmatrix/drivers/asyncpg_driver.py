@@ -64,6 +64,7 @@ def connect_kwargs(info: ConnectInfo) -> dict[str, Any]:
         "ssl": query.get("sslmode"),  # asyncpg takes libpq sslmode names ('disable', 'require', ...)
         "timeout": CONNECT_TIMEOUT_S,
     }
+    kwargs.update(info.options)  # e.g. statement_cache_size=0 from cell.connect(options=...)
     return {k: v for k, v in kwargs.items() if v is not None}
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import importlib
 import threading
 import time
@@ -47,6 +48,7 @@ class ConnectInfo:
     url: URL  # SQLAlchemy URL without a +driver part, pointing at the scratch database or file
     init_sql: list[str] = field(default_factory=list)  # run after connect (e.g. search_path for a scratch schema)
     engine: str = ""  # detected product: postgresql, mariadb, mysql, sqlite, cockroachdb
+    options: dict[str, Any] = field(default_factory=dict)  # extra keywords for the driver's own connect call
 
 
 @dataclass
@@ -129,8 +131,13 @@ class DriverAdapter:
     def supports(self, kind: str) -> bool:
         return kind in self.kinds
 
-    def connect(self, info: ConnectInfo) -> Session:
-        """Open a session on ``info``: connected, bounded by timeouts, in autocommit mode."""
+    def connect(self, info: ConnectInfo, options: Mapping[str, Any] | None = None) -> Session:
+        """Open a session on ``info``: connected, bounded by timeouts, in autocommit mode.
+
+        ``options`` are extra keywords for the driver's own connect call (``info.options`` to ``open``).
+        """
+        if options:
+            info = dataclasses.replace(info, options={**info.options, **options})
         session = self.open(info)
         try:
             for stmt in session_setup_statements(info) + list(info.init_sql):

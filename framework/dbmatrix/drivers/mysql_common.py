@@ -50,6 +50,7 @@ def connect_kwargs(info: ConnectInfo) -> dict[str, Any]:
         kwargs["database"] = url.database
     # Plain string options in the URL (unix_socket, charset, ...) go to the driver as SQLAlchemy's dialects do.
     kwargs.update({k: v for k, v in url.query.items() if isinstance(v, str)})
+    kwargs.update(info.options)  # from cell.connect(options=...)
     return kwargs
 
 

@@ -32,7 +32,8 @@ def libpq_kwargs(info: ConnectInfo) -> dict[str, Any]:
     # URL query wins (it is how a unix socket dir is given: postgresql://u@/db?host=/run/postgresql);
     # repeated keys become libpq's comma lists (multi-host URLs).
     kwargs.update({k: v if isinstance(v, str) else ",".join(v) for k, v in url.query.items()})
-    return {k: v for k, v in kwargs.items() if v is not None}
+    kwargs.update(info.options)  # e.g. prepare_threshold from cell.connect(options=...); kept when None
+    return {k: v for k, v in kwargs.items() if v is not None or k in info.options}
 
 
 # --- notifications and streaming, shared with the SQLAlchemy layers (they pass the raw psycopg connection) -------

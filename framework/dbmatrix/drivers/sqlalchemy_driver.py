@@ -453,7 +453,8 @@ class SQLAlchemyAdapter(DriverAdapter):
         from sqlalchemy.orm import Session as ORMSession
         from sqlalchemy.pool import NullPool
 
-        engine = create_engine(self.url_for(info), poolclass=NullPool, connect_args=dict(self.connect_args))
+        args = {**self.connect_args, **info.options}
+        engine = create_engine(self.url_for(info), poolclass=NullPool, connect_args=args)
         if info.kind == "sqlite":
             _listen_sqlite(engine)
         try:
@@ -468,7 +469,7 @@ class SQLAlchemyAdapter(DriverAdapter):
     def _open_async(self, info: ConnectInfo) -> Session:
         session = SQLAlchemyAsyncSession(self, info)
         try:
-            session.run(session._aopen(self.url_for(info), dict(self.connect_args)))
+            session.run(session._aopen(self.url_for(info), {**self.connect_args, **info.options}))
         except BaseException:
             session.close()
             raise

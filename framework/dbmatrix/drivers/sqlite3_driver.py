@@ -19,7 +19,7 @@ def sqlite_connect_args(info: ConnectInfo) -> tuple[str, dict[str, Any]]:
 
     ``sqlite://`` with no path is an in-memory database, as in SQLAlchemy.
     """
-    return info.url.database or ":memory:", {"timeout": LOCK_TIMEOUT_S, "isolation_level": None}
+    return info.url.database or ":memory:", {"timeout": LOCK_TIMEOUT_S, "isolation_level": None, **info.options}
 
 
 def stream_batches(conn: Any, query: str, args: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
