@@ -59,7 +59,7 @@ def single_head(walk: Walk) -> list[CheckResult]:
         return [CheckResult("single_head", FAIL, detail=f"the chain cannot be read: {walk.chain_error}")]
     if len(walk.heads) > 1:
         return [CheckResult("single_head", FAIL, detail=f"{len(walk.heads)} heads: {', '.join(sorted(walk.heads))}")]
-    return [CheckResult("single_head", PASS, walk.heads[0] if walk.heads else None,
+    return [CheckResult("single_head", PASS,
                         detail=f"one head: {walk.heads[0] if walk.heads else '(empty chain)'}")]
 
 
@@ -193,7 +193,8 @@ def duration(walk: Walk) -> list[CheckResult]:
 
 @check("locks")
 def locks(walk: Walk) -> list[CheckResult]:
-    """PostgreSQL: no revision rewrites a populated table or holds a write-blocking lock on one past the budget."""
+    """PostgreSQL: no revision rewrites a populated table (nor, given --lock-budget-ms, holds a write-blocking lock
+    on one longer than that). Every lock seen is listed, ACCESS EXCLUSIVE on a populated table marked."""
     seeded = walk.extra.get("seeded")
     if not seeded or walk.engine != "postgresql":
         return []
@@ -204,7 +205,8 @@ def locks(walk: Walk) -> list[CheckResult]:
         if s.get("error"):
             out.append(CheckResult("locks", SKIPPED, s["revision"], detail=f"revision did not run: {s['error']}"))
             continue
-        seen = ", ".join(f"{f['lock']} on {f['table']} {f['held_ms']} ms" for f in findings if "lock" in f)
+        seen = ", ".join(f"{f['lock']} on {f['table']}" + (f" ({f['rows']} rows)" if f.get("access_exclusive") else "")
+                         + f" {f['held_ms']} ms" for f in findings if "lock" in f)
         detail = f"revision {s['revision']}: " + (
             "; ".join(f["flag"] for f in flagged) if flagged else seen or "no lock on a user table seen")
         out.append(CheckResult("locks", FAIL if flagged else PASS, s["revision"], detail=detail, findings=findings))
@@ -253,16 +255,19 @@ def bookkeeping(walk: Walk) -> list[CheckResult]:
 
 def cross_engine(walks: list[Walk]) -> list[CheckResult]:
     """The head catalogs of every engine agree on tables, columns (type family, nullability), keys and indexes."""
-    heads = [(w, portable(w.head)) for w in walks if w.head is not None]
+    heads = [w for w in walks if w.head is not None]
     if len(heads) < 2:
         return []
-    ref_walk, ref = heads[0]
-    out = []
-    for w, cat in heads[1:]:
-        diffs = diff_catalogs(ref, cat)
-        out.append(CheckResult(
-            "cross_engine", FAIL if diffs else PASS, None,
-            detail=(f"head on {w.target} vs {ref_walk.target}: {_lines(diffs)}" if diffs
-                    else f"head on {w.target} matches {ref_walk.target}"),
-            findings=[{"against": ref_walk.target, "difference": d} for d in diffs]))
-    return out
+    return [head_matches(w, portable(heads[0].head), heads[0].target) for w in heads[1:]]
+
+
+def head_matches(walk: Walk, reference: dict[str, Any], reference_name: str) -> CheckResult:
+    """``migrate.cross_engine`` for one engine: its head, made portable, against a reference portable catalog."""
+    if walk.head is None:
+        return CheckResult("cross_engine", FAIL, detail=f"{walk.target} never reached head")
+    diffs = diff_catalogs(reference, portable(walk.head))
+    return CheckResult(
+        "cross_engine", FAIL if diffs else PASS, None,
+        detail=(f"head on {walk.target} vs {reference_name}: {_lines(diffs)}" if diffs
+                else f"head on {walk.target} matches {reference_name}"),
+        findings=[{"against": reference_name, "difference": d} for d in diffs])

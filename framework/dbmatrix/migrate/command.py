@@ -6,16 +6,19 @@ re-upgrade per revision, offline SQL, model drift), one for the seeded run (dura
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import URL
 
 from ..errors import UsageError
 from ..redaction import scrub
 from ..results import ERROR, FAIL, CellResult
 from ..targets.model import OK, Target
-from ..targets.scratch import ScratchSpace, create_scratch
+from ..targets.scratch import create_space, scratch_name
 from .checks import CheckResult, cross_engine, judge
 from .guard import ForeignDatabase
 from .runner import MigrateOptions
@@ -40,13 +43,13 @@ class MigrateSource:
 
 
 def migrate_target(project: Any, target: Target, run_id: str, opts: MigrateOptions,
-                   progress: Callable[[str], None] = lambda m: None) -> Walk:
+                   progress: Callable[[str], None] = lambda m: None, *name_parts: str) -> Walk:
     """Walk and seeded run on fresh scratch databases of ``target``; both are dropped before returning."""
-    with _scratch(target, f"{run_id}_w") as url:
+    with scratch_database(target, run_id, *name_parts, "mwalk") as url:
         progress(f"{target.name}: walking the chain (upgrade / downgrade / re-upgrade per revision)")
         walk = project.walk(url, target.name, opts)
     if walk.records and not any(r.up_error for r in walk.records) and opts.seed_rows >= 0:
-        with _scratch(target, f"{run_id}_s") as url:
+        with scratch_database(target, run_id, *name_parts, "mseed") as url:
             progress(f"{target.name}: seeded run ({opts.seed_rows} rows per table)")
             walk.extra["seeded"] = project.seeded(url, opts)
     if target.kind == "postgresql":
@@ -61,24 +64,17 @@ def migrate_target(project: Any, target: Target, run_id: str, opts: MigrateOptio
     return walk
 
 
-class _scratch:
-    """A scratch database of ``target`` for one phase; its SQLAlchemy URL on entry, dropped on exit."""
-
-    def __init__(self, target: Target, run_id: str):
-        self.target, self.run_id = target, run_id
-        self.space: ScratchSpace | None = None
-
-    def __enter__(self) -> Any:
-        self.space = create_scratch(self.target, self.run_id)
-        assert self.target.scratch_url is not None
-        if self.space.kind == "schema":
-            raise UsageError(f"target {self.target.name}: cannot create a scratch database (no CREATE DATABASE "
+@contextmanager
+def scratch_database(target: Target, run_id: str, *name_parts: str) -> Iterator[URL]:
+    """A database of ``target`` made for one phase (``dbmatrix_<run>_<target>_<parts>``), dropped on exit."""
+    space = create_space(target, scratch_name(run_id, target.name, *name_parts))
+    try:
+        if space.kind == "schema":
+            raise UsageError(f"target {target.name}: cannot create a scratch database (no CREATE DATABASE "
                              "privilege); migrations need a database of their own")
-        return self.target.scratch_url
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.space is not None:
-            self.space.drop()
+        yield space.url
+    finally:
+        space.drop()
 
 
 def results_of(walks: list[Walk]) -> list[CellResult]:
@@ -97,15 +93,12 @@ def results_of(walks: list[Walk]) -> list[CellResult]:
 
 def _cell(target: str, tool: str, r: CheckResult) -> CellResult:
     params = {"revision": r.revision} if r.revision else {}
-    cell = CellResult(case=r.case, target=target, driver=tool, outcome=r.outcome, params=params, detail=r.detail,
-                      metrics={k: v for k, v in r.metrics.items() if v is not None})
-    if hasattr(cell, "findings"):
-        cell.findings = r.findings  # type: ignore[attr-defined]
-    return cell
+    return CellResult(case=r.case, target=target, driver=tool, outcome=r.outcome, params=params, detail=r.detail,
+                      metrics={k: v for k, v in r.metrics.items() if v is not None}, findings=r.findings)
 
 
 def run_migrate(source: MigrateSource, target_opts: list[str], require_opts: list[str], out: str | Path,
-                opts_models: str | None, seed_rows: int, lock_budget_ms: float,
+                opts_models: str | None, seed_rows: int, lock_budget_ms: float | None,
                 progress: Callable[[str], None] = print) -> tuple[list[CellResult], Any]:
     """Validate everything first (exit 2 material), then migrate on each target; returns cells and the run."""
     from ..matrix import MatrixRun

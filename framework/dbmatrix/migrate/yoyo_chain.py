@@ -8,6 +8,8 @@ Its bookkeeping (``_yoyo_migrations``, ``_yoyo_log``, ``yoyo_lock``) is read bac
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +36,19 @@ class YoyoChain:
     def __init__(self, directory: Path, url: URL):
         from yoyo import get_backend
 
+        from ..targets.urls import kind_of
+        from .runner import bound_session
+
         self.directory = directory
+        self.kind = kind_of(url)
         self.backend = get_backend(yoyo_uri(url))
+        bound_session(self.kind, self.backend.connection)
         self._migrations: Any = None
+        self._hook: Any = None  # called after each statement of a migration (the seeded run's lock probe)
+        self.migration_pid: int | None = None  # PostgreSQL backend pid of the connection running a migration
+        # yoyo runs each migration on a fresh connection (backend.copy()): bound it, and observe it when asked
+        original_copy = self.backend.copy
+        self.backend.copy = lambda: self._prepared(original_copy())
 
     def migrations(self) -> Any:
         if self._migrations is None:
@@ -73,14 +85,30 @@ class YoyoChain:
         hashes = set(self.backend.get_applied_migration_hashes())
         return {m.id for m in self.migrations() if m.hash in hashes}
 
-    def backend_pid(self) -> int | None:
-        if self.backend.uri.scheme.startswith("postgres"):
-            cur = self.backend.connection.cursor()
+    def _prepared(self, copy: Any) -> Any:
+        from .runner import bound_session
+
+        bound_session(self.kind, copy.connection)
+        if self.kind == "postgresql":
+            cur = copy.connection.cursor()
             cur.execute("SELECT pg_backend_pid()")
-            pid = cur.fetchone()[0]
-            self.backend.connection.commit()
-            return pid
-        return None
+            self.migration_pid = cur.fetchone()[0]
+            copy.connection.commit()
+        if self._hook is not None:
+            from .locks import ObservedCursor
+
+            original, hook = copy.cursor, self._hook
+            copy.cursor = lambda: ObservedCursor(original(), hook)
+        return copy
+
+    @contextmanager
+    def observe(self, hook: Any) -> Iterator[None]:
+        """Call ``hook`` after each statement yoyo runs for a migration (on the connection it opens for it)."""
+        self._hook = hook
+        try:
+            yield
+        finally:
+            self._hook = None
 
     def bookkeeping(self) -> dict[str, Any]:
         """What yoyo's own tables say after the walk: lock rows left, log entries by operation."""
