@@ -215,3 +215,28 @@ def test_multiple_heads_and_a_broken_revision_are_failures_naming_them(tmp_path:
     assert proc.returncode == 1
     [head] = by(results(tmp_path / "o2"), "migrate.single_head")
     assert head["outcome"] == "fail" and "b3.py" in head["detail"] and "SyntaxError" in head["detail"], head
+
+
+def pytest_entry(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DBMATRIX_")}
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args], capture_output=True,
+                          text=True, timeout=600, env=env, cwd=cwd)
+
+
+def test_pytest_entry_runs_the_checks_on_a_users_chain(tmp_path: Path) -> None:
+    """``pytest --dbm-alembic path/alembic.ini``: one line in a team's CI; failures name check and revision."""
+    ok = pytest_entry("--dbm-alembic", str(CHAINS / "app_project" / "alembic.ini"), "--dbm-models",
+                      "myapp.models:Base", "--target", "sqlite", "--target", "mariadb", "--dbm-seed-rows", "50",
+                      "--dbm-out", str(tmp_path / "ok"), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stdout[-3000:]
+    doc = results(tmp_path / "ok")
+    assert {(r["case"], r["target"]) for r in doc["results"]} >= {
+        ("migrate.upgrade", "sqlite"), ("migrate.downgrade_restores", "mariadb"), ("migrate.model_drift", "mariadb")}
+    assert all(r["verdict"] != "deviation" for r in doc["results"])
+    bad = pytest_entry("--dbm-alembic", str(CHAINS / "defects" / "alembic.ini"), "--target", "sqlite",
+                       "--dbm-seed-rows", "50", "--dbm-out", str(tmp_path / "bad"), cwd=tmp_path)
+    assert bad.returncode == 1
+    failed = sorted(ln.split("::")[1].split(" ")[0] for ln in bad.stdout.splitlines() if ln.startswith("FAILED"))
+    assert failed == ["test_alembic_downgrade_restores[d02_irreversible-sqlite]",
+                      "test_alembic_offline_sql[d03_rewrite-sqlite]",
+                      "test_alembic_reupgrade[d02_irreversible-sqlite]"], bad.stdout[-3000:]
