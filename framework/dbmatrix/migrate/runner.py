@@ -51,7 +51,10 @@ def sync_engine(url: URL) -> sa.Engine:
 
 
 def bound_session(kind: str, dbapi_conn: Any) -> None:
-    """Put lock and statement timeouts on a DBAPI connection (ours, or the one yoyo opened)."""
+    """Put lock and statement timeouts on a DBAPI connection (ours, or the one yoyo opened). psycopg's automatic
+    server-side prepared statements are turned off: behind a transaction pooler (PgBouncer) they collide."""
+    if hasattr(dbapi_conn, "prepare_threshold"):
+        dbapi_conn.prepare_threshold = None
     cur = dbapi_conn.cursor()
     for sql in _SESSION_BOUNDS.get(kind, []):
         try:
