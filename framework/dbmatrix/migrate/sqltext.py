@@ -17,7 +17,8 @@ def split_offline(text: str) -> list[str]:
 
 def _norm(statement: str) -> str:
     # identifier quoting differs between the MySQL and MariaDB dialects (reserved words): it is cosmetic here
-    return re.sub(r"\s+", " ", re.sub(r"[`\"]", "", statement)).strip().rstrip(";").lower()
+    text = re.sub(r"\s+", " ", re.sub(r"[`\"]", "", statement))
+    return re.sub(r"\s+\)", ")", re.sub(r"\(\s+", "(", text)).strip().rstrip(";").lower()
 
 
 def _schema_statements(statements: list[str]) -> list[str]:
