@@ -73,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("results", type=Path, help="results.json, a run folder, or OUT/latest")
     rep.add_argument("--out", type=Path, default=None, metavar="DIR", help="default: the results file's directory")
 
+    mi = sub.add_parser("migrate", help="dry-run a migration chain (alembic or yoyo) on every target's scratch")
+    target_options(mi)
+    src = mi.add_mutually_exclusive_group(required=True)
+    src.add_argument("--alembic", type=Path, metavar="INI", help="the project's alembic.ini")
+    src.add_argument("--yoyo", type=Path, metavar="DIR", help="a yoyo migrations directory")
+    mi.add_argument("--models", metavar="MODULE_OR_FILE:ATTR", help="MetaData or declarative Base for model_drift")
+    mi.add_argument("--seed-rows", type=int, default=50_000, metavar="N", help="rows per table in the seeded run")
+    mi.add_argument("--lock-budget-ms", type=float, default=None, metavar="MS",
+                    help="fail migrate.locks when a write-blocking lock on a populated table is held longer (default: "
+                         "report hold times, fail only on table rewrites)")
+    mi.add_argument("--out", default="dbmatrix-out", metavar="DIR", help="output directory (default ./dbmatrix-out)")
+
     df = sub.add_parser("diff", help="cells that got worse / better / changed; exit 1 if any got worse")
     df.add_argument("old", type=Path, help="results.json, a run folder, or OUT/latest")
     df.add_argument("new", type=Path, help="results.json, a run folder, or OUT/latest")
@@ -101,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_USAGE
         args = parser.parse_args(argv)
         commands = {"run": cmd_run, "bench": cmd_bench, "targets": cmd_targets, "report": cmd_report,
-                    "diff": cmd_diff, "merge": cmd_merge, "clean": cmd_clean}
+                    "diff": cmd_diff, "merge": cmd_merge, "clean": cmd_clean, "migrate": cmd_migrate}
         return commands[args.command](args)
     except UsageError as exc:
         print(f"dbmatrix: error: {scrub(exc)}", file=sys.stderr)
@@ -197,6 +209,12 @@ def cmd_targets(args: argparse.Namespace) -> int:
     warn_leftovers(run.targets, lambda m: print(f"dbmatrix: {m}", file=sys.stderr))
     console().print(targets_table(run.targets, unconfigured))
     return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from .migrate.cli import migrate_main
+
+    return migrate_main(args)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

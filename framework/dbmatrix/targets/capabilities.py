@@ -43,6 +43,8 @@ CAPABILITIES: dict[str, str] = {
     "server_prepared_statements": "statements prepared once on the server and executed many times (PREPARE / the "
     "extended or binary protocol)",
     "create_database": "CREATE DATABASE (used for the scratch space)",
+    "lock_introspection": "pg_locks and relfilenode: the table locks a statement holds, whether it rewrote a table",
+    "squawk_lint": "SQL in PostgreSQL's dialect, which squawk lints for unsafe migrations",
 }
 
 

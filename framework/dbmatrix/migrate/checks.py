@@ -1,0 +1,273 @@
+"""The migration checks: one registered function per invariant, judging what a walk observed.
+
+Each returns CheckResults (case id ``migrate.<name>``); a failure names the revision and shows the exact
+catalog difference or the engine's error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..results import FAIL, MEASURED, PASS, SKIPPED
+from .catalog import diff_catalogs, portable
+from .walk import Walk
+
+
+@dataclass
+class CheckResult:
+    check: str
+    outcome: str
+    revision: str | None = None
+    detail: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def case(self) -> str:
+        return f"migrate.{self.check}"
+
+
+CHECKS: dict[str, Callable[[Walk], list[CheckResult]]] = {}
+
+
+def check(name: str) -> Callable[[Callable[[Walk], list[CheckResult]]], Callable[[Walk], list[CheckResult]]]:
+    def register(fn: Callable[[Walk], list[CheckResult]]) -> Callable[[Walk], list[CheckResult]]:
+        CHECKS[name] = fn
+        return fn
+    return register
+
+
+def judge(walk: Walk) -> list[CheckResult]:
+    """Every registered check over one walk, in registration order."""
+    out: list[CheckResult] = []
+    for fn in CHECKS.values():
+        out += fn(walk)
+    return out
+
+
+def _lines(diffs: list[str], limit: int = 12) -> str:
+    more = f"; ... {len(diffs) - limit} more" if len(diffs) > limit else ""
+    return "; ".join(diffs[:limit]) + more
+
+
+@check("single_head")
+def single_head(walk: Walk) -> list[CheckResult]:
+    """The chain can be read and has exactly one head."""
+    if walk.chain_error:
+        return [CheckResult("single_head", FAIL, detail=f"the chain cannot be read: {walk.chain_error}")]
+    if len(walk.heads) > 1:
+        return [CheckResult("single_head", FAIL, detail=f"{len(walk.heads)} heads: {', '.join(sorted(walk.heads))}")]
+    return [CheckResult("single_head", PASS,
+                        detail=f"one head: {walk.heads[0] if walk.heads else '(empty chain)'}")]
+
+
+@check("upgrade")
+def upgrade(walk: Walk) -> list[CheckResult]:
+    """Each revision upgrades from its parent, base to head, without an error."""
+    out = []
+    for rec in walk.records:
+        if rec.up_error:
+            out.append(CheckResult("upgrade", FAIL, rec.step.id,
+                                   detail=f"revision {rec.step.id} ({rec.step.path}) failed: {rec.up_error}"))
+        else:
+            out.append(CheckResult("upgrade", PASS, rec.step.id, detail=f"revision {rec.step.id} upgraded",
+                                   metrics={"upgrade_ms": rec.up_ms}))
+    return out
+
+
+@check("downgrade_restores")
+def downgrade_restores(walk: Walk) -> list[CheckResult]:
+    """For each revision r, the catalog after ``upgrade r; downgrade r`` equals the catalog before r."""
+    out = []
+    for rec in walk.records:
+        if rec.after is None:
+            continue
+        if rec.down_error:
+            out.append(CheckResult("downgrade_restores", FAIL, rec.step.id,
+                                   detail=f"revision {rec.step.id}: downgrade failed: {rec.down_error}"))
+            continue
+        diffs = diff_catalogs(rec.before, rec.down or {})
+        out.append(CheckResult(
+            "downgrade_restores", FAIL if diffs else PASS, rec.step.id,
+            detail=(f"revision {rec.step.id}: downgrade left {len(diffs)} difference(s): {_lines(diffs)}" if diffs
+                    else f"revision {rec.step.id}: downgrade restores the catalog"),
+            findings=[{"revision": rec.step.id, "difference": d} for d in diffs]))
+    return out
+
+
+@check("reupgrade")
+def reupgrade(walk: Walk) -> list[CheckResult]:
+    """For each revision r, upgrading again after its downgrade reproduces the catalog after r."""
+    out = []
+    for rec in walk.records:
+        if rec.after is None or rec.down_error:
+            continue
+        if rec.reup_error:
+            went_on = (" (its downgrade changed nothing, so the walk marked it applied and went on)"
+                       if rec.stamped else "")
+            out.append(CheckResult("reupgrade", FAIL, rec.step.id, detail=(
+                f"revision {rec.step.id}: upgrade after downgrade failed: {rec.reup_error}{went_on}")))
+            continue
+        diffs = diff_catalogs(rec.after, rec.again or {})
+        out.append(CheckResult(
+            "reupgrade", FAIL if diffs else PASS, rec.step.id,
+            detail=(f"revision {rec.step.id}: re-upgrade differs: {_lines(diffs)}" if diffs
+                    else f"revision {rec.step.id}: re-upgrade reproduces the catalog"),
+            findings=[{"revision": rec.step.id, "difference": d} for d in diffs]))
+    return out
+
+
+@check("partial_failure")
+def partial_failure(walk: Walk) -> list[CheckResult]:
+    """A failed revision leaves nothing behind: the version table and the real schema still agree."""
+    failed = next((r for r in walk.records if r.up_error), None)
+    if failed is None:
+        return [] if walk.chain_error else [CheckResult("partial_failure", PASS, detail="no revision failed")]
+    if not failed.leftover:
+        return [CheckResult("partial_failure", PASS, failed.step.id,
+                            detail=f"revision {failed.step.id} failed and left the schema as it was")]
+    return [CheckResult(
+        "partial_failure", FAIL, failed.step.id,
+        detail=(f"revision {failed.step.id} failed after part of it was committed: the version table still says "
+                f"{failed.step.down or 'base'} but the schema changed: {_lines(failed.leftover)}"),
+        findings=[{"revision": failed.step.id, "left_behind": d} for d in failed.leftover])]
+
+
+@check("model_drift")
+def model_drift(walk: Walk) -> list[CheckResult]:
+    """With --models: alembic's compare_metadata finds no difference between the models and the head schema."""
+    drift = walk.extra.get("model_drift")
+    if drift is None:
+        return []
+    if isinstance(drift, str):
+        return [CheckResult("model_drift", FAIL, detail=f"cannot compare models: {drift}")]
+    return [CheckResult("model_drift", FAIL if drift else PASS,
+                        detail=(f"{len(drift)} difference(s) between models and head: {_lines(drift)}" if drift
+                                else "models match the head schema"),
+                        findings=[{"difference": d} for d in drift])]
+
+
+@check("offline_sql")
+def offline_sql(walk: Walk) -> list[CheckResult]:
+    """Each revision renders in offline (--sql) mode, and renders the statements the online upgrade executed."""
+    offline = walk.extra.get("offline")
+    if offline is None:
+        return []
+    out = []
+    for rec in walk.records:
+        if rec.step.id not in offline:
+            continue
+        got = offline[rec.step.id]
+        if isinstance(got, Exception):
+            out.append(CheckResult("offline_sql", FAIL, rec.step.id,
+                                   detail=f"revision {rec.step.id} cannot render offline: {got}"))
+            continue
+        from .sqltext import compare_statements
+
+        only_off, only_on = compare_statements(got, rec.statements)
+        if only_off or only_on:
+            parts = ([f"only offline: {_lines(only_off, 4)}"] if only_off else []) + (
+                [f"only online: {_lines(only_on, 4)}"] if only_on else [])
+            detail = f"revision {rec.step.id}: offline SQL differs from online: " + "; ".join(parts)
+            out.append(CheckResult("offline_sql", FAIL, rec.step.id, detail=detail))
+        else:
+            out.append(CheckResult("offline_sql", PASS, rec.step.id,
+                                   detail=f"revision {rec.step.id}: offline SQL matches the statements run online"))
+    return out
+
+
+@check("duration")
+def duration(walk: Walk) -> list[CheckResult]:
+    """Per revision: how long the upgrade took on seeded tables (measured, not judged)."""
+    seeded = walk.extra.get("seeded")
+    if not seeded:
+        return []
+    return [CheckResult("duration", MEASURED if s.get("error") is None else FAIL, s["revision"],
+                        detail=(f"revision {s['revision']} failed on seeded tables: {s['error']}" if s.get("error")
+                                else f"revision {s['revision']}: {s['ms']} ms on {s['rows']} seeded rows"),
+                        metrics={"upgrade_ms": s.get("ms"), "seed_rows": s["rows"]})
+            for s in seeded["revisions"]]
+
+
+@check("locks")
+def locks(walk: Walk) -> list[CheckResult]:
+    """PostgreSQL: no revision rewrites a populated table (nor, given --lock-budget-ms, holds a write-blocking lock
+    on one longer than that). Every lock seen is listed, ACCESS EXCLUSIVE on a populated table marked."""
+    seeded = walk.extra.get("seeded")
+    if not seeded or walk.engine != "postgresql":
+        return []
+    out = []
+    for s in seeded["revisions"]:
+        flagged = [f for f in s.get("locks", []) if f.get("flag")]
+        findings = s.get("locks", [])
+        if s.get("error"):
+            out.append(CheckResult("locks", SKIPPED, s["revision"], detail=f"revision did not run: {s['error']}"))
+            continue
+        seen = ", ".join(f"{f['lock']} on {f['table']}" + (f" ({f['rows']} rows)" if f.get("access_exclusive") else "")
+                         + f" {f['held_ms']} ms" for f in findings if "lock" in f)
+        detail = f"revision {s['revision']}: " + (
+            "; ".join(f["flag"] for f in flagged) if flagged else seen or "no lock on a user table seen")
+        out.append(CheckResult("locks", FAIL if flagged else PASS, s["revision"], detail=detail, findings=findings))
+    return out
+
+
+@check("lint")
+def lint(walk: Walk) -> list[CheckResult]:
+    """PostgreSQL: squawk finds nothing unsafe in each revision's SQL."""
+    linted = walk.extra.get("lint")
+    if linted is None:
+        return []
+    if isinstance(linted, str):
+        return [CheckResult("lint", SKIPPED, detail=linted)]
+    out = []
+    for rev, findings in linted.items():
+        if isinstance(findings, str):
+            out.append(CheckResult("lint", FAIL, rev, detail=f"revision {rev}: {findings}"))
+            continue
+        out.append(CheckResult(
+            "lint", FAIL if findings else PASS, rev,
+            detail=(f"revision {rev}: " + "; ".join(f"{f['rule']}: {f['message']}" for f in findings)) if findings
+            else f"revision {rev}: squawk found nothing", findings=findings))
+    return out
+
+
+@check("bookkeeping")
+def bookkeeping(walk: Walk) -> list[CheckResult]:
+    """yoyo: after the walk its lock table is empty and its log holds every apply and rollback it ran."""
+    book = walk.extra.get("bookkeeping")
+    if book is None:
+        return []
+    ran = {"apply": 2 * sum(1 for r in walk.records if r.after is not None),
+           "rollback": sum(1 for r in walk.records if r.down is not None and not r.down_error)}
+    ran["apply"] -= sum(1 for r in walk.records if r.reup_error or (r.after is not None and r.again is None))
+    problems = []
+    if book["lock_rows"]:
+        problems.append(f"yoyo_lock still holds {book['lock_rows']} row(s)")
+    for op, n in ran.items():
+        if book["log"].get(op, 0) != n:
+            problems.append(f"_yoyo_log has {book['log'].get(op, 0)} {op} entries, the walk ran {n}")
+    return [CheckResult("bookkeeping", FAIL if problems else PASS,
+                        detail="; ".join(problems) or f"yoyo_lock empty; _yoyo_log: {book['log']}",
+                        metrics={"lock_rows": book["lock_rows"], **{f"log_{k}": v for k, v in book["log"].items()}})]
+
+
+def cross_engine(walks: list[Walk]) -> list[CheckResult]:
+    """The head catalogs of every engine agree on tables, columns (type family, nullability), keys and indexes."""
+    heads = [w for w in walks if w.head is not None]
+    if len(heads) < 2:
+        return []
+    return [head_matches(w, portable(heads[0].head), heads[0].target) for w in heads[1:]]
+
+
+def head_matches(walk: Walk, reference: dict[str, Any], reference_name: str) -> CheckResult:
+    """``migrate.cross_engine`` for one engine: its head, made portable, against a reference portable catalog."""
+    if walk.head is None:
+        return CheckResult("cross_engine", FAIL, detail=f"{walk.target} never reached head")
+    diffs = diff_catalogs(reference, portable(walk.head))
+    return CheckResult(
+        "cross_engine", FAIL if diffs else PASS, None,
+        detail=(f"head on {walk.target} vs {reference_name}: {_lines(diffs)}" if diffs
+                else f"head on {walk.target} matches {reference_name}"),
+        findings=[{"against": reference_name, "difference": d} for d in diffs])

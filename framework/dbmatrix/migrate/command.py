@@ -1,0 +1,142 @@
+"""``dbmatrix migrate``: run a user's migration project on every target's scratch databases; one results document.
+
+Each target gets two scratch databases created (and dropped) by dbmatrix: one for the walk (upgrade / downgrade /
+re-upgrade per revision, offline SQL, model drift), one for the seeded run (duration, locks, rewrites).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import URL
+
+from ..errors import UsageError
+from ..redaction import scrub
+from ..results import ERROR, FAIL, CellResult
+from ..targets.model import OK, Target
+from ..targets.scratch import create_space, scratch_name
+from .checks import CheckResult, cross_engine, judge
+from .guard import ForeignDatabase
+from .runner import MigrateOptions
+from .walk import Walk
+
+
+@dataclass
+class MigrateSource:
+    """What to migrate: ``tool`` is ``alembic`` (path to alembic.ini) or ``yoyo`` (a migrations directory)."""
+
+    tool: str
+    path: Path
+
+    def load(self) -> Any:
+        if self.tool == "alembic":
+            from .alembic_project import AlembicProject
+
+            return AlembicProject(self.path)
+        from .yoyo_chain import YoyoProject
+
+        return YoyoProject(self.path)
+
+
+def migrate_target(project: Any, target: Target, run_id: str, opts: MigrateOptions,
+                   progress: Callable[[str], None] = lambda m: None, *name_parts: str) -> Walk:
+    """Walk and seeded run on fresh scratch databases of ``target``; both are dropped before returning."""
+    with scratch_database(target, run_id, *name_parts, "mwalk") as url:
+        progress(f"{target.name}: walking the chain (upgrade / downgrade / re-upgrade per revision)")
+        walk = project.walk(url, target.name, opts)
+    if walk.records and not any(r.up_error for r in walk.records) and opts.seed_rows >= 0:
+        with scratch_database(target, run_id, *name_parts, "mseed") as url:
+            progress(f"{target.name}: seeded run ({opts.seed_rows} rows per table)")
+            walk.extra["seeded"] = project.seeded(url, opts)
+    if target.kind == "postgresql":
+        from .lint import lint_sql
+
+        if hasattr(project, "sql_by_revision"):
+            sql = project.sql_by_revision()
+        else:
+            sql = {rev: text for rev, text in (walk.extra.get("offline") or {}).items() if isinstance(text, str)}
+        if sql:
+            walk.extra["lint"] = lint_sql(sql, ".".join(str(v) for v in target.version[:2]) or None)
+    return walk
+
+
+@contextmanager
+def scratch_database(target: Target, run_id: str, *name_parts: str) -> Iterator[URL]:
+    """A database of ``target`` made for one phase (``dbmatrix_<run>_<target>_<parts>``), dropped on exit."""
+    space = create_space(target, scratch_name(run_id, target.name, *name_parts))
+    try:
+        if space.kind == "schema":
+            raise UsageError(f"target {target.name}: cannot create a scratch database (no CREATE DATABASE "
+                             "privilege); migrations need a database of their own")
+        yield space.url
+    finally:
+        space.drop()
+
+
+def results_of(walks: list[Walk]) -> list[CellResult]:
+    """Every check's results as matrix cells (``migrate.<check>``, revision in ``params.revision``)."""
+    cells = []
+    for w in walks:
+        cells += [_cell(w.target, w.tool, r) for r in judge(w)]
+    by_tool: dict[str, list[Walk]] = {}
+    for w in walks:
+        by_tool.setdefault(w.tool, []).append(w)
+    for tool, group in by_tool.items():
+        for r, w in zip(cross_engine(group), [w for w in group if w.head is not None][1:], strict=False):
+            cells.append(_cell(w.target, tool, r))
+    return cells
+
+
+def _cell(target: str, tool: str, r: CheckResult) -> CellResult:
+    params = {"revision": r.revision} if r.revision else {}
+    return CellResult(case=r.case, target=target, driver=tool, outcome=r.outcome, params=params, detail=r.detail,
+                      metrics={k: v for k, v in r.metrics.items() if v is not None}, findings=r.findings)
+
+
+def run_migrate(source: MigrateSource, target_opts: list[str], require_opts: list[str], out: str | Path,
+                opts_models: str | None, seed_rows: int, lock_budget_ms: float | None,
+                progress: Callable[[str], None] = print) -> tuple[list[CellResult], Any]:
+    """Validate everything first (exit 2 material), then migrate on each target; returns cells and the run."""
+    from ..matrix import MatrixRun
+
+    if seed_rows < 0:
+        raise UsageError("--seed-rows must be 0 or more")
+    project = source.load()
+    models = project.load_models(opts_models) if opts_models else None
+    run = MatrixRun.from_options(target_opts, [], [], require_opts, out)
+    named = {t.name for t in run.targets} if target_opts else set()
+    opts = MigrateOptions(models=models, seed_rows=seed_rows, lock_budget_ms=lock_budget_ms)
+    try:
+        run.prepare(progress, scratch=False)
+        down = [t for t in run.targets if t.name in named and t.status != OK]
+        if down:
+            raise UsageError("; ".join(f"target {t.name} {t.reason}" for t in down))
+        walks = []
+        for t in run.targets:
+            if t.status != OK:
+                continue
+            try:
+                walks.append(migrate_target(project, t, run.doc.run_id, opts, progress))
+            except ForeignDatabase:
+                raise
+            except UsageError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - dbmatrix's own failure on one target: an error cell
+                run.add(CellResult("migrate.upgrade", t.name, source.tool, ERROR,
+                                   detail=f"dbmatrix could not run the chain: {type(exc).__name__}: {scrub(exc)}"))
+        for cell in results_of(walks):
+            run.add(cell)
+        for cell in run.doc.results:
+            cell.expected = "pass" if cell.case != "migrate.duration" else "measured"
+            cell.verdict = "as-expected" if cell.outcome in ("pass", "measured", "skipped") else "deviation"
+    finally:
+        run.cleanup()
+    return run.doc.results, run
+
+
+def failed(cells: list[CellResult]) -> bool:
+    return any(c.outcome in (FAIL, ERROR) for c in cells)

@@ -1,0 +1,67 @@
+"""The scratch guard: every statement any SQLAlchemy engine sends while a migration runs must go to the
+scratch database, or it is refused before it reaches the server.
+
+A user's env.py may ignore the URL and the connection dbmatrix offers and build its own engine from the app's
+settings; the guard listens on the ``Engine`` class (sync engines and the ``sync_engine`` of async ones), so such
+an engine is caught at its first statement, before anything outside scratch is read or written. It also records
+the statements sent to scratch, which ``migrate.offline_sql`` compares with the offline rendering.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine
+
+from ..targets.urls import redact
+
+
+class ForeignDatabase(RuntimeError):
+    """A migration tried to talk to a database that is not dbmatrix's scratch database."""
+
+
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
+
+
+def _where(url: URL) -> tuple[str, str, int | None, str]:
+    """Which database a URL reaches, whatever its driver or spelling of the default host and port."""
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return (backend, "", None, os.path.realpath(url.database or ""))
+    host = (url.host or "").lower().replace("localhost", "127.0.0.1")
+    return (backend, host, url.port or _DEFAULT_PORTS.get(backend), url.database or "")
+
+
+@dataclass
+class ScratchGuard:
+    scratch: URL
+    statements: list[str] = field(default_factory=list)
+    refused: str | None = None
+
+    def _before(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        url = conn.engine.url
+        if _where(url) != _where(self.scratch):
+            self.refused = (f"the migration environment connected to {redact(url)} instead of dbmatrix's scratch "
+                            f"database {redact(self.scratch)}; refused before its first statement ({statement[:60]!r})")
+            raise ForeignDatabase(self.refused)
+        self.statements.append(statement)
+
+    def take(self) -> list[str]:
+        """The statements recorded since the last call."""
+        out, self.statements = self.statements, []
+        return out
+
+
+@contextmanager
+def scratch_guard(scratch: URL) -> Iterator[ScratchGuard]:
+    guard = ScratchGuard(scratch)
+    event.listen(Engine, "before_cursor_execute", guard._before)
+    try:
+        yield guard
+    finally:
+        event.remove(Engine, "before_cursor_execute", guard._before)

@@ -1,0 +1,200 @@
+"""The seeded run: each revision upgraded on populated tables, timed, and (PostgreSQL) watched by a probe
+connection that samples ``pg_locks`` for the migrating backend, with each table's relfilenode compared before
+and after to catch rewrites."""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from .catalog import TOOL_TABLES, snapshot
+from .seed import seed_empty_tables
+from .walk import Chain, describe
+
+SAMPLE_EVERY_S = 0.002
+PROBE_DEADLINE_S = 600
+# modes that block writers (and readers, for AccessExclusiveLock) on the table while held
+WRITE_BLOCKING = ("ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
+
+_LOCKS_SQL = sa.text(
+    "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+    "WHERE l.pid = :pid AND l.granted AND l.locktype = 'relation' AND c.relkind IN ('r', 'p') "
+    "AND c.relnamespace = current_schema()::regnamespace "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+_FILENODES_SQL = sa.text(
+    "SELECT relname, relfilenode FROM pg_class WHERE relkind IN ('r', 'p') "
+    "AND relnamespace = current_schema()::regnamespace"
+)
+
+
+class LockProbe:
+    """The locks one backend holds on user tables, seen from a connection of its own: sampled every few ms by a
+    thread (long statements), and right after each statement of the migration (the locks a transaction keeps
+    until commit, however short the statement was)."""
+
+    def __init__(self, engine: sa.Engine, pid: Callable[[], int | None]):
+        self.engine, self.pid = engine, pid  # pid(): the migrating backend, once known
+        # (table, mode) -> continuous holds [start, end]: a lock released and taken again is two holds
+        self.seen: dict[tuple[str, str], list[list[float]]] = {}
+        self.error: str | None = None
+        self._previous: set[tuple[str, str]] = set()
+        self._mutex = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        # a raw DBAPI connection: its queries are not statements SQLAlchemy's event hooks would see
+        self._conn = engine.raw_connection()
+        # autocommit on the DBAPI connection itself: an open transaction here would make CREATE INDEX
+        # CONCURRENTLY wait for it
+        self._conn.driver_connection.autocommit = True
+        self._sql = str(_LOCKS_SQL.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": False}))
+
+    def __enter__(self) -> LockProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        self._conn.close()
+
+    def sample(self, *_: Any) -> None:
+        """Record what the backend holds now (safe from any thread)."""
+        with self._mutex:
+            pid = self.pid()
+            if self.error is not None or pid is None:
+                return
+            try:
+                cur = self._conn.cursor()
+                cur.execute(self._sql, {"pid": pid})
+                current = {(t, m) for t, m in cur.fetchall()}
+                cur.close()
+            except Exception as exc:  # noqa: BLE001 - reported with the result, the migration goes on
+                self.error = describe(exc)
+                return
+            now = time.perf_counter()
+            for key in current:
+                holds = self.seen.setdefault(key, [])
+                if key in self._previous:
+                    holds[-1][1] = now
+                else:
+                    holds.append([now, now])
+            self._previous = current
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + PROBE_DEADLINE_S
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            self.sample()
+            self._stop.wait(SAMPLE_EVERY_S)
+
+    def held(self) -> list[tuple[str, str, float]]:
+        """(table, mode, longest continuous hold in ms), sampling resolution a few ms."""
+        return [(t, m, round(max(b - a for a, b in holds) * 1000 + SAMPLE_EVERY_S * 1000, 1))
+                for (t, m), holds in sorted(self.seen.items())]
+
+
+class ObservedCursor:
+    """A DBAPI cursor that calls ``hook`` after each ``execute``; everything else is the cursor's own."""
+
+    def __init__(self, cursor: Any, hook: Callable[..., None]):
+        self._cursor, self._hook = cursor, hook
+
+    def execute(self, *args: Any, **kw: Any) -> Any:
+        result = self._cursor.execute(*args, **kw)
+        self._hook()
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+    def __iter__(self) -> Any:
+        return iter(self._cursor)
+
+
+@contextmanager
+def after_each_statement(chain: Chain, hook: Callable[..., None]) -> Iterator[None]:
+    """Call ``hook`` after every statement the chain's tool executes: alembic through SQLAlchemy's engine events,
+    yoyo through the cursors its backend hands its steps."""
+    observe = getattr(chain, "observe", None)
+    if observe is not None:
+        with observe(hook):
+            yield
+        return
+    sa.event.listen(Engine, "after_cursor_execute", hook)
+    try:
+        yield
+    finally:
+        sa.event.remove(Engine, "after_cursor_execute", hook)
+
+
+def seeded_run(chain: Chain, conn: Connection, engine: sa.Engine, rows: int,
+               lock_budget_ms: float | None) -> dict[str, Any]:
+    """Upgrade revision by revision on seeded tables; duration everywhere, locks and rewrites on PostgreSQL."""
+    is_pg = conn.dialect.name == "postgresql"
+    out: dict[str, Any] = {"rows": rows, "revisions": [], "seed": {}}
+    steps = chain.steps()
+    for step in steps:
+        counts = seed_empty_tables(conn, snapshot(conn), rows)
+        out["seed"].update({t: c for t, c in counts.items() if isinstance(c, str)})
+        populated = {t: c for t, c in counts.items() if isinstance(c, int) and c > 0}
+        rec: dict[str, Any] = {"revision": step.id, "rows": rows}
+        nodes_before = dict(conn.execute(_FILENODES_SQL).all()) if is_pg else {}
+        # the backend that runs the migration: ours (alembic runs on conn), or the one yoyo opens for it
+        if is_pg and hasattr(chain, "migration_pid"):
+            chain.migration_pid = None
+            pid: Callable[[], int | None] = lambda: chain.migration_pid  # noqa: E731
+        elif is_pg:
+            pid = functools.partial(int, conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+        if conn.in_transaction():
+            conn.commit()
+        probe = LockProbe(engine, pid) if is_pg else None
+        t0 = time.perf_counter()
+        try:
+            if probe is not None:
+                with probe, after_each_statement(chain, probe.sample):
+                    chain.up(step)
+            else:
+                chain.up(step)
+        except Exception as exc:  # noqa: BLE001 - the walk reports the failure; here it ends the run
+            rec["error"] = describe(exc)
+            out["revisions"].append(rec)
+            return out
+        rec["ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        if is_pg and probe is not None:
+            rec["locks"] = _lock_findings(step.id, probe, populated, lock_budget_ms)
+            nodes_after = dict(conn.execute(_FILENODES_SQL).all())
+            conn.commit()
+            for table, node in sorted(nodes_before.items()):
+                if table in nodes_after and nodes_after[table] != node and populated.get(table):
+                    rec["locks"].append({"revision": step.id, "table": table, "rewrite": True, "rows": populated[table],
+                                         "flag": f"{table} ({populated[table]} rows) was rewritten (relfilenode "
+                                                 f"{node} -> {nodes_after[table]})"})
+            if probe.error:
+                rec["probe_error"] = probe.error
+        out["revisions"].append(rec)
+    return out
+
+
+def _lock_findings(revision: str, probe: LockProbe, populated: dict[str, int],
+                   budget_ms: float | None) -> list[dict]:
+    """Every lock seen on a user table. ACCESS EXCLUSIVE on a populated table is marked ``access_exclusive``;
+    with a budget, a write-blocking lock held longer than it on a populated table is flagged (fails the check)."""
+    out = []
+    for table, mode, held_ms in probe.held():
+        if table in TOOL_TABLES:
+            continue
+        f: dict[str, Any] = {"revision": revision, "table": table, "lock": mode, "held_ms": held_ms,
+                             "rows": populated.get(table, 0)}
+        if mode == "AccessExclusiveLock" and populated.get(table):
+            f["access_exclusive"] = True
+        if budget_ms is not None and mode in WRITE_BLOCKING and populated.get(table) and held_ms >= budget_ms:
+            f["flag"] = f"{mode} on {table} ({populated[table]} rows) held {held_ms} ms (budget {budget_ms:g} ms)"
+        out.append(f)
+    return out

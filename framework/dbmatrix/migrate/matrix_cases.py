@@ -1,0 +1,129 @@
+"""Migration checks as matrix cases: each target walks a chain once (per process), then one cell per check and
+revision reports from that walk. Used by ``cases/test_migrate.py`` (the reference chains) and by the pytest
+entry ``pytest --dbm-alembic path/alembic.ini`` (a user's chain)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from ..casekit import axes, case_id, expect, requires
+from ..results import FAIL, MEASURED, PASS, SKIPPED, UNSUPPORTED
+from .checks import CheckResult, judge
+from .command import migrate_target
+from .runner import MigrateOptions
+from .walk import Walk
+
+# check -> (per revision?, default expected outcome, capability it needs)
+CASE_CHECKS: dict[str, tuple[bool, str, str | None]] = {
+    "single_head": (False, PASS, None),
+    "upgrade": (True, PASS, None),
+    "downgrade_restores": (True, PASS, None),
+    "reupgrade": (True, PASS, None),
+    "offline_sql": (True, PASS, None),
+    "duration": (True, MEASURED, None),
+    "locks": (True, PASS, "lock_introspection"),
+    "lint": (True, PASS, "squawk_lint"),
+    "partial_failure": (False, PASS, None),
+    "model_drift": (False, PASS, None),
+    "bookkeeping": (False, PASS, None),
+}
+ALEMBIC_ONLY = {"offline_sql"}
+YOYO_ONLY = {"bookkeeping"}
+
+_walks: dict[tuple[str, str, str], Walk | BaseException] = {}
+
+
+def walked(cell: Any, key: str, make_project: Callable[[Any], Any], models: str | None, seed_rows: int) -> Walk:
+    """The walk of the chain ``key`` on this cell's target, made once per process on scratch databases of its own.
+    ``make_project(cell)`` may raise LookupError when the chain does not exist for this target."""
+    k = (key, cell.target.name, cell.place.run_id)
+    if k not in _walks:
+        try:
+            project = make_project(cell)
+            opts = MigrateOptions(models=project.load_models(models) if models else None, seed_rows=seed_rows)
+            _walks[k] = migrate_target(project, cell.target, cell.place.run_id, opts, lambda m: None,
+                                       *cell.place.name_parts, key)
+        except BaseException as exc:  # noqa: BLE001 - every cell of this target reports it, none retries
+            _walks[k] = exc
+    got = _walks[k]
+    if isinstance(got, BaseException):
+        raise got
+    return got
+
+
+def record(cell: Any, r: CheckResult) -> None:
+    cell.record(r.outcome, r.detail, metrics={k: v for k, v in r.metrics.items() if v is not None},
+                findings=r.findings)
+
+
+WalkOf = Callable[[Any, pytest.Config], Walk]  # (cell, pytest config) -> the walk of that cell's target
+
+
+def report(cell: Any, walk: Callable[[], Walk], check: str, revision: str | None = None) -> None:
+    """Record the check's result for ``revision`` (or for the whole chain) as this cell's one outcome."""
+    try:
+        walk = walk()
+    except LookupError as exc:
+        cell.record(UNSUPPORTED, str(exc))
+        return
+    found = [r for r in judge(walk) if r.check == check and r.revision == revision]
+    if not found and check == "model_drift" and walk.head is not None:
+        cell.record(SKIPPED, "no models given to compare with (--dbm-models MODULE:ATTR)")
+        return
+    if not found:
+        reached = [r.step.id for r in walk.records]
+        cell.record(FAIL, f"{check} has no result for {revision or 'the chain'}: the walk reached {reached}"
+                    + (f" ({walk.chain_error})" if walk.chain_error else ""))
+        return
+    record(cell, found[0])
+
+
+def define_cases(namespace: dict[str, Any], tool: str, walk_of: WalkOf,
+                 revisions: list[str] | None, expected: dict[tuple[str, str], str] | None = None) -> None:
+    """Put one case function per check into ``namespace`` (a test module's globals), named
+    ``test_<tool>_<check>``, case id ``migrate.<check>``, one cell per target (the result's driver is ``tool``).
+
+    Per-revision checks are parametrized by ``revisions``; with None, by the module's own
+    ``pytest_generate_tests`` (the chain is known only once options are parsed). ``expected`` overrides the
+    expected outcome of (check, revision) cells, e.g. a lint finding that is real.
+    """
+    for check, (per_revision, default, capability) in CASE_CHECKS.items():
+        if (check in ALEMBIC_ONLY and tool != "alembic") or (check in YOYO_ONLY and tool != "yoyo"):
+            continue
+        marks = [case_id(f"migrate.{check}"), axes("target", tool=tool)]
+        marks += [requires(capability)] if capability else []
+        if per_revision:
+            fn = _revision_case(walk_of, check)
+            if revisions is not None:
+                # per parameter: a function-level expect() would win over a parameter's (pytest lists it first)
+                params = [pytest.param(rev, marks=expect((expected or {}).get((check, rev), default)))
+                          for rev in revisions]
+                marks.append(pytest.mark.parametrize("revision", params))
+            else:
+                marks.append(expect(default))
+        else:
+            fn = _chain_case(walk_of, check)
+            marks.append(expect(default))
+        for mark in marks:
+            fn = mark(fn)
+        fn.__name__ = fn.__qualname__ = f"test_{tool}_{check}"
+        namespace[fn.__name__] = fn
+
+
+def _revision_case(walk_of: WalkOf, check: str) -> Callable[..., None]:
+    def case(cell: Any, revision: str, pytestconfig: pytest.Config) -> None:
+        report(cell, lambda: walk_of(cell, pytestconfig), check, revision)
+
+    case.__doc__ = f"migrate.{check} for one revision (invariant: dbmatrix.migrate.checks.{check})."
+    return case
+
+
+def _chain_case(walk_of: WalkOf, check: str) -> Callable[..., None]:
+    def case(cell: Any, pytestconfig: pytest.Config) -> None:
+        report(cell, lambda: walk_of(cell, pytestconfig), check)
+
+    case.__doc__ = f"migrate.{check} for the chain (invariant: dbmatrix.migrate.checks.{check})."
+    return case

@@ -1,0 +1,41 @@
+"""pytest entry for a user's chain: ``pytest --dbm-alembic path/alembic.ini`` (or ``dbm_alembic`` in the ini file)
+runs the migration checks as test cells on every target, the way pytest-alembic is used, but on every engine.
+
+Thin on purpose: options here, the cases in ``user_chain_cases.py``, the work in the migrate package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("dbmatrix-migrate", "dbmatrix: migration checks of your own alembic chain")
+    g.addoption("--dbm-alembic", default=None, metavar="INI", help="run the migrate.* checks on this alembic.ini")
+    g.addoption("--dbm-models", default=None, metavar="MODULE_OR_FILE:ATTR",
+                help="MetaData or declarative Base for migrate.model_drift")
+    g.addoption("--dbm-seed-rows", type=int, default=None, metavar="N", help="rows per table (default 1000)")
+    parser.addini("dbm_alembic", "alembic.ini whose chain the migrate.* checks run on (relative to rootdir)")
+    parser.addini("dbm_models", "MODULE_OR_FILE:ATTR for migrate.model_drift")
+
+
+def alembic_ini(config: pytest.Config) -> Path | None:
+    given = config.getoption("dbm_alembic")
+    if given:
+        return (config.invocation_params.dir / given).resolve()
+    from_ini = config.getini("dbm_alembic")
+    return (config.rootpath / from_ini).resolve() if from_ini else None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    ini = alembic_ini(config)
+    if ini is None:
+        return
+    if not ini.is_file():
+        raise pytest.UsageError(f"--dbm-alembic: alembic ini not found: {ini}")
+    from . import user_chain_cases
+
+    # the checks are a case module of ours: collect it beside the user's own tests
+    config.args.append(str(Path(user_chain_cases.__file__)))

@@ -1,0 +1,40 @@
+"""migrate.*: the checks on the user's alembic chain named by ``--dbm-alembic`` (collected by pytest_plugin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from .alembic_project import AlembicProject
+from .matrix_cases import define_cases, walked
+from .pytest_plugin import alembic_ini
+from .walk import Walk
+
+DEFAULT_SEED_ROWS = 1000
+
+
+def _settings(config: pytest.Config) -> tuple[Any, str | None, int]:
+    models = config.getoption("dbm_models") or config.getini("dbm_models") or None
+    rows = config.getoption("dbm_seed_rows")
+    return alembic_ini(config), models, DEFAULT_SEED_ROWS if rows is None else rows
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "revision" not in metafunc.fixturenames:
+        return
+    ini, _, _ = _settings(metafunc.config)
+    try:
+        revisions = [r.revision for r in AlembicProject(ini).revisions(make_url("sqlite://"))]
+    except Exception:  # noqa: BLE001 - a broken chain: migrate.single_head names the problem
+        revisions = []
+    metafunc.parametrize("revision", revisions)
+
+
+def user_walk(cell: Any, config: pytest.Config) -> Walk:
+    ini, models, rows = _settings(config)
+    return walked(cell, "user-alembic", lambda c: AlembicProject(ini), models, rows)
+
+
+define_cases(globals(), "alembic", user_walk, None)

@@ -1,0 +1,140 @@
+"""The walk: every revision of a chain, one at a time, as ``upgrade r; downgrade r; upgrade r`` on a scratch
+database, with a catalog snapshot after each step. Checks (checks.py) judge what the walk observed.
+
+A chain is anything with ``steps()``, ``up(step)``, ``down(step)`` and ``applied()`` (alembic_chain.py,
+yoyo_chain.py): the tools' own APIs do the migrating, the walk only orders and observes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .catalog import Catalog, diff_catalogs
+from .guard import ForeignDatabase
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    down: str | None
+    path: str
+
+
+class Chain(Protocol):
+    tool: str  # "alembic" | "yoyo"
+    version_table: str
+
+    def steps(self) -> list[Step]: ...
+    def up(self, step: Step) -> None: ...
+    def down(self, step: Step) -> None: ...
+    def applied(self) -> set[str]: ...
+    def mark(self, step: Step) -> None: ...
+
+
+@dataclass
+class StepRecord:
+    step: Step
+    before: Catalog
+    after: Catalog | None = None
+    down: Catalog | None = None
+    again: Catalog | None = None
+    up_error: str | None = None
+    down_error: str | None = None
+    reup_error: str | None = None
+    up_ms: float | None = None
+    statements: list[str] = field(default_factory=list)
+    leftover: list[str] = field(default_factory=list)  # schema changes left behind by a failed upgrade
+    stamped: bool = False  # the walk marked the revision applied to go on past a broken downgrade
+
+
+@dataclass
+class Walk:
+    target: str
+    engine: str
+    tool: str
+    records: list[StepRecord] = field(default_factory=list)
+    chain_error: str | None = None  # the chain could not be read (syntax error, several heads, bad env.py)
+    heads: list[str] = field(default_factory=list)
+    head: Catalog | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # drift, offline SQL, seeded run, tool tables
+
+
+def describe(exc: BaseException) -> str:
+    """The engine's own error, one line (driver class, code, message) — a user's finding, not a traceback."""
+    orig = getattr(exc, "orig", None)
+    statement = getattr(exc, "statement", None)
+    if orig is not None:
+        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        if code is None and getattr(orig, "args", None) and isinstance(orig.args[0], int):
+            code = orig.args[0]
+        text = str(orig.args[1]) if isinstance(getattr(orig, "args", (None,))[0], int) else str(orig)
+        msg = f"{type(orig).__name__}" + (f" [{code}]" if code else "") + f": {text.strip().splitlines()[0]}"
+        if statement:
+            msg += f" (statement: {' '.join(statement.split())[:160]})"
+        return msg
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def walk_chain(chain: Chain, snap: Callable[[], Catalog], take: Callable[[], list[str]],
+               walk: Walk, *, verify_first: Callable[[Step], None]) -> None:
+    """Fill ``walk.records``. Stops at the first upgrade that fails (later revisions depend on it)."""
+    try:
+        steps = chain.steps()
+    except ForeignDatabase:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a broken chain is the user's finding
+        walk.chain_error = describe(exc)
+        return
+    before = snap()
+    for i, step in enumerate(steps):
+        rec = StepRecord(step, before)
+        walk.records.append(rec)
+        take()
+        t0 = time.perf_counter()
+        try:
+            chain.up(step)
+        except ForeignDatabase:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            rec.up_error = describe(exc)
+            rec.statements = take()
+            rec.leftover = diff_catalogs(before, snap())
+            return
+        rec.up_ms = round((time.perf_counter() - t0) * 1000, 2)
+        rec.statements = take()
+        if i == 0:
+            verify_first(step)
+        rec.after = snap()
+        try:
+            chain.down(step)
+        except ForeignDatabase:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            rec.down_error = describe(exc)
+            rec.down = snap()
+            if step.id not in chain.applied() or rec.down != rec.after:
+                return  # half-downgraded: what follows would judge a state no chain produced
+            before = rec.after
+            continue
+        rec.down = snap()
+        try:
+            chain.up(step)
+        except ForeignDatabase:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            rec.reup_error = describe(exc)
+            now = snap()
+            if now != rec.after:
+                return
+            # the downgrade did nothing, so the schema is r's: record r as applied and judge the revisions after it
+            chain.mark(step)
+            rec.stamped = True
+            before = now
+            continue
+        rec.again = snap()
+        before = rec.again
+    walk.head = before

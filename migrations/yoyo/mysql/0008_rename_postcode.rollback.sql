@@ -1,0 +1,1 @@
+ALTER TABLE addresses CHANGE postal_code postcode VARCHAR(20) NULL;

@@ -1,0 +1,3 @@
+DROP INDEX ix_users_email;
+
+DROP TABLE users;

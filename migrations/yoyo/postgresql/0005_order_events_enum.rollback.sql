@@ -1,0 +1,3 @@
+DROP TABLE order_events;
+
+DROP TYPE order_event_kind;

@@ -1,0 +1,1 @@
+ALTER TABLE addresses RENAME postal_code TO postcode;

@@ -1,0 +1,1 @@
+ALTER TABLE addresses RENAME COLUMN postal_code TO postcode;

@@ -1,0 +1,4 @@
+-- rename addresses.postcode to postal_code
+-- depends: 0007_orders_index
+
+ALTER TABLE addresses RENAME COLUMN postcode TO postal_code;
