@@ -72,9 +72,13 @@ def retry_code(exc: BaseException) -> str | None:
     err = default_normalise(exc)
     if err is None:
         return None
-    code = str(err.code) if err.code is not None else ""
-    if code in RETRYABLE_CODES:
-        return code
+    # MySQL drivers set both an errno (args[0]) and a generic SQLSTATE; the errno is the precise one.
+    errno = next((str(e.args[0]) for e in (exc, getattr(exc, "orig", None))
+                  if isinstance(e, BaseException) and e.args and isinstance(e.args[0], int)), None)
+    for code in (errno, str(err.code) if err.code is not None else None):
+        if code in RETRYABLE_CODES:
+            return code
+    code = errno or (str(err.code) if err.code is not None else "")
     message = (err.message or "").lower()
     hit = next((m for m in RETRYABLE_MESSAGES if m in message), None)
     return (code or hit) if hit else None
