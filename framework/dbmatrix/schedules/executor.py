@@ -7,8 +7,9 @@ another session and records when the waiting one completes (isolationtester's ``
 as isolationtester does. Every wait is bounded: the engine's lock and statement timeouts, its deadlock
 detector, and ``deadline`` seconds for the whole schedule.
 
-SQLite has no lock queue to observe: its sessions run with ``busy_timeout = 0``, so a conflicting step fails
-at once with SQLITE_BUSY, and never waits.
+SQLite's observer watches a session's own busy handler; a session it cannot watch (a driver that hides its
+``sqlite3`` handle) runs with ``busy_timeout = 0`` instead, so a conflicting step fails at once with
+SQLITE_BUSY and never waits unseen.
 """
 
 from __future__ import annotations
@@ -35,30 +36,15 @@ class LockObserver(Protocol):
                            ) -> bool: ...
 
 
-class NoWaits:
-    """The observer for engines where a step never waits (SQLite with ``busy_timeout = 0``)."""
-
-    def is_blocked(self, session: Session) -> bool:
-        return False
-
-    def wait_until_blocked(self, session: Session, future: concurrent.futures.Future[Any], timeout: float
-                           ) -> bool:
-        future.result(timeout)  # bounded: a step that never waits finishes or fails on its own
-        return False
-
-
 class HarnessDeadline(DriverError):
     def __init__(self, what: str):
         super().__init__(None, "HarnessTimeout", what)
 
 
 def session_bounds(kind: str) -> list[str]:
-    """Per-session settings for schedules: a fast deadlock detector, and SQLite never waiting."""
-    if kind == "postgresql":
-        return ["SET deadlock_timeout = '100ms'"]  # a superuser setting; the scratch role of CI is superuser
-    if kind == "sqlite":
-        return ["PRAGMA busy_timeout = 0"]
-    return []
+    """Per-session settings for schedules: PostgreSQL's deadlock detector after 100 ms instead of 1 s (a
+    superuser setting; without the right the default stays, only slower)."""
+    return ["SET deadlock_timeout = '100ms'"] if kind == "postgresql" else []
 
 
 def classify(err: DriverError) -> str:
@@ -80,6 +66,28 @@ class ScheduleExecutor:
         self.isolation = isolation
         self.table = table
         self.deadline = deadline
+        self.unobserved: set[str] = set()
+        for name, s in self.sessions.items():
+            for sql in session_bounds(s.info.kind):
+                try:
+                    s.execute(sql)
+                except DriverError:
+                    pass  # not allowed to: the engine's default applies
+            try:
+                observer.is_blocked(s)
+            except DriverError as err:
+                if err.cls != "Unobservable":
+                    raise
+                s.execute("PRAGMA busy_timeout = 0")
+                self.unobserved.add(name)
+
+    def waits(self, session: str, future: concurrent.futures.Future[Any]) -> bool:
+        """Whether the step behind ``future`` is waiting on a lock (False: it finished)."""
+        if session in self.unobserved:  # busy_timeout = 0: the step cannot wait, it ends on its own
+            if not concurrent.futures.wait([future], timeout=self.deadline).done:
+                raise HarnessDeadline(f"a step did not finish within {self.deadline}s")
+            return False
+        return self.observer.wait_until_blocked(self.sessions[session], future, self.deadline)
 
     def run(self, schedule: Schedule, setup: Sequence[str] | None = None) -> Execution:
         """Run ``setup`` (default: the schedule's) in autocommit, then the permutation, then read the final
@@ -159,7 +167,7 @@ class _Run:
             else:
                 future = s.submit(step.render(self.x.table, self.values))
                 done, _ = concurrent.futures.wait([future], timeout=QUICK_S)
-                if not done and self.x.observer.wait_until_blocked(s, future, self.left()):
+                if not done and self.x.waits(step.session, future):
                     result.blocked = True
                     self.pending[step.session] = (result, future)
                     return
@@ -199,12 +207,13 @@ class _Run:
         """Record the waiting steps the last step released (the observer no longer sees them waiting)."""
         for session, (result, future) in list(self.pending.items()):
             s = self.x.sessions[session]
-            if not future.done() and self.x.observer.is_blocked(s):
+            if not future.done() and session not in self.x.unobserved and self.x.observer.is_blocked(s):
                 continue
-            if not future.done() and self.x.observer.wait_until_blocked(s, future, self.left()):
+            if not future.done() and self.x.waits(session, future):
                 continue  # released, then waiting on another lock
             del self.pending[session]
-            result.resumed_after = resumed_after
+            # released by the step issued last; by nothing of ours when that step is the waiting one itself
+            result.resumed_after = resumed_after if resumed_after != result.step else None
             self.finish(result, future)
 
     def end_transactions(self) -> None:
