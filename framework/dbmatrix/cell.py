@@ -11,6 +11,8 @@ import zlib
 from typing import Any
 
 from .drivers.base import DriverAdapter, Session
+from .engines import IsolationUnsupported, engine_for
+from .engines.observer import LockObserver
 from .errors import DriverError
 from .results import DIFFERS, ERROR, SUPPORTED, UNSUPPORTED, WALL_MS, CellResult
 from .targets.model import Target
@@ -24,6 +26,7 @@ class Cell:
         self.params = dict(params or {})
         self.result: CellResult | None = None
         self.sessions: list[Session] = []
+        self._observer: LockObserver | None = None
         self._started = time.perf_counter()
 
     @property
@@ -47,6 +50,13 @@ class Cell:
         session = self.driver.connect(self.target.connect_info())
         self.sessions.append(session)
         return session
+
+    def observer(self) -> LockObserver:
+        """The target's lock observer (an admin connection of its own, not the driver under test): ``is_blocked``,
+        ``waits_for``, ``wait_until_blocked`` for this cell's sessions. Closed when the cell ends."""
+        if self._observer is None:
+            self._observer = engine_for(self.kind, self.engine).observer(self.target.url)
+        return self._observer
 
     # --- outcomes ----------------------------------------------------------------------------------------
     def record(self, outcome: str, detail: str | None = None, *, mechanism: str | None = None,
@@ -78,11 +88,15 @@ class Cell:
         return self.record(UNSUPPORTED, why, **kw)
 
     def error(self, exc: BaseException) -> CellResult:
+        if isinstance(exc, IsolationUnsupported):  # the engine lacks the level: a finding, not a harness error
+            return self.unsupported(exc)
         return self.record(ERROR, describe_error(exc))
 
     def close(self) -> None:
         for s in self.sessions:
             s.close()
+        if self._observer is not None:
+            self._observer.close()
 
 
 def describe_error(exc: BaseException) -> str:

@@ -46,6 +46,9 @@ class Sqlite3Session(Session):
     def _close(self) -> None:
         self.conn.close()
 
+    def raw_sqlite3(self) -> Any:
+        return self.conn
+
     def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
         query, args = translate(self.adapter, sql, params)
         return stream_batches(self.conn, query, args, batch)

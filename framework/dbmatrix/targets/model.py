@@ -28,6 +28,7 @@ class Target:
     server_version: str | None = None
     scratch_url: URL | None = None  # the scratch database/file every session connects to
     init_sql: list[str] = field(default_factory=list)  # e.g. search_path when the scratch space is a schema
+    database_timeouts: bool = False  # the scratch database carries statement/lock timeouts (ALTER DATABASE SET)
 
     @property
     def version(self) -> tuple[int, ...]:
@@ -49,7 +50,8 @@ class Target:
     def connect_info(self) -> ConnectInfo:
         if self.scratch_url is None:
             raise RuntimeError(f"target {self.name} has no scratch space yet")
-        return ConnectInfo(kind=self.kind, url=self.scratch_url, init_sql=list(self.init_sql), engine=self.engine)
+        return ConnectInfo(kind=self.kind, url=self.scratch_url, init_sql=list(self.init_sql), engine=self.engine,
+                           pooler=self.pooler, database_timeouts=self.database_timeouts)
 
     def record(self) -> TargetRecord:
         return TargetRecord(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
+from ..engines import engine_for
 from ..errors import DriverError
 from .admin import admin_connection
 from .model import Target
@@ -83,6 +84,12 @@ def create_scratch(target: Target, run_id: str) -> ScratchSpace:
             target.scratch_url = target.url
             target.init_sql = [f"SET search_path TO {quoted}"]
             return ScratchSpace(target, "schema", name, target.url)
+        # Timeouts live on the database, so every connection to it starts bounded, whichever server connection
+        # a pooler lends; no session SET is needed (or lost, or leaked to another client) where this works.
+        timeouts = engine_for(target.kind, target.engine).database_timeouts(name)
+        for stmt in timeouts:
+            conn.exec_driver_sql(stmt)
+        target.database_timeouts = bool(timeouts)
     target.scratch_url = target.url.set(database=name)
     return ScratchSpace(target, "database", name, target.url)
 
