@@ -12,7 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rowcheck import same_value, spelling
+
 from dbmatrix.cell import Cell, show
+from dbmatrix.drivers.base import Session
 from dbmatrix.errors import DriverError
 from dbmatrix.results import CellResult
 
@@ -22,14 +25,12 @@ class RoundTrip:
     ddl: Mapping[str, str]  # engine or kind -> column type
     values: list[Any]  # written one row each
     sa_type: Any = None  # what a SQLAlchemy user would declare; SA layers get it through ``types``
-    same: Callable[[Any, Any], bool] | None = None  # written vs read; default: equal and same type
+    same: Callable[[Any, Any], bool] | None = None  # written vs read; default: rowcheck.same_value
     session_sql: Mapping[str, list[str]] = field(default_factory=dict)  # per kind, before writing
     write_sql: Mapping[str, str] = field(default_factory=dict)  # per kind placeholder expression, default :v
     note: Callable[[Any, Any], str | None] | None = None  # extra words on a supported cell
-
-
-def equal_and_same_type(written: Any, read: Any) -> bool:
-    return type(read) is type(written) and read == written
+    # what the engine really stored, measured on a cell that differs: (cell, session, table) -> words
+    stored: Callable[[Cell, Session, str], str | None] | None = None
 
 
 def float_same(written: float, read: Any) -> bool:
@@ -41,7 +42,7 @@ def float_same(written: float, read: Any) -> bool:
 
 
 def check(cell: Cell, spec: RoundTrip) -> CellResult:
-    ddl = spec.ddl.get(cell.engine) or spec.ddl[cell.kind]
+    ddl = spelling(cell, spec.ddl)
     table = cell.table("rt")
     s = cell.connect()
     for stmt in spec.session_sql.get(cell.kind, []):
@@ -56,7 +57,7 @@ def check(cell: Cell, spec: RoundTrip) -> CellResult:
         return cell.unsupported(exc)
     rows = s.execute(f"SELECT v FROM {table} ORDER BY id", types=types).rows
     read = [r[0] for r in rows]
-    same = spec.same or equal_and_same_type
+    same = spec.same or same_value
     lines, ok = [], len(read) == len(spec.values)
     for written, got in zip(spec.values, read, strict=False):
         if not same(written, got):
@@ -65,6 +66,8 @@ def check(cell: Cell, spec: RoundTrip) -> CellResult:
     if not ok:
         if len(read) != len(spec.values):
             lines.append(f"wrote {len(spec.values)} rows, read {len(read)}")
+        if spec.stored and (words := spec.stored(cell, s, table)):
+            lines.append(words)
         return cell.differs("; ".join(lines))
     extra = spec.note(spec.values[-1], read[-1]) if spec.note else None
     detail = "read " + ", ".join(show(v) for v in read) + (f" — {extra}" if extra else "")

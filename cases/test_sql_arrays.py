@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from rowcheck import same_value, spelling
 
 from dbmatrix.casekit import requires
 from dbmatrix.cell import Cell, show
@@ -24,10 +25,11 @@ ROWS = [(1, "one", ["a", "b"]), (2, "two", ["b", "c"]), (3, "three", ["x"]), (4,
 
 def _tags_table(cell: Cell, s: Session) -> str:
     table = cell.table("arr")
-    s.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, tags {TAGS_DDL[cell.kind]})")
+    s.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, tags {spelling(cell, TAGS_DDL)})")
     # literal arrays, so that the table is right even where list parameters are the thing that fails
     values = ", ".join(
-        f"({i}, '{name}', ARRAY[{', '.join(repr(t) for t in tags)}]::{TAGS_DDL[cell.kind]})" for i, name, tags in ROWS
+        f"({i}, '{name}', ARRAY[{', '.join(repr(t) for t in tags)}]::{spelling(cell, TAGS_DDL)})"
+        for i, name, tags in ROWS
     )
     s.execute(f"INSERT INTO {table} (id, name, tags) VALUES {values}")
     return table
@@ -44,7 +46,8 @@ def _queries(cell: Cell, sql: str, cases: list[tuple[dict[str, Any], list[tuple[
         except DriverError as exc:
             return cell.unsupported(exc)
         results.append((params, got, want))
-    wrong = [f"{params} -> {got!r}, expected {want!r}" for params, got, want in results if got != want]
+    wrong = [f"{params} -> {got!r}, expected {want!r}" for params, got, want in results
+             if not same_value(got, want)]
     if wrong:
         return cell.differs("; ".join(wrong))
     return cell.supported("; ".join(f"{params} -> {got!r}" for params, got, _ in results))
@@ -120,7 +123,7 @@ def test_array_literal_select(cell):
     """Arrays built in a SELECT come back as Python lists: NULL elements as None, quotes, commas, braces and the
     text 'NULL' intact, an empty array as [], a two-dimensional array as a list of lists."""
     s = cell.connect()
-    res = s.execute(ARRAY_SELECT[cell.kind], types=ARRAY_TYPES)
+    res = s.execute(spelling(cell, ARRAY_SELECT), types=ARRAY_TYPES)
     got = dict(zip(res.columns, res.rows[0], strict=True))
     want = dict(ARRAYS_WANT)
     if cell.kind == "cockroachdb":
@@ -128,7 +131,7 @@ def test_array_literal_select(cell):
     wrong = [
         f"{name}: {show(got[name])}"
         for name in want
-        if got[name] != want[name] or type(got[name]) is not type(want[name])
+        if not same_value(got[name], want[name])
     ]
     if wrong:
         cell.differs("; ".join(wrong) + f" (expected {want!r})")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from rowcheck import same_value, spelling
 
 from dbmatrix.casekit import requires
 from dbmatrix.cell import Cell, show
@@ -41,21 +42,16 @@ def _docs_table(cell: Cell, s: Session) -> str:
     return table
 
 
-def _same_row(got: tuple[Any, ...], want: tuple[Any, ...]) -> bool:
-    """Equal values of the same types: '20' and 20 are different answers."""
-    return got == want and all(type(g) is type(w) for g, w in zip(got, want, strict=True))
-
-
 def _compare(
     cell: Cell, got: list[tuple[Any, ...]], want: list[tuple[Any, ...]], what: str, note: str | None = None
 ) -> CellResult:
     """``supported`` when ``got`` is exactly ``want`` (values and types), else ``differs`` naming the rows."""
-    if len(got) == len(want) and all(_same_row(g, w) for g, w in zip(got, want, strict=True)):
+    if len(got) == len(want) and all(same_value(g, w) for g, w in zip(got, want, strict=True)):
         return cell.supported(f"{what}: {got!r}")
     wrong = [
         f"row {w[0]}: got {', '.join(show(v) for v in g[1:])}"
         for g, w in zip(got, want, strict=False)
-        if not _same_row(g, w)
+        if not same_value(g, w)
     ]
     if len(got) != len(want):
         wrong.append(f"{len(got)} rows, expected {len(want)}")
@@ -134,7 +130,7 @@ def test_json_containment(cell):
     """A containment test with a bound JSON probe selects exactly the documents that contain it."""
     s = cell.connect()
     table = _docs_table(cell, s)
-    sql = f"SELECT id FROM {table} WHERE {CONTAINS[cell.kind]} ORDER BY id"
+    sql = f"SELECT id FROM {table} WHERE {spelling(cell, CONTAINS)} ORDER BY id"
     got: dict[str, list[int]] = {}
     try:
         for probe in CONTAINED:
@@ -143,12 +139,14 @@ def test_json_containment(cell):
         cell.unsupported(exc)
         return
     wrong = [
-        f"{probe} -> {ids!r}, expected {CONTAINED[probe]!r}" for probe, ids in got.items() if ids != CONTAINED[probe]
+        f"{probe} -> {ids!r}, expected {CONTAINED[probe]!r}"
+        for probe, ids in got.items()
+        if not same_value(ids, CONTAINED[probe])
     ]
     if wrong:
         cell.differs("; ".join(wrong))
     else:
-        cell.supported(f"{CONTAINS[cell.kind]}: " + "; ".join(f"{p} -> {ids}" for p, ids in got.items()))
+        cell.supported(f"{spelling(cell, CONTAINS)}: " + "; ".join(f"{p} -> {ids}" for p, ids in got.items()))
 
 
 PATH_EXISTS = {
@@ -158,24 +156,20 @@ PATH_EXISTS = {
 }
 
 
-def _truth(value: Any) -> Any:
-    # MySQL/MariaDB have no boolean type: 1/0 is their truth value (types.bool_roundtrip covers the type).
-    # Anything else (NULL above all) is kept, so that it shows as a wrong answer.
-    return bool(value) if isinstance(value, int) and value in (0, 1) else value
-
-
 def _path_exists(cell: Cell, paths: list[str], want: list[tuple[Any, ...]]) -> CellResult:
     s = cell.connect()
     table = _docs_table(cell, s)
-    exprs = [PATH_EXISTS[cell.kind].format(path=p) for p in paths]
+    exprs = [spelling(cell, PATH_EXISTS).format(path=p) for p in paths]
     try:
         rows = _rows(s, f"SELECT id, {', '.join(exprs)} FROM {table} ORDER BY id")
     except DriverError as exc:
         return cell.unsupported(exc)
-    got = [(r[0], *(_truth(v) for v in r[1:])) for r in rows]
+    got = rows  # compared as returned: MySQL/MariaDB's 1/0 is an int, not a bool
     note = None
     if any(v is None for r in got for v in r[1:]):
         note = "NULL instead of true/false: the path was not understood, yet no error was raised"
+    elif any(type(v) is int for r in got for v in r[1:]):
+        note = "the truth values come back as the integers 1/0 (no boolean type), right where they are true"
     return _compare(cell, got, want, ", ".join(exprs), note)
 
 
@@ -295,7 +289,7 @@ def _explain(s: Session, spec: IndexedQuery, query: str, index: str) -> tuple[bo
 
 
 def _indexed(cell: Cell, specs: dict[str, IndexedQuery]) -> CellResult:
-    spec = specs[cell.kind]
+    spec = spelling(cell, specs)
     s = cell.connect()
     table = cell.table("jix")
     index = f"ix_{table}"
@@ -314,14 +308,14 @@ def _indexed(cell: Cell, specs: dict[str, IndexedQuery]) -> CellResult:
     query = spec.query.format(**names)
     used, plan, rows = _explain(s, spec, query, index)
     metrics = {"rows_in_table": N_ROWS}
-    if rows != [(42,)]:
+    if not same_value(rows, [(42,)]):
         return cell.differs(f"{query} returned {rows!r}, expected [(42,)]; plan: {plan}", metrics=metrics)
     if used:
         return cell.supported(f"plan uses {index}: {plan}", metrics=metrics)
     if spec.by_column:
         by_column = spec.by_column.format(**names)
         used_by_column, plan_by_column, rows_by_column = _explain(s, spec, by_column, index)
-        if used_by_column and rows_by_column == [(42,)]:
+        if used_by_column and same_value(rows_by_column, [(42,)]):
             return cell.differs(
                 f"the index is not used for the JSON expression (plan: {plan}); only a query naming the "
                 f"generated column uses it (plan: {plan_by_column})",
@@ -359,7 +353,7 @@ def test_json_expression_type(cell):
     expr = BUILD_OBJECT[cell.kind]
     value = s.execute(f"SELECT {expr} AS j", types={"j": sa.JSON()}).scalar()
     want = {"a": 1, "b": "x"}
-    if isinstance(value, dict) and value == want:
+    if same_value(value, want):
         cell.supported(f"{expr} -> {show(value)}")
     elif isinstance(value, str | bytes) and json.loads(value) == want:
         cell.differs(f"{expr} comes back as JSON text, not a dict: {show(value)}")

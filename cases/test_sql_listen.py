@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import time
 
+from rowcheck import same_value
+
 from dbmatrix.casekit import requires
 from dbmatrix.drivers.base import Session
 from dbmatrix.errors import DriverError
@@ -52,7 +54,7 @@ def test_listen_notify(cell):
         got += a.notifications(AFTER_S)
     expected = [(channel, PAYLOAD)]
     metrics = {"latency_ms": latency_ms, "received": len(got)}
-    if got == expected:
+    if same_value(got, expected):
         cell.supported(f"received {got!r} {latency_ms:.0f} ms after NOTIFY", metrics=metrics)
     elif not got:
         where = _where_it_went(channel, b, b.notifications(AFTER_S))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rowcheck import same_value
+
 from dbmatrix.casekit import requires
 from dbmatrix.cell import Cell
 from dbmatrix.drivers.base import Session
@@ -52,14 +54,20 @@ def _check(
     got = sorted(tuple(r) for r in res.rows)
     table_rows = [tuple(r) for r in s.execute(f"SELECT id, v, n FROM {table} ORDER BY id").rows]
     metrics = {"rowcount": res.rowcount, "rows_returned": len(got)}
+    counted = f"driver rowcount {res.rowcount}"
+    if res.rowcount_at_execute is not None:
+        metrics["rowcount_at_execute"] = res.rowcount_at_execute
+        if res.rowcount_at_execute != res.rowcount:
+            counted = (f"driver rowcount {res.rowcount_at_execute} right after execute, {res.rowcount} once the"
+                       " rows were fetched")
     problems = []
-    if got != returned:
+    if not same_value(got, returned):
         problems.append(f"RETURNING gave {got!r}, expected {returned!r}")
-    if table_rows != after:
+    if not same_value(table_rows, after):
         problems.append(f"table afterwards {table_rows!r}, expected {after!r}")
     if problems:
         return cell.differs("; ".join(problems), metrics=metrics)
-    return cell.supported(f"returned {got!r}; driver rowcount {res.rowcount}", metrics=metrics)
+    return cell.supported(f"returned {got!r}; {counted}", metrics=metrics)
 
 
 @requires("returning_insert")

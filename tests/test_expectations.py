@@ -71,14 +71,17 @@ def test_load_valid_file(tmp_path: Path) -> None:
         tmp_path,
         "mysql",
         "# comment\n",
-        entry("types.float_specials", "unsupported", "MariaDB DOUBLE has no NaN", engine="mariadb"),
+        entry("types.float_specials", "unsupported", "MariaDB DOUBLE has no NaN", engine="mariadb",
+              error="ProgrammingError"),
         entry("types.*", "differs", "bool is tinyint", driver=["pymysql", "sa-*+pymysql"], target="maria*"),
         entry("isolation.lost_update", "prevented", "RR aborts", params={"isolation": "repeatable read"}),
         entry("types.bool_roundtrip", "differs", "one driver", driver="asyncmy"),
     )
     [mysql] = exps.by_kind.values()
     assert list(exps.by_kind) == ["mysql"]
-    assert mysql[0] == Expectation("types.float_specials", "unsupported", "MariaDB DOUBLE has no NaN", "mariadb")
+    assert mysql[0] == Expectation("types.float_specials", "unsupported", "MariaDB DOUBLE has no NaN", "mariadb",
+                                   errors=("ProgrammingError",))
+    assert mysql[0].mechanism == "error:ProgrammingError"
     assert mysql[1].drivers == ("pymysql", "sa-*+pymysql") and mysql[1].target == "maria*"
     assert mysql[2].params == {"isolation": "repeatable read"}
     assert mysql[3].drivers == ("asyncmy",)
@@ -95,7 +98,7 @@ def test_empty_file_is_valid(tmp_path: Path) -> None:
 
 
 def test_every_outcome_is_accepted(tmp_path: Path) -> None:
-    exps = load(tmp_path, "sqlite", *(entry(f"c.{o}", o) for o in OUTCOMES))
+    exps = load(tmp_path, "sqlite", *(entry(f"c.{o}", o, error="SQLITE_ERROR") for o in OUTCOMES))
     assert [e.outcome for e in exps.by_kind["sqlite"]] == list(OUTCOMES)
 
 
@@ -193,7 +196,7 @@ def test_last_match_wins(tmp_path: Path) -> None:
         tmp_path,
         "postgresql",
         entry("types.*", "differs"),
-        entry("types.int_limits", "unsupported"),
+        entry("types.int_limits", "unsupported", error=["22003", "DataError"]),
         entry("types.*", "allowed", driver="asyncpg"),
         entry("other.*", "fail"),
     )
@@ -278,6 +281,33 @@ def test_all_filters_must_match(tmp_path: Path) -> None:
 )
 def test_verdict(outcome: str, expected: str | None, want: str | None) -> None:
     assert verdict(outcome, expected) == want
+
+
+@pytest.mark.parametrize(
+    ("outcome", "mechanism", "expected", "errors", "want"),
+    [
+        ("supported", "error:55P03", "supported", ("55P03",), "as-expected"),
+        ("supported", "error:42601", "supported", ("55P03",), "deviation"),  # NOWAIT_BOGUS: a syntax error
+        ("unsupported", "error:1146", "unsupported", ("1064",), "deviation"),  # a missing table, not the feature
+        ("unsupported", "error:1064", "unsupported", ("1064", "1305"), "as-expected"),
+        ("differs", "abort:25P02", "differs", ("25P02",), "as-expected"),
+        ("differs", "abort:40001", "differs", ("25P02",), "deviation"),
+        ("unsupported", "error:1064", "unsupported", (), "deviation"),  # nothing named the error
+        ("supported", "error:23505", "supported", (), "deviation"),  # an unpredicted error in the mechanism
+        ("supported", "blocked", "supported", (), "as-expected"),  # not an error mechanism
+        ("supported", None, "supported", ("55P03",), "deviation"),  # the predicted error never came
+    ],
+)
+def test_verdict_names_the_error(outcome: str, mechanism: str | None, expected: str, errors: tuple[str, ...],
+                                 want: str) -> None:
+    assert verdict(outcome, expected, mechanism, errors) == want
+
+
+@pytest.mark.parametrize("error", [None, "", [], [1]])
+def test_unsupported_must_name_its_error(tmp_path: Path, error: object) -> None:
+    extra = {} if error is None else {"error": error}
+    with pytest.raises(UsageError, match="error"):
+        load(tmp_path, "mysql", entry("types.float_specials", "unsupported", "no NaN", **extra))
 
 
 # --- the real files --------------------------------------------------------------------------------------------

@@ -8,9 +8,12 @@ Each file holds ``[[expect]]`` entries; the last entry that matches a cell wins:
     reason = "MariaDB DOUBLE has no NaN or infinity"   # required: a known deviation says why
     engine = "mariadb"              # optional filters: engine, target (glob), driver (glob or list), params
     driver = ["asyncpg", "sa-*+asyncpg"]
+    error = "1064"                  # the engine's code (SQLSTATE, errno, SQLITE_* name) or the driver's
+                                    # exception class the cell's mechanism must show; a list allows several
 
 Unknown keys, unknown outcomes and missing reasons are refused (UsageError), so a typo cannot silently
-turn an expectation off.
+turn an expectation off. An ``unsupported`` expectation must name its ``error``: a refusal for another
+reason (a syntax error from a typo, a missing table) is then a deviation, never "as expected".
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .results import AS_EXPECTED, DEVIATION, ERROR, OUTCOMES, SKIPPED
+from .results import AS_EXPECTED, DEVIATION, ERROR, OUTCOMES, SKIPPED, UNSUPPORTED
 
-_KEYS = {"case", "outcome", "reason", "engine", "target", "driver", "params"}
+_KEYS = {"case", "outcome", "reason", "engine", "target", "driver", "params", "error"}
 KINDS = {"sqlite", "postgresql", "mysql", "cockroachdb"}
 ENGINES = {"sqlite", "postgresql", "mysql", "mariadb", "cockroachdb"}
 
@@ -38,6 +41,12 @@ class Expectation:
     target: str | None = None
     drivers: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
+    errors: tuple[str, ...] = ()  # the error codes or driver exception classes the cell's mechanism may show
+
+    @property
+    def mechanism(self) -> str | None:
+        """The predicted mechanism, as shown next to the observed one: ``error:55P03`` (``|`` between choices)."""
+        return "error:" + "|".join(self.errors) if self.errors else None
 
     def matches(self, case: str, engine: str, target: str, driver: str, params: dict[str, Any]) -> bool:
         if not fnmatch.fnmatchcase(case, self.case):
@@ -74,13 +83,28 @@ class Expectations:
         return found
 
 
-def verdict(outcome: str, expected: str | None) -> str | None:
-    """``as-expected`` or ``deviation``; skipped cells have no verdict, errors always deviate."""
+def mechanism_error(mechanism: str | None) -> str | None:
+    """The error a mechanism names: ``error:55P03`` / ``abort:40001`` -> the code (or driver exception class)."""
+    kind, _, code = (mechanism or "").partition(":")
+    return code if kind in ("error", "abort") and code else None
+
+
+def verdict(outcome: str, expected: str | None, mechanism: str | None = None, errors: tuple[str, ...] = ()
+            ) -> str | None:
+    """``as-expected`` or ``deviation``; skipped cells have no verdict, errors always deviate.
+
+    The outcome must be the expected one, and an error the cell met must be a predicted one: with ``errors``
+    the mechanism's code must be among them; an ``unsupported`` cell, or any cell whose mechanism names an
+    error, deviates when nothing predicted that error.
+    """
     if outcome == SKIPPED:
         return None
-    if outcome == ERROR:
+    if outcome == ERROR or outcome != expected:
         return DEVIATION
-    return AS_EXPECTED if outcome == expected else DEVIATION
+    observed = mechanism_error(mechanism)
+    if errors:
+        return AS_EXPECTED if observed in errors else DEVIATION
+    return DEVIATION if observed is not None or outcome == UNSUPPORTED else AS_EXPECTED
 
 
 def _load_file(path: Path) -> list[Expectation]:
@@ -119,6 +143,13 @@ def _load_file(path: Path) -> list[Expectation]:
         params = entry.get("params", {})
         if not isinstance(params, dict):
             raise UsageError(f"{where}: 'params' must be a table")
+        errors = entry.get("error", ())
+        errors = [errors] if isinstance(errors, str) else errors
+        if not isinstance(errors, list | tuple) or not all(isinstance(e, str) and e.strip() for e in errors):
+            raise UsageError(f"{where}: 'error' must be an error code or class name, or a list of them")
+        if entry["outcome"] == UNSUPPORTED and not errors:
+            raise UsageError(f"{where}: an 'unsupported' expectation must name the 'error' it predicts "
+                             "(SQLSTATE, errno, SQLITE_* name or the driver's exception class)")
         out.append(Expectation(entry["case"], entry["outcome"], entry["reason"], entry.get("engine"),
-                               entry.get("target"), tuple(drivers), dict(params)))
+                               entry.get("target"), tuple(drivers), dict(params), tuple(errors)))
     return out

@@ -13,14 +13,16 @@ from typing import Any
 import pytest
 
 from .cell import Cell
-from .errors import UsageError
+from .errors import DriverError, UsageError
 from .expectations import Expectations, verdict
 from .matrix import MatrixRun
-from .results import DEVIATION, SKIPPED, SUPPORTED, UNSUPPORTED
+from .results import DEVIATION, ERROR, SKIPPED, SUPPORTED, UNSUPPORTED
+from .targets.capabilities import profile_entry, refusal_errors
 from .targets.model import OK
 
 RUN_KEY = pytest.StashKey[MatrixRun]()
 CELL_KEY = pytest.StashKey[Cell]()
+MISSING_KEY = pytest.StashKey[list[tuple[str, str]]]()  # (capability, why) the target's profile lacks
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     cell_items = [i for i in items if _is_cell_item(i)]
     if not cell_items:
         return
-    run.expectations = Expectations.load(Path(str(cell_items[0].fspath)).parent / "expectations")
     reporter = config.pluginmanager.get_plugin("terminalreporter")
 
     def progress(msg: str) -> None:
@@ -112,6 +113,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             reporter.write_line(f"dbmatrix: {msg}")
 
     try:
+        run.expectations = Expectations.load(Path(str(cell_items[0].fspath)).parent / "expectations")
         run.prepare(progress)
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -131,12 +133,10 @@ def cell(request: pytest.FixtureRequest):  # noqa: ANN201 - a generator fixture
     reason = c.driver.unavailable_reason()
     if reason:
         _skip(run, c, reason)
+    # The profile predicts, the engine decides: a case whose capability is missing still runs its SQL.
     marker = request.node.get_closest_marker("dbmatrix_requires")
-    for cap in marker.args if marker else ():
-        why = target.missing(cap)
-        if why:
-            c.record(UNSUPPORTED, why, mechanism=f"capability:{cap}")
-            break
+    request.node.stash[MISSING_KEY] = [(cap, why) for cap in (marker.args if marker else ())
+                                       if (why := target.missing(cap))]
     yield c
     c.close()
 
@@ -152,58 +152,73 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool) or value is None else str(value)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """A cell already decided before the case ran (missing capability) does not run the case body."""
-    c = pyfuncitem.stash.get(CELL_KEY, None)
-    return True if c is not None and c.result is not None else None
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):  # noqa: ANN201 - hook wrapper generator
     c = item.stash.get(CELL_KEY, None)
     if c is None:
         return (yield)
     run = item.config.stash[RUN_KEY]
-    pre_decided = c.result is not None and c.result.outcome == UNSUPPORTED
+    missing = item.stash.get(MISSING_KEY, [])
     try:
         outcome = yield
     except pytest.skip.Exception as exc:
         if c.result is None:
             c.record(SKIPPED, str(exc.msg))
-        _finish(run, c, item, pre_decided)
+        _finish(run, c, item, missing)
+        raise
+    except DriverError as exc:
+        # Where the profile lacks a capability, the engine refusing the case's SQL is the cell's answer.
+        if c.result is None and missing:
+            c.unsupported(exc)
+            if _finish(run, c, item, missing) != DEVIATION:
+                return None
+            raise _deviation(c) from None
+        if c.result is None:
+            c.error(exc)
+        _finish(run, c, item, missing)
         raise
     except BaseException as exc:
         if c.result is None:
             c.error(exc)
-        _finish(run, c, item, pre_decided)
+        _finish(run, c, item, missing)
         raise
     if c.result is None:
         c.error(RuntimeError("the case recorded no outcome"))
-    if _finish(run, c, item, pre_decided) == DEVIATION:
-        r = c.result
-        assert r is not None
-        raise AssertionError(
-            f"{r.case} on {r.target}/{r.driver}: outcome {r.outcome!r}, expected {r.expected!r}"
-            + (f" — {r.detail}" if r.detail else "")
-        )
+    if _finish(run, c, item, missing) == DEVIATION:
+        raise _deviation(c)
     return outcome
 
 
-def _finish(run: MatrixRun, c: Cell, item: pytest.Item, pre_decided: bool) -> str | None:
+def _deviation(c: Cell) -> AssertionError:
+    r = c.result
+    assert r is not None
+    return AssertionError(f"{r.case} on {r.target}/{r.driver}: outcome {r.outcome!r}, expected {r.expected!r}"
+                          + (f" — {r.detail}" if r.detail else ""))
+
+
+def _finish(run: MatrixRun, c: Cell, item: pytest.Item, missing: list[tuple[str, str]]) -> str | None:
     r = c.result
     assert r is not None
     default = item.get_closest_marker("dbmatrix_expect")
-    expected = str(default.args[0]) if default else SUPPORTED
-    if pre_decided:
-        expected = UNSUPPORTED  # the capability profile itself is the expectation
+    expected, errors, reason = (str(default.args[0]) if default else SUPPORTED), (), None
+    if missing:  # the capability profile predicts the refusal and the engine's error for it
+        expected = UNSUPPORTED
+        errors = tuple(dict.fromkeys(e for cap, _ in missing for e in refusal_errors(cap, c.engine)))
+        reason = "; ".join(why for _, why in missing)
     exp = run.expectations.lookup(c.kind, r.case, c.engine, r.target, r.driver, r.params)
     if exp is not None:
-        expected = exp.outcome
+        expected, errors, reason = exp.outcome, exp.errors, exp.reason
     r.expected = expected if r.outcome != SKIPPED else None
-    r.verdict = verdict(r.outcome, expected)
-    if exp is not None and r.verdict == DEVIATION:
-        r.detail = f"{r.detail or ''} [expected {exp.outcome}: {exp.reason}]".strip()
+    r.expected_mechanism = ("error:" + "|".join(errors)) if errors and r.outcome != SKIPPED else None
+    r.verdict = verdict(r.outcome, expected, r.mechanism, errors)
+    if r.verdict == DEVIATION and r.outcome not in (SKIPPED, ERROR):
+        predicted = expected + (f" with {r.expected_mechanism}" if r.expected_mechanism else "")
+        observed = r.outcome + (f" with {r.mechanism}" if r.mechanism else "")
+        note = f"predicted {predicted}, observed {observed}" + (f": {reason}" if reason else "")
+        if missing and exp is None and r.outcome != UNSUPPORTED:
+            note += "; the engine accepts what its profile denies: update " + "; ".join(
+                profile_entry(cap, c.engine) for cap, _ in missing)
+        r.detail = f"{r.detail or ''} [{note}]".strip()
     run.add(r)
     return r.verdict
 

@@ -63,6 +63,7 @@ class CellResult:
     mechanism: str | None = None
     detail: str | None = None
     expected: str | None = None
+    expected_mechanism: str | None = None  # the predicted error (``error:55P03``), shown beside ``mechanism``
     verdict: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
 

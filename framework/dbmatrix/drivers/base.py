@@ -29,6 +29,7 @@ import functools
 import importlib
 import itertools
 import queue
+import re
 import threading
 import time
 import uuid
@@ -69,7 +70,8 @@ class ConnectInfo:
 class Result:
     columns: list[str]
     rows: list[tuple[Any, ...]]
-    rowcount: int  # as reported by the driver (-1 when it does not say)
+    rowcount: int  # as reported by the driver (-1 when it does not say), after the rows were fetched
+    rowcount_at_execute: int | None = None  # the same right after execute, before any fetch (where we saw it)
 
     def scalar(self) -> Any:
         """The first column of the first row (``None`` when there are no rows)."""
@@ -180,6 +182,55 @@ def _message(exc: BaseException) -> str:
         text = str(getattr(exc, "message", None) or exc)
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return scrub(first)
+
+
+# The driver's own exceptions, by the module an adapter imports (an SQLAlchemy adapter imports sqlalchemy and
+# its DBAPI's module, so it gets both): the DBAPI Error bases, and the client-side refusals of a parameter value
+# that the driver raises outside that hierarchy or that we name explicitly, as (exception class, message regex).
+DRIVER_EXCEPTIONS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
+    "sqlite3": (("sqlite3.Error",), (("ProgrammingError", r"type '[\w.]+' is not supported"),)),
+    "aiosqlite": (("sqlite3.Error",), (("ProgrammingError", r"type '[\w.]+' is not supported"),)),
+    "psycopg2": (("psycopg2.Error",), (("ValueError", r"^A string literal cannot contain NUL \(0x00\) characters"),)),
+    "psycopg": (("psycopg.Error",), ()),
+    "asyncpg": (("asyncpg.PostgresError", "asyncpg.InterfaceError"), ()),
+    "pymysql": (("pymysql.err.MySQLError",), (("ProgrammingError", r"^(nan|inf|-inf) can not be used with MySQL"),)),
+    "MySQLdb": (("MySQLdb.MySQLError",), ()),
+    "asyncmy": (("asyncmy.errors.MySQLError",), ()),
+    "sqlalchemy": (("sqlalchemy.exc.DBAPIError",), ()),
+}
+
+
+def driver_finding(adapter: DriverAdapter, exc: BaseException, *, refusals: bool = True) -> DriverError | None:
+    """``exc`` as a DriverError when it is the driver's own (a DBAPI error, a lost connection, a listed
+    client-side refusal), else None: a bug of ours, which must end the cell as ``error``."""
+    if isinstance(exc, DriverError):
+        return exc
+    inner = getattr(exc, "orig", None)  # SQLAlchemy's StatementError wraps what its DBAPI or a type refused
+    for module in adapter.modules:
+        bases, listed = DRIVER_EXCEPTIONS.get(module, ((), ()))
+        for candidate in (exc, inner) if refusals else ():
+            if isinstance(candidate, BaseException) and any(
+                    type(candidate).__name__ == cls and re.search(pattern, str(candidate)) for cls, pattern in listed):
+                return DriverError(None, type(candidate).__name__, _message(candidate))
+        if any(isinstance(exc, cls) for cls in _classes(bases)):
+            return adapter.normalise_error(exc) or DriverError(None, type(exc).__name__, _message(exc))
+    if isinstance(exc, OSError):  # the connection itself failed (refused, reset, timed out): infrastructure
+        return adapter.normalise_error(exc) or DriverError(None, type(exc).__name__, _message(exc))
+    return None
+
+
+def _classes(dotted: Sequence[str]) -> list[type]:
+    out = []
+    for name in dotted:
+        module, _, attr = name.rpartition(".")
+        try:
+            obj = importlib.import_module(module)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError):
+            continue  # the driver is not installed: none of its exceptions can occur
+        out.append(obj)
+    return out
 
 
 class Session:
@@ -446,25 +497,18 @@ class Session:
             raise DriverError(None, "Cancelled", f"{self.adapter.id}: the step was cancelled") from None
 
     def _call(self, fn: Callable[[], Any], *, refusals: bool = False) -> Any:
-        """Run ``fn``, turning driver exceptions into DriverError.
+        """Run ``fn``, turning the driver's own exceptions into DriverError (see ``driver_finding``).
 
-        With ``refusals``, a ValueError/TypeError/OverflowError is a driver refusing a parameter value
-        (psycopg2 and a NUL in a string, sqlite3 and a Decimal): that is a finding, not a harness bug.
+        Anything else (a TypeError in our code, a KeyError) propagates unchanged: the cell ends as ``error``,
+        never as a finding about the database. With ``refusals``, the client-side refusals the driver lists
+        (e.g. psycopg2 and a NUL in a string) are findings too.
         """
         try:
             return fn()
         except DriverError:
             raise
-        except (ValueError, TypeError, OverflowError) as exc:
-            err = self.adapter.normalise_error(exc)
-            if err is not None:
-                raise err from None
-            if not refusals:
-                raise
-            raise DriverError(None, type(exc).__name__, scrub(str(exc).strip().splitlines()[0] if str(exc).strip()
-                                                              else type(exc).__name__)) from None
         except Exception as exc:
-            err = self.adapter.normalise_error(exc)
+            err = driver_finding(self.adapter, exc, refusals=refusals)
             if err is None:
                 raise
             raise err from None
@@ -708,11 +752,12 @@ def cursor_result(cursor: Any, rows: Sequence[Any] | None = None) -> Result:
 
     Rows are fetched here unless given (async drivers fetch them with ``await`` first).
     """
+    at_execute = cursor.rowcount if rows is None else None  # sqlite3 counts RETURNING rows only as they are fetched
     if cursor.description is None:
-        return Result([], [], cursor.rowcount)
+        return Result([], [], cursor.rowcount, at_execute)
     if rows is None:
         rows = cursor.fetchall()
-    return Result([d[0] for d in cursor.description], [tuple(r) for r in rows], cursor.rowcount)
+    return Result([d[0] for d in cursor.description], [tuple(r) for r in rows], cursor.rowcount, at_execute)
 
 
 def fetch_batches(cursor: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:

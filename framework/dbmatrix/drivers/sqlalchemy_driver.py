@@ -111,7 +111,7 @@ def result_of(result: Any) -> Result:
     # preserve_rowcount captures the count at execute time; some DBAPIs (sqlite3 with RETURNING) only
     # know it once the rows are fetched, so read the DBAPI cursor again afterwards.
     after = getattr(getattr(getattr(result, "context", None), "cursor", None), "rowcount", None)
-    return Result(columns, rows, after if isinstance(after, int) and after >= 0 else result.rowcount)
+    return Result(columns, rows, after if isinstance(after, int) and after >= 0 else result.rowcount, result.rowcount)
 
 
 def _sqlite_no_dbapi_begin(dbapi_connection: Any, connection_record: Any) -> None:

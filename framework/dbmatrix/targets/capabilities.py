@@ -119,3 +119,31 @@ def why_missing(capability: str, engine: str, version: tuple[int, ...]) -> str:
         since = ".".join(map(str, gate.since))
         return f"{engine} {ver} lacks {CAPABILITIES[capability]} (needs {since}+)"
     return f"{engine} {ver} lacks {CAPABILITIES[capability]}"
+
+
+# What an engine answers when a case uses a capability its profile lacks: its "cannot parse this" or "no such
+# function/type" error. The plugin predicts these; any other error (a typo, a missing table) is a deviation.
+REFUSALS: dict[str, tuple[str, ...]] = {
+    "postgresql": ("42601",),  # syntax_error
+    "cockroachdb": ("42601",),
+    "mariadb": ("1064",),  # ER_PARSE_ERROR
+    "mysql": ("1064",),
+    "sqlite": ("SQLITE_ERROR",),  # SQLite reports syntax errors and unknown functions alike
+}
+# Where the refusal is not a syntax error: (engine, capability) -> errors.
+REFUSAL_OVERRIDES: dict[tuple[str, str], tuple[str, ...]] = {
+    # no LISTEN in SQL: the adapter says the driver has no notification API (DriverError class "Unsupported")
+    **{(engine, "listen_notify"): ("Unsupported",) for engine in ("mariadb", "mysql", "sqlite")},
+}
+
+
+def refusal_errors(capability: str, engine: str) -> tuple[str, ...]:
+    """The errors ``engine`` is predicted to raise for SQL that needs ``capability`` it lacks."""
+    if capability not in CAPABILITIES:
+        raise KeyError(f"unknown capability {capability!r}")
+    return REFUSAL_OVERRIDES.get((engine, capability), REFUSALS.get(engine, ()))
+
+
+def profile_entry(capability: str, engine: str) -> str:
+    """Which profile entry to change when ``engine`` turns out to have ``capability`` after all."""
+    return f"PROFILES[{engine!r}] in dbmatrix/targets/capabilities.py: add {capability!r} (with its version gate)"
