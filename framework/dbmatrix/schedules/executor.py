@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from ..drivers.base import Result, Session
+from ..drivers.base import Session
 from ..errors import DriverError
 from .model import ABORT, BUSY, DEADLOCK, SKIPPED, Execution, Schedule, Step, StepResult
 
@@ -27,6 +27,8 @@ DEADLOCK_CODES = {"40P01", "1213"}
 BUSY_CODES = {"SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY", "SQLITE_LOCKED", "5", "517"}
 QUICK_S = 0.002  # most steps finish within this; only the others are handed to the observer
 DEADLINE_S = 60.0
+# BEGIN can wait on a lock too (SQLite's BEGIN IMMEDIATE): it runs here so the observer can watch it.
+_BEGINS = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="dbm-schedule-begin")
 
 
 class LockObserver(Protocol):
@@ -115,7 +117,7 @@ class _Run:
         self.schedule = schedule
         self.execution = Execution(schedule, executor.isolation)
         self.values: dict[str, Any] = {}
-        self.pending: dict[str, tuple[StepResult, concurrent.futures.Future[Result]]] = {}
+        self.pending: dict[str, tuple[StepResult, concurrent.futures.Future[Any]]] = {}
         self.aborted: dict[str, StepResult] = {}
         self.open: set[str] = set()
         self.started = time.monotonic()
@@ -156,22 +158,18 @@ class _Run:
         control = step.control
         try:
             if control == "begin":
-                s.begin(self.x.isolation)
                 self.open.add(step.session)
-            elif control == "commit":
+                future = _BEGINS.submit(s.begin, self.x.isolation)
+                self.watch(result, future)
+                return
+            if control == "commit":
                 s.commit()
                 self.open.discard(step.session)
             elif control == "rollback":
                 s.rollback()
                 self.open.discard(step.session)
             else:
-                future = s.submit(step.render(self.x.table, self.values))
-                done, _ = concurrent.futures.wait([future], timeout=QUICK_S)
-                if not done and self.x.waits(step.session, future):
-                    result.blocked = True
-                    self.pending[step.session] = (result, future)
-                    return
-                self.finish(result, future)
+                self.watch(result, s.submit(step.render(self.x.table, self.values)))
                 return
         except DriverError as err:
             if isinstance(err, HarnessDeadline) or err.cls in ("HarnessTimeout", "SessionBusy"):
@@ -183,7 +181,16 @@ class _Run:
                     s.rollback()
         self.execution.results.append(result)
 
-    def finish(self, result: StepResult, future: concurrent.futures.Future[Result]) -> None:
+    def watch(self, result: StepResult, future: concurrent.futures.Future[Any]) -> None:
+        """Wait for a started step to finish, or to be seen waiting on a lock (then it stays pending)."""
+        done, _ = concurrent.futures.wait([future], timeout=QUICK_S)
+        if not done and self.x.waits(result.session, future):
+            result.blocked = True
+            self.pending[result.session] = (result, future)
+            return
+        self.finish(result, future)
+
+    def finish(self, result: StepResult, future: concurrent.futures.Future[Any]) -> None:
         try:
             rows = future.result(self.left())
         except DriverError as err:
@@ -193,7 +200,7 @@ class _Run:
         except concurrent.futures.TimeoutError:
             raise HarnessDeadline(f"step {result.step} did not finish within the harness deadline") from None
         else:
-            result.rows = [tuple(r) for r in rows.rows]
+            result.rows = [tuple(r) for r in rows.rows] if rows is not None else []  # BEGIN returns nothing
             self.values[result.step] = result.value
         self.execution.results.append(result)
 
