@@ -26,7 +26,16 @@ from typing import Any
 from ..errors import DriverError
 from ..redaction import register_secret, scrub
 from . import params as paramstyles
-from .base import CONNECT_TIMEOUT_S, AsyncSession, ConnectInfo, DriverAdapter, Result, default_normalise, translate
+from .base import (
+    CONNECT_TIMEOUT_S,
+    AsyncSession,
+    ConnectInfo,
+    DriverAdapter,
+    Result,
+    default_normalise,
+    translate,
+    with_options,
+)
 
 # Commands that never return rows; with no parameters they take the simple query protocol.
 _COMMAND = re.compile(
@@ -65,7 +74,7 @@ def connect_kwargs(info: ConnectInfo) -> dict[str, Any]:
         "timeout": CONNECT_TIMEOUT_S,
         "server_settings": {"application_name": info.application_name} if info.application_name else None,
     }
-    return {k: v for k, v in kwargs.items() if v is not None}
+    return with_options({k: v for k, v in kwargs.items() if v is not None}, info)
 
 
 # --- notifications and streaming, shared with the SQLAlchemy layers (they pass the raw asyncpg connection) -------

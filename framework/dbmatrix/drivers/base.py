@@ -60,10 +60,26 @@ class ConnectInfo:
     url: URL  # SQLAlchemy URL without a +driver part, pointing at the scratch database or file
     init_sql: list[str] = field(default_factory=list)  # run after connect (e.g. search_path for a scratch schema)
     engine: str = ""  # detected product: postgresql, mariadb, mysql, sqlite, cockroachdb
+    options: dict[str, Any] = field(default_factory=dict)  # extra keywords for the driver's own connect call
     pooler: str | None = None  # "transaction": the server connection changes between transactions
     database_timeouts: bool = False  # the scratch database itself carries statement/lock timeouts
     application_name: str = ""  # set per session by DriverAdapter.connect (PostgreSQL): how observers find it
     loop: LoopThread | None = field(default=None, compare=False)  # an event loop to share (async drivers)
+
+
+def with_options(kwargs: dict[str, Any], info: ConnectInfo) -> dict[str, Any]:
+    """``kwargs`` for a driver's connect call plus ``info.options`` (from ``cell.connect(options=...)``).
+
+    A dict-valued option (asyncpg ``server_settings``) is merged into ours, and the session's own
+    ``application_name`` is kept wherever it is: observers find the session by it.
+    """
+    out = dict(kwargs)
+    for key, value in info.options.items():
+        mine = out.get(key)
+        out[key] = {**value, **mine} if isinstance(value, dict) and isinstance(mine, dict) else value
+    if info.application_name and "application_name" in out:
+        out["application_name"] = info.application_name
+    return out
 
 
 @dataclass
@@ -115,13 +131,16 @@ class DriverAdapter:
     def supports(self, kind: str) -> bool:
         return kind in self.kinds
 
-    def connect(self, info: ConnectInfo, *, loop: LoopThread | None = None) -> Session:
+    def connect(self, info: ConnectInfo, options: Mapping[str, Any] | None = None, *,
+                loop: LoopThread | None = None) -> Session:
         """Open a session on ``info``: connected, bounded by timeouts, in autocommit mode.
 
+        ``options`` are extra keywords for the driver's own connect call (``info.options`` to ``open``).
         ``loop``: an event loop (``LoopThread``) an async session runs on instead of one of its own, so several
         sessions can run concurrently on one loop; the session leaves it running when it closes.
         """
-        info = dataclasses.replace(info, application_name=f"dbmatrix-{uuid.uuid4().hex[:12]}", loop=loop)
+        info = dataclasses.replace(info, application_name=f"dbmatrix-{uuid.uuid4().hex[:12]}", loop=loop,
+                                   options={**info.options, **(options or {})})
         engine = engine_for(info.kind, info.engine)
         session = self.open(info)
         try:

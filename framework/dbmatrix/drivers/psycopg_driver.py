@@ -14,7 +14,17 @@ from typing import Any
 
 from ..redaction import register_secret
 from . import params as paramstyles
-from .base import CONNECT_TIMEOUT_S, AsyncSession, ConnectInfo, DriverAdapter, Result, Session, cursor_result, translate
+from .base import (
+    CONNECT_TIMEOUT_S,
+    AsyncSession,
+    ConnectInfo,
+    DriverAdapter,
+    Result,
+    Session,
+    cursor_result,
+    translate,
+    with_options,
+)
 
 
 def libpq_kwargs(info: ConnectInfo) -> dict[str, Any]:
@@ -33,7 +43,7 @@ def libpq_kwargs(info: ConnectInfo) -> dict[str, Any]:
     # URL query wins (it is how a unix socket dir is given: postgresql://u@/db?host=/run/postgresql);
     # repeated keys become libpq's comma lists (multi-host URLs).
     kwargs.update({k: v if isinstance(v, str) else ",".join(v) for k, v in url.query.items()})
-    return {k: v for k, v in kwargs.items() if v is not None}
+    return with_options({k: v for k, v in kwargs.items() if v is not None}, info)
 
 
 # --- notifications and streaming, shared with the SQLAlchemy layers (they pass the raw psycopg connection) -------

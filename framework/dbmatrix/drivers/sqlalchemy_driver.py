@@ -37,6 +37,7 @@ from .base import (
     begin_statements,
     default_normalise,
     translate,
+    with_options,
 )
 
 PG_KINDS = frozenset({"postgresql", "cockroachdb"})
@@ -421,7 +422,7 @@ class SQLAlchemyAdapter(DriverAdapter):
                 args["server_settings"] = {"application_name": info.application_name}
             else:
                 args["application_name"] = info.application_name
-        return args
+        return with_options(args, info)
 
     def url_for(self, info: ConnectInfo) -> Any:
         """``info.url`` with this driver's ``dialect+driver`` name."""

