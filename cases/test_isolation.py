@@ -15,17 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from schedule_cells import drivers_named_fixture, level_refusal, skip_unless_chosen  # noqa: F401 - a fixture
 
 from dbmatrix.casekit import expect
 from dbmatrix.cell import Cell
-from dbmatrix.drivers import all_driver_ids
-from dbmatrix.drivers.base import Session
 from dbmatrix.engines import IsolationUnsupported, engine_for
-from dbmatrix.errors import DriverError
-from dbmatrix.plugin import RUN_KEY
 from dbmatrix.results import ALLOWED, PREVENTED
 from dbmatrix.schedules.executor import ScheduleExecutor
-from dbmatrix.schedules.model import Execution, Schedule
+from dbmatrix.schedules.model import ISOLATION_CODES, Execution, Schedule
 
 LEVELS = ["read uncommitted", "read committed", "repeatable read", "serializable", "deferred", "immediate"]
 SETUP = ["create table {t} (id integer primary key, value integer)",
@@ -35,8 +32,6 @@ FINAL = "select id, value from {t} order by id"
 # through one raw driver and one SQLAlchemy layer per kind (isolation.effective_level checks every driver's way of
 # asking for a level); --driver runs them through any other.
 ANOMALY_DRIVERS = {"psycopg", "sa-orm+asyncpg", "mysqlclient", "sa-core+pymysql", "sqlite3", "sa-orm+sqlite3"}
-# Refusals that are how an engine prevents an anomaly; any other failed step is a harness bug (``error``).
-PREVENTING = {"40001", "40P01", "55P03", "1213", "1205", "1020"}
 
 Detector = Callable[[Execution], str | None]
 
@@ -69,35 +64,10 @@ def transcript(ex: Execution) -> str:
     return " ".join(parts) + f"; final {ex.final}"
 
 
-@pytest.fixture
-def drivers_named(request: pytest.FixtureRequest) -> bool:
-    """Whether the run names its drivers (--driver): then every one of them runs the anomaly cases."""
-    return request.config.stash[RUN_KEY].driver_ids != all_driver_ids()
-
-
-def level_refusal(session: Session, isolation: str) -> DriverError | None:
-    """The error with which the driver stack refuses to open a transaction at ``isolation`` (None: it opens).
-
-    SQLAlchemy refuses some levels itself (its asyncpg dialect has no READ UNCOMMITTED) with its own exception:
-    that is a finding about the driver stack, named by its class."""
-    try:
-        session.begin(isolation)
-    except DriverError as exc:
-        return exc
-    except Exception as exc:
-        if not type(exc).__module__.startswith("sqlalchemy"):
-            raise
-        return DriverError(None, type(exc).__name__, str(exc).strip().splitlines()[0])
-    session.rollback()
-    return None
-
-
 def run_anomaly(cell: Cell, isolation: str, schedule: Schedule, detect: Detector, anomaly: str,
                 drivers_named: bool) -> None:
     """Run ``schedule`` at ``isolation`` and record whether ``anomaly`` happened, and how it was prevented."""
-    if cell.driver.id not in ANOMALY_DRIVERS and not drivers_named:
-        pytest.skip(f"isolation anomalies run through {', '.join(sorted(ANOMALY_DRIVERS))} by default "
-                    f"(--driver {cell.driver.id} runs them through it)")
+    skip_unless_chosen(cell, ANOMALY_DRIVERS, drivers_named, "isolation anomalies")
     try:
         engine_for(cell.kind, cell.engine).check_isolation(isolation)
     except IsolationUnsupported as exc:
@@ -115,7 +85,7 @@ def run_anomaly(cell: Cell, isolation: str, schedule: Schedule, detect: Detector
         execution = ScheduleExecutor(sessions, cell.observer(), isolation, table).run(schedule)
     finally:
         admin.execute(f"drop table if exists {table}")
-    odd = [r for r in execution.results if r.failed and r.status != "busy" and str(r.code) not in PREVENTING]
+    odd = [r for r in execution.results if r.failed and r.status != "busy" and str(r.code) not in ISOLATION_CODES]
     evidence = transcript(execution)
     if odd:
         r = odd[0]

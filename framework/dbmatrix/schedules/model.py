@@ -109,6 +109,9 @@ DEADLOCK = "deadlock"  # an abort the engine calls a deadlock (40P01, 1213)
 BUSY = "busy"  # SQLite: the database is locked (SQLITE_BUSY*)
 SKIPPED = "skipped"  # not issued: its transaction had already aborted
 STATUSES = (OK, ABORT, DEADLOCK, BUSY, SKIPPED)
+# Refusals by which an engine keeps transactions isolated (serialization failure, deadlock, lock timeout, MariaDB's
+# snapshot write conflict); other failed steps (a duplicate key) are the program's own business.
+ISOLATION_CODES = frozenset({"40001", "40P01", "55P03", "1213", "1205", "1020"})
 
 
 @dataclass
@@ -164,8 +167,9 @@ class Execution:
         return next((r for r in self.results if r.session == session and r.failed), None)
 
     def mechanism(self) -> str | None:
-        """How the engine stopped an anomaly, in the results vocabulary: ``abort:<code>``, ``busy``, ``blocked``."""
-        failures = [r for r in self.results if r.failed]
+        """How the engine stopped an anomaly, in the results vocabulary: ``abort:<code>``, ``busy``, ``blocked``.
+        Only refusals that serve isolation count (``ISOLATION_CODES``, SQLite busy)."""
+        failures = [r for r in self.results if r.status == BUSY or (r.failed and str(r.code) in ISOLATION_CODES)]
         if failures:
             f = failures[0]
             return "busy" if f.status == BUSY else f"abort:{f.code}"
