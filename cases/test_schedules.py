@@ -90,10 +90,9 @@ def test_serializable_history(cell, isolation, drivers_named):
     smallest = found.smallest
     committed = sum(smallest.execution.committed(s) for s in smallest.execution.schedule.sessions)
     anomaly = kind_of_anomaly(smallest.verdict.problems, smallest.verdict.serializable)
-    script = cell.artifact_path(f"counterexample-{isolation.replace(' ', '_')}.sql")
-    script.write_text(hermitage_sql(smallest.execution, table="t",
-                                    title=f"{anomaly} on {cell.target.name} ({cell.engine}) at {isolation}"),
-                      encoding="utf-8")
+    text = hermitage_sql(smallest.execution, table="t",
+                         title=f"{anomaly} on {cell.target.name} ({cell.engine}) at {isolation}")
+    cell.artifact_path(f"counterexample-{isolation.replace(' ', '_')}.sql").write_text(text, encoding="utf-8")
     metrics.update(first_counterexample_s=round(found.first_counterexample_s or 0.0, 3),
                    shrunk_transactions=len(smallest.program.sessions), shrunk_committed=committed)
     problems = "; ".join(smallest.verdict.problems) or "no serial order of the committed transactions explains it"
@@ -102,4 +101,5 @@ def test_serializable_history(cell, isolation, drivers_named):
                 metrics=metrics,
                 findings=[{"anomaly": anomaly, "program": str(smallest.program),
                            "transactions": len(smallest.program.sessions), "permutation":
-                           smallest.execution.schedule.permutation, "problems": smallest.verdict.problems}])
+                           smallest.execution.schedule.permutation, "problems": smallest.verdict.problems,
+                           "script": text}])

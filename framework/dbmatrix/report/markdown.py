@@ -6,6 +6,7 @@ from typing import Any
 
 from ..redaction import scrub
 from . import _model as m
+from .isolation import isolation_sections
 
 
 def _cell(value: object) -> str:
@@ -68,5 +69,6 @@ def render_markdown(doc: dict[str, Any]) -> str:
         lines += ["No results.", ""]
     for fam in fams:
         lines += _family(fam)
+    lines += isolation_sections(doc)
     # Scrub the final text too: defence in depth against a secret split across fields we joined.
     return scrub("\n".join(lines).rstrip("\n") + "\n")
