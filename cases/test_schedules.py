@@ -90,7 +90,9 @@ def test_serializable_history(cell, isolation, drivers_named):
     smallest = found.smallest
     committed = sum(smallest.execution.committed(s) for s in smallest.execution.schedule.sessions)
     anomaly = kind_of_anomaly(smallest.verdict.problems, smallest.verdict.serializable)
+    opening = engine_for(cell.kind, cell.engine).begin_statements(isolation)
     text = hermitage_sql(smallest.execution, table="t",
+                         begin={s: opening for s in smallest.execution.schedule.sessions},
                          title=f"{anomaly} on {cell.target.name} ({cell.engine}) at {isolation}")
     cell.artifact_path(f"counterexample-{isolation.replace(' ', '_')}.sql").write_text(text, encoding="utf-8")
     metrics.update(first_counterexample_s=round(found.first_counterexample_s or 0.0, 3),
