@@ -24,6 +24,16 @@ def skip_unless_chosen(cell: Cell, chosen: set[str], named: bool, what: str) -> 
         pytest.skip(f"{what} run through {ids} by default (--driver {cell.driver.id} runs them through it)")
 
 
+def skip_transaction_pooled(cell: Cell) -> None:
+    """Schedules need each session on one server connection throughout: the lock observer follows the server's
+    id of each session, and drivers' auto-prepared statements must stay where they were prepared. A transaction
+    pooler (PgBouncer) lends each transaction another server connection, so these cases do not apply there
+    (pooling.* shows what such a pooler does to a session)."""
+    if cell.target.pooler == "transaction":
+        pytest.skip(f"target {cell.target.name} pools transactions: a schedule's session has no fixed server "
+                    "connection to observe")
+
+
 def level_refusal(session: Session, isolation: str) -> DriverError | None:
     """The error with which the driver stack refuses to open a transaction at ``isolation`` (None: it opens).
 

@@ -15,7 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from schedule_cells import drivers_named_fixture, level_refusal, skip_unless_chosen  # noqa: F401 - a fixture
+from schedule_cells import (  # noqa: F401 - drivers_named_fixture is a fixture
+    drivers_named_fixture,
+    level_refusal,
+    skip_transaction_pooled,
+    skip_unless_chosen,
+)
 
 from dbmatrix.casekit import expect
 from dbmatrix.cell import Cell
@@ -68,6 +73,7 @@ def run_anomaly(cell: Cell, isolation: str, schedule: Schedule, detect: Detector
                 drivers_named: bool) -> None:
     """Run ``schedule`` at ``isolation`` and record whether ``anomaly`` happened, and how it was prevented."""
     skip_unless_chosen(cell, ANOMALY_DRIVERS, drivers_named, "isolation anomalies")
+    skip_transaction_pooled(cell)
     try:
         engine_for(cell.kind, cell.engine).check_isolation(isolation)
     except IsolationUnsupported as exc:

@@ -15,7 +15,12 @@ import collections
 import os
 
 import pytest
-from schedule_cells import drivers_named_fixture, level_refusal, skip_unless_chosen  # noqa: F401 - a fixture
+from schedule_cells import (  # noqa: F401 - drivers_named_fixture is a fixture
+    drivers_named_fixture,
+    level_refusal,
+    skip_transaction_pooled,
+    skip_unless_chosen,
+)
 
 from dbmatrix.casekit import expect
 from dbmatrix.engines import IsolationUnsupported, engine_for
@@ -47,6 +52,7 @@ def test_serializable_history(cell, isolation, drivers_named):
     """Every committed history hypothesis can provoke in the budget is serializable and keeps its invariants;
     otherwise the smallest counterexample found is the finding (``allowed``)."""
     skip_unless_chosen(cell, SCHEDULE_DRIVERS, drivers_named, "schedules.*")
+    skip_transaction_pooled(cell)
     if PROFILE not in SHRINK_BUDGET_S:
         raise ValueError(f"DBMATRIX_HYPOTHESIS_PROFILE must be ci or deep, not {PROFILE!r}")
     try:
