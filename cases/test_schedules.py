@@ -35,7 +35,7 @@ LEVELS = ["read uncommitted", "read committed", "repeatable read", "serializable
 SCHEDULE_DRIVERS = {"psycopg", "mysqlclient", "sqlite3"}  # one raw driver per kind; --driver adds others
 MAX_SESSIONS = 4
 PROFILE = os.environ.get("DBMATRIX_HYPOTHESIS_PROFILE", "ci")
-SHRINK_BUDGET_S = {"ci": 8.0, "deep": 300.0}
+SHRINK_BUDGET_S = {"ci": 6.0, "deep": 300.0}
 
 
 def kind_of_anomaly(problems: list[str], serializable: bool) -> str:

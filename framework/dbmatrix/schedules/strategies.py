@@ -19,7 +19,7 @@ PROFILES = {"ci": CI, "deep": DEEP}
 
 # ci: bounded and derandomised, so a CI run is repeatable and its time is known; deep: for users hunting.
 settings.register_profile(
-    CI, max_examples=40, derandomize=True, deadline=None, database=None, print_blob=False,
+    CI, max_examples=30, derandomize=True, deadline=None, database=None, print_blob=False,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     phases=[Phase.explicit, Phase.generate, Phase.shrink],
 )
