@@ -32,7 +32,7 @@ class FamilySection:
 
 _registry: dict[str, FamilySection] = {}
 # family -> module that calls ``register`` when imported (``markdown_section`` / ``html_section`` also work)
-_PROVIDERS = {"bench": "dbmatrix.report.bench"}
+_PROVIDERS = {"bench": "dbmatrix.report.bench", "isolation": "dbmatrix.report.isolation"}
 _loaded: set[str] = set()
 
 

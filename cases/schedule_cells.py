@@ -1,0 +1,53 @@
+"""What the isolation, schedules and sqlite_wal cases share: which drivers run them, and opening a level."""
+
+from __future__ import annotations
+
+import pytest
+
+from dbmatrix.cell import Cell
+from dbmatrix.drivers import all_driver_ids
+from dbmatrix.drivers.base import Session
+from dbmatrix.errors import DriverError
+from dbmatrix.plugin import RUN_KEY
+
+
+@pytest.fixture(name="drivers_named")
+def drivers_named_fixture(request: pytest.FixtureRequest) -> bool:
+    """Whether the run names its drivers (--driver): then every one of them runs these cases."""
+    return request.config.stash[RUN_KEY].driver_ids != all_driver_ids()
+
+
+def skip_unless_chosen(cell: Cell, chosen: set[str], named: bool, what: str) -> None:
+    """Skip a cell whose driver is not among ``chosen``, unless the run named its drivers."""
+    if cell.driver.id not in chosen and not named:
+        ids = ", ".join(sorted(chosen))
+        pytest.skip(f"{what} run through {ids} by default (--driver {cell.driver.id} runs them through it)")
+
+
+def skip_transaction_pooled(cell: Cell) -> None:
+    """Schedules need each session on one server connection throughout: the lock observer follows the server's
+    id of each session, and drivers' auto-prepared statements must stay where they were prepared. A transaction
+    pooler (PgBouncer) lends each transaction another server connection, so these cases do not apply there
+    (pooling.* shows what such a pooler does to a session)."""
+    if cell.target.pooler == "transaction":
+        pytest.skip(f"target {cell.target.name} pools transactions: a schedule's session has no fixed server "
+                    "connection to observe")
+
+
+def level_refusal(session: Session, isolation: str) -> DriverError | None:
+    """The error with which the driver stack refuses to open a transaction at ``isolation`` (None: it opens).
+
+    SQLAlchemy refuses some levels itself (its asyncpg dialect has no READ UNCOMMITTED) with its own exception:
+    that is a finding about the driver stack, named by its class."""
+    try:
+        session.begin(isolation)
+    except DriverError as exc:
+        return exc
+    except Exception as exc:
+        if not type(exc).__module__.startswith("sqlalchemy"):
+            raise
+        return DriverError(None, type(exc).__name__, str(exc).strip().splitlines()[0])
+    session.rollback()
+    return None
+
+

@@ -1,0 +1,102 @@
+"""Let hypothesis draw programs and interleavings, run each one, and keep the smallest counterexample.
+
+A counterexample is an execution whose committed history is not serializable or breaks an invariant
+(lost increment, conservation). Hypothesis shrinks it; the shrink is bounded in time so a CI run is too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import given
+
+from .history import Verdict, check, committed_count, elle_history
+from .model import Execution
+from .programs import Program, compile_schedule
+from .strategies import profile_settings, programs
+
+MAX_HISTORIES = 200  # executions kept for the Elle export
+
+
+class Counterexample(Exception):
+    """Raised inside the property so hypothesis shrinks; carries nothing hypothesis needs."""
+
+
+class ShrinkBudgetSpent(BaseException):
+    """Stops hypothesis once shrinking has taken its time budget (a BaseException, so hypothesis lets it
+    through instead of treating it as a failure of the example)."""
+
+
+@dataclass
+class Found:
+    program: Program
+    execution: Execution
+    verdict: Verdict
+
+    @property
+    def size(self) -> tuple[int, int, int]:
+        return (committed_count(self.program, self.execution), sum(len(s) for s in self.program.sessions),
+                len(self.program.interleaving))
+
+
+@dataclass
+class Exploration:
+    tried: int = 0
+    seconds: float = 0.0
+    first_counterexample_s: float | None = None
+    counterexamples: int = 0
+    smallest: Found | None = None
+    histories: list[list[dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def per_second(self) -> float:
+        return self.tried / self.seconds if self.seconds else 0.0
+
+
+def explore(run: Callable[[Program], Execution], profile: str = "ci", shrink_budget_s: float = 20.0,
+            max_examples: int | None = None, **strategy: Any) -> Exploration:
+    """Run hypothesis over ``programs(**strategy)`` with ``run`` executing one program; return what it found."""
+    out = Exploration()
+    started = time.monotonic()
+    shrink_started: list[float] = []
+
+    def prop(program: Program) -> None:
+        if shrink_started and time.monotonic() - shrink_started[0] > shrink_budget_s:
+            raise ShrinkBudgetSpent()
+        execution = run(program)
+        out.tried += 1
+        if len(out.histories) < MAX_HISTORIES:
+            out.histories.append(elle_history(program, execution))
+        verdict = check(program, execution)
+        if not verdict.anomaly:
+            return
+        out.counterexamples += 1
+        if out.first_counterexample_s is None:
+            out.first_counterexample_s = time.monotonic() - started
+            shrink_started.append(time.monotonic())
+        found = Found(program, execution, verdict)
+        if out.smallest is None or found.size < out.smallest.size:
+            out.smallest = found
+        raise Counterexample(str(program))
+
+    settings = profile_settings(profile)
+    if max_examples is not None:
+        settings = type(settings)(settings, max_examples=max_examples)
+    test = settings(given(programs(**strategy))(prop))
+    try:
+        test()
+    except (Counterexample, ShrinkBudgetSpent):
+        pass
+    finally:
+        out.seconds = time.monotonic() - started
+    return out
+
+
+def compile_program(program: Program) -> tuple[Any, list[str]]:
+    """The schedule of ``program`` and the statements that reset the (already created) table to its start."""
+    schedule = compile_schedule(program)
+    reset = ["delete from {t}"] + [s for s in schedule.setup if s.startswith("insert")]
+    return schedule, reset

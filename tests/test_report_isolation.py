@@ -1,0 +1,47 @@
+"""The isolation report section renders the Hermitage-style table and the shrunk schedules from results only."""
+
+from __future__ import annotations
+
+from dbmatrix.report.isolation import isolation_sections
+from dbmatrix.report.markdown import render_markdown
+
+
+def result(case, target, driver, level, outcome, mechanism=None, **extra):
+    return {"case": case, "target": target, "driver": driver, "params": {"isolation": level}, "outcome": outcome,
+            "mechanism": mechanism, "metrics": extra.pop("metrics", {}), "findings": extra.pop("findings", []),
+            "verdict": "as-expected", "expected": outcome, "detail": ""}
+
+
+DOC = {"results": [
+    result("isolation.lost_update", "mariadb", "mysqlclient", "repeatable read", "allowed"),
+    result("isolation.lost_update", "mariadb", "sa-core+pymysql", "repeatable read", "allowed"),
+    result("isolation.lost_update", "mariadb", "mysqlclient", "serializable", "prevented", "abort:1213"),
+    result("isolation.lost_update", "mariadb", "sa-core+pymysql", "serializable", "allowed"),
+    result("isolation.lost_update", "mariadb", "mysqlclient", "deferred", "unsupported", "error:IsolationUnsupported"),
+    result("schedules.serializable_history", "mariadb", "mysqlclient", "repeatable read", "allowed",
+           metrics={"schedules": 45, "schedules_per_s": 5.1, "first_counterexample_s": 1.05},
+           findings=[{"anomaly": "lost update", "program": "T1: w(1,+1); T2: w(1,+1)",
+                      "script": "-- s1  -- s2\nbegin;  -- b1: ok\n"}]),
+]}
+
+
+def test_table_rows_are_anomalies_columns_levels_and_differing_drivers_are_named():
+    text = "\n".join(isolation_sections(DOC))
+    assert "| anomaly | repeatable read | serializable | drivers that differ |" in text
+    assert "deferred" not in text.split("### mariadb")[1].split("\n")[4]  # an unsupported level gets no column
+    p4 = next(line for line in text.splitlines() if line.startswith("| P4 |"))
+    assert "| allowed |" in p4 and "sa-core+pymysql @ serializable: allowed" in p4
+    assert "| G0 |" in text  # every anomaly has its row, empty where nothing ran
+
+
+def test_schedules_show_rate_first_counterexample_and_script():
+    text = "\n".join(isolation_sections(DOC))
+    assert "| mariadb | repeatable read | allowed | 45 | 5.1 | 1.05 s | T1: w(1,+1); T2: w(1,+1) |" in text
+    assert "```sql\n-- s1  -- s2\nbegin;  -- b1: ok\n```" in text
+
+
+def test_no_section_without_isolation_results_and_hooked_into_markdown():
+    assert isolation_sections({"results": []}) == []
+    doc = {"schema": "dbmatrix/results/v1", "run": {"id": "x", "started": "s", "finished": "f", "complete": True},
+           "targets": [], **DOC}
+    assert "## Isolation: anomaly x level per engine" in render_markdown(doc)
