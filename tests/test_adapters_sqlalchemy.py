@@ -20,6 +20,7 @@ from dbmatrix import redaction
 from dbmatrix.drivers import DBAPI_DRIVERS, SA_LAYERS, get_adapter
 from dbmatrix.drivers.base import ConnectInfo, Session
 from dbmatrix.drivers.sqlalchemy_driver import SQLAlchemyAdapter, text_sql
+from dbmatrix.engines import IsolationUnsupported
 from dbmatrix.errors import DriverError
 
 KIND_OF = {
@@ -211,7 +212,7 @@ def test_sqlite_lock_modes(connect: Callable[[], Session], kind: str, table: str
     second.begin("serializable")
     assert second.execute("PRAGMA read_uncommitted").scalar() == 0
     second.commit()
-    with pytest.raises(ValueError):
+    with pytest.raises(IsolationUnsupported):
         second.begin("snapshot")
 
 

@@ -14,6 +14,7 @@ import pytest
 from live import installed_adapter, sqlite_info
 
 from dbmatrix.drivers.base import ConnectInfo, DriverAdapter, Session
+from dbmatrix.engines import IsolationUnsupported
 from dbmatrix.errors import DriverError
 
 DRIVERS = ["sqlite3", "aiosqlite"]
@@ -52,7 +53,10 @@ def test_connect_is_autocommit_and_bounded(session: Session) -> None:
     """No server id on SQLite; WAL persists in the file; the busy timeout bounds every lock wait."""
     assert session.server_id is None
     assert session.execute("PRAGMA journal_mode").scalar() == "wal"
-    assert session.execute("PRAGMA busy_timeout").scalar() == 20000
+    # the busy watch (engines/sqlite.py) replaces the busy-timeout handler with one of the same bound, so SQLite's
+    # PRAGMA reports 0 and the bound lives in the watch
+    assert session.busy_watch is not None and session.busy_watch.timeout_ms == 20000
+    assert session.execute("PRAGMA busy_timeout").scalar() == 0
     # Autocommit: a write outside begin() is committed at once, so BEGIN is accepted right after it.
     session.execute("INSERT INTO t VALUES (3, 30)")
     session.begin()
@@ -121,8 +125,10 @@ def test_begin_read_uncommitted_sets_the_pragma(session: Session) -> None:
 
 
 def test_begin_unknown_level_is_refused(session: Session) -> None:
-    with pytest.raises(ValueError):
+    """A level SQLite does not offer is IsolationUnsupported (the cell becomes ``unsupported``, not ``error``)."""
+    with pytest.raises(IsolationUnsupported, match="repeatable read"):
         session.begin("repeatable read")
+    assert not session.in_transaction
 
 
 def test_errors_carry_the_extended_result_code(session: Session) -> None:

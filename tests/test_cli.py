@@ -59,9 +59,16 @@ def assert_one_line_usage_error(proc: subprocess.CompletedProcess) -> str:
 
 
 def assert_no_output(out: Path) -> None:
-    leftovers = sorted(p.name for p in out.iterdir()) if out.exists() else []
-    assert "results.json" not in leftovers, leftovers
-    assert not [n for n in leftovers if n.startswith("report.")], leftovers
+    """Nothing written: no run folder, no ``latest``, no results or reports (not even half-written)."""
+    leftovers = sorted(str(p.relative_to(out)) for p in out.rglob("*")) if out.exists() else []
+    assert leftovers == [], leftovers
+
+
+def run_folder(out: Path) -> Path:
+    """The run folder ``<out>/latest`` points at (each run writes into ``<out>/<run-id>/``)."""
+    latest = out / "latest"
+    assert latest.exists(), f"no {latest}: {sorted(p.name for p in out.iterdir()) if out.exists() else out}"
+    return latest.resolve()
 
 
 def test_console_script_is_installed() -> None:
@@ -145,15 +152,16 @@ def sqlite_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Com
     cwd = tmp_path_factory.mktemp("sqlite-run")
     out = cwd / "out"
     proc = run(["run", "--target", "sqlite", "--case", "types.*", "--cases", CASES, "--out", out], cwd=cwd)
-    return proc, out
+    return proc, run_folder(out)
 
 
 def test_run_writes_a_complete_document(sqlite_run: tuple[subprocess.CompletedProcess, Path]) -> None:
     proc, out = sqlite_run
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr
     assert {"results.json", "report.md", "report.html"} <= {p.name for p in out.iterdir()}
-    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")], "temp files left behind"
+    assert not [p for p in out.parent.rglob("*") if p.name.endswith(".tmp")], "temp files left behind"
     doc = load(out / "results.json")
+    assert out.name == doc["run"]["id"] and (out.parent / "latest").resolve() == out
     assert doc["schema"] == "dbmatrix/results/v1"
     assert doc["run"]["complete"] is True
     assert doc["run"]["id"] and doc["run"]["started"] and doc["run"]["finished"]
@@ -311,8 +319,8 @@ def test_password_appears_nowhere_in_a_run(tmp_path: Path) -> None:
     assert_no_secret(proc.stdout, "stdout")
     assert_no_secret(proc.stderr, "stderr")
     for name in ("results.json", "report.md", "report.html"):
-        assert_no_secret((out / name).read_text(), name)
-    doc = load(out / "results.json")
+        assert_no_secret((run_folder(out) / name).read_text(), name)
+    doc = load(run_folder(out) / "results.json")
     status = {t["name"]: t["status"] for t in doc["targets"]}
     assert status == {"postgres": "ok", "pgquoted": "ok", "pgdown": "skipped", "mydown": "skipped"}
     urls = {t["name"]: t["url"] for t in doc["targets"]}
@@ -339,7 +347,7 @@ def test_password_appears_nowhere_through_pytest(tmp_path: Path) -> None:
     assert_no_secret(" ".join(ids), "test ids")
     assert "SKIPPED" in proc.stdout  # the unreachable targets are reported, with their (scrubbed) reason
     for name in ("results.json", "report.md", "report.html"):
-        assert_no_secret((out / name).read_text(), name)
+        assert_no_secret((run_folder(out) / name).read_text(), name)
 
 
 # --- scratch safety -----------------------------------------------------------------------------------------------
@@ -385,7 +393,7 @@ def test_scratch_databases_are_dropped(tmp_path: Path) -> None:
     args += ["--case", "types.int_limits", "--driver", "psycopg,pymysql", "--cases", CASES, "--out", out]
     proc = run(args, cwd=tmp_path)
     assert proc.returncode in (0, 1), proc.stderr
-    doc = load(out / "results.json")
+    doc = load(run_folder(out) / "results.json")
     run_id = doc["run"]["id"]
     assert {t["name"]: t["status"] for t in doc["targets"]} == {"postgres": "ok", "mariadb": "ok", "pgbouncer": "ok"}
     ran = {c["target"] for c in doc["results"] if c["outcome"] not in ("skipped", "error")}
@@ -416,7 +424,7 @@ def test_url_pointing_at_a_database_is_never_dropped_or_altered(tmp_path: Path, 
     ]
     proc = run(args, cwd=tmp_path)
     assert proc.returncode in (0, 1), proc.stderr
-    doc = load(out / "results.json")
+    doc = load(run_folder(out) / "results.json")
     ran = {c["target"] for c in doc["results"] if c["outcome"] not in ("skipped", "error")}
     assert ran == {"postgres", "mariadb"}, doc["results"]
     assert decoys in pg_databases() and decoys in maria_databases()
@@ -431,3 +439,64 @@ def test_url_pointing_at_a_database_is_never_dropped_or_altered(tmp_path: Path, 
         assert {r[0] for r in cur.fetchall()} == {"keepme"}
     run_id = doc["run"]["id"]
     assert not [d for d in pg_databases() | maria_databases() if run_id in d]
+
+
+# --- never stale: one folder per run, `latest`, nothing written for an empty selection ------------------------
+
+
+def test_two_runs_in_one_folder_keep_both(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    base = ["run", "--target", "sqlite", "--driver", "sqlite3", "--cases", CASES, "--out", out]
+    first = run([*base, "--case", "types.int_limits"], cwd=tmp_path)
+    assert first.returncode in (0, 1), first.stderr
+    first_dir = run_folder(out)
+    second = run([*base, "--case", "types.unicode_text"], cwd=tmp_path)
+    assert second.returncode in (0, 1), second.stderr
+    second_dir = run_folder(out)
+    assert first_dir != second_dir and first_dir.parent == second_dir.parent == out.resolve()
+    one, two = load(first_dir / "results.json"), load(second_dir / "results.json")
+    assert {c["case"] for c in one["results"]} == {"types.int_limits"}
+    assert {c["case"] for c in two["results"]} == {"types.unicode_text"}
+    # the console reports the run it just made, never the earlier one
+    assert two["run"]["id"] in second.stdout and one["run"]["id"] not in second.stdout
+    assert str(second_dir / "results.json") in second.stdout.replace("\n", "")
+    # report and diff take a run folder or `latest` as well as a results.json
+    diff = run(["diff", first_dir, out / "latest"], cwd=tmp_path)
+    assert diff.returncode in (0, 1) and "Traceback" not in diff.stderr, diff.stderr
+    again = tmp_path / "again"
+    rep = run(["report", out / "latest", "--out", again], cwd=tmp_path)
+    assert rep.returncode == 0, rep.stderr
+    assert "types.unicode_text" in (again / "report.md").read_text()
+    rep_root = run(["report", out], cwd=tmp_path)  # the output root means its latest run
+    assert rep_root.returncode == 0 and str(second_dir) in rep_root.stdout.replace("\n", ""), rep_root
+
+
+def test_zero_cells_exit_2_and_write_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    earlier = run(["run", "--target", "sqlite", "--driver", "sqlite3", "--case", "types.int_limits",
+                   "--cases", CASES, "--out", out], cwd=tmp_path)
+    assert earlier.returncode in (0, 1), earlier.stderr
+    before = sorted(str(p) for p in out.rglob("*"))
+    earlier_id = load(run_folder(out) / "results.json")["run"]["id"]
+    # a driver that talks to none of the selected targets: zero cells
+    proc = run(["run", "--target", "sqlite", "--driver", "pymysql", "--cases", CASES, "--out", out], cwd=tmp_path)
+    line = assert_one_line_usage_error(proc)
+    assert "no cell" in line or "no case" in line or "pymysql" in line, line
+    assert earlier_id not in proc.stdout + proc.stderr
+    assert sorted(str(p) for p in out.rglob("*")) == before, "an empty selection wrote or moved something"
+
+
+def test_a_pytest_subset_never_replaces_another_run(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    full = run(["run", "--target", "sqlite", "--driver", "sqlite3", "--case", "types.*",
+                "--cases", CASES, "--out", out], cwd=tmp_path)
+    assert full.returncode in (0, 1), full.stderr
+    full_dir = run_folder(out)
+    full_text = (full_dir / "results.json").read_text()
+    subset = run(["-m", "pytest", CASES, "-q", "-p", "no:cacheprovider", "--target", "sqlite", "--driver", "sqlite3",
+                  "-k", "unicode_text", "--dbm-out", out, f"--rootdir={REPO}"], cwd=tmp_path, exe=Path(sys.executable))
+    assert subset.returncode in (0, 1), subset.stdout[-2000:]
+    assert (full_dir / "results.json").read_text() == full_text
+    subset_doc = load(run_folder(out) / "results.json")
+    assert run_folder(out) != full_dir and {c["case"] for c in subset_doc["results"]} == {"types.unicode_text"}
+    assert subset_doc["run"]["id"] in subset.stdout

@@ -56,7 +56,7 @@ def test_embedded_server_is_removed_after_a_normal_run(tmp_path: Path) -> None:
     server_dir = _wait_for_new_server(before, proc)
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode in (0, 1), stderr
-    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    doc = json.loads((tmp_path / "out" / "latest" / "results.json").read_text())
     assert doc["targets"][0]["server_version"].startswith("18")
     assert not server_dir.exists()
     assert _postgres_processes(server_dir) == []
@@ -75,6 +75,6 @@ def test_embedded_server_is_removed_when_interrupted(tmp_path: Path, sig: signal
     assert "Traceback" not in stderr
     assert not server_dir.exists(), "the embedded server's directory was left behind"
     assert _postgres_processes(server_dir) == []
-    results = tmp_path / "out" / "results.json"
+    results = tmp_path / "out" / "latest" / "results.json"
     if results.exists():  # an interrupted run must not look complete
         assert json.loads(results.read_text())["run"]["complete"] is False

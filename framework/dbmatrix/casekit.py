@@ -21,3 +21,25 @@ def expect(outcome: str = SUPPORTED) -> pytest.MarkDecorator:
     """The outcome this case expects where no expectation file says otherwise (default ``supported``)."""
     return pytest.mark.dbmatrix_expect(outcome)
 
+
+
+AXES = {("target", "driver"), ("target",), ("pair",), ("pair", "driver")}
+
+
+def axes(*names: str, tool: str | None = None) -> pytest.MarkDecorator:
+    """What a case's cells range over.
+
+    * ``@axes("target", "driver")`` (the default): one cell per target x driver of matching kind.
+    * ``@axes("target")``: one cell per target, no driver axis; the case reaches the database through
+      ``cell.url()`` (e.g. alembic's own engine). The result's ``driver`` is ``tool`` when given
+      (``@axes("target", tool="alembic")`` -> ``"alembic"``), else ``"-"``.
+    * ``@axes("pair")`` / ``@axes("pair", "driver")``: one cell per replica target and its primary
+      (a target configured with ``replica_of``); ``cell.connect(role="replica")`` reads from the replica.
+      The result's ``target`` is the replica's name. Replica targets get no other cells: they are read-only.
+    """
+    key = tuple(names)
+    if key not in AXES:
+        raise ValueError(f"axes{key!r}: expected one of " + ", ".join(repr(a) for a in sorted(AXES)))
+    if tool is not None and "driver" in key:
+        raise ValueError("axes(..., tool=...) names the tool of a case without a driver axis")
+    return pytest.mark.dbmatrix_axes(*key, tool=tool)

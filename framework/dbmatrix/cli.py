@@ -54,19 +54,26 @@ def build_parser() -> argparse.ArgumentParser:
     target_options(tg)
 
     rep = sub.add_parser("report", help="re-render report.md and report.html from a results.json")
-    rep.add_argument("results", type=Path)
+    rep.add_argument("results", type=Path, help="results.json, a run folder, or OUT/latest")
     rep.add_argument("--out", type=Path, default=None, metavar="DIR", help="default: the results file's directory")
 
     df = sub.add_parser("diff", help="list cells whose outcome changed; exit 1 if any got worse")
-    df.add_argument("old", type=Path)
-    df.add_argument("new", type=Path)
+    df.add_argument("old", type=Path, help="results.json, a run folder, or OUT/latest")
+    df.add_argument("new", type=Path, help="results.json, a run folder, or OUT/latest")
+
+    mg = sub.add_parser("merge", help="fold the shard documents of one run into its results.json and reports")
+    mg.add_argument("inputs", type=Path, nargs="+", metavar="DIR_OR_FILE",
+                    help="shard .json files, or run folders (their shards/*.json)")
+    mg.add_argument("--out", type=Path, default=None, metavar="DIR",
+                    help="output root (writes DIR/<run-id>/); default: the root the shards are in, else ./dbmatrix-out")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"run": cmd_run, "targets": cmd_targets, "report": cmd_report, "diff": cmd_diff}[args.command](args)
+        commands = {"run": cmd_run, "targets": cmd_targets, "report": cmd_report, "diff": cmd_diff, "merge": cmd_merge}
+        return commands[args.command](args)
     except UsageError as exc:
         print(f"dbmatrix: error: {scrub(exc)}", file=sys.stderr)
         return EXIT_USAGE
@@ -108,9 +115,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if code == pytest.ExitCode.INTERRUPTED:
         return 130
-    results = out / "results.json"
-    if results.is_file():
-        print_summary(json.loads(results.read_text()), out)
+    if run.written is None:  # nothing ran: nothing was written, and no earlier run is reported
+        print("dbmatrix: error: no cell selected: no case runs on the given --target/--driver/--case",
+              file=sys.stderr)
+        return EXIT_USAGE
+    print_summary(json.loads(run.written.read_text(encoding="utf-8")), run.written.parent)
     return EXIT_OK if code == pytest.ExitCode.OK else EXIT_DEVIATION
 
 
@@ -158,7 +167,8 @@ def cmd_targets(args: argparse.Namespace) -> int:
         table.add_column(col, overflow="fold")
     for t in run.targets:
         ok = t.status == "ok"
-        table.add_row(t.name, t.kind, "yes" if ok else f"no: {t.reason}", t.server_version or "",
+        kind = f"{t.kind}, replica of {t.replica_of}" if t.replica_of else t.kind
+        table.add_row(t.name, kind, "yes" if ok else f"no: {t.reason}", t.server_version or "",
                       t.record().url, ", ".join(sorted(t.capabilities)) if ok else "")
     Console(highlight=False).print(table)
     return EXIT_OK
@@ -166,10 +176,11 @@ def cmd_targets(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_reports
-    from .results import load_document
+    from .results import find_results, load_document
 
-    doc = load_document(args.results)
-    paths = write_reports(doc, args.out or args.results.parent)
+    path = find_results(args.results)
+    doc = load_document(path)
+    paths = write_reports(doc, args.out or path.parent)
     print("wrote " + ", ".join(str(p) for p in paths))
     return EXIT_OK
 
@@ -181,6 +192,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
     changes = diff_documents(load_document(args.old), load_document(args.new))
     sys.stdout.write(render_diff(changes))
     return EXIT_DEVIATION if any_worse(changes) else EXIT_OK
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from .merge import merge_shards
+
+    path = merge_shards(args.inputs, args.out)
+    print(f"wrote {path}, {path.parent / 'report.md'}, {path.parent / 'report.html'}")
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

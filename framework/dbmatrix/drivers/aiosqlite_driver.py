@@ -42,11 +42,14 @@ class AiosqliteSession(AsyncSession):
         query, args = translate(self.adapter, sql, params)
         return self._drive(stream_batches(self.conn, query, args, batch))
 
-    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
+    def _ahot_path(self, sql: str, params: Mapping[str, Any] | None) -> Callable[[], Any]:
         query, args = translate(self.adapter, sql, params)
         conn, bound = self.conn, (args if args is not None else ())
         # execute_fetchall is aiosqlite's one-hop call: execute and fetch in a single trip to its thread.
-        return lambda: self.run(conn.execute_fetchall(query, bound))
+        return lambda: conn.execute_fetchall(query, bound)
+
+    def raw_sqlite3(self) -> Any:
+        return self.conn._conn if self.conn is not None else None  # created on aiosqlite's own thread
 
 
 class AiosqliteAdapter(DriverAdapter):

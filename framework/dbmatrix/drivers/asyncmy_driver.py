@@ -41,7 +41,7 @@ class AsyncmySession(AsyncSession):
         query, args = translate(self.adapter, sql, params)
         return self._drive(stream_batches(self.conn, query, args, batch))
 
-    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
+    def _ahot_path(self, sql: str, params: Mapping[str, Any] | None) -> Callable[[], Any]:
         query, args = translate(self.adapter, sql, params)
         conn = self.conn
 
@@ -50,7 +50,7 @@ class AsyncmySession(AsyncSession):
                 await cursor.execute(query, args)
                 return await cursor.fetchall()
 
-        return lambda: self.run(once())
+        return once
 
 
 class AsyncmyAdapter(DriverAdapter):

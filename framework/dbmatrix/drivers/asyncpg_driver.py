@@ -26,7 +26,16 @@ from typing import Any
 from ..errors import DriverError
 from ..redaction import register_secret, scrub
 from . import params as paramstyles
-from .base import CONNECT_TIMEOUT_S, AsyncSession, ConnectInfo, DriverAdapter, Result, default_normalise, translate
+from .base import (
+    CONNECT_TIMEOUT_S,
+    AsyncSession,
+    ConnectInfo,
+    DriverAdapter,
+    Result,
+    default_normalise,
+    translate,
+    with_options,
+)
 
 # Commands that never return rows; with no parameters they take the simple query protocol.
 _COMMAND = re.compile(
@@ -63,8 +72,9 @@ def connect_kwargs(info: ConnectInfo) -> dict[str, Any]:
         "database": url.database,
         "ssl": query.get("sslmode"),  # asyncpg takes libpq sslmode names ('disable', 'require', ...)
         "timeout": CONNECT_TIMEOUT_S,
+        "server_settings": {"application_name": info.application_name} if info.application_name else None,
     }
-    return {k: v for k, v in kwargs.items() if v is not None}
+    return with_options({k: v for k, v in kwargs.items() if v is not None}, info)
 
 
 # --- notifications and streaming, shared with the SQLAlchemy layers (they pass the raw asyncpg connection) -------
@@ -108,7 +118,7 @@ class AsyncpgSession(AsyncSession):
         try:
             self.conn = self._call(lambda: self.run(asyncpg.connect(**connect_kwargs(info))))
         except BaseException:
-            self._shutdown()  # the loop thread started above would otherwise outlive the failed open
+            self._owner.stop(1.0)  # the loop thread started above would otherwise outlive the failed open
             raise
 
     async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
@@ -143,11 +153,11 @@ class AsyncpgSession(AsyncSession):
         sql, args = translate(self.adapter, sql, params)
         return self._within_transaction(self._drive(stream_batches(self.conn, sql, args, batch)))
 
-    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
+    def _ahot_path(self, sql: str, params: Mapping[str, Any] | None) -> Callable[[], Any]:
         sql, args = translate(self.adapter, sql, params)
         args = args or []
-        fetch, run = self.conn.fetch, self.run
-        return lambda: run(fetch(sql, *args))
+        fetch = self.conn.fetch
+        return lambda: fetch(sql, *args)
 
 
 class AsyncpgAdapter(DriverAdapter):

@@ -5,13 +5,18 @@ A ``Session`` is one connection, driven step by step by the harness:
 
 * ``execute(sql, params)`` runs one statement and returns a ``Result``; SQL uses ``:name`` parameters
   (see ``params.py``) whatever the driver's own paramstyle.
-* ``submit(sql, params)`` runs it in the background and returns a ``Future`` — so a case can start a step
-  that may block on a lock, then look at it from another session through ``server_id``.
+* ``submit(sql, params)`` starts it and returns a ``Future`` at once — so a case can start a step that may block
+  on a lock and watch it from outside (``cell.observer()``). ``execute`` is ``submit`` plus a bounded wait.
 * ``begin(isolation)`` / ``commit()`` / ``rollback()`` — explicit transactions; sessions are otherwise in
   autocommit mode, so what runs is exactly what the case wrote.
-* ``hot_path(sql, params)`` — the driver's own call with nothing of ours around it, for benchmark loops.
+* ``cancel()`` stops the pending step the driver's own way; ``close()`` cancels first and returns within
+  ``CLOSE_BOUND_S``, leaving no server connection, thread or event loop of the session behind.
+* ``hot_path(sql, params)`` — the driver's own call with nothing of ours around it; ``timed_loop(sql, params, n)``
+  runs it ``n`` times where the connection lives (one hop) and returns the nanoseconds of each call.
 
-Async drivers run on an event loop the session owns (in its own thread), so cases stay plain functions.
+Sessions are serial: every operation goes through one owner — a worker thread for a blocking driver, the
+session's event loop for an asyncio driver (several sessions may share one loop) — and a call while a submitted
+step is still pending fails at once with DriverError "SessionBusy" instead of queueing behind it.
 Errors come out as ``DriverError`` (SQLSTATE or errno, class, message), scrubbed of secrets.
 """
 
@@ -19,24 +24,31 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
+import functools
 import importlib
+import itertools
+import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from sqlalchemy.engine import URL
 
+from ..engines import engine_for
+from ..engines.base import LOCK_TIMEOUT_S, STATEMENT_TIMEOUT_S
 from ..errors import DriverError
 from ..redaction import scrub
 from . import params as paramstyles
 
-# Bounds so that nothing hangs (DESIGN: "Nothing hangs"); cases may lower them per session.
-STATEMENT_TIMEOUT_S = 60
-LOCK_TIMEOUT_S = 20
+# Bounds so that nothing hangs (DESIGN: "Nothing hangs"); the server-side ones live in engines/.
 CONNECT_TIMEOUT_S = 10
 HARNESS_DEADLINE_S = 120
+CLOSE_BOUND_S = 2.0
+__all__ = ["LOCK_TIMEOUT_S", "STATEMENT_TIMEOUT_S"]
 
 
 @dataclass
@@ -47,6 +59,26 @@ class ConnectInfo:
     url: URL  # SQLAlchemy URL without a +driver part, pointing at the scratch database or file
     init_sql: list[str] = field(default_factory=list)  # run after connect (e.g. search_path for a scratch schema)
     engine: str = ""  # detected product: postgresql, mariadb, mysql, sqlite, cockroachdb
+    options: dict[str, Any] = field(default_factory=dict)  # extra keywords for the driver's own connect call
+    pooler: str | None = None  # "transaction": the server connection changes between transactions
+    database_timeouts: bool = False  # the scratch database itself carries statement/lock timeouts
+    application_name: str = ""  # set per session by DriverAdapter.connect (PostgreSQL): how observers find it
+    loop: LoopThread | None = field(default=None, compare=False)  # an event loop to share (async drivers)
+
+
+def with_options(kwargs: dict[str, Any], info: ConnectInfo) -> dict[str, Any]:
+    """``kwargs`` for a driver's connect call plus ``info.options`` (from ``cell.connect(options=...)``).
+
+    A dict-valued option (asyncpg ``server_settings``) is merged into ours, and the session's own
+    ``application_name`` is kept wherever it is: observers find the session by it.
+    """
+    out = dict(kwargs)
+    for key, value in info.options.items():
+        mine = out.get(key)
+        out[key] = {**value, **mine} if isinstance(value, dict) and isinstance(mine, dict) else value
+    if info.application_name and "application_name" in out:
+        out["application_name"] = info.application_name
+    return out
 
 
 @dataclass
@@ -60,51 +92,19 @@ class Result:
         return self.rows[0][0] if self.rows else None
 
 
-def begin_statements(kind: str, isolation: str | None) -> list[str]:
-    """The SQL that opens a transaction at ``isolation`` on an autocommit connection of ``kind``."""
-    iso = isolation.lower() if isolation else None
-    if kind in ("postgresql", "cockroachdb"):
-        return [f"BEGIN ISOLATION LEVEL {iso.upper()}"] if iso else ["BEGIN"]
-    if kind == "mysql":
-        pre = [f"SET TRANSACTION ISOLATION LEVEL {iso.upper()}"] if iso else []
-        return [*pre, "START TRANSACTION"]
-    if kind == "sqlite":
-        # SQLite is always serializable; the levels it has are lock modes and the read_uncommitted pragma.
-        if iso in (None, "serializable", "deferred"):
-            return ["BEGIN DEFERRED"]
-        if iso in ("immediate", "exclusive"):
-            return [f"BEGIN {iso.upper()}"]
-        if iso == "read uncommitted":
-            return ["PRAGMA read_uncommitted = 1", "BEGIN DEFERRED"]
-        raise ValueError(f"SQLite has no isolation level {isolation!r}")
-    raise ValueError(f"unknown target kind {kind!r}")
+def begin_statements(kind: str, isolation: str | None, engine: str = "") -> list[str]:
+    """The SQL that opens a transaction at ``isolation`` (see ``engines``; IsolationUnsupported if not offered)."""
+    return engine_for(kind, engine).begin_statements(isolation)
 
 
 def session_setup_statements(info: ConnectInfo) -> list[str]:
-    """Per-connection bounds so that no step can wait forever."""
-    if info.kind == "postgresql":
-        return [f"SET statement_timeout = '{STATEMENT_TIMEOUT_S}s'", f"SET lock_timeout = '{LOCK_TIMEOUT_S}s'"]
-    if info.kind == "cockroachdb":
-        return [f"SET statement_timeout = '{STATEMENT_TIMEOUT_S}s'"]
-    if info.kind == "mysql":
-        stmts = [f"SET SESSION innodb_lock_wait_timeout = {LOCK_TIMEOUT_S}"]
-        if info.engine == "mariadb":
-            stmts.append(f"SET SESSION max_statement_time = {STATEMENT_TIMEOUT_S}")
-        else:
-            stmts.append(f"SET SESSION max_execution_time = {STATEMENT_TIMEOUT_S * 1000}")
-        return stmts
-    if info.kind == "sqlite":
-        return [f"PRAGMA busy_timeout = {LOCK_TIMEOUT_S * 1000}"]
-    return []
+    """Per-connection bounds for what the scratch database cannot hold itself."""
+    return engine_for(info.kind, info.engine).session_setup(info)
 
 
 def server_id_query(kind: str) -> str | None:
-    """SQL returning the server-side id of this connection (for blocking detection from another one)."""
-    return {
-        "postgresql": "SELECT pg_backend_pid()",
-        "cockroachdb": "SELECT crdb_internal.node_id()::INT8",
-        "mysql": "SELECT CONNECTION_ID()",
-    }.get(kind)
+    """SQL returning the server-side id of this connection (for observing it from another one)."""
+    return engine_for(kind).server_id_query
 
 
 class DriverAdapter:
@@ -129,14 +129,26 @@ class DriverAdapter:
     def supports(self, kind: str) -> bool:
         return kind in self.kinds
 
-    def connect(self, info: ConnectInfo) -> Session:
-        """Open a session on ``info``: connected, bounded by timeouts, in autocommit mode."""
+    def connect(self, info: ConnectInfo, options: Mapping[str, Any] | None = None, *,
+                loop: LoopThread | None = None) -> Session:
+        """Open a session on ``info``: connected, bounded by timeouts, in autocommit mode.
+
+        ``options`` are extra keywords for the driver's own connect call (``info.options`` to ``open``).
+        ``loop``: an event loop (``LoopThread``) an async session runs on instead of one of its own, so several
+        sessions can run concurrently on one loop; the session leaves it running when it closes.
+        """
+        info = dataclasses.replace(info, application_name=f"dbmatrix-{uuid.uuid4().hex[:12]}", loop=loop,
+                                   options={**info.options, **(options or {})})
+        engine = engine_for(info.kind, info.engine)
         session = self.open(info)
         try:
-            for stmt in session_setup_statements(info) + list(info.init_sql):
+            for stmt in engine.session_setup(info) + list(info.init_sql):
                 session.execute(stmt)
-            query = server_id_query(info.kind)
-            session.server_id = session.execute(query).scalar() if query else None
+            # Behind a transaction pooler the server connection changes between transactions: no id is right,
+            # so none is given; observers find the session by its application_name instead.
+            if engine.server_id_query and info.pooler != "transaction":
+                session.server_id = session.execute(engine.server_id_query).scalar()
+            engine.attach(session)
         except BaseException:
             session.close()
             raise
@@ -190,34 +202,50 @@ def _message(exc: BaseException) -> str:
 
 
 class Session:
-    """One connection. Subclasses implement the ``_``-prefixed primitives; this class adds the rest."""
+    """One connection, driven through its owner. Subclasses implement the ``_``-prefixed primitives.
+
+    A blocking driver's owner is a worker thread of the session (``ThreadOwner``); an asyncio driver's is an event
+    loop (``AsyncSession``). ``_start(op)`` hands one operation to the owner and returns its future; ``_do(op)``
+    waits for it within the harness deadline. An operation started from the owner itself (a stream that opens its
+    own transaction) runs inline.
+    """
 
     server_id: int | str | None = None
+    busy_watch: Any = None  # SQLite: the busy handler that tells the observer this session waits (engines/sqlite)
 
     def __init__(self, adapter: DriverAdapter, info: ConnectInfo):
         self.adapter = adapter
         self.info = info
-        self.step_ms: list[float] = []  # wall time of every execute, for per-step metrics
+        self.step_ms: list[float] = []  # wall time of every step on its owner, for per-step metrics
         self.in_transaction = False
         self._closed = False
+        self._pending: concurrent.futures.Future[Any] | None = None
+        self._state = threading.Lock()
+        self._owner = self._make_owner()
+
+    def _make_owner(self) -> Any:
+        return ThreadOwner(f"dbm-{self.adapter.id}-{next(_session_numbers)}")
 
     # --- what cases call -------------------------------------------------------------------------------
     def execute(self, sql: str, params: Mapping[str, Any] | None = None, *, types: Mapping[str, Any] | None = None
                 ) -> Result:
         """Run one statement; ``types`` maps parameter/column names to SQLAlchemy types (SA layers use it)."""
-        start = time.perf_counter()
-        try:
-            return self._call(lambda: self._execute(sql, params, types), refusals=True)
-        finally:
-            self.step_ms.append((time.perf_counter() - start) * 1000.0)
+        return self._wait(self.submit(sql, params, types=types))
 
     def submit(self, sql: str, params: Mapping[str, Any] | None = None, *, types: Mapping[str, Any] | None = None
                ) -> concurrent.futures.Future[Result]:
-        """Start a statement in the background (it may block); the future raises DriverError on failure."""
-        return self._background(lambda: self.execute(sql, params, types=types))
+        """Start a statement (it may block); the future raises DriverError on failure. Until it is done, any
+        other call on this session raises DriverError "SessionBusy"."""
+        return self._start(self._statement(sql, params, types), refusals=True, timed=True)
+
+    @property
+    def pending(self) -> concurrent.futures.Future[Any] | None:
+        """The submitted step still running, if any."""
+        fut = self._pending
+        return fut if fut is not None and not fut.done() else None
 
     def begin(self, isolation: str | None = None) -> None:
-        for stmt in begin_statements(self.info.kind, isolation):
+        for stmt in begin_statements(self.info.kind, isolation, self.info.engine):
             self.execute(stmt)
         self.in_transaction = True
 
@@ -229,25 +257,69 @@ class Session:
         self.execute("ROLLBACK")
         self.in_transaction = False
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    def cancel(self) -> bool:
+        """Ask the driver to stop the pending step (its own way: libpq cancel, task cancellation, ``KILL QUERY``,
+        ``interrupt()``). The step's future then ends with the driver's error. False if nothing was pending."""
+        fut = self.pending
+        if fut is None:
+            return False
+        if self.busy_watch is not None:
+            self.busy_watch.cancel()
         try:
-            self._call(self._close)
-        except DriverError:
-            pass  # closing a broken connection is not a finding
+            self._cancel(fut)
+        except Exception as exc:  # noqa: BLE001 - a failed cancel request is reported, not raised mid-cleanup
+            err = self.adapter.normalise_error(exc)
+            raise (err or DriverError(None, type(exc).__name__, scrub(str(exc)))) from None
+        return True
+
+    def close(self) -> None:
+        """Cancel what is pending, close the connection, stop the owner: all within ``CLOSE_BOUND_S``."""
+        with self._state:
+            if self._closed:
+                return
+            self._closed = True
+        deadline = time.monotonic() + CLOSE_BOUND_S
+        fut = self.pending
+        if fut is not None:
+            try:
+                self.cancel()
+            except DriverError:
+                pass
+            concurrent.futures.wait([fut], timeout=CLOSE_BOUND_S / 2)
+            if not fut.done():
+                self._terminate()  # the cancel did not take: end the server side so the owner gets free
+                concurrent.futures.wait([fut], timeout=max(0.0, deadline - time.monotonic() - 0.3))
+        try:
+            closing = self._owner.submit(self._close_op(), lambda: None)
+            closing.result(max(0.05, deadline - time.monotonic()))
+        except Exception:  # noqa: BLE001 - closing a broken connection is not a finding
+            pass
         finally:
-            self._shutdown()
+            self._owner.stop(max(0.05, deadline - time.monotonic()))
 
     def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
-        """A zero-argument callable that runs ``sql`` with the driver's own API and nothing of ours around it."""
+        """A zero-argument callable that runs ``sql`` with the driver's own API and nothing of ours around it.
+        For a blocking driver it runs on the calling thread (use it while no step is pending)."""
         raise NotImplementedError  # every adapter implements it with its driver's own call
+
+    def timed_loop(self, sql: str, params: Mapping[str, Any] | None = None, n: int = 1000) -> list[int]:
+        """Run the hot-path call ``n`` times on the session's owner, in one hop; the nanoseconds of each call."""
+        call = self.hot_path(sql, params)
+
+        def loop() -> list[int]:
+            clock, out = time.perf_counter_ns, [0] * n
+            for i in range(n):
+                start = clock()
+                call()
+                out[i] = clock() - start
+            return out
+
+        return self._do(loop)
 
     # --- the driver's own APIs beyond plain statements (a driver without one raises DriverError "Unsupported") ---
     def listen(self, channel: str) -> None:
         """Subscribe this session to ``NOTIFY`` on ``channel`` through the driver's own notification API."""
-        self._call(lambda: self._listen(channel))
+        self._do(lambda: self._listen(channel))
 
     def notifications(self, timeout: float) -> list[tuple[str, str]]:
         """``(channel, payload)`` of the notifications this session received, in arrival order.
@@ -255,7 +327,7 @@ class Session:
         Waits up to ``timeout`` seconds for the first one, then returns it with every other one already
         received; ``[]`` when none arrived in time. Each notification is returned once.
         """
-        return self._call(lambda: self._notifications(timeout))
+        return self._do(lambda: self._notifications(timeout))
 
     def stream(self, sql: str, params: Mapping[str, Any] | None = None, batch: int = 1000
                ) -> Iterator[tuple[Any, ...]]:
@@ -266,18 +338,23 @@ class Session:
         it when the iterator is exhausted or closed. Exhaust or ``close()`` the iterator before the next statement
         on this session: until then the connection is busy with the cursor.
         """
-        batches = self._call(lambda: self._stream(sql, params, batch))
-        return self._rows_of(batches)
+        return self._rows_of(self._stream(sql, params, batch))
 
     def _rows_of(self, batches: Iterator[Sequence[tuple[Any, ...]]]) -> Iterator[tuple[Any, ...]]:
-        # Each batch is fetched inside _call so driver errors come out as DriverError, like execute's.
+        # Each batch is fetched by the owner, so driver errors come out as DriverError, like execute's.
         done = object()
         try:
-            while (rows := self._call(lambda: next(batches, done))) is not done:
+            while (rows := self._next_batch(batches, done)) is not done:
                 for row in rows:
                     yield tuple(row)
         finally:
-            self._call(batches.close)  # ends the cursor (and the transaction the stream opened) if stopped early
+            self._close_batches(batches)  # ends the cursor (and the transaction the stream opened)
+
+    def _next_batch(self, batches: Iterator[Sequence[tuple[Any, ...]]], done: object) -> Any:
+        return self._do(lambda: next(batches, done))
+
+    def _close_batches(self, batches: Iterator[Sequence[tuple[Any, ...]]]) -> None:
+        self._do(lambda: batches.close())  # type: ignore[attr-defined]
 
     def _unsupported(self, what: str) -> DriverError:
         return DriverError(None, "Unsupported", f"{self.adapter.id} {what}")
@@ -310,8 +387,35 @@ class Session:
     def _execute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
         raise NotImplementedError
 
+    def _statement(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Any:
+        """The owner operation that runs one statement."""
+        return lambda: self._execute(sql, params, types)
+
     def _close(self) -> None:
         raise NotImplementedError
+
+    def _close_op(self) -> Any:
+        return self._close
+
+    def _cancel(self, fut: concurrent.futures.Future[Any]) -> None:
+        """Stop the pending step the DBAPI's own way (``drivers/cancel.py``)."""
+        from .cancel import cancel_step
+
+        cancel_step(self, getattr(self.adapter, "dbapi", self.adapter.id), self.driver_connection(), fut)
+
+    def driver_connection(self) -> Any:
+        """The driver's own connection object under this session."""
+        return getattr(self, "conn", None)
+
+    def _terminate(self) -> None:
+        """Last resort when a cancel did not take: end the connection from the server side (see cancel.py)."""
+        from .cancel import terminate_backend
+
+        terminate_backend(self)
+
+    def raw_sqlite3(self) -> Any:
+        """The ``sqlite3.Connection`` under this session (SQLite drivers), for the busy watch."""
+        return None
 
     def _listen(self, channel: str) -> None:
         raise self._unsupported("has no notification API")
@@ -324,6 +428,42 @@ class Session:
         raise self._unsupported("has no streaming (server-side cursor) API")
 
     # --- plumbing ----------------------------------------------------------------------------------------
+    def _start(self, op: Any, *, refusals: bool = False, timed: bool = False) -> concurrent.futures.Future[Any]:
+        """Hand ``op`` to the owner; SessionBusy at once if a step is still pending, SessionClosed after close."""
+        if self._owner.is_current():
+            fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+            fut.set_result(self._call(op, refusals=refusals))
+            return fut
+        with self._state:
+            if self._closed:
+                raise DriverError(None, "SessionClosed", f"{self.adapter.id}: the session is closed")
+            busy = self._pending
+            if busy is not None and not busy.done():
+                raise DriverError(None, "SessionBusy", f"{self.adapter.id}: a step submitted earlier is still "
+                                  "running; wait for its future (or cancel() it) before the next call")
+            self._pending = self._owner.submit(op, self._step_done, lambda fn: self._call(fn, refusals=refusals),
+                                               self.step_ms if timed else None)
+            return self._pending
+
+    def _step_done(self) -> None:
+        if self.busy_watch is not None:
+            self.busy_watch.step_done()
+
+    def _do(self, op: Any, *, refusals: bool = False) -> Any:
+        return self._wait(self._start(op, refusals=refusals))
+
+    def _wait(self, fut: concurrent.futures.Future[Any], timeout: float = HARNESS_DEADLINE_S) -> Any:
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            try:
+                self.cancel()
+            except DriverError:
+                pass
+            raise DriverError(None, "HarnessTimeout", f"step exceeded the harness deadline of {timeout}s") from None
+        except concurrent.futures.CancelledError:
+            raise DriverError(None, "Cancelled", f"{self.adapter.id}: the step was cancelled") from None
+
     def _call(self, fn: Callable[[], Any], *, refusals: bool = False) -> Any:
         """Run ``fn``, turning driver exceptions into DriverError.
 
@@ -348,25 +488,59 @@ class Session:
                 raise
             raise err from None
 
-    _pool: concurrent.futures.ThreadPoolExecutor | None = None
 
-    def _background(self, fn: Callable[[], Result]) -> concurrent.futures.Future[Result]:
-        if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"dbm-{self.adapter.id}")
-        return self._pool.submit(fn)
+_session_numbers = itertools.count(1)
 
-    def _shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+
+class ThreadOwner:
+    """A daemon worker thread running one session's operations in order (the owner of a blocking connection)."""
+
+    def __init__(self, name: str):
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self.thread.start()
+
+    def is_current(self) -> bool:
+        return threading.current_thread() is self.thread
+
+    def submit(self, op: Callable[[], Any], after: Callable[[], None],
+               call: Callable[[Callable[[], Any]], Any] | None = None,
+               step_ms: list[float] | None = None) -> concurrent.futures.Future[Any]:
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._queue.put((op, after, call or (lambda fn: fn()), step_ms, fut))
+        return fut
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            op, after, call, step_ms, fut = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            start = time.perf_counter()
+            try:
+                fut.set_result(call(op))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting side
+                fut.set_exception(exc)
+            finally:
+                if step_ms is not None:
+                    step_ms.append((time.perf_counter() - start) * 1000.0)
+                after()
+
+    def stop(self, timeout: float) -> None:
+        self._queue.put(None)
+        self.thread.join(timeout)
 
 
 class LoopThread:
-    """An event loop running in its own daemon thread; async sessions run their coroutines here."""
+    """An event loop running in its own daemon thread. One per async session, or one shared by several sessions
+    (pass it to ``DriverAdapter.connect(info, loop=...)``; whoever created it stops it)."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str = "dbm-loop"):
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
         self._thread.start()
+
+    def is_current(self) -> bool:
+        return threading.current_thread() is self._thread
 
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float = HARNESS_DEADLINE_S) -> Any:
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
@@ -379,40 +553,153 @@ class LoopThread:
     def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
         if self.loop.is_closed():
             return
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=5)
+
+        async def cancel_leftovers() -> None:  # so no task is "destroyed but pending" when the loop closes
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.wait(tasks, timeout=timeout / 2) if tasks else None
+
+        if self._thread.is_alive():
+            try:
+                asyncio.run_coroutine_threadsafe(cancel_leftovers(), self.loop).result(timeout / 2)
+            except Exception:  # noqa: BLE001 - best effort before stopping
+                pass
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout / 2)
         if not self._thread.is_alive():
             self.loop.close()
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+
+class LoopOwner:
+    """The owner of an async session: its operations are coroutines run as tasks on a ``LoopThread``."""
+
+    def __init__(self, loop_thread: LoopThread, owns_loop: bool):
+        self.loop_thread = loop_thread
+        self.owns_loop = owns_loop
+
+    def is_current(self) -> bool:
+        return False  # operations started on the loop itself are awaited there, never handed over
+
+    def submit(self, op: Callable[[], Awaitable[Any]], after: Callable[[], None],
+               call: Callable[[Callable[[], Any]], Any] | None = None,
+               step_ms: list[float] | None = None) -> concurrent.futures.Future[Any]:
+        """Run ``op()`` as a task on the loop. The returned future settles when the task has really ended (a
+        cancelled task first runs its driver's cleanup), and a cancelled task gives DriverError "Cancelled"."""
+        out: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        async def run() -> Any:
+            start = time.perf_counter()
+            try:
+                return await op()
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - mapped to DriverError like a blocking driver's
+                if call is None:
+                    raise
+                return call(functools.partial(_reraise, exc))
+            finally:
+                if step_ms is not None:
+                    step_ms.append((time.perf_counter() - start) * 1000.0)
+                after()
+
+        def settle(task: asyncio.Task[Any]) -> None:
+            if task.cancelled():
+                out.set_exception(DriverError(None, "Cancelled", "the step was cancelled"))
+            elif (exc := task.exception()) is not None:
+                out.set_exception(exc)
+            else:
+                out.set_result(task.result())
+
+        def start() -> None:
+            if out.set_running_or_notify_cancel():
+                task = self.loop_thread.loop.create_task(run())
+                out.task = task  # type: ignore[attr-defined]  # for cancel_task
+                task.add_done_callback(settle)
+
+        self.loop_thread.loop.call_soon_threadsafe(start)
+        return out
+
+    def cancel_task(self, fut: concurrent.futures.Future[Any]) -> None:
+        """Cancel the task behind ``fut`` (asyncio's own cancellation; the driver reacts to CancelledError)."""
+        task = getattr(fut, "task", None)
+        if task is not None:
+            self.loop_thread.loop.call_soon_threadsafe(task.cancel)
+
+    def stop(self, timeout: float) -> None:
+        if self.owns_loop:
+            self.loop_thread.stop(timeout)
+
+
+def _reraise(exc: BaseException) -> Any:
+    raise exc
+
 
 class AsyncSession(Session):
-    """Base for asyncio drivers: subclasses implement ``_aexecute`` and ``_aclose`` as coroutines."""
+    """Base for asyncio drivers: subclasses implement ``_aexecute``, ``_aclose`` and ``_ahot_path`` as coroutines
+    (functions); every operation is a task on the session's loop."""
 
-    def __init__(self, adapter: DriverAdapter, info: ConnectInfo):
-        super().__init__(adapter, info)
-        self.loop_thread = LoopThread(f"dbm-loop-{adapter.id}")
+    def _make_owner(self) -> LoopOwner:
+        shared = self.info.loop
+        loop_thread = shared or LoopThread(f"dbm-loop-{self.adapter.id}-{next(_session_numbers)}")
+        self.loop_thread = loop_thread
+        return LoopOwner(loop_thread, owns_loop=shared is None)
 
     def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        """Run a coroutine on this session's loop and wait for it (bounded by the harness deadline)."""
-        return self.loop_thread.run(coro)
+        """Run a coroutine on this session's loop as one operation and wait for it (harness deadline)."""
+        return self._do(lambda: coro)
 
-    def _execute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
-        return self.run(self._aexecute(sql, params, types))
+    def _statement(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Any:
+        return lambda: self._aexecute(sql, params, types)
 
-    def _close(self) -> None:
-        self.run(self._aclose())
+    def _close_op(self) -> Any:
+        return self._aclose
 
-    def submit(self, sql: str, params: Mapping[str, Any] | None = None, *, types: Mapping[str, Any] | None = None
-               ) -> concurrent.futures.Future[Result]:
-        # Blocking waits happen on the loop thread already; a plain thread keeps the error mapping uniform.
-        return self._background(lambda: self.execute(sql, params, types=types))
+    def _next_batch(self, batches: Iterator[Sequence[tuple[Any, ...]]], done: object) -> Any:
+        # the iterator itself runs each step on the loop (``_drive``); advancing it here keeps the loop free
+        return self._call(lambda: next(batches, done))
 
-    def _shutdown(self) -> None:
-        super()._shutdown()
-        self.loop_thread.stop()
+    def _close_batches(self, batches: Iterator[Sequence[tuple[Any, ...]]]) -> None:
+        self._call(batches.close)  # type: ignore[attr-defined]
+
+    def listen(self, channel: str) -> None:
+        self._call(lambda: self._listen(channel))
+
+    def notifications(self, timeout: float) -> list[tuple[str, str]]:
+        return self._call(lambda: self._notifications(timeout))
+
+    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
+        """The driver call, one hop to the session's loop per call (``timed_loop`` avoids the hop)."""
+        acall, loop = self._ahot_path(sql, params), self.loop_thread
+        return lambda: loop.run(acall())
+
+    def async_call(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Awaitable[Any]]:
+        """The hot-path call as a coroutine function, to await on this session's loop (e.g. several sessions
+        gathered on one shared loop)."""
+        return self._ahot_path(sql, params)
+
+    def timed_loop(self, sql: str, params: Mapping[str, Any] | None = None, n: int = 1000) -> list[int]:
+        acall = self._ahot_path(sql, params)
+
+        async def loop() -> list[int]:
+            clock, out = time.perf_counter_ns, [0] * n
+            for i in range(n):
+                start = clock()
+                await acall()
+                out[i] = clock() - start
+            return out
+
+        return self._do(loop)
+
+    def _ahot_path(self, sql: str, params: Mapping[str, Any] | None) -> Callable[[], Awaitable[Any]]:
+        raise NotImplementedError
 
     async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None
                         ) -> Result:
@@ -428,18 +715,11 @@ class AsyncSession(Session):
         closing this iterator closes it on the loop, so its cleanup runs where its connection lives.
         """
         done = object()
-
-        async def step() -> Any:  # run() takes a coroutine; anext() gives a plain awaitable
-            return await anext(batches, done)
-
-        async def close() -> None:
-            await batches.aclose()
-
         try:
-            while (rows := self.run(step())) is not done:
+            while (rows := self._do(lambda: anext(batches, done))) is not done:
                 yield rows
         finally:
-            self.run(close())
+            self._do(batches.aclose)
 
 
 def cursor_result(cursor: Any, rows: Sequence[Any] | None = None) -> Result:

@@ -25,6 +25,7 @@ from .base import (
     default_normalise,
     fetch_batches,
     translate,
+    with_options,
 )
 
 
@@ -50,7 +51,7 @@ def connect_kwargs(info: ConnectInfo) -> dict[str, Any]:
         kwargs["database"] = url.database
     # Plain string options in the URL (unix_socket, charset, ...) go to the driver as SQLAlchemy's dialects do.
     kwargs.update({k: v for k, v in url.query.items() if isinstance(v, str)})
-    return kwargs
+    return with_options(kwargs, info)
 
 
 def normalise_mysql_error(exc: BaseException) -> DriverError | None:

@@ -14,7 +14,17 @@ from typing import Any
 
 from ..redaction import register_secret
 from . import params as paramstyles
-from .base import CONNECT_TIMEOUT_S, AsyncSession, ConnectInfo, DriverAdapter, Result, Session, cursor_result, translate
+from .base import (
+    CONNECT_TIMEOUT_S,
+    AsyncSession,
+    ConnectInfo,
+    DriverAdapter,
+    Result,
+    Session,
+    cursor_result,
+    translate,
+    with_options,
+)
 
 
 def libpq_kwargs(info: ConnectInfo) -> dict[str, Any]:
@@ -28,11 +38,12 @@ def libpq_kwargs(info: ConnectInfo) -> dict[str, Any]:
         "password": url.password,
         "dbname": url.database,
         "connect_timeout": CONNECT_TIMEOUT_S,
+        "application_name": info.application_name or None,
     }
     # URL query wins (it is how a unix socket dir is given: postgresql://u@/db?host=/run/postgresql);
     # repeated keys become libpq's comma lists (multi-host URLs).
     kwargs.update({k: v if isinstance(v, str) else ",".join(v) for k, v in url.query.items()})
-    return {k: v for k, v in kwargs.items() if v is not None}
+    return with_options({k: v for k, v in kwargs.items() if v is not None}, info)
 
 
 # --- notifications and streaming, shared with the SQLAlchemy layers (they pass the raw psycopg connection) -------
@@ -138,7 +149,7 @@ class PsycopgAsyncSession(AsyncSession):
                 lambda: self.run(psycopg.AsyncConnection.connect(autocommit=True, **libpq_kwargs(info)))
             )
         except BaseException:
-            self._shutdown()  # stop the loop thread started above
+            self._owner.stop(1.0)  # stop the loop thread started above
             raise
 
     async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
@@ -159,7 +170,7 @@ class PsycopgAsyncSession(AsyncSession):
         sql, args = translate(self.adapter, sql, params)
         return self._within_transaction(self._drive(astream_batches(self.conn, sql, args, batch)))
 
-    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
+    def _ahot_path(self, sql: str, params: Mapping[str, Any] | None) -> Callable[[], Any]:
         sql, args = translate(self.adapter, sql, params)
         cur = self.conn.cursor()
 
@@ -167,7 +178,7 @@ class PsycopgAsyncSession(AsyncSession):
             await cur.execute(sql, args)
             return await cur.fetchall() if cur.description is not None else None
 
-        return lambda: self.run(call())
+        return call
 
 
 class PsycopgAdapter(DriverAdapter):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import DriverError
@@ -37,6 +37,7 @@ from .base import (
     begin_statements,
     default_normalise,
     translate,
+    with_options,
 )
 
 PG_KINDS = frozenset({"postgresql", "cockroachdb"})
@@ -126,22 +127,38 @@ def _sqlite_emit_begin(conn: Any) -> None:
         conn.exec_driver_sql(opts.get(_SQLITE_BEGIN, "BEGIN"))
 
 
-class SQLAlchemySession(Session):
-    """A sync engine with one Connection; ``orm`` is an ORM Session bound to it (sa-orm) or None (sa-core)."""
+class SQLAlchemyOps:
+    """Every SQLAlchemy session method, written once against the *sync* API (``Connection``, ORM ``Session``).
 
-    def __init__(self, adapter: SQLAlchemyAdapter, info: ConnectInfo, engine: Any, conn: Any, orm: Any):
-        super().__init__(adapter, info)
-        self.engine, self.conn, self.orm = engine, conn, orm
-        self.executor = orm if orm is not None else conn  # what statements and transactions go through
+    A sync engine's session runs each operation on its worker thread; an async engine's session runs the same
+    function on its loop through ``AsyncConnection.run_sync`` — SQLAlchemy's greenlet bridge, the very path its own
+    ``await conn.execute()`` takes — so there is one implementation, not a sync and an async half.
+    ``self.conn``/``self.orm``/``self.executor`` are the sync objects in both cases.
+    """
+
+    adapter: SQLAlchemyAdapter
+    engine: Any
+    conn: Any
+    orm: Any
+    executor: Any
+    info: ConnectInfo
+    in_transaction: bool
+
+    def _sa(self, fn: Callable[[], Any]) -> Any:
+        """``fn`` as one owner operation (sync: itself; async: a coroutine function running it in a greenlet)."""
+        raise NotImplementedError
+
+    def _statement(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Any:
+        return self._sa(lambda: self._execute(sql, params, types))
 
     def _execute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
         query, args = translate(self.adapter, sql, params)
         return result_of(self.executor.execute(statement(query, types), args or {}))
 
     def begin(self, isolation: str | None = None) -> None:
-        opts = self.adapter.transaction_options(self.info.kind, isolation, self.engine.dialect)
+        opts = self.adapter.transaction_options(self.info.kind, isolation, self.engine.dialect, self.info.engine)
         try:
-            self._call(lambda: self._begin(opts))
+            self._do(self._sa(lambda: self._begin(opts)))
         except BaseException:
             if not self.in_transaction:  # (a begin() inside a transaction is SQLAlchemy's error; keep that one open)
                 self._restore_quietly()  # e.g. SQLITE_BUSY on BEGIN IMMEDIATE: back to autocommit, not half-begun
@@ -159,25 +176,25 @@ class SQLAlchemySession(Session):
             self.orm.connection(execution_options=opts)  # how ORM users set the level; starts the transaction
 
     def commit(self) -> None:
-        self._end(self.executor.commit)
+        self._end(lambda: self.executor.commit())
 
     def rollback(self) -> None:
-        self._end(self.executor.rollback)
+        self._end(lambda: self.executor.rollback())
 
     def _end(self, finish: Callable[[], None]) -> None:
         try:
-            self._call(finish)
+            self._do(self._sa(finish))
         except BaseException:
             self._restore_quietly()  # the COMMIT's own error is the finding, not a failure to clean up after it
             raise
         finally:
             self.in_transaction = False
-        self._call(lambda: self.conn.execution_options(isolation_level=AUTOCOMMIT))
+        self._do(self._sa(lambda: self.conn.execution_options(isolation_level=AUTOCOMMIT)))
 
     def _restore_quietly(self) -> None:
         try:
-            self._call(self._reset)
-        except Exception:
+            self._do(self._sa(self._reset))
+        except Exception:  # noqa: BLE001 - the original error is what the caller reports
             pass
 
     def _reset(self) -> None:
@@ -187,6 +204,97 @@ class SQLAlchemySession(Session):
         self.executor.rollback()
         self.conn.connection.dbapi_connection.rollback()
         self.conn.execution_options(isolation_level=AUTOCOMMIT)
+
+    def driver_connection(self) -> Any:
+        return self.conn.connection.driver_connection if self.conn is not None else None
+
+    def raw_sqlite3(self) -> Any:
+        raw = self.driver_connection()
+        return getattr(raw, "_conn", raw)  # aiosqlite keeps its sqlite3 connection as ``_conn``
+
+    # --- notifications: the raw driver connection; streaming: SQLAlchemy's stream_results ------------------------
+    def _listen(self, channel: str) -> None:
+        raw = self.driver_connection()
+        if self.adapter.dbapi in ("psycopg", "psycopg2"):
+            module = importlib.import_module(f"{__package__}.{self.adapter.dbapi}_driver")
+            self._do(self._sa(lambda: module.listen_on(raw, channel)))
+        elif self.adapter.dbapi == "asyncpg":
+            from .asyncpg_driver import NotificationQueue
+
+            async def listen() -> None:
+                if self._notices is None:
+                    self._notices = NotificationQueue()  # made on the session's loop, where callbacks run
+                await self._notices.listen(raw, channel)
+
+            self._do(listen)
+        elif self.adapter.dbapi == "psycopg-async":
+            from .psycopg_driver import alisten_on
+
+            self._do(lambda: alisten_on(raw, channel))
+        else:
+            raise self._unsupported("has no notification API")
+
+    _notices: Any = None  # asyncpg_driver.NotificationQueue, made on the session's loop
+
+    def _notifications(self, timeout: float) -> list[tuple[str, str]]:
+        raw = self.driver_connection()
+        if self.adapter.dbapi in ("psycopg", "psycopg2"):
+            module = importlib.import_module(f"{__package__}.{self.adapter.dbapi}_driver")
+            return self._do(self._sa(lambda: module.notifications_of(raw, timeout)))
+        if self.adapter.dbapi == "asyncpg":
+            notices = self._notices
+            return self._do(lambda: notices.wait(timeout)) if notices is not None else []
+        if self.adapter.dbapi == "psycopg-async":
+            from .psycopg_driver import anotifications_of
+
+            return self._do(lambda: anotifications_of(raw, timeout))
+        raise self._unsupported("has no notification API")
+
+    def listen(self, channel: str) -> None:
+        self._call(lambda: self._listen(channel))
+
+    def notifications(self, timeout: float) -> list[tuple[str, str]]:
+        return self._call(lambda: self._notifications(timeout))
+
+    def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
+        query, args = translate(self.adapter, sql, params)
+        batches = self._stepped(self._stream_batches(streaming(query, batch), args or {}, batch))
+        # PostgreSQL's server-side cursors live in a transaction (SQLAlchemy's own here, as a user would open)
+        return self._within_transaction(batches) if self.info.kind in PG_KINDS else batches
+
+    def _stream_batches(self, stmt: Any, args: Mapping[str, Any], batch: int) -> Iterator[Sequence[Any]]:
+        result = self.executor.execute(stmt, args)
+        try:
+            yield from result.partitions(batch)
+        finally:
+            result.close()
+
+    def _stepped(self, gen: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:
+        """``gen`` advanced one owner operation per batch (the transaction around it is begun from outside)."""
+        done = object()
+        try:
+            while (rows := self._do(self._sa(lambda: next(gen, done)))) is not done:
+                yield rows
+        finally:
+            self._do(self._sa(gen.close))  # type: ignore[attr-defined]
+
+    def _next_batch(self, batches: Iterator[Sequence[tuple[Any, ...]]], done: object) -> Any:
+        return self._call(lambda: next(batches, done))
+
+    def _close_batches(self, batches: Iterator[Sequence[tuple[Any, ...]]]) -> None:
+        self._call(batches.close)  # type: ignore[attr-defined]
+
+
+class SQLAlchemySession(SQLAlchemyOps, Session):
+    """A sync engine with one Connection; ``orm`` is an ORM Session bound to it (sa-orm) or None (sa-core)."""
+
+    def __init__(self, adapter: SQLAlchemyAdapter, info: ConnectInfo, engine: Any, conn: Any, orm: Any):
+        super().__init__(adapter, info)
+        self.engine, self.conn, self.orm = engine, conn, orm
+        self.executor = orm if orm is not None else conn  # what statements and transactions go through
+
+    def _sa(self, fn: Callable[[], Any]) -> Any:
+        return fn
 
     def _close(self) -> None:
         try:
@@ -204,188 +312,62 @@ class SQLAlchemySession(Session):
         # text() is built once: SQLAlchemy compiles it on the first call and reuses its compiled cache after that
         return lambda: executor.execute(stmt, bound).all()
 
-    # --- notifications and streaming: the raw driver connection for the one, SQLAlchemy's stream_results for the other
-    def _listen(self, channel: str) -> None:
-        module = _notification_module(self.adapter.dbapi)
-        if module is None:
-            return super()._listen(channel)  # the default: DriverError "Unsupported"
-        module.listen_on(self.conn.connection.driver_connection, channel)
 
-    def _notifications(self, timeout: float) -> list[tuple[str, str]]:
-        module = _notification_module(self.adapter.dbapi)
-        if module is None:
-            return super()._notifications(timeout)
-        return module.notifications_of(self.conn.connection.driver_connection, timeout)
-
-    def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
-        query, args = translate(self.adapter, sql, params)
-        batches = self._stream_batches(streaming(query, batch), args or {}, batch)
-        # PostgreSQL's server-side cursors live in a transaction (SQLAlchemy's own here, as a user would open)
-        return self._within_transaction(batches) if self.info.kind in PG_KINDS else batches
-
-    def _stream_batches(self, stmt: Any, args: Mapping[str, Any], batch: int) -> Iterator[Sequence[Any]]:
-        result = self.executor.execute(stmt, args)
-        try:
-            yield from result.partitions(batch)
-        finally:
-            result.close()
-
-
-class SQLAlchemyAsyncSession(AsyncSession):
-    """An async engine with one AsyncConnection; ``orm`` is an AsyncSession bound to it (sa-orm) or None."""
+class SQLAlchemyAsyncSession(SQLAlchemyOps, AsyncSession):
+    """An async engine with one AsyncConnection (``aconn``); ``aorm`` is an AsyncSession bound to it (sa-orm)."""
 
     def __init__(self, adapter: SQLAlchemyAdapter, info: ConnectInfo):
         super().__init__(adapter, info)
-        self.engine: Any = None
-        self.conn: Any = None
-        self.orm: Any = None
-        self.executor: Any = None
+        self.aengine: Any = None
+        self.aconn: Any = None
+        self.aorm: Any = None
+        self.engine = self.conn = self.orm = self.executor = None
+
+    def _sa(self, fn: Callable[[], Any]) -> Any:
+        return lambda: self.aconn.run_sync(lambda _sync_conn: fn())
 
     async def _aopen(self, url: Any, connect_args: dict[str, Any]) -> None:
         from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
         from sqlalchemy.ext.asyncio import create_async_engine
         from sqlalchemy.pool import NullPool
 
-        self.engine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
+        self.aengine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
+        self.engine = self.aengine.sync_engine
         if self.info.kind == "sqlite":
-            _listen_sqlite(self.engine.sync_engine)
-        self.conn = await self.engine.connect()
-        await self.conn.execution_options(isolation_level=AUTOCOMMIT)
-        self.orm = SAAsyncSession(bind=self.conn) if self.adapter.layer == "sa-orm" else None
+            _listen_sqlite(self.engine)
+        self.aconn = await self.aengine.connect()
+        await self.aconn.execution_options(isolation_level=AUTOCOMMIT)
+        self.conn = self.aconn.sync_connection
+        self.aorm = SAAsyncSession(bind=self.aconn) if self.adapter.layer == "sa-orm" else None
+        self.orm = self.aorm.sync_session if self.aorm is not None else None
         self.executor = self.orm if self.orm is not None else self.conn
-
-    async def _aexecute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
-        query, args = translate(self.adapter, sql, params)
-        return result_of(await self.executor.execute(statement(query, types), args or {}))
-
-    def begin(self, isolation: str | None = None) -> None:
-        opts = self.adapter.transaction_options(self.info.kind, isolation, self.engine.sync_engine.dialect)
-        try:
-            self._call(lambda: self.run(self._abegin(opts)))
-        except BaseException:
-            if not self.in_transaction:
-                self._restore_quietly()
-            raise
-        self.in_transaction = True
-
-    async def _abegin(self, opts: dict[str, Any]) -> None:
-        if self.executor.in_transaction() and not self.in_transaction:
-            await self.executor.commit()  # the no-op transaction SQLAlchemy autobegan in AUTOCOMMIT mode
-        if self.orm is None:
-            await self.conn.execution_options(**opts)
-            await self.conn.begin()
-        else:
-            await self.orm.begin()
-            await self.orm.connection(execution_options=opts)
-
-    def commit(self) -> None:
-        self._end(self.executor.commit)
-
-    def rollback(self) -> None:
-        self._end(self.executor.rollback)
-
-    def _end(self, finish: Callable[[], Any]) -> None:
-        try:
-            self._call(lambda: self.run(finish()))
-        except BaseException:
-            self._restore_quietly()
-            raise
-        finally:
-            self.in_transaction = False
-        self._call(lambda: self.run(self.conn.execution_options(isolation_level=AUTOCOMMIT)))
-
-    def _restore_quietly(self) -> None:
-        try:
-            self._call(lambda: self.run(self._areset()))
-        except Exception:
-            pass
-
-    async def _areset(self) -> None:
-        # as SQLAlchemySession._reset: what the pool's reset-on-return would do after a failed COMMIT
-        await self.executor.rollback()
-        await self.conn.run_sync(lambda conn: conn.connection.dbapi_connection.rollback())
-        await self.conn.execution_options(isolation_level=AUTOCOMMIT)
 
     async def _aclose(self) -> None:
         try:
-            if self.orm is not None:
-                await self.orm.close()
-            if self.conn is not None:
-                await self.conn.close()
+            if self.aorm is not None:
+                await self.aorm.close()
+            if self.aconn is not None:
+                await self.aconn.close()
         finally:
-            if self.engine is not None:
-                await self.engine.dispose()
+            if self.aengine is not None:
+                await self.aengine.dispose()
 
-    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
+    def _ahot_path(self, sql: str, params: Mapping[str, Any] | None) -> Callable[[], Any]:
         from sqlalchemy import text
 
         query, args = translate(self.adapter, sql, params)
-        stmt, bound, executor = text(text_sql(query)), args or {}, self.executor
+        stmt, bound, executor = text(text_sql(query)), args or {}, self.aorm or self.aconn
 
         async def once() -> Any:
             return (await executor.execute(stmt, bound)).all()
 
         # text() is built once: SQLAlchemy compiles it on the first call and reuses its compiled cache after that
-        return lambda: self.run(once())
-
-    # --- notifications and streaming: the raw driver connection for the one, SQLAlchemy's stream() for the other
-    _notices: Any = None  # asyncpg_driver.NotificationQueue, made on the session's loop
-
-    def _listen(self, channel: str) -> None:
-        if self.adapter.dbapi not in ("asyncpg", "psycopg-async"):
-            return super()._listen(channel)  # the default: DriverError "Unsupported"
-
-        async def listen() -> None:
-            raw = (await self.conn.get_raw_connection()).driver_connection
-            if self.adapter.dbapi == "asyncpg":
-                from .asyncpg_driver import NotificationQueue
-
-                if self._notices is None:
-                    self._notices = NotificationQueue()
-                await self._notices.listen(raw, channel)
-            else:
-                from .psycopg_driver import alisten_on
-
-                await alisten_on(raw, channel)
-
-        self.run(listen())
-
-    def _notifications(self, timeout: float) -> list[tuple[str, str]]:
-        if self.adapter.dbapi not in ("asyncpg", "psycopg-async"):
-            return super()._notifications(timeout)
-
-        async def wait() -> list[tuple[str, str]]:
-            if self.adapter.dbapi == "asyncpg":
-                return await self._notices.wait(timeout) if self._notices is not None else []
-            from .psycopg_driver import anotifications_of
-
-            return await anotifications_of((await self.conn.get_raw_connection()).driver_connection, timeout)
-
-        return self.run(wait())
-
-    def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
-        query, args = translate(self.adapter, sql, params)
-        batches = self._drive(self._astream_batches(streaming(query, batch), args or {}, batch))
-        return self._within_transaction(batches) if self.info.kind in PG_KINDS else batches
-
-    async def _astream_batches(self, stmt: Any, args: Mapping[str, Any], batch: int) -> AsyncIterator[Sequence[Any]]:
-        result = await self.executor.stream(stmt, args)
-        try:
-            async for part in result.partitions(batch):
-                yield part
-        finally:
-            await result.close()
+        return once
 
 
 def streaming(sql: str, batch: int) -> Any:
     """``text(sql)`` read with a server-side cursor where the dialect has one, ``batch`` rows at a time."""
     return statement(sql, None).execution_options(stream_results=True, yield_per=batch)
-
-
-def _notification_module(dbapi: str) -> Any:
-    """The DBAPI adapter module whose ``listen_on``/``notifications_of`` work on this dbapi's raw connection."""
-    name = {"psycopg": "psycopg_driver", "psycopg2": "psycopg2_driver"}.get(dbapi)
-    return importlib.import_module(f"{__package__}.{name}") if name else None
 
 
 def _listen_sqlite(sync_engine: Any) -> None:
@@ -422,15 +404,25 @@ class SQLAlchemyAdapter(DriverAdapter):
                 return f"driver {self.id} on cockroachdb needs sqlalchemy-cockroachdb ({COCKROACH_MODULE}: {exc})"
         return reason
 
-    def transaction_options(self, kind: str, isolation: str | None, dialect: Any) -> dict[str, Any]:
+    def transaction_options(self, kind: str, isolation: str | None, dialect: Any, engine: str = "") -> dict[str, Any]:
         """Execution options that make SQLAlchemy's next transaction run at ``isolation``."""
+        begin_sql = begin_statements(kind, isolation, engine)[-1]  # IsolationUnsupported for a level not offered
         if kind == "sqlite":
-            # begin_statements validates the name and gives the lock mode; its PRAGMA is SQLAlchemy's job here
-            begin_sql = begin_statements(kind, isolation)[-1]
+            # the engine gives the lock mode; its PRAGMA is SQLAlchemy's job here
             level = "READ UNCOMMITTED" if isolation and isolation.lower() == "read uncommitted" else "SERIALIZABLE"
             return {"isolation_level": level, _SQLITE_BEGIN: begin_sql}
         # None: the server's default (detected by SQLAlchemy at connect), undoing a level an earlier begin set
         return {"isolation_level": isolation.upper() if isolation else dialect.default_isolation_level}
+
+    def connect_args_for(self, info: ConnectInfo) -> dict[str, Any]:
+        """The DBAPI's connect arguments: timeouts, and on PostgreSQL the session's application_name."""
+        args = dict(self.connect_args)
+        if info.kind in PG_KINDS and info.application_name:
+            if self.dbapi == "asyncpg":
+                args["server_settings"] = {"application_name": info.application_name}
+            else:
+                args["application_name"] = info.application_name
+        return with_options(args, info)
 
     def url_for(self, info: ConnectInfo) -> Any:
         """``info.url`` with this driver's ``dialect+driver`` name."""
@@ -453,7 +445,7 @@ class SQLAlchemyAdapter(DriverAdapter):
         from sqlalchemy.orm import Session as ORMSession
         from sqlalchemy.pool import NullPool
 
-        engine = create_engine(self.url_for(info), poolclass=NullPool, connect_args=dict(self.connect_args))
+        engine = create_engine(self.url_for(info), poolclass=NullPool, connect_args=self.connect_args_for(info))
         if info.kind == "sqlite":
             _listen_sqlite(engine)
         try:
@@ -468,7 +460,7 @@ class SQLAlchemyAdapter(DriverAdapter):
     def _open_async(self, info: ConnectInfo) -> Session:
         session = SQLAlchemyAsyncSession(self, info)
         try:
-            session.run(session._aopen(self.url_for(info), dict(self.connect_args)))
+            session.run(session._aopen(self.url_for(info), self.connect_args_for(info)))
         except BaseException:
             session.close()
             raise

@@ -11,7 +11,17 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from . import params
-from .base import LOCK_TIMEOUT_S, ConnectInfo, DriverAdapter, Result, Session, cursor_result, fetch_batches, translate
+from .base import (
+    LOCK_TIMEOUT_S,
+    ConnectInfo,
+    DriverAdapter,
+    Result,
+    Session,
+    cursor_result,
+    fetch_batches,
+    translate,
+    with_options,
+)
 
 
 def sqlite_connect_args(info: ConnectInfo) -> tuple[str, dict[str, Any]]:
@@ -19,7 +29,7 @@ def sqlite_connect_args(info: ConnectInfo) -> tuple[str, dict[str, Any]]:
 
     ``sqlite://`` with no path is an in-memory database, as in SQLAlchemy.
     """
-    return info.url.database or ":memory:", {"timeout": LOCK_TIMEOUT_S, "isolation_level": None}
+    return info.url.database or ":memory:", with_options({"timeout": LOCK_TIMEOUT_S, "isolation_level": None}, info)
 
 
 def stream_batches(conn: Any, query: str, args: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
@@ -45,6 +55,9 @@ class Sqlite3Session(Session):
 
     def _close(self) -> None:
         self.conn.close()
+
+    def raw_sqlite3(self) -> Any:
+        return self.conn
 
     def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
         query, args = translate(self.adapter, sql, params)

@@ -24,13 +24,15 @@ class BuiltinTarget:
     default_url: str | None  # None: from config/env only (or managed by dbmatrix)
     managed: str | None = None
     pooler: str | None = None
+    replica_of: str | None = None
 
 
 BUILTIN: dict[str, BuiltinTarget] = {
     "sqlite": BuiltinTarget("sqlite", None, managed="sqlite-file"),
     EMBEDDED: BuiltinTarget("postgresql", None, managed="embedded-postgres"),
     "postgres": BuiltinTarget("postgresql", "postgresql://postgres@127.0.0.1:5432/postgres"),
-    "postgres-replica": BuiltinTarget("postgresql", "postgresql://postgres@127.0.0.1:5433/postgres"),
+    "postgres-replica": BuiltinTarget("postgresql", "postgresql://postgres@127.0.0.1:5433/postgres",
+                                      replica_of="postgres"),
     "pgbouncer": BuiltinTarget("postgresql", "postgresql://postgres@127.0.0.1:6432/postgres", pooler="transaction"),
     "mariadb": BuiltinTarget("mysql", "mysql://root@127.0.0.1:3306/test"),
     "mysql": BuiltinTarget("mysql", None),
@@ -47,7 +49,7 @@ def env_var(name: str) -> str:
 def load_file_config(cwd: Path) -> dict[str, dict[str, str]]:
     """Targets from ./dbmatrix.toml (``[targets]``) or ./pyproject.toml (``[tool.dbmatrix.targets]``).
 
-    Each entry is a URL string or a table ``{url = "...", pooler = "transaction"}``.
+    Each entry is a URL string or a table ``{url = "...", pooler = "transaction", replica_of = "primary"}``.
     """
     for path, dig in ((cwd / "dbmatrix.toml", ("targets",)), (cwd / "pyproject.toml", ("tool", "dbmatrix", "targets"))):
         if not path.is_file():
@@ -65,7 +67,7 @@ def load_file_config(cwd: Path) -> dict[str, dict[str, str]]:
             entry = {"url": entry} if isinstance(entry, str) else entry
             if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
                 raise UsageError(f"{path}: target {name!r} needs a url string")
-            unknown = set(entry) - {"url", "pooler"}
+            unknown = set(entry) - {"url", "pooler", "replica_of"}
             if unknown:
                 raise UsageError(f"{path}: target {name!r} has unknown keys: {', '.join(sorted(unknown))}")
             out[name] = entry
@@ -109,6 +111,9 @@ class TargetResolver:
                 f"unknown target {name!r}; known: {', '.join(self.known_names())} (or pass --target {name}=URL)"
             )
         pooler = entry.get("pooler") or (builtin.pooler if builtin else None)
+        replica_of = entry.get("replica_of") or (builtin.replica_of if builtin else None)
+        if replica_of is not None and (replica_of == name or replica_of not in self.known_names()):
+            raise UsageError(f"target {name!r}: replica_of names no other target ({replica_of!r})")
         if url_text is None:
             assert builtin is not None
             if builtin.managed:
@@ -123,7 +128,7 @@ class TargetResolver:
         compatible = builtin is None or builtin.kind == kind or (builtin.kind, kind) == ("postgresql", "cockroachdb")
         if not compatible:
             raise UsageError(f"target {name!r} is a {builtin.kind} target but its URL is {kind}")
-        return Target(name, kind, url, pooler=pooler)
+        return Target(name, kind, url, pooler=pooler, replica_of=replica_of)
 
     def select(self, options: list[str], require: list[str]) -> list[Target]:
         """The targets for a run: ``--target`` options, else the embedded defaults plus configured targets.
@@ -140,6 +145,15 @@ class TargetResolver:
         for name in require:
             chosen.setdefault(name, None)
         return [self.resolve(name, url) for name, url in chosen.items()]
+
+    def primaries_of(self, targets: list[Target]) -> list[Target]:
+        """The primaries of replica targets that are not themselves selected: prepared, but given no cells."""
+        have = {t.name for t in targets}
+        extra: dict[str, Target] = {}
+        for t in targets:
+            if t.replica_of and t.replica_of not in have and t.replica_of not in extra:
+                extra[t.replica_of] = self.resolve(t.replica_of)
+        return list(extra.values())
 
 
 def parse_require(values: list[str]) -> list[str]:

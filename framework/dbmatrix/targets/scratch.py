@@ -9,11 +9,14 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import URL
 
+from ..engines import engine_for
 from ..errors import DriverError
 from .admin import admin_connection
 from .model import Target
@@ -22,10 +25,22 @@ from .model import Target
 _NO_CREATEDB = {"42501", "1044", "1227"}
 
 
-def scratch_name(run_id: str, target_name: str) -> str:
-    """``dbmatrix_<run>_<target>``: unique per run and target (two targets may share one server)."""
-    name = f"dbmatrix_{run_id}_{re.sub(r'[^a-z0-9]+', '_', target_name.lower())}"
-    return name[:63]
+# How long a replica may take to replay the creation of a scratch database before the cell fails.
+REPLAY_TIMEOUT_S = 30.0
+_MAX_IDENT = 63  # PostgreSQL's identifier limit (MySQL allows 64)
+
+
+def scratch_name(run_id: str, *parts: str) -> str:
+    """``dbmatrix_<run>_<part>_<part>...``: unique per run and part (target, worker, cell).
+
+    Too long for an identifier, the tail becomes a hash of the full name, so two long names never
+    truncate to the same one.
+    """
+    slug = "_".join(re.sub(r"[^a-z0-9]+", "_", p.lower()).strip("_") for p in parts if p)
+    name = f"dbmatrix_{run_id}_{slug}" if slug else f"dbmatrix_{run_id}"
+    if len(name) > _MAX_IDENT:
+        name = f"{name[:_MAX_IDENT - 9]}_{zlib.crc32(name.encode()):08x}"
+    return name
 
 
 @dataclass
@@ -35,6 +50,20 @@ class ScratchSpace:
     name: str  # what we created: the only thing drop() will remove
     admin_url: URL
     path: Path | None = None
+
+    @property
+    def url(self) -> URL:
+        """SQLAlchemy URL (no ``+driver``) of this space; a schema is reached through libpq's ``options``."""
+        if self.kind == "file":
+            assert self.path is not None
+            return self.admin_url.set(database=str(self.path / "scratch.db"))
+        if self.kind == "schema":
+            return self.admin_url.update_query_dict({"options": f"-csearch_path={self.name}"})
+        return self.admin_url.set(database=self.name)
+
+    @property
+    def init_sql(self) -> list[str]:
+        return [f"SET search_path TO {_quote(self.target.kind, self.name)}"] if self.kind == "schema" else []
 
     def drop(self) -> None:
         """Remove exactly what we created. Safe to call twice."""
@@ -60,17 +89,37 @@ def _quote(kind: str, ident: str) -> str:
     return f"`{ident}`" if kind == "mysql" else f'"{ident}"'
 
 
-def create_scratch(target: Target, run_id: str) -> ScratchSpace:
-    """Create the scratch space for ``target`` and point ``target.scratch_url`` at it."""
-    if target.kind == "sqlite":
-        path = Path(tempfile.mkdtemp(prefix=f"dbmatrix_{run_id}_"))
-        space = ScratchSpace(target, "file", str(path), target.url, path=path)
-        target.scratch_url = target.url.set(database=str(path / "scratch.db"))
-        if target.managed:
+def create_scratch(target: Target, run_id: str, *name_parts: str) -> ScratchSpace:
+    """Create the run's scratch space for ``target`` and point ``target.scratch_url`` at it.
+
+    ``name_parts`` make the name unique beyond run and target (e.g. a pytest-xdist worker id).
+    """
+    space = create_space(target, scratch_name(run_id, target.name, *name_parts))
+    try:
+        target.scratch_url = space.url if space.kind != "schema" else target.url
+        target.init_sql = space.init_sql
+        if space.kind == "file" and target.managed:
             target.url = target.scratch_url  # the report then shows where the file was
-        _enable_wal(target.scratch_url)
+    except BaseException:
+        space.drop()  # never leave behind what we created
+        raise
+    return space
+
+
+def create_space(target: Target, name: str) -> ScratchSpace:
+    """Create a database named ``name`` (a schema where CREATE DATABASE is refused; a temp dir for SQLite).
+
+    The returned space is the only record of what exists: ``drop()`` removes exactly that.
+    """
+    if not name.startswith("dbmatrix_"):
+        raise ValueError(f"refusing to create {name!r}: scratch names start with dbmatrix_")
+    if target.replica_of:
+        raise ValueError(f"target {target.name} is a replica of {target.replica_of}: it never creates anything")
+    if target.kind == "sqlite":
+        path = Path(tempfile.mkdtemp(prefix=f"{name}_"))
+        space = ScratchSpace(target, "file", str(path), target.url, path=path)
+        _enable_wal(space.url)
         return space
-    name = scratch_name(run_id, target.name)
     quoted = _quote(target.kind, name)
     with admin_connection(target.kind, target.url) as conn:
         try:
@@ -80,11 +129,51 @@ def create_scratch(target: Target, run_id: str) -> ScratchSpace:
             if err not in _NO_CREATEDB or target.kind == "mysql":
                 raise
             conn.exec_driver_sql(f"CREATE SCHEMA {quoted}")
-            target.scratch_url = target.url
-            target.init_sql = [f"SET search_path TO {quoted}"]
             return ScratchSpace(target, "schema", name, target.url)
-    target.scratch_url = target.url.set(database=name)
+        # Timeouts live on the database, so every connection to it starts bounded, whichever server connection
+        # a pooler lends; no session SET is needed (or lost, or leaked to another client) where this works.
+        timeouts = engine_for(target.kind, target.engine).database_timeouts(name)
+        for stmt in timeouts:
+            conn.exec_driver_sql(stmt)
+        target.database_timeouts = bool(timeouts)
     return ScratchSpace(target, "database", name, target.url)
+
+
+def replica_url(space: ScratchSpace, replica: Target) -> URL:
+    """The replica's URL of a space created on its primary (the same database or schema, read there)."""
+    if space.kind == "file":
+        raise ValueError("a SQLite file has no replica")
+    if space.kind == "schema":
+        return replica.url.update_query_dict({"options": f"-csearch_path={space.name}"})
+    return replica.url.set(database=space.name)
+
+
+def wait_for_replay(space: ScratchSpace, replica: Target, timeout_s: float = REPLAY_TIMEOUT_S) -> float:
+    """Wait until ``replica`` has replayed the creation of ``space``; returns the seconds waited.
+
+    PostgreSQL: the replica's ``pg_last_wal_replay_lsn()`` reaches the primary's ``pg_current_wal_lsn()``
+    read after the creation. Other engines: until the database shows in the replica's catalog.
+    Raises DriverError (class ReplicaLag) when the bound passes first.
+    """
+    started = time.monotonic()
+    primary = space.target
+    if primary.kind == "postgresql":
+        with admin_connection(primary.kind, space.admin_url) as conn:
+            lsn = conn.exec_driver_sql("SELECT pg_current_wal_lsn()::text").scalar_one()
+        query, args = "SELECT pg_last_wal_replay_lsn() >= %(lsn)s::pg_lsn", {"lsn": lsn}
+        what = f"WAL position {lsn}"
+    else:
+        query, args = "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = %(n)s", {"n": space.name}
+        what = f"database {space.name}"
+    with admin_connection(replica.kind, replica.url) as conn:
+        while True:
+            if conn.exec_driver_sql(query, args).scalar():
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout_s:
+                raise DriverError(
+                    None, "ReplicaLag", f"replica {replica.name} did not replay {what} within {timeout_s:.0f}s"
+                )
+            time.sleep(0.02)
 
 
 def _code(exc: BaseException) -> str | None:

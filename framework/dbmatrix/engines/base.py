@@ -1,0 +1,68 @@
+"""The engine protocol: class attributes first, a few hook methods second."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..errors import DriverError
+
+if TYPE_CHECKING:
+    from ..drivers.base import ConnectInfo, Session
+    from .observer import LockObserver
+
+# Bounds so that nothing hangs (DESIGN: "Nothing hangs").
+STATEMENT_TIMEOUT_S = 60
+LOCK_TIMEOUT_S = 20
+SQL_STANDARD_LEVELS = ("read uncommitted", "read committed", "repeatable read", "serializable")
+
+
+class IsolationUnsupported(DriverError):
+    """The engine does not offer the isolation level a case asked for: the cell is ``unsupported``, not ``error``."""
+
+    def __init__(self, engine: str, isolation: str, offered: tuple[str, ...]):
+        super().__init__(None, "IsolationUnsupported",
+                         f"{engine} has no isolation level {isolation!r} (it offers: {', '.join(offered)})")
+        self.isolation = isolation
+
+
+class Engine:
+    """What dbmatrix knows about one database engine."""
+
+    name: ClassVar[str]
+    # the levels ``begin_statements`` accepts (lower case); None (the server's default) is always accepted
+    isolation_levels: ClassVar[tuple[str, ...]] = ()
+    server_id_query: ClassVar[str | None] = None  # the server's id of this connection
+    read_isolation_sql: ClassVar[str | None] = None  # the isolation level in effect, read inside a transaction
+
+    def check_isolation(self, isolation: str | None) -> str | None:
+        """``isolation`` in lower case, or IsolationUnsupported when this engine has no such level."""
+        if isolation is None:
+            return None
+        iso = " ".join(isolation.lower().replace("_", " ").split())
+        if iso not in self.isolation_levels:
+            raise IsolationUnsupported(self.name, isolation, self.isolation_levels)
+        return iso
+
+    def begin_statements(self, isolation: str | None) -> list[str]:
+        """The SQL that opens a transaction at ``isolation`` on an autocommit connection."""
+        raise NotImplementedError
+
+    def session_setup(self, info: ConnectInfo) -> list[str]:
+        """Statements run on every new connection. Timeouts live on the scratch database where the engine can
+        hold them there (``database_timeouts``); only what has nowhere else to live is set per session."""
+        return []
+
+    def database_timeouts(self, database: str) -> list[str]:
+        """Statements (run once by the scratch provisioning) that bound every session of ``database``."""
+        return []
+
+    def normalise_isolation(self, value: Any) -> str:
+        """The read-back value of ``read_isolation_sql`` as a lower-case level name ('repeatable read')."""
+        return " ".join(str(value).lower().replace("-", " ").replace("_", " ").split())
+
+    def observer(self, admin_url: Any) -> LockObserver:
+        """A lock observer over an admin connection of its own (never the driver under test)."""
+        raise NotImplementedError
+
+    def attach(self, session: Session) -> None:
+        """Called once a session is connected and set up (SQLite installs its busy watch here)."""

@@ -1,0 +1,122 @@
+"""MySQL and MariaDB."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .base import LOCK_TIMEOUT_S, SQL_STANDARD_LEVELS, STATEMENT_TIMEOUT_S, Engine
+from .observer import AdminObserver
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+    from ..drivers.base import ConnectInfo, Session
+
+CONNECT_TIMEOUT_S = 5
+_THREAD_ID = re.compile(r"(?:MariaDB|MySQL) thread id (\d+),")
+# processlist states of a thread waiting for a lock the InnoDB lock table does not show: metadata locks
+# ("Waiting for table metadata lock"), table locks, GET_LOCK ("User lock" on MySQL, "Waiting for user lock" ...)
+_LOCK_STATES = ("state LIKE 'Waiting for %%lock%%' OR state LIKE '%%user lock%%' OR state = 'User lock'"
+                " OR state LIKE 'Waiting for %%metadata%%'")
+
+
+def admin_dbapi_connection(url: URL) -> Any:
+    """An autocommit PyMySQL (else mysqlclient) connection to ``url``."""
+    kwargs: dict[str, Any] = {"user": url.username or "root", "password": url.password or "",
+                              "connect_timeout": CONNECT_TIMEOUT_S, "autocommit": True}
+    if url.host:
+        kwargs["host"] = url.host
+    if url.port:
+        kwargs["port"] = url.port
+    kwargs.update({k: v for k, v in url.query.items() if isinstance(v, str)})
+    module = "pymysql" if importlib.util.find_spec("pymysql") is not None else "MySQLdb"
+    return importlib.import_module(module).connect(**kwargs)
+
+
+def kill_query(url: URL, thread_id: int) -> None:
+    """``KILL QUERY <thread>`` from a connection of its own: stops the statement, keeps the connection."""
+    conn = admin_dbapi_connection(url)
+    try:
+        cur = conn.cursor()
+        cur.execute(f"KILL QUERY {int(thread_id)}")
+    finally:
+        conn.close()
+
+
+class MySQLObserver(AdminObserver):
+    """MariaDB (and MySQL 5.7): a row-lock wait is a transaction in ``LOCK WAIT`` for the session's thread, read from
+    ``SHOW ENGINE INNODB STATUS`` — not from ``information_schema.innodb_trx``, which is a cache InnoDB refreshes only
+    after 100 ms without readers, so frequent polling (ours, or any other client's) keeps it stale indefinitely.
+    A metadata-lock, table-lock or GET_LOCK wait shows only in the processlist state.
+
+    ``waits_for`` reads ``innodb_lock_waits``, which sits behind that same cache: it may lag by 100 ms or more.
+    """
+
+    _LOCK_STATE = "SELECT COUNT(*) FROM information_schema.processlist WHERE id = %(id)s AND (" + _LOCK_STATES + ")"
+    _WAITS_FOR = ("SELECT DISTINCT b.trx_mysql_thread_id FROM information_schema.innodb_lock_waits w"
+                  " JOIN information_schema.innodb_trx b ON b.trx_id = w.blocking_trx_id"
+                  " JOIN information_schema.innodb_trx r ON r.trx_id = w.requesting_trx_id"
+                  " WHERE r.trx_mysql_thread_id = %(id)s ORDER BY 1")
+
+    def is_blocked(self, session: Session) -> bool:
+        thread = int(session.server_id)  # type: ignore[arg-type]
+        return self.row_lock_wait(thread) or bool(self.query(self._LOCK_STATE, {"id": thread})[0][0])
+
+    def row_lock_wait(self, thread: int) -> bool:
+        status = self.query("SHOW ENGINE INNODB STATUS")[0][2]
+        for block in status.split("\n---TRANSACTION ")[1:]:
+            if _THREAD_ID.search(block) and int(_THREAD_ID.search(block)[1]) == thread:  # type: ignore[index]
+                return "LOCK WAIT" in block
+        return False
+
+    def waits_for(self, session: Session) -> list[Any]:
+        return [r[0] for r in self.query(self._WAITS_FOR, {"id": session.server_id})]
+
+
+class MySQL8Observer(MySQLObserver):
+    """MySQL 8 has the live lock tables ``performance_schema.data_lock_waits`` (by thread, no cache)."""
+
+    _ROW_WAIT = ("SELECT COUNT(*) FROM performance_schema.data_lock_waits w"
+                 " JOIN performance_schema.threads rt ON rt.THREAD_ID = w.REQUESTING_THREAD_ID"
+                 " WHERE rt.PROCESSLIST_ID = %(id)s")
+    _WAITS_FOR = ("SELECT DISTINCT bt.PROCESSLIST_ID FROM performance_schema.data_lock_waits w"
+                  " JOIN performance_schema.threads rt ON rt.THREAD_ID = w.REQUESTING_THREAD_ID"
+                  " JOIN performance_schema.threads bt ON bt.THREAD_ID = w.BLOCKING_THREAD_ID"
+                  " WHERE rt.PROCESSLIST_ID = %(id)s ORDER BY 1")
+
+    def row_lock_wait(self, thread: int) -> bool:
+        return bool(self.query(self._ROW_WAIT, {"id": thread})[0][0])
+
+
+class MySQL(Engine):
+    name = "mysql"
+    isolation_levels = SQL_STANDARD_LEVELS
+    server_id_query = "SELECT CONNECTION_ID()"
+    read_isolation_sql = "SELECT @@transaction_isolation"
+    observer_class: ClassVar[type[MySQLObserver]] = MySQL8Observer
+
+    def begin_statements(self, isolation: str | None) -> list[str]:
+        iso = self.check_isolation(isolation)
+        pre = [f"SET TRANSACTION ISOLATION LEVEL {iso.upper()}"] if iso else []
+        return [*pre, "START TRANSACTION"]
+
+    def session_setup(self, info: ConnectInfo) -> list[str]:
+        # MySQL has no per-database settings: the session is the only place for these bounds (no pooler here).
+        return [f"SET SESSION innodb_lock_wait_timeout = {LOCK_TIMEOUT_S}", self.statement_timeout()]
+
+    def statement_timeout(self) -> str:
+        return f"SET SESSION max_execution_time = {STATEMENT_TIMEOUT_S * 1000}"
+
+    def observer(self, admin_url: URL) -> MySQLObserver:
+        return self.observer_class(admin_dbapi_connection(admin_url))
+
+
+class MariaDB(MySQL):
+    name = "mariadb"
+    read_isolation_sql = "SELECT @@tx_isolation"  # @@transaction_isolation only from MariaDB 11.1
+    observer_class = MySQLObserver
+
+    def statement_timeout(self) -> str:
+        return f"SET SESSION max_statement_time = {STATEMENT_TIMEOUT_S}"

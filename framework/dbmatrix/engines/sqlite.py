@@ -1,0 +1,152 @@
+"""SQLite: no server, so no lock table another connection could read.
+
+A SQLite connection that meets a lock held by another connection gets SQLITE_BUSY and calls its *busy handler*,
+which sleeps and retries until the busy timeout; that wait is invisible from any other connection. So the
+observer here watches from inside: ``BusyWatch`` installs a busy handler on the session's own ``sqlite3``
+connection (through ctypes, on the same libsqlite3 the ``sqlite3`` module uses) that behaves exactly like
+SQLite's default one (``sqlite3_busy_timeout``: the same sleep schedule and the same timeout) and records that the
+connection is waiting. ``is_blocked`` is then "the session's pending step is in its busy handler now", an
+observation, not a guess. ``waits_for`` is always [] (SQLite does not say who holds the lock).
+
+Where the handler cannot be installed (a Python whose ``sqlite3`` does not expose its handle as expected), the
+watch is absent and ``is_blocked`` raises DriverError "Unobservable" instead of answering wrongly. A case that
+runs ``PRAGMA busy_timeout`` replaces the handler, which also ends the observation.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..errors import DriverError
+from .base import LOCK_TIMEOUT_S, Engine
+from .observer import LockObserver
+
+if TYPE_CHECKING:
+    from ..drivers.base import ConnectInfo, Session
+
+# sqliteDefaultBusyCallback's schedule (main.c): sleep delays[i] ms on the i-th call, then 100 ms each time
+_DELAYS_MS = (1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100)
+_BUSY_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
+_lib: Any = None
+_lib_lock = threading.Lock()
+
+
+def _sqlite_library() -> Any:
+    """libsqlite3 as linked by the ``_sqlite3`` extension (its dependencies resolve through its handle)."""
+    global _lib
+    with _lib_lock:
+        if _lib is None:
+            import _sqlite3
+
+            lib = ctypes.CDLL(_sqlite3.__file__)
+            lib.sqlite3_busy_handler.argtypes = [ctypes.c_void_p, _BUSY_CALLBACK, ctypes.c_void_p]
+            lib.sqlite3_busy_handler.restype = ctypes.c_int
+            lib.sqlite3_db_filename.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+            lib.sqlite3_db_filename.restype = ctypes.c_char_p
+            _lib = lib
+        return _lib
+
+
+def _db_handle(conn: Any, path: str) -> int | None:
+    """The ``sqlite3 *`` of a ``sqlite3.Connection``: CPython keeps it as the first field after the object header
+    (Modules/_sqlite/connection.h, 3.8-3.13); checked against the file SQLite reports for it (``path``)."""
+    import sqlite3
+
+    if not isinstance(conn, sqlite3.Connection) or not path or path == ":memory:":
+        return None
+    handle = ctypes.c_void_p.from_address(id(conn) + object.__basicsize__).value
+    if not handle:
+        return None
+    name = _sqlite_library().sqlite3_db_filename(handle, b"main")
+    return handle if name and os.path.realpath(name.decode()) == os.path.realpath(path) else None
+
+
+class BusyWatch:
+    """A busy handler equal to ``sqlite3_busy_timeout(timeout)`` that records whether the connection waits."""
+
+    def __init__(self, conn: Any, path: str, timeout_s: float = LOCK_TIMEOUT_S):
+        self.timeout_ms = int(timeout_s * 1000)
+        self.waiting = False
+        self.cancelled = False
+        self.waits = 0  # busy episodes seen, for the record
+        handle = _db_handle(conn, path)
+        if handle is None:
+            raise DriverError(None, "Unobservable", "cannot reach the sqlite3 handle of this connection")
+        self._callback = _BUSY_CALLBACK(self._busy)  # kept referenced: SQLite holds the C pointer
+        self._conn = conn  # the handle lives as long as the connection object
+        _sqlite_library().sqlite3_busy_handler(handle, self._callback, None)
+
+    def _busy(self, _arg: Any, count: int) -> int:
+        if count < len(_DELAYS_MS):
+            delay, prior = _DELAYS_MS[count], sum(_DELAYS_MS[:count])
+        else:
+            delay, prior = _DELAYS_MS[-1], sum(_DELAYS_MS) + (count - len(_DELAYS_MS)) * _DELAYS_MS[-1]
+        if self.cancelled:
+            self.waiting = False
+            return 0  # Session.cancel(): give up now (sqlite3_interrupt does not end a busy wait)
+        if prior + delay > self.timeout_ms:
+            delay = self.timeout_ms - prior
+            if delay <= 0:
+                self.waiting = False
+                return 0  # give up: the statement fails with SQLITE_BUSY, as with the default handler
+        if count == 0:
+            self.waits += 1
+        self.waiting = True
+        time.sleep(delay / 1000.0)
+        return 1
+
+    def step_done(self) -> None:
+        """Called by the session when a step ends (the handler is not told when a retry succeeds)."""
+        self.waiting = False
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class SQLiteObserver(LockObserver):
+    def is_blocked(self, session: Session) -> bool:
+        watch = getattr(session, "busy_watch", None)
+        if watch is None:
+            raise DriverError(None, "Unobservable", f"{session.adapter.id}: no busy watch on this SQLite session")
+        return watch.waiting and session.pending is not None
+
+    def waits_for(self, session: Session) -> list[Any]:
+        return []
+
+
+class SQLite(Engine):
+    name = "sqlite"
+    # SQLite is always serializable; what it has besides are lock modes and the read_uncommitted pragma
+    isolation_levels: ClassVar[tuple[str, ...]] = ("serializable", "deferred", "immediate", "exclusive",
+                                                   "read uncommitted")
+    read_isolation_sql = "PRAGMA read_uncommitted"
+
+    def begin_statements(self, isolation: str | None) -> list[str]:
+        iso = self.check_isolation(isolation)
+        if iso in (None, "serializable", "deferred"):
+            return ["BEGIN DEFERRED"]
+        if iso in ("immediate", "exclusive"):
+            return [f"BEGIN {iso.upper()}"]
+        return ["PRAGMA read_uncommitted = 1", "BEGIN DEFERRED"]
+
+    def normalise_isolation(self, value: Any) -> str:
+        return "read uncommitted" if str(value) == "1" else "serializable"
+
+    def session_setup(self, info: ConnectInfo) -> list[str]:
+        return []  # the busy timeout is the driver's connect argument (and the busy watch keeps it)
+
+    def observer(self, admin_url: Any) -> SQLiteObserver:
+        return SQLiteObserver()
+
+    def attach(self, session: Session) -> None:
+        raw = session.raw_sqlite3()
+        if raw is not None:
+            try:
+                session.busy_watch = BusyWatch(raw, str(session.info.url.database or ""))
+            except DriverError:
+                session.busy_watch = None
