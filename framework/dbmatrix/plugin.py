@@ -47,6 +47,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help=f"join this run id (shards of one run share it; default: ${RUN_ID_ENV} or a new id)")
     g.addoption("--dbm-shard", default=None, metavar="NAME",
                 help="write DIR/<run-id>/shards/NAME.json instead of results.json (fold with `dbmatrix merge`)")
+    g.addoption("--dbm-router", default=None, metavar="MODULE:FACTORY",
+                help="routing.* cases: test this router factory instead of dbmatrix's reference router")
     g.addoption("--dbm-quiet-summary", action="store_true", help=argparse.SUPPRESS)
 
 

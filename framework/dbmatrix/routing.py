@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,3 +167,132 @@ def async_routing_sessionmaker(primary: Any, replica: Any, policy: ReplicaPolicy
         class_=AsyncSession, sync_session_class=RoutingSession, primary=primary.sync_engine,
         replica=replica.sync_engine, policy=policy, **kw,
     )
+
+
+# --- routers as the routing.* cases drive them --------------------------------------------------------------------
+# A router factory takes the primary's and the replica's URL (strings, passwords included) and returns a
+# sessionmaker of sync ``Session``s or ``AsyncSession``s. ``--router module:factory`` names a team's own.
+RouterFactory = Callable[..., Any]
+REFERENCE = "dbmatrix.routing:reference"
+REFERENCE_ASYNC = "dbmatrix.routing:reference_async"
+
+
+def reference(primary_url: str, replica_url: str, *, ryw: bool = True) -> Any:
+    """The reference router over sync engines (the URLs' own DBAPI)."""
+    from sqlalchemy import create_engine
+
+    primary, replica = create_engine(primary_url), create_engine(replica_url)
+    maker = routing_sessionmaker(primary, replica, ReplicaPolicy(ryw=ryw))
+    maker.dispose = lambda: (primary.dispose(), replica.dispose())  # type: ignore[attr-defined]
+    return maker
+
+
+def reference_async(primary_url: str, replica_url: str, *, ryw: bool = True) -> Any:
+    """The reference router over asyncio engines (asyncpg)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    def async_url(url: str) -> Any:
+        u = make_url(url)
+        return u.set(drivername=f"{u.get_backend_name()}+asyncpg")
+
+    primary, replica = create_async_engine(async_url(primary_url)), create_async_engine(async_url(replica_url))
+    maker = async_routing_sessionmaker(primary, replica, ReplicaPolicy(ryw=ryw))
+
+    async def dispose() -> None:
+        await primary.dispose()
+        await replica.dispose()
+
+    maker.dispose = dispose  # type: ignore[attr-defined]
+    return maker
+
+
+def load_router(spec: str) -> RouterFactory:
+    """The factory named ``module:attribute``; UsageError (one line) when it cannot be imported or called."""
+    import importlib
+
+    from .errors import UsageError
+
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise UsageError(f"--router {spec!r}: expected module:factory")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - any import failure of the user's module is one line
+        raise UsageError(f"--router {spec!r}: cannot import {module_name}: {type(exc).__name__}: {exc}") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise UsageError(f"--router {spec!r}: {module_name} has no callable {attr!r}")
+    return factory
+
+
+def policy_of(maker: Any) -> ReplicaPolicy | None:
+    """The reference router's policy (and its stats) behind a sessionmaker, if it is ours."""
+    policy = getattr(maker, "kw", {}).get("policy")
+    return policy if isinstance(policy, ReplicaPolicy) else None
+
+
+class RoutedSessions:
+    """Drives the sessions of a sync or asyncio sessionmaker from plain code, the same way for both."""
+
+    def __init__(self, maker: Any):
+        self.maker = maker
+        self._loop: Any = None
+
+    def _run(self, awaitable: Any) -> Any:
+        import asyncio
+
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(awaitable)
+
+    @contextmanager
+    def session(self) -> Iterator[Any]:
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        s = self.maker()
+        if isinstance(s, AsyncSession):
+            try:
+                yield _SyncFacade(s, self._run)
+            finally:
+                self._run(s.close())
+        else:
+            with s:
+                yield s
+
+    def close(self) -> None:
+        import inspect
+
+        dispose = getattr(self.maker, "dispose", None)
+        if dispose is not None:
+            out = dispose()
+            if inspect.isawaitable(out):
+                self._run(out)
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+
+
+class _SyncFacade:
+    """The part of an ``AsyncSession`` the routing cases use, as blocking calls on a private loop."""
+
+    def __init__(self, session: Any, run: Callable[[Any], Any]):
+        self._s, self._run = session, run
+
+    def execute(self, *a: Any, **kw: Any) -> Any:
+        return self._run(self._s.execute(*a, **kw))
+
+    def scalar(self, *a: Any, **kw: Any) -> Any:
+        return self._run(self._s.scalar(*a, **kw))
+
+    def add(self, obj: Any) -> None:
+        self._s.add(obj)
+
+    def flush(self) -> None:
+        self._run(self._s.flush())
+
+    def commit(self) -> None:
+        self._run(self._s.commit())
+
+    def rollback(self) -> None:
+        self._run(self._s.rollback())
