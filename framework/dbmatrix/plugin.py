@@ -103,6 +103,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("dbmatrix_axes")
     axes = tuple(marker.args) if marker else TARGET_DRIVER
     columns = run.columns(axes)
+    kinds = marker.kwargs.get("kinds") if marker else None
+    if kinds:
+        columns = [c for c in columns if run.target(c.target).kind in kinds]
     metafunc.parametrize("cell", columns, ids=[c.id for c in columns], indirect=True)
 
 
