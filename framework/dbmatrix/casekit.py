@@ -26,7 +26,7 @@ def expect(outcome: str = SUPPORTED) -> pytest.MarkDecorator:
 AXES = {("target", "driver"), ("target",), ("pair",), ("pair", "driver")}
 
 
-def axes(*names: str, tool: str | None = None) -> pytest.MarkDecorator:
+def axes(*names: str, tool: str | None = None, kinds: tuple[str, ...] = ()) -> pytest.MarkDecorator:
     """What a case's cells range over.
 
     * ``@axes("target", "driver")`` (the default): one cell per target x driver of matching kind.
@@ -36,10 +36,13 @@ def axes(*names: str, tool: str | None = None) -> pytest.MarkDecorator:
     * ``@axes("pair")`` / ``@axes("pair", "driver")``: one cell per replica target and its primary
       (a target configured with ``replica_of``); ``cell.connect(role="replica")`` reads from the replica.
       The result's ``target`` is the replica's name. Replica targets get no other cells: they are read-only.
+
+    ``kinds`` limits the cells to targets of those kinds (``kinds=("postgresql",)`` for a case about PostgreSQL
+    poolers): other targets get no cell at all rather than a skipped one.
     """
     key = tuple(names)
     if key not in AXES:
         raise ValueError(f"axes{key!r}: expected one of " + ", ".join(repr(a) for a in sorted(AXES)))
     if tool is not None and "driver" in key:
         raise ValueError("axes(..., tool=...) names the tool of a case without a driver axis")
-    return pytest.mark.dbmatrix_axes(*key, tool=tool)
+    return pytest.mark.dbmatrix_axes(*key, tool=tool, kinds=tuple(kinds))

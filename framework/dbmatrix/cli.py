@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--case", action="append", default=[], metavar="GLOB", help="case id glob, e.g. 'types.*'")
     run.add_argument("--out", default="dbmatrix-out", metavar="DIR", help="output directory (default ./dbmatrix-out)")
     run.add_argument("--cases", type=Path, default=None, metavar="DIR", help="case modules (default ./cases)")
+    run.add_argument("--router", default=None, metavar="MODULE:FACTORY",
+                     help="routing.* cases: your router factory(primary_url, replica_url) -> sessionmaker")
     run.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output instead of a progress bar")
 
     bn = sub.add_parser("bench", help="performance workloads over targets x drivers; results.json, report.md/html")
@@ -144,6 +146,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_out_dir(out)
     restore_signals = interrupt.install()
     pyargs = [str(cases), "--dbm-out", str(out), "-p", "no:cacheprovider", f"--rootdir={cases.parent}"]
+    if args.router:
+        from .routing import load_router
+
+        load_router(args.router)  # a bad spec is one line and exit 2 before anything runs
+        pyargs += ["--dbm-router", args.router]
     progress = None if args.verbose else ProgressPlugin()
     try:
         # Targets are prepared here, before pytest, so a missing --require'd target is one line and exit 2.

@@ -52,6 +52,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help=f"join this run id (shards of one run share it; default: ${RUN_ID_ENV} or a new id)")
     g.addoption("--dbm-shard", default=None, metavar="NAME",
                 help="write DIR/<run-id>/shards/NAME.json instead of results.json (fold with `dbmatrix merge`)")
+    g.addoption("--dbm-router", default=None, metavar="MODULE:FACTORY",
+                help="routing.* cases: test this router factory instead of dbmatrix's reference router")
     g.addoption("--dbm-quiet-summary", action="store_true", help=argparse.SUPPRESS)
 
 
@@ -111,6 +113,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("dbmatrix_axes")
     axes = tuple(marker.args) if marker else TARGET_DRIVER
     columns = run.columns(axes)
+    kinds = marker.kwargs.get("kinds") if marker else None
+    if kinds:
+        columns = [c for c in columns if run.target(c.target).kind in kinds]
     metafunc.parametrize("cell", columns, ids=[c.id for c in columns], indirect=True)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL, Connection
 
 from ..errors import DriverError
 from ..redaction import scrub
+from .hosted import cockroach_version
 
 PROBE_CONNECT_TIMEOUT_S = 5
 
@@ -75,10 +76,9 @@ def detect_server(kind: str, url: URL) -> tuple[str, str]:
     with admin_connection(kind, url) as conn:
         if kind in ("postgresql", "cockroachdb"):
             full = conn.exec_driver_sql("SELECT version()").scalar_one()
-            if "CockroachDB" in full:
-                # 'CockroachDB CCL v24.1.0 (x86_64-...)'
-                ver = next((w for w in full.split() if w.startswith("v") and w[1:2].isdigit()), "v0")
-                return "cockroachdb", ver[1:]
+            crdb = cockroach_version(full)
+            if crdb is not None or "CockroachDB" in full:
+                return "cockroachdb", crdb or "0"
             return "postgresql", conn.exec_driver_sql("SHOW server_version").scalar_one().split()[0]
         version = conn.exec_driver_sql("SELECT VERSION()").scalar_one()
         return ("mariadb" if "mariadb" in version.lower() else "mysql"), version

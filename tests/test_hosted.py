@@ -1,0 +1,104 @@
+"""Neon and CockroachDB logic that needs no server: URL completion, version strings, profiles, retry errors."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from dbmatrix.drivers import get_adapter
+from dbmatrix.drivers.base import ConnectInfo
+from dbmatrix.targets.capabilities import parse_version, profile
+from dbmatrix.targets.hosted import cockroach_retry_reason, cockroach_version, hosted_defaults, is_neon_pooled
+
+NEON_POOLED = "postgresql://app:pw@ep-cool-darkness-123456-pooler.us-east-2.aws.neon.tech/neondb"
+NEON_DIRECT = "postgresql://app:pw@ep-cool-darkness-123456.us-east-2.aws.neon.tech/neondb"
+
+
+def test_neon_pooled_endpoint_gets_transaction_pooling_and_tls() -> None:
+    url, pooler = hosted_defaults("postgresql", make_url(NEON_POOLED), None)
+    assert pooler == "transaction"
+    assert url.query["sslmode"] == "require"
+    assert url.host == "ep-cool-darkness-123456-pooler.us-east-2.aws.neon.tech"  # SNI needs the name untouched
+
+
+def test_neon_direct_endpoint_is_not_pooled_but_still_tls() -> None:
+    url, pooler = hosted_defaults("postgresql", make_url(NEON_DIRECT), None)
+    assert pooler is None
+    assert url.query["sslmode"] == "require"
+
+
+def test_user_settings_win_over_neon_defaults() -> None:
+    url, pooler = hosted_defaults("postgresql", make_url(NEON_POOLED + "?sslmode=verify-full"), "session")
+    assert url.query["sslmode"] == "verify-full"
+    assert pooler == "session"
+
+
+@pytest.mark.parametrize("host", ["db.example.com", "neon.tech.example.com", "pooler.internal", "ep-x-pooler.local"])
+def test_other_hosts_are_left_alone(host: str) -> None:
+    url = make_url(f"postgresql://u@{host}/db")
+    assert hosted_defaults("postgresql", url, None) == (url, None)
+    assert not is_neon_pooled(url)
+
+
+def test_cockroach_default_port() -> None:
+    url, _ = hosted_defaults("cockroachdb", make_url("cockroachdb://root@crdb.internal/defaultdb"), None)
+    assert url.port == 26257
+    url, _ = hosted_defaults("cockroachdb", make_url("cockroachdb://root@crdb.internal:26000/defaultdb"), None)
+    assert url.port == 26000
+
+
+@pytest.mark.parametrize(
+    ("full", "version"),
+    [
+        ("CockroachDB CCL v24.1.0 (x86_64-pc-linux-gnu, built 2024/05/15 21:28:29, go1.22.2 X:nocoverageredesign)",
+         "24.1.0"),
+        ("CockroachDB OSS v23.1.11 (aarch64-unknown-linux-gnu, built 2023/09/27 01:53:43, go1.19.10)", "23.1.11"),
+        ("PostgreSQL 15.20 (Debian 15.20-0+deb12u1) on x86_64-pc-linux-gnu", None),
+    ],
+)
+def test_cockroach_version_string(full: str, version: str | None) -> None:
+    assert cockroach_version(full) == version
+
+
+def test_cockroach_profile_is_not_postgresql_profile() -> None:
+    crdb = profile("cockroachdb", parse_version("24.1.0"))
+    pg = profile("postgresql", parse_version("15.20"))
+    # CockroachDB has no LISTEN/NOTIFY and its advisory lock functions exist but do not exclude anybody
+    for cap in ("listen_notify", "advisory_locks", "advisory_xact_locks"):
+        assert cap in pg and cap not in crdb
+    assert {"returning_update", "upsert_on_conflict", "jsonb", "transactional_ddl"} <= crdb
+    assert "json_path" not in profile("cockroachdb", (23, 2)) and "json_path" in crdb
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "reason"),
+    [
+        ("40001", "restart transaction: TransactionRetryWithProtoRefreshError: TransactionRetryError: "
+                  "retry txn (RETRY_SERIALIZABLE - failed preemptive refresh)", "RETRY_SERIALIZABLE"),
+        ("40001", "restart transaction: TransactionRetryWithProtoRefreshError: ReadWithinUncertaintyIntervalError: "
+                  "read at time 1700000000.1 encountered previous write", "ReadWithinUncertaintyIntervalError"),
+        ("40001", "restart transaction: TransactionRetryWithProtoRefreshError: WriteTooOldError: write for key",
+         "WriteTooOldError"),
+        ("40001", "could not serialize access due to concurrent update", "restart transaction"),
+        (None, "restart transaction: TransactionRetryWithProtoRefreshError: TransactionAbortedError(ABORT_REASON_"
+               "CLIENT_REJECT)", "TransactionAbortedError(ABORT_REASON_CLIENT_REJECT)"),
+        ("23505", "duplicate key value violates unique constraint \"t_pkey\"", None),
+        ("40P01", "deadlock detected", None),
+    ],
+)
+def test_cockroach_retry_errors(code: str | None, message: str, reason: str | None) -> None:
+    assert cockroach_retry_reason(code, message) == reason
+
+
+@pytest.mark.parametrize("dbapi", ["psycopg", "psycopg2", "asyncpg"])
+def test_sqlalchemy_cockroachdb_dialect_is_installed_and_chosen(dbapi: str) -> None:
+    adapter = get_adapter(f"sa-core+{dbapi}")
+    assert adapter.unavailable_reason_for("cockroachdb") is None
+    info = ConnectInfo(kind="cockroachdb", url=make_url("cockroachdb://root@127.0.0.1:26257/defaultdb"))
+    url = adapter.url_for(info)
+    assert url.drivername.startswith("cockroachdb+")
+    engine = create_engine(url) if dbapi != "asyncpg" else None  # building the engine loads the dialect
+    if engine is not None:
+        assert type(engine.dialect).__module__.startswith("sqlalchemy_cockroachdb")
+        engine.dispose()
