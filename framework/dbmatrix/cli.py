@@ -214,8 +214,24 @@ def cmd_targets(args: argparse.Namespace) -> int:
     finally:
         run.cleanup()
     warn_leftovers(run.targets, lambda m: print(f"dbmatrix: {m}", file=sys.stderr))
-    console().print(targets_table(run.targets, unconfigured))
+    console().print(targets_table(run.targets, unconfigured, standby_notes(run.targets)))
     return EXIT_OK
+
+
+def standby_notes(targets: list[Any]) -> dict[str, str]:
+    """Replay lag of each answering hot standby, for the targets table."""
+    from .targets.admin import standby_lag
+
+    notes = {}
+    for t in targets:
+        if t.status == "ok" and t.replica_of:
+            try:
+                note = standby_lag(t.kind, t.url)
+            except Exception as exc:  # noqa: BLE001 - the listing goes on; the row says what failed
+                note = f"replay lag unknown: {scrub(exc)}"
+            if note:
+                notes[t.name] = note
+    return notes
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

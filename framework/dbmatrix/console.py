@@ -68,7 +68,8 @@ def listing_targets(resolver: TargetResolver) -> tuple[list[Target], list[tuple[
     return targets, unconfigured
 
 
-def targets_table(targets: list[Target], unconfigured: list[tuple[str, str, str]] = ()) -> Table:
+def targets_table(targets: list[Target], unconfigured: list[tuple[str, str, str]] = (),
+                  notes: dict[str, str] | None = None) -> Table:
     table = Table(show_edge=False)
     for col in ("target", "kind", "answers", "version", "pooler", "replica of", "url", "capabilities"):
         table.add_column(col)
@@ -77,6 +78,8 @@ def targets_table(targets: list[Target], unconfigured: list[tuple[str, str, str]
         answers = "yes" if ok else f"no: {t.reason}"
         if t.managed:
             answers += " (made by dbmatrix for each run)" if ok else ""
+        if notes and t.name in notes:
+            answers += f" ({notes[t.name]})"
         table.add_row(t.name, t.kind, answers, t.server_version or "", t.pooler or "",
                       getattr(t, "replica_of", None) or "", t.record().url,
                       ", ".join(sorted(t.capabilities)) if ok else "")

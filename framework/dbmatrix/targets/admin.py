@@ -108,3 +108,20 @@ def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, sa.exc.DBAPIError):
         return failure_reason(_one_line(exc))
     return f"does not answer: {type(exc).__name__}: {scrub(exc)}"
+
+
+def standby_lag(kind: str, url: URL) -> str | None:
+    """For a PostgreSQL hot standby: its replay lag now ('standby, replay lag 0 B, last replay 0.2 s ago'); None
+    when the server is not a standby."""
+    if kind != "postgresql":
+        return None
+    with admin_connection(kind, url) as conn:
+        row = conn.exec_driver_sql(
+            "SELECT pg_is_in_recovery(), pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()),"
+            " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())"
+        ).one()
+    if not row[0]:
+        return None
+    behind = f"{int(row[1])} B" if row[1] is not None else "unknown"
+    since = f", last replayed commit {float(row[2]):.1f} s ago" if row[2] is not None else ""
+    return f"standby, replay lag {behind}{since}"
