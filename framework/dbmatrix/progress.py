@@ -107,7 +107,8 @@ class ProgressPlugin:
         text = f"{self.done}/{self.total} cells ({pct}%) after {elapsed} s; "
         if not self.running:
             return text + f"last: {self.current}"
-        return text + f"now: {self.current} (running for {int(now - self.cell_started)} s)"
+        running_for = int(now - self.cell_started)
+        return text + f"now: {self.current}" + (f" (running for {running_for} s)" if running_for >= 2 else "")
 
     def _line(self, text: str) -> None:
         self.last_line = time.monotonic()
