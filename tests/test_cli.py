@@ -335,6 +335,16 @@ def test_progress_lines_without_a_tty(tmp_path: Path) -> None:
                for line in lines), lines
 
 
+def test_progress_names_a_slow_cell_while_it_runs(tmp_path: Path) -> None:
+    env = clean_env() | {"DBMATRIX_PROGRESS_INTERVAL": "1"}
+    proc = run(["run", "--target", "sqlite", "--driver", "sqlite3", "--case", "sql.stream_large_result",
+                "--cases", CASES, "--out", tmp_path / "out"], cwd=tmp_path, env=env)
+    assert proc.returncode in (0, 1), proc.stderr
+    # lines come from a ticker while the cell runs (pytest captures the cell's own output, not these)
+    assert re.search(r"^dbmatrix: 0/1 cells \(0%\) after \d+ s; now: sql.stream_large_result sqlite/sqlite3"
+                     r"( \(running for \d+ s\))?$", proc.stderr, re.M), proc.stderr
+
+
 def test_ctrl_c_says_interrupted_and_what_was_written(tmp_path: Path) -> None:
     out = tmp_path / "out"
     env = clean_env() | {"DBMATRIX_PROGRESS_INTERVAL": "0"}

@@ -52,9 +52,17 @@ class ProgressPlugin:
         self.current = ""
         self.started = 0.0
         self.cell_started = 0.0
+        self.running = False
         self.last_line = 0.0
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        # pytest captures fd 2 while a cell runs; lines written from the ticker thread must reach the real stderr,
+        # so keep a duplicate of it taken before pytest starts capturing.
+        try:
+            self._err: Any = os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1, encoding="utf-8",
+                                       errors="replace")
+        except (OSError, ValueError, AttributeError):  # stderr is not a file (embedded use): write to it as is
+            self._err = sys.stderr
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if not session.items:
@@ -80,11 +88,13 @@ class ProgressPlugin:
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         self.current = cell_name(item)
         self.cell_started = time.monotonic()
+        self.running = True
         if self.task is not None:
             self.progress.update(self.task, current=self.current)
 
     def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
         self.done += 1
+        self.running = False
         if self.task is not None:
             self.progress.advance(self.task)
         elif self.total and self._ticker is None and time.monotonic() - self.last_line >= self.interval:
@@ -94,13 +104,16 @@ class ProgressPlugin:
         pct = 100 * self.done // self.total if self.total else 100
         elapsed = int(time.monotonic() - self.started)
         now = time.monotonic()
-        text = f"{self.done}/{self.total} cells ({pct}%) after {elapsed} s; last: {self.current}"
-        on_it = int(now - self.cell_started) if self.cell_started else 0
-        return text + (f" (running for {on_it} s)" if on_it >= max(self.interval, 1) else "")
+        text = f"{self.done}/{self.total} cells ({pct}%) after {elapsed} s; "
+        if not self.running:
+            return text + f"last: {self.current}"
+        running_for = int(now - self.cell_started)
+        return text + f"now: {self.current}" + (f" (running for {running_for} s)" if running_for >= 2 else "")
 
     def _line(self, text: str) -> None:
         self.last_line = time.monotonic()
-        print(f"dbmatrix: {text}", file=sys.stderr, flush=True)
+        self._err.write(f"dbmatrix: {text}\n")
+        self._err.flush()
 
     def message(self, text: str) -> None:
         # stdout, so that stderr carries nothing but errors and progress
@@ -117,3 +130,6 @@ class ProgressPlugin:
             self.task = None
         elif self.total and self.done < self.total and not self.interactive:
             self._line(f"stopped at {self.status()}")
+        if self._ticker is not None:
+            self._ticker.join(timeout=2)
+            self._ticker = None
