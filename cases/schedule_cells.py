@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from dbmatrix.cell import Cell
-from dbmatrix.drivers import all_driver_ids
 from dbmatrix.drivers.base import Session
 from dbmatrix.errors import DriverError
 from dbmatrix.plugin import RUN_KEY
@@ -14,7 +13,7 @@ from dbmatrix.plugin import RUN_KEY
 @pytest.fixture(name="drivers_named")
 def drivers_named_fixture(request: pytest.FixtureRequest) -> bool:
     """Whether the run names its drivers (--driver): then every one of them runs these cases."""
-    return request.config.stash[RUN_KEY].driver_ids != all_driver_ids()
+    return request.config.stash[RUN_KEY].drivers_named
 
 
 def skip_unless_chosen(cell: Cell, chosen: set[str], named: bool, what: str) -> None:

@@ -22,7 +22,7 @@ from schedule_cells import (  # noqa: F401 - drivers_named_fixture is a fixture
     skip_unless_chosen,
 )
 
-from dbmatrix.casekit import expect
+from dbmatrix.casekit import axes, expect
 from dbmatrix.cell import Cell
 from dbmatrix.engines import IsolationUnsupported, engine_for
 from dbmatrix.results import ALLOWED, PREVENTED
@@ -37,6 +37,7 @@ FINAL = "select id, value from {t} order by id"
 # through one raw driver and one SQLAlchemy layer per kind (isolation.effective_level checks every driver's way of
 # asking for a level); --driver runs them through any other.
 ANOMALY_DRIVERS = {"psycopg", "sa-orm+asyncpg", "mysqlclient", "sa-core+pymysql", "sqlite3", "sa-orm+sqlite3"}
+pytestmark = axes("target", "driver", drivers=tuple(sorted(ANOMALY_DRIVERS)))
 
 Detector = Callable[[Execution], str | None]
 

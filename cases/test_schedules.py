@@ -22,7 +22,7 @@ from schedule_cells import (  # noqa: F401 - drivers_named_fixture is a fixture
     skip_unless_chosen,
 )
 
-from dbmatrix.casekit import expect
+from dbmatrix.casekit import axes, expect
 from dbmatrix.engines import IsolationUnsupported, engine_for
 from dbmatrix.results import ALLOWED, PREVENTED
 from dbmatrix.schedules.artifact import hermitage_sql
@@ -33,6 +33,7 @@ from dbmatrix.schedules.programs import TABLE_DDL, Program
 
 LEVELS = ["read uncommitted", "read committed", "repeatable read", "serializable", "deferred", "immediate"]
 SCHEDULE_DRIVERS = {"psycopg", "mysqlclient", "sqlite3"}  # one raw driver per kind; --driver adds others
+pytestmark = axes("target", "driver", drivers=tuple(sorted(SCHEDULE_DRIVERS)))
 MAX_SESSIONS = 4
 PROFILE = os.environ.get("DBMATRIX_HYPOTHESIS_PROFILE", "ci")
 SHRINK_BUDGET_S = {"ci": 6.0, "deep": 300.0}

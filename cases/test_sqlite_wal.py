@@ -25,6 +25,7 @@ from dbmatrix.errors import DriverError
 from dbmatrix.retry import RetryPolicy, RetryStats, run_with_retry
 
 WAL_DRIVERS = {"sqlite3", "aiosqlite", "sa-core+sqlite3"}
+pytestmark = axes("target", "driver", kinds=("sqlite",), drivers=tuple(sorted(WAL_DRIVERS)))
 WRITERS = 4
 INCREMENTS = 25  # per writer
 BUSY_TIMEOUT_MS = 5000
@@ -156,7 +157,7 @@ def _increment(path: str, busy_ms: int, n: int, out: multiprocessing.Queue | Non
     return result
 
 
-@axes("target", tool="sqlite3")
+@axes("target", tool="sqlite3", kinds=("sqlite",))
 @pytest.mark.parametrize("busy_timeout", [0, BUSY_TIMEOUT_MS])
 @pytest.mark.parametrize("workers", ["threads", "processes"])
 @case_id("sqlite_wal.concurrent_writers")
@@ -209,7 +210,7 @@ def test_concurrent_writers(cell, workers, busy_timeout):
                        mechanism="busy" if retries else "blocked", metrics=metrics)
 
 
-@axes("target", tool="sqlite3")
+@axes("target", tool="sqlite3", kinds=("sqlite",))
 @case_id("sqlite_wal.legacy_transaction_trap")
 def test_legacy_transaction_trap(cell):
     """Python's sqlite3 with its default (legacy) ``isolation_level=""`` opens a transaction only before an
@@ -236,7 +237,7 @@ def test_legacy_transaction_trap(cell):
         cell.supported(f"both SELECTs read {first!r}/{second!r} in one transaction (in_transaction={in_tx})")
 
 
-@axes("target", tool="sqlite3")
+@axes("target", tool="sqlite3", kinds=("sqlite",))
 @case_id("sqlite_wal.reader_blocks_checkpoint")
 def test_reader_blocks_checkpoint(cell):
     """A long reader keeps its snapshot, so checkpoints cannot reset the WAL: commits made meanwhile make the WAL

@@ -26,7 +26,8 @@ def expect(outcome: str = SUPPORTED) -> pytest.MarkDecorator:
 AXES = {("target", "driver"), ("target",), ("pair",), ("pair", "driver")}
 
 
-def axes(*names: str, tool: str | None = None, kinds: tuple[str, ...] = ()) -> pytest.MarkDecorator:
+def axes(*names: str, tool: str | None = None, kinds: tuple[str, ...] = (),
+         drivers: tuple[str, ...] = ()) -> pytest.MarkDecorator:
     """What a case's cells range over.
 
     * ``@axes("target", "driver")`` (the default): one cell per target x driver of matching kind.
@@ -38,11 +39,13 @@ def axes(*names: str, tool: str | None = None, kinds: tuple[str, ...] = ()) -> p
       The result's ``target`` is the replica's name. Replica targets get no other cells: they are read-only.
 
     ``kinds`` limits the cells to targets of those kinds (``kinds=("postgresql",)`` for a case about PostgreSQL
-    poolers): other targets get no cell at all rather than a skipped one.
+    poolers): other targets get no cell at all rather than a skipped one. ``drivers`` (id globs) are the drivers
+    the case runs through by default (e.g. one raw driver per kind and one SQLAlchemy layer for a slow family);
+    a run that names its drivers with ``--driver`` runs every named one.
     """
     key = tuple(names)
     if key not in AXES:
         raise ValueError(f"axes{key!r}: expected one of " + ", ".join(repr(a) for a in sorted(AXES)))
     if tool is not None and "driver" in key:
         raise ValueError("axes(..., tool=...) names the tool of a case without a driver axis")
-    return pytest.mark.dbmatrix_axes(*key, tool=tool, kinds=tuple(kinds))
+    return pytest.mark.dbmatrix_axes(*key, tool=tool, kinds=tuple(kinds), drivers=tuple(drivers))

@@ -119,6 +119,11 @@ class MatrixRun:
     def target(self, name: str) -> Target:
         return next(t for t in [*self.targets, *self.support] if t.name == name)
 
+    @property
+    def drivers_named(self) -> bool:
+        """Whether the run names its drivers (``--driver``) rather than taking every driver id."""
+        return self.driver_ids != all_driver_ids()
+
     def pairs(self) -> list[tuple[Target, str]]:
         """Every target x driver pair of matching kind (replicas excluded: they are read-only)."""
         return [(t, d) for t in self.targets if not t.replica_of and t.configured for d in self.driver_ids

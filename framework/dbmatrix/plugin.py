@@ -11,6 +11,7 @@ worker id) and writes ``<out>/<run-id>/shards/<worker>.json``; the controller me
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 from pathlib import Path
@@ -116,6 +117,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     kinds = marker.kwargs.get("kinds") if marker else None
     if kinds:
         columns = [c for c in columns if run.target(c.target).kind in kinds]
+    drivers = marker.kwargs.get("drivers") if marker else None
+    if drivers and not run.drivers_named:
+        columns = [c for c in columns if c.driver is None or any(fnmatch.fnmatchcase(c.driver, g) for g in drivers)]
     metafunc.parametrize("cell", columns, ids=[c.id for c in columns], indirect=True)
 
 
