@@ -80,6 +80,8 @@ def test_reference_alembic_chain_passes_everywhere(tmp_path: Path) -> None:
         assert [r["outcome"] for r in by(doc, "migrate.model_drift", target)] == ["pass"]
         assert len(by(doc, "migrate.duration", target)) == 10
     assert len(by(doc, "migrate.locks", "postgres")) == 10
+    [mariadb_locks] = by(doc, "migrate.locks", "mariadb")  # the probe says why it cannot see metadata locks
+    assert mariadb_locks["outcome"] == "unsupported" and "metadata_lock_info" in mariadb_locks["detail"]
     assert [r["outcome"] for r in by(doc, "migrate.cross_engine")] == ["pass", "pass"]
     assert leftover_scratch(doc["run"]["id"]) == []
 

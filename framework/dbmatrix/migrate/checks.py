@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..results import FAIL, MEASURED, PASS, SKIPPED
+from ..results import FAIL, MEASURED, PASS, SKIPPED, UNSUPPORTED
 from .catalog import diff_catalogs, portable
 from .walk import Walk
 
@@ -196,6 +196,8 @@ def locks(walk: Walk) -> list[CheckResult]:
     """PostgreSQL: no revision rewrites a populated table (nor, given --lock-budget-ms, holds a write-blocking lock
     on one longer than that). Every lock seen is listed, ACCESS EXCLUSIVE on a populated table marked."""
     seeded = walk.extra.get("seeded")
+    if seeded and seeded.get("lock_view_missing"):
+        return [CheckResult("locks", UNSUPPORTED, detail=f"MariaDB/MySQL: {seeded['lock_view_missing']}")]
     if not seeded or walk.engine != "postgresql":
         return []
     out = []

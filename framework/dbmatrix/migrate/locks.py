@@ -139,6 +139,8 @@ def seeded_run(chain: Chain, conn: Connection, engine: sa.Engine, rows: int,
     """Upgrade revision by revision on seeded tables; duration everywhere, locks and rewrites on PostgreSQL."""
     is_pg = conn.dialect.name == "postgresql"
     out: dict[str, Any] = {"rows": rows, "revisions": [], "seed": {}}
+    if conn.dialect.name == "mysql":
+        out["lock_view_missing"] = metadata_lock_view_missing(conn)
     steps = chain.steps()
     for step in steps:
         counts = seed_empty_tables(conn, snapshot(conn), rows)
@@ -180,6 +182,20 @@ def seeded_run(chain: Chain, conn: Connection, engine: sa.Engine, rows: int,
                 rec["probe_error"] = probe.error
         out["revisions"].append(rec)
     return out
+
+
+def metadata_lock_view_missing(conn: Connection) -> str | None:
+    """Why this MariaDB/MySQL server shows no metadata locks to a probe, or None when it does.
+    (Enabling either source is a server-wide change dbmatrix does not make.)"""
+    has_view = conn.execute(sa.text(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'information_schema' "
+        "AND TABLE_NAME = 'METADATA_LOCK_INFO'")).scalar_one()
+    perf = conn.execute(sa.text("SHOW VARIABLES LIKE 'performance_schema'")).all()
+    conn.commit()
+    if has_view or (perf and str(perf[0][1]).upper() == "ON"):
+        return None
+    return ("this server exposes no metadata locks: the metadata_lock_info plugin is not installed and "
+            "performance_schema is OFF")
 
 
 def _lock_findings(revision: str, probe: LockProbe, populated: dict[str, int],
