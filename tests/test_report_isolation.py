@@ -45,3 +45,15 @@ def test_no_section_without_isolation_results_and_hooked_into_markdown():
     doc = {"schema": "dbmatrix/results/v1", "run": {"id": "x", "started": "s", "finished": "f", "complete": True},
            "targets": [], **DOC}
     assert "## Isolation: anomaly x level per engine" in render_markdown(doc)
+
+
+def test_html_section_has_the_same_table_escaped():
+    from dbmatrix.report.isolation import isolation_html
+
+    html = isolation_html({"results": [*DOC["results"], result("isolation.write_skew", "<b>x</b>", "psycopg",
+                                                                 "serializable", "prevented", "abort:40001")]})
+    assert "<th>anomaly</th><th>repeatable read</th><th>serializable</th>" in html
+    assert "<td>prevented (abort:1213)</td>" in html
+    assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
+    assert "<pre>-- s1  -- s2\nbegin;  -- b1: ok</pre>" in html
+    assert isolation_html({"results": []}) == ""

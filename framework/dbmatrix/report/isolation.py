@@ -26,12 +26,10 @@ def verdict_text(r: dict[str, Any]) -> str:
     return r["outcome"]
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return out + ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+Block = tuple  # ("h", text) | ("p", text) | ("table", header, rows) | ("pre", text): rendered as Markdown or HTML
 
 
-def anomaly_tables(results: list[dict[str, Any]]) -> list[str]:
+def anomaly_tables(results: list[dict[str, Any]]) -> list[Block]:
     """One table per target: rows are anomalies, columns the levels it ran; a cell shows what most drivers saw,
     and the last column names each driver whose result differs from that."""
     cells: dict[str, dict[tuple[str, str], dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
@@ -39,7 +37,7 @@ def anomaly_tables(results: list[dict[str, Any]]) -> list[str]:
         level = (r.get("params") or {}).get("isolation")
         if r["case"].startswith("isolation.") and level and r["outcome"] in SHOWN:
             cells[r["target"]][(r["case"], level)][r["driver"]] = verdict_text(r)
-    lines: list[str] = []
+    blocks: list[Block] = []
     for target in sorted(cells):
         grid = cells[target]
         levels = [lv for lv in LEVELS if any(k[1] == lv for k in grid)]
@@ -56,12 +54,12 @@ def anomaly_tables(results: list[dict[str, Any]]) -> list[str]:
                 odd += [f"{d} @ {lv}: {v}" for d, v in sorted(by_driver.items()) if v != common]
             rows.append(row + ["; ".join(odd) or "—"])
         drivers = sorted({d for v in grid.values() for d in v})
-        lines += [f"### {target}", "", f"Drivers: {', '.join(drivers)}.", "",
-                  *_table(["anomaly", *levels, "drivers that differ"], rows), ""]
-    return lines
+        blocks += [("h", target), ("p", f"Drivers: {', '.join(drivers)}."),
+                   ("table", ["anomaly", *levels, "drivers that differ"], rows)]
+    return blocks
 
 
-def schedule_summaries(results: list[dict[str, Any]]) -> list[str]:
+def schedule_summaries(results: list[dict[str, Any]]) -> list[Block]:
     """Per target x level: schedules tried, schedules/s, time to the first counterexample, the shrunk schedule."""
     found = [r for r in results if r["case"].startswith("schedules.") and r["outcome"] in SHOWN]
     if not found:
@@ -77,25 +75,70 @@ def schedule_summaries(results: list[dict[str, Any]]) -> list[str]:
                      str(m.get("schedules_per_s", "")), f"{first} s" if first is not None else "—",
                      shrunk.get("program", "—")])
         if shrunk.get("script"):
-            scripts += [f"**{r['target']} at {level}** ({shrunk.get('anomaly', 'anomaly')}):", "", "```sql",
-                        shrunk["script"].rstrip("\n"), "```", ""]
-    return ["### Generated schedules (hypothesis)", "",
-            *_table(["target", "level", "outcome", "schedules", "per s", "first counterexample", "shrunk program"],
-                    rows), "", *scripts]
+            scripts += [("p", f"{r['target']} at {level} ({shrunk.get('anomaly', 'anomaly')}):"),
+                        ("pre", shrunk["script"].rstrip("\n"))]
+    return [("h", "Generated schedules (hypothesis)"),
+            ("table", ["target", "level", "outcome", "schedules", "per s", "first counterexample", "shrunk program"],
+             rows), *scripts]
+
+
+INTRO = ("Each cell: allowed (the anomaly happened) or prevented (how): blocked on a lock, aborted with the "
+         "engine's code, busy (SQLite), or snapshot (the reads did not see the other transaction).")
+TITLE = "Isolation: anomaly x level per engine (Hermitage style)"
+
+
+def _blocks(doc: dict[str, Any]) -> list[Block]:
+    results = doc.get("results") or []
+    body = anomaly_tables(results) + schedule_summaries(results)
+    return [("p", INTRO), *body] if body else []
 
 
 def isolation_sections(doc: dict[str, Any]) -> list[str]:
     """The Markdown lines of the isolation section ([] when the run has no isolation or schedules results)."""
-    results = doc.get("results") or []
-    body = anomaly_tables(results) + schedule_summaries(results)
-    if not body:
+    blocks = _blocks(doc)
+    if not blocks:
         return []
-    return ["## Isolation: anomaly x level per engine (Hermitage style)", "",
-            "Each cell: `allowed` (the anomaly happened) or `prevented (how)`: blocked on a lock, aborted with the "
-            "engine's code, busy (SQLite), or snapshot (the reads did not see the other transaction).", "",
-            *body]
+    lines = [f"## {TITLE}", ""]
+    for b in blocks:
+        if b[0] == "h":
+            lines += [f"### {b[1]}", ""]
+        elif b[0] == "p":
+            lines += [b[1], ""]
+        elif b[0] == "pre":
+            lines += ["```sql", b[1], "```", ""]
+        else:
+            header, rows = b[1], b[2]
+            lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows] + [""]
+    return lines
+
+
+def isolation_html(doc: dict[str, Any]) -> str:
+    """The same section as an HTML fragment for report.html (every value escaped)."""
+    from html import escape
+
+    blocks = _blocks(doc)
+    if not blocks:
+        return ""
+    out = [f'<div class="isolation-section"><h3>{escape(TITLE)}</h3>']
+    for b in blocks:
+        if b[0] == "h":
+            out.append(f"<h4>{escape(b[1])}</h4>")
+        elif b[0] == "p":
+            out.append(f"<p>{escape(b[1])}</p>")
+        elif b[0] == "pre":
+            out.append(f"<pre>{escape(b[1])}</pre>")
+        else:
+            head = "".join(f"<th>{escape(h)}</th>" for h in b[1])
+            body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in b[2])
+            out.append(f'<table class="isolation"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+    return "".join(out) + "</div>"
 
 
 def markdown_section(family: Any, doc: dict[str, Any]) -> list[str]:
     """The report's hook (report/sections.py): the isolation tables after the family's findings."""
     return isolation_sections(doc)
+
+
+def html_section(family: Any, doc: dict[str, Any]) -> str:
+    return isolation_html(doc)
