@@ -143,7 +143,7 @@ TYPEERROR_CASES = {
 
 def _run(tmp: Path, mutants: list[Mutant], cases: list[str], conftest: str | None = None) -> list[dict]:
     copy = tmp / "cases"
-    shutil.copytree(CASES, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(CASES, copy, ignore=shutil.ignore_patterns("__pycache__", "test_migrate*.py"))
     for m in mutants:
         path = copy / m.file
         text = path.read_text(encoding="utf-8")

@@ -41,9 +41,10 @@ def build_sqlalchemy_op(session: Session, workload: str, variant: str, rows: int
         raise KeyError(workload)
     writes = workload in ("update_txn", "insert_batch")
     if session.adapter.is_async:
+        # the asyncio objects (``aconn``/``aorm``); ``conn``/``executor`` are their sync twins the greenlet drives
         if writes:
-            session.run(session.conn.run_sync(_transactional, session, tuned))  # type: ignore[attr-defined]
-        run_sync = session.executor.run_sync  # type: ignore[attr-defined]
+            session.run(session.aconn.run_sync(_transactional, session, tuned))  # type: ignore[attr-defined]
+        run_sync = (session.aorm or session.aconn).run_sync  # type: ignore[attr-defined]
         return Op(lambda: run_sync(body), True)
     if writes:
         _transactional(session.conn, session, tuned)  # type: ignore[attr-defined]

@@ -18,10 +18,10 @@ CONNECT_TIMEOUT_S = 5
 
 def admin_dbapi_connection(url: URL) -> Any:
     """An autocommit psycopg (else psycopg2) connection to ``url``; psycopg never prepares server-side here
-    (``prepare_threshold=None``), so the observer's repeated queries also work behind a transaction pooler."""
+    (``prepare_threshold=None``), so the observer's repeated queries also work behind a transaction pooler.
+    No application_name: behind PgBouncer it would stay on the pooled server connection for the next client."""
     kwargs: dict[str, Any] = {"host": url.host, "port": url.port, "user": url.username, "password": url.password,
-                              "dbname": url.database, "connect_timeout": CONNECT_TIMEOUT_S,
-                              "application_name": "dbmatrix-observer"}
+                              "dbname": url.database, "connect_timeout": CONNECT_TIMEOUT_S}
     kwargs.update({k: v if isinstance(v, str) else ",".join(v) for k, v in url.query.items()})
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if importlib.util.find_spec("psycopg") is not None:
