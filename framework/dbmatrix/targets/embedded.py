@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
@@ -101,6 +102,9 @@ class EmbeddedPostgres:
             atexit.unregister(self.stop)
 
 
+REMOVE_BOUND_S = 15.0
+
+
 def stop_server_dir(directory: Path, user: str | None = None, *, fast: bool = True) -> None:
     """Stop a server whose data directory is ``directory/data`` (if it runs) and remove ``directory``."""
     pgdata = directory / "data"
@@ -113,7 +117,15 @@ def stop_server_dir(directory: Path, user: str | None = None, *, fast: bool = Tr
                              start_new_session=True)
         except (ImportError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
             _kill_postmaster(pgdata)
-    shutil.rmtree(directory, ignore_errors=True)
+    # Interrupted while initdb or pg_ctl start ran (as the server user, in a session of their own), those may still
+    # be writing here for a moment, or start the postmaster just after: remove until nothing comes back (bounded).
+    deadline = time.monotonic() + REMOVE_BOUND_S
+    while True:
+        _kill_postmaster(pgdata)
+        shutil.rmtree(directory, ignore_errors=True)
+        if not directory.exists() or time.monotonic() > deadline:
+            return
+        time.sleep(0.2)
 
 
 def postmaster_pid(pgdata: Path) -> int | None:
