@@ -15,12 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from schedule_cells import (  # noqa: F401 - drivers_named_fixture is a fixture
-    drivers_named_fixture,
-    level_refusal,
-    skip_transaction_pooled,
-    skip_unless_chosen,
-)
+from schedule_cells import level_refusal, skip_transaction_pooled
 
 from dbmatrix.casekit import axes, expect
 from dbmatrix.cell import Cell
@@ -70,10 +65,8 @@ def transcript(ex: Execution) -> str:
     return " ".join(parts) + f"; final {ex.final}"
 
 
-def run_anomaly(cell: Cell, isolation: str, schedule: Schedule, detect: Detector, anomaly: str,
-                drivers_named: bool) -> None:
+def run_anomaly(cell: Cell, isolation: str, schedule: Schedule, detect: Detector, anomaly: str) -> None:
     """Run ``schedule`` at ``isolation`` and record whether ``anomaly`` happened, and how it was prevented."""
-    skip_unless_chosen(cell, ANOMALY_DRIVERS, drivers_named, "isolation anomalies")
     skip_transaction_pooled(cell)
     try:
         engine_for(cell.kind, cell.engine).check_isolation(isolation)
@@ -126,9 +119,9 @@ def g0(ex: Execution) -> str | None:
 
 @expect(PREVENTED)
 @level
-def test_dirty_write(cell, isolation, drivers_named):
+def test_dirty_write(cell, isolation):
     """G0: no write cycle — T1 and T2 each write x and y; the final state is all of one or all of the other."""
-    run_anomaly(cell, isolation, G0, g0, "G0 dirty write", drivers_named)
+    run_anomaly(cell, isolation, G0, g0, "G0 dirty write")
 
 
 # --- G1a: aborted reads ----------------------------------------------------------------------------------
@@ -145,9 +138,9 @@ def g1a(ex: Execution) -> str | None:
 
 @expect(PREVENTED)
 @level
-def test_aborted_read(cell, isolation, drivers_named):
+def test_aborted_read(cell, isolation):
     """G1a: a transaction never reads a value written by a transaction that aborts."""
-    run_anomaly(cell, isolation, G1A, g1a, "G1a aborted read", drivers_named)
+    run_anomaly(cell, isolation, G1A, g1a, "G1a aborted read")
 
 
 # --- G1b: intermediate reads ---------------------------------------------------------------------------------
@@ -165,9 +158,9 @@ def g1b(ex: Execution) -> str | None:
 
 @expect(PREVENTED)
 @level
-def test_intermediate_read(cell, isolation, drivers_named):
+def test_intermediate_read(cell, isolation):
     """G1b: a transaction never reads a value another transaction later overwrote before committing."""
-    run_anomaly(cell, isolation, G1B, g1b, "G1b intermediate read", drivers_named)
+    run_anomaly(cell, isolation, G1B, g1b, "G1b intermediate read")
 
 
 # --- G1c: circular information flow ------------------------------------------------------------------------------
@@ -187,9 +180,9 @@ def g1c(ex: Execution) -> str | None:
 
 @expect(PREVENTED)
 @level
-def test_circular_information_flow(cell, isolation, drivers_named):
+def test_circular_information_flow(cell, isolation):
     """G1c: no cycle of write-read dependencies: T1 and T2 do not each see the other's uncommitted write."""
-    run_anomaly(cell, isolation, G1C, g1c, "G1c circular information flow", drivers_named)
+    run_anomaly(cell, isolation, G1C, g1c, "G1c circular information flow")
 
 
 # --- OTV: observed transaction vanishes ------------------------------------------------------------------------
@@ -218,10 +211,10 @@ def otv(ex: Execution) -> str | None:
 
 @expect(PREVENTED)
 @level
-def test_observed_transaction_vanishes(cell, isolation, drivers_named):
+def test_observed_transaction_vanishes(cell, isolation):
     """OTV: once T3 has seen one of T2's writes, T2 does not vanish: T3 then reads no value T2 overwrote
     (Hermitage's schedule, with T3's read of y before T2 writes it, where a dirty read shows the anomaly)."""
-    run_anomaly(cell, isolation, OTV, otv, "OTV observed transaction vanishes", drivers_named)
+    run_anomaly(cell, isolation, OTV, otv, "OTV observed transaction vanishes")
 
 
 # --- PMP: predicate-many-preceders ---------------------------------------------------------------------------
@@ -239,9 +232,9 @@ def pmp(ex: Execution) -> str | None:
 
 @expect(PREVENTED)
 @level
-def test_predicate_many_preceders(cell, isolation, drivers_named):
+def test_predicate_many_preceders(cell, isolation):
     """PMP: two predicate reads of one transaction see the same set of rows, whatever commits in between."""
-    run_anomaly(cell, isolation, PMP, pmp, "PMP predicate-many-preceders", drivers_named)
+    run_anomaly(cell, isolation, PMP, pmp, "PMP predicate-many-preceders")
 
 
 # --- P4: lost update ---------------------------------------------------------------------------------------
@@ -260,9 +253,9 @@ def p4(ex: Execution) -> str | None:
 
 @expect(PREVENTED)
 @level
-def test_lost_update(cell, isolation, drivers_named):
+def test_lost_update(cell, isolation):
     """P4: two read-modify-write increments of the same row both commit only if the row ends up +2."""
-    run_anomaly(cell, isolation, P4, p4, "P4 lost update", drivers_named)
+    run_anomaly(cell, isolation, P4, p4, "P4 lost update")
 
 
 # --- G-single: read skew -----------------------------------------------------------------------------------
@@ -285,9 +278,9 @@ def read_skew(ex: Execution) -> str | None:
 
 @expect(PREVENTED)
 @level
-def test_read_skew(cell, isolation, drivers_named):
+def test_read_skew(cell, isolation):
     """G-single: a transaction sees a consistent state — T2 moves 2 from y to x; T1 never sees a total != 30."""
-    run_anomaly(cell, isolation, GSINGLE, read_skew, "G-single read skew", drivers_named)
+    run_anomaly(cell, isolation, GSINGLE, read_skew, "G-single read skew")
 
 
 # --- G2-item: write skew -------------------------------------------------------------------------------------
@@ -309,9 +302,9 @@ def write_skew(ex: Execution) -> str | None:
 
 @expect(PREVENTED)
 @level
-def test_write_skew(cell, isolation, drivers_named):
+def test_write_skew(cell, isolation):
     """G2-item: T1 reads x, y and writes x; T2 reads x, y and writes y: both cannot commit unseen."""
-    run_anomaly(cell, isolation, G2ITEM, write_skew, "G2-item write skew", drivers_named)
+    run_anomaly(cell, isolation, G2ITEM, write_skew, "G2-item write skew")
 
 
 # --- G2: anti-dependency cycles over a predicate ----------------------------------------------------------------
@@ -330,6 +323,6 @@ def predicate_skew(ex: Execution) -> str | None:
 
 @expect(PREVENTED)
 @level
-def test_predicate_write_skew(cell, isolation, drivers_named):
+def test_predicate_write_skew(cell, isolation):
     """G2: T1 and T2 each read 'rows with value divisible by 3' (none) and insert one: both cannot commit."""
-    run_anomaly(cell, isolation, G2, predicate_skew, "G2 anti-dependency cycle", drivers_named)
+    run_anomaly(cell, isolation, G2, predicate_skew, "G2 anti-dependency cycle")

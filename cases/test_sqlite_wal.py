@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-from schedule_cells import drivers_named_fixture, skip_unless_chosen  # noqa: F401 - a fixture
 
 from dbmatrix.casekit import axes, case_id
 from dbmatrix.cell import Cell
@@ -29,11 +28,6 @@ pytestmark = axes("target", "driver", kinds=("sqlite",), drivers=tuple(sorted(WA
 WRITERS = 4
 INCREMENTS = 25  # per writer
 BUSY_TIMEOUT_MS = 5000
-
-
-def only_sqlite(cell: Cell) -> None:
-    if cell.kind != "sqlite":
-        pytest.skip("sqlite_wal.* is about SQLite's WAL mode")
 
 
 def wal_file(cell: Cell, name: str) -> Path:
@@ -69,11 +63,9 @@ def setup_pair(cell: Cell):
 
 
 @case_id("sqlite_wal.deferred_upgrade_busy")
-def test_deferred_upgrade_busy(cell, drivers_named):
+def test_deferred_upgrade_busy(cell):
     """A deferred transaction that read, then tries to write after another writer committed, fails at once with
     SQLITE_BUSY (SQLITE_BUSY_SNAPSHOT): waiting could not help, so the busy handler is skipped."""
-    only_sqlite(cell)
-    skip_unless_chosen(cell, WAL_DRIVERS, drivers_named, "sqlite_wal.*")
     a, b, t = setup_pair(cell)
     a.begin("deferred")
     a.execute(f"select v from {t} where k = 1")  # A's snapshot starts here
@@ -101,11 +93,9 @@ def test_deferred_upgrade_busy(cell, drivers_named):
 
 
 @case_id("sqlite_wal.immediate_waits")
-def test_immediate_waits(cell, drivers_named):
+def test_immediate_waits(cell):
     """``BEGIN IMMEDIATE`` while another transaction writes waits in the busy handler (the observer sees it)
     and starts as soon as the writer commits."""
-    only_sqlite(cell)
-    skip_unless_chosen(cell, WAL_DRIVERS, drivers_named, "sqlite_wal.*")
     a, b, t = setup_pair(cell)
     observer = cell.observer()
     a.begin("immediate")
@@ -164,7 +154,6 @@ def _increment(path: str, busy_ms: int, n: int, out: multiprocessing.Queue | Non
 def test_concurrent_writers(cell, workers, busy_timeout):
     """Concurrent writers (threads or processes) each commit client-computed increments: none is lost. Without a
     busy timeout they fail with SQLITE_BUSY and retry (dbmatrix.retry); with one they wait. Throughput measured."""
-    only_sqlite(cell)
     path = wal_file(cell, f"writers_{workers}_{busy_timeout}")
     start = time.perf_counter()
     if workers == "threads":
@@ -216,7 +205,6 @@ def test_legacy_transaction_trap(cell):
     """Python's sqlite3 with its default (legacy) ``isolation_level=""`` opens a transaction only before an
     INSERT/UPDATE/DELETE: two SELECTs the application thinks share a transaction see another connection's commit
     in between. Recorded as ``differs`` (the reads are not in one transaction), as the expectations predict."""
-    only_sqlite(cell)
     path = wal_file(cell, "legacy")
     app = sqlite3.connect(path)  # the default: legacy transaction control
     other = raw(path, 1000)
@@ -242,7 +230,6 @@ def test_legacy_transaction_trap(cell):
 def test_reader_blocks_checkpoint(cell):
     """A long reader keeps its snapshot, so checkpoints cannot reset the WAL: commits made meanwhile make the WAL
     file grow; once the reader ends, a TRUNCATE checkpoint empties it. WAL sizes measured."""
-    only_sqlite(cell)
     path = wal_file(cell, "checkpoint")
     reader, writer = raw(path, 1000), raw(path, 1000)
     writer.execute("PRAGMA wal_autocheckpoint = 100")
