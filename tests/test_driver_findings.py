@@ -74,3 +74,30 @@ def test_refusal_predictions_and_profile_entry() -> None:
         refusal_errors("no_such_capability", "mariadb")
     assert "PROFILES['mariadb']" in profile_entry("returning_update", "mariadb")
     assert "'returning_update'" in profile_entry("returning_update", "mariadb")
+
+
+def test_raw_psycopg2_is_not_changed_by_sqlalchemy_registering_uuid() -> None:
+    """SQLAlchemy's psycopg2 dialect registers a process-wide uuid.UUID adapter on connect; a raw psycopg2 session
+    must still behave as psycopg2 alone (refuse uuid.UUID), and SQLAlchemy keeps its adapter afterwards."""
+    import uuid
+
+    import psycopg2.extensions as ext
+    import sqlalchemy as sa
+    from live import POSTGRES_URL, installed_adapter, postgres_info
+
+    engine = sa.create_engine(POSTGRES_URL.replace("postgresql:", "postgresql+psycopg2:"))
+    value = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    with engine.connect() as conn:  # on_connect: psycopg2.extras.register_uuid()
+        assert conn.execute(sa.text("select cast(:v as uuid)"), {"v": value}).scalar() == value
+    assert (uuid.UUID, ext.ISQLQuote) in ext.adapters
+    session = installed_adapter("psycopg2").open(postgres_info())
+    try:
+        with pytest.raises(DriverError) as info:
+            session.execute("select cast(:v as uuid)", {"v": value})
+        assert info.value.cls == "ProgrammingError" and "UUID" in info.value.message
+    finally:
+        session.close()
+    assert (uuid.UUID, ext.ISQLQuote) in ext.adapters  # put back for SQLAlchemy
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select cast(:v as uuid)"), {"v": value}).scalar() == value
+    engine.dispose()

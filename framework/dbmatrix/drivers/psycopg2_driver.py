@@ -5,13 +5,15 @@ That is why it is the PostgreSQL driver that keeps working behind PgBouncer in t
 
 from __future__ import annotations
 
+import contextlib
 import select
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from . import params as paramstyles
-from .base import ConnectInfo, DriverAdapter, fetch_batches
+from .base import ConnectInfo, DriverAdapter, Result, fetch_batches
 from .psycopg_driver import LibpqSession, cursor_name, libpq_kwargs
 
 
@@ -54,10 +56,32 @@ def stream_batches(conn: Any, sql: str, args: Any, batch: int) -> Iterator[list[
     yield from fetch_batches(cur, batch)  # a generator: DECLARE runs inside the caller's transaction
 
 
+# Python types whose psycopg2 adapter others register process-wide: SQLAlchemy's psycopg2 dialect calls
+# ``register_uuid`` on every connection it opens, and that adds a *global* uuid.UUID adapter. Left in place, a raw
+# psycopg2 cell would accept uuid.UUID only if an SQLAlchemy cell happened to run first in the process.
+FOREIGN_ADAPTED = (uuid.UUID,)
+
+
+@contextlib.contextmanager
+def own_adapters() -> Iterator[None]:
+    """psycopg2's adapters as psycopg2 alone installs them, for the duration of one statement."""
+    from psycopg2.extensions import ISQLQuote, adapters
+
+    borrowed = {key: adapters.pop(key) for key in [(t, ISQLQuote) for t in FOREIGN_ADAPTED] if key in adapters}
+    try:
+        yield
+    finally:
+        adapters.update(borrowed)
+
+
 class Psycopg2Session(LibpqSession):
     listen_on = staticmethod(listen_on)
     notifications_of = staticmethod(notifications_of)
     stream_batches = staticmethod(stream_batches)
+
+    def _execute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
+        with own_adapters():
+            return super()._execute(sql, params, types)
 
     def open_connection(self, info: ConnectInfo) -> Any:
         import psycopg2
