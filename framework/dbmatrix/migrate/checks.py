@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..results import FAIL, MEASURED, PASS, SKIPPED, UNSUPPORTED
-from .catalog import diff_catalogs, portable
+from .catalog import Catalog, diff_catalogs, portable
 from .walk import Walk
 
 
@@ -45,6 +45,15 @@ def judge(walk: Walk) -> list[CheckResult]:
     for fn in CHECKS.values():
         out += fn(walk)
     return out
+
+
+def compared(name: str, revision: str | None, want: Catalog, got: Catalog, differs: str, same: str,
+             about: dict[str, Any]) -> CheckResult:
+    """``name`` passes when ``got`` is ``want``; else fails with ``differs`` ({n}: how many) and each difference."""
+    diffs = diff_catalogs(want, got)
+    return CheckResult(name, FAIL if diffs else PASS, revision,
+                       detail=f"{differs.format(n=len(diffs))}: {_lines(diffs)}" if diffs else same,
+                       findings=[{**about, "difference": d} for d in diffs])
 
 
 def _lines(diffs: list[str], limit: int = 12) -> str:
@@ -88,12 +97,9 @@ def downgrade_restores(walk: Walk) -> list[CheckResult]:
             out.append(CheckResult("downgrade_restores", FAIL, rec.step.id,
                                    detail=f"revision {rec.step.id}: downgrade failed: {rec.down_error}"))
             continue
-        diffs = diff_catalogs(rec.before, rec.down or {})
-        out.append(CheckResult(
-            "downgrade_restores", FAIL if diffs else PASS, rec.step.id,
-            detail=(f"revision {rec.step.id}: downgrade left {len(diffs)} difference(s): {_lines(diffs)}" if diffs
-                    else f"revision {rec.step.id}: downgrade restores the catalog"),
-            findings=[{"revision": rec.step.id, "difference": d} for d in diffs]))
+        out.append(compared("downgrade_restores", rec.step.id, rec.before, rec.down or {},
+                            f"revision {rec.step.id}: downgrade left {{n}} difference(s)",
+                            f"revision {rec.step.id}: downgrade restores the catalog", {"revision": rec.step.id}))
     return out
 
 
@@ -110,12 +116,9 @@ def reupgrade(walk: Walk) -> list[CheckResult]:
             out.append(CheckResult("reupgrade", FAIL, rec.step.id, detail=(
                 f"revision {rec.step.id}: upgrade after downgrade failed: {rec.reup_error}{went_on}")))
             continue
-        diffs = diff_catalogs(rec.after, rec.again or {})
-        out.append(CheckResult(
-            "reupgrade", FAIL if diffs else PASS, rec.step.id,
-            detail=(f"revision {rec.step.id}: re-upgrade differs: {_lines(diffs)}" if diffs
-                    else f"revision {rec.step.id}: re-upgrade reproduces the catalog"),
-            findings=[{"revision": rec.step.id, "difference": d} for d in diffs]))
+        out.append(compared("reupgrade", rec.step.id, rec.after, rec.again or {},
+                            f"revision {rec.step.id}: re-upgrade differs",
+                            f"revision {rec.step.id}: re-upgrade reproduces the catalog", {"revision": rec.step.id}))
     return out
 
 
@@ -267,9 +270,5 @@ def head_matches(walk: Walk, reference: dict[str, Any], reference_name: str) -> 
     """``migrate.cross_engine`` for one engine: its head, made portable, against a reference portable catalog."""
     if walk.head is None:
         return CheckResult("cross_engine", FAIL, detail=f"{walk.target} never reached head")
-    diffs = diff_catalogs(reference, portable(walk.head))
-    return CheckResult(
-        "cross_engine", FAIL if diffs else PASS, None,
-        detail=(f"head on {walk.target} vs {reference_name}: {_lines(diffs)}" if diffs
-                else f"head on {walk.target} matches {reference_name}"),
-        findings=[{"against": reference_name, "difference": d} for d in diffs])
+    return compared("cross_engine", None, reference, portable(walk.head), f"head on {walk.target} vs {reference_name}",
+                    f"head on {walk.target} matches {reference_name}", {"against": reference_name})
