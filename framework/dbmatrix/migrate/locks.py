@@ -1,6 +1,11 @@
-"""The seeded run: each revision upgraded on populated tables, timed, and (PostgreSQL) watched by a probe
-connection that samples ``pg_locks`` for the migrating backend, with each table's relfilenode compared before
-and after to catch rewrites."""
+"""The seeded run: each revision upgraded on populated tables, timed, and watched by a probe connection that
+samples the locks the migrating connection holds on user tables, with each table's physical identity compared
+before and after to catch rewrites.
+
+PostgreSQL: ``pg_locks`` and ``pg_class.relfilenode``. MariaDB: ``information_schema.METADATA_LOCK_INFO`` (the
+``metadata_lock_info`` plugin; ``ci/provision`` installs it, a user's server may not have it) and InnoDB's table id,
+which changes when ALTER TABLE rebuilds the table. MySQL 8 exposes metadata locks through performance_schema
+only, which this probe does not read yet: there the check says so."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,19 +26,62 @@ from .walk import Chain, describe
 
 SAMPLE_EVERY_S = 0.002
 PROBE_DEADLINE_S = 600
-# modes that block writers (and readers, for AccessExclusiveLock) on the table while held
-WRITE_BLOCKING = ("ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
 
-_LOCKS_SQL = sa.text(
-    "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-    "WHERE l.pid = :pid AND l.granted AND l.locktype = 'relation' AND c.relkind IN ('r', 'p') "
-    "AND c.relnamespace = current_schema()::regnamespace "
-    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+
+@dataclass(frozen=True)
+class LockSource:
+    """Where one engine shows the locks a connection holds on the current schema's tables."""
+
+    locks_sql: str  # (table, mode) held by the connection :pid
+    identity_sql: str  # (table, physical id): a different id after a statement means the table was rewritten
+    pid_sql: str  # the id of this connection, as locks_sql knows it
+    write_blocking: tuple[str, ...]  # modes that block writers on the table while held
+    exclusive: str  # the mode that blocks readers too
+    identity_name: str  # what the physical id is called, for the finding
+
+
+POSTGRES = LockSource(
+    locks_sql=(
+        "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+        "WHERE l.pid = :pid AND l.granted AND l.locktype = 'relation' AND c.relkind IN ('r', 'p') "
+        "AND c.relnamespace = current_schema()::regnamespace "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+    identity_sql=("SELECT relname, relfilenode FROM pg_class WHERE relkind IN ('r', 'p') "
+                  "AND relnamespace = current_schema()::regnamespace"),
+    pid_sql="SELECT pg_backend_pid()",
+    write_blocking=("ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"),
+    exclusive="AccessExclusiveLock",
+    identity_name="relfilenode",
 )
-_FILENODES_SQL = sa.text(
-    "SELECT relname, relfilenode FROM pg_class WHERE relkind IN ('r', 'p') "
-    "AND relnamespace = current_schema()::regnamespace"
+MARIADB = LockSource(
+    locks_sql=("SELECT TABLE_NAME, LOCK_MODE FROM information_schema.METADATA_LOCK_INFO "
+               "WHERE THREAD_ID = :pid AND TABLE_SCHEMA = DATABASE() AND LOCK_TYPE = 'Table metadata lock'"),
+    # InnoDB names tables 'schema/table' (with schema and table in its file-name encoding; scratch names are
+    # plain ASCII identifiers, so they match as they are)
+    identity_sql=("SELECT SUBSTRING(NAME, LENGTH(DATABASE()) + 2), TABLE_ID FROM information_schema.INNODB_SYS_TABLES "
+                  "WHERE NAME LIKE CONCAT(DATABASE(), '/%')"),
+    pid_sql="SELECT CONNECTION_ID()",
+    write_blocking=("MDL_SHARED_NO_WRITE", "MDL_SHARED_NO_READ_WRITE", "MDL_EXCLUSIVE"),
+    exclusive="MDL_EXCLUSIVE",
+    identity_name="InnoDB table id",
 )
+
+
+def lock_source(conn: Connection) -> LockSource | None:
+    """The lock source for this connection's engine; None when it shows none (see ``lock_view_missing``)."""
+    if conn.dialect.name == "postgresql":
+        return POSTGRES
+    if conn.dialect.name == "mysql" and lock_view_missing(conn) is None:
+        return MARIADB
+    return None
+
+
+def _autocommit(dbapi_conn: Any) -> None:
+    """Autocommit on a DBAPI connection: an attribute in psycopg, a method in the MySQL drivers."""
+    if callable(getattr(dbapi_conn, "autocommit", None)):
+        dbapi_conn.autocommit(True)
+    else:
+        dbapi_conn.autocommit = True
 
 
 class LockProbe:
@@ -40,7 +89,7 @@ class LockProbe:
     thread (long statements), and right after each statement of the migration (the locks a transaction keeps
     until commit, however short the statement was)."""
 
-    def __init__(self, engine: sa.Engine, pid: Callable[[], int | None]):
+    def __init__(self, engine: sa.Engine, source: LockSource, pid: Callable[[], int | None]):
         self.engine, self.pid = engine, pid  # pid(): the migrating backend, once known
         # (table, mode) -> continuous holds [start, end]: a lock released and taken again is two holds
         self.seen: dict[tuple[str, str], list[list[float]]] = {}
@@ -53,8 +102,8 @@ class LockProbe:
         self._conn = engine.raw_connection()
         # autocommit on the DBAPI connection itself: an open transaction here would make CREATE INDEX
         # CONCURRENTLY wait for it
-        self._conn.driver_connection.autocommit = True
-        self._sql = str(_LOCKS_SQL.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": False}))
+        _autocommit(self._conn.driver_connection)
+        self._sql = str(sa.text(source.locks_sql).compile(dialect=engine.dialect))
 
     def __enter__(self) -> LockProbe:
         self._thread.start()
@@ -136,27 +185,31 @@ def after_each_statement(chain: Chain, hook: Callable[..., None]) -> Iterator[No
 
 def seeded_run(chain: Chain, conn: Connection, engine: sa.Engine, rows: int,
                lock_budget_ms: float | None) -> dict[str, Any]:
-    """Upgrade revision by revision on seeded tables; duration everywhere, locks and rewrites on PostgreSQL."""
-    is_pg = conn.dialect.name == "postgresql"
+    """Upgrade revision by revision on seeded tables; duration everywhere, locks and rewrites where the engine
+    shows them (PostgreSQL; MariaDB with metadata_lock_info)."""
     out: dict[str, Any] = {"rows": rows, "revisions": [], "seed": {}}
     if conn.dialect.name == "mysql":
-        out["lock_view_missing"] = metadata_lock_view_missing(conn)
+        out["lock_view_missing"] = lock_view_missing(conn)
+    source = lock_source(conn)
+    identity = sa.text(source.identity_sql) if source else None
     steps = chain.steps()
     for step in steps:
         counts = seed_empty_tables(conn, snapshot(conn), rows)
         out["seed"].update({t: c for t, c in counts.items() if isinstance(c, str)})
         populated = {t: c for t, c in counts.items() if isinstance(c, int) and c > 0}
         rec: dict[str, Any] = {"revision": step.id, "rows": rows}
-        nodes_before = dict(conn.execute(_FILENODES_SQL).all()) if is_pg else {}
-        # the backend that runs the migration: ours (alembic runs on conn), or the one yoyo opens for it
-        if is_pg and hasattr(chain, "migration_pid"):
-            chain.migration_pid = None
-            pid: Callable[[], int | None] = lambda: chain.migration_pid  # noqa: E731
-        elif is_pg:
-            pid = functools.partial(int, conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
+        ids_before = dict(conn.execute(identity).all()) if identity is not None else {}
+        probe = None
+        if source is not None:
+            # the connection that runs the migration: ours (alembic runs on conn), or the one yoyo opens for it
+            if hasattr(chain, "migration_pid"):
+                chain.migration_pid = None
+                pid: Callable[[], int | None] = lambda: chain.migration_pid  # noqa: E731
+            else:
+                pid = functools.partial(int, conn.execute(sa.text(source.pid_sql)).scalar_one())
+            probe = LockProbe(engine, source, pid)
         if conn.in_transaction():
             conn.commit()
-        probe = LockProbe(engine, pid) if is_pg else None
         t0 = time.perf_counter()
         try:
             if probe is not None:
@@ -169,38 +222,37 @@ def seeded_run(chain: Chain, conn: Connection, engine: sa.Engine, rows: int,
             out["revisions"].append(rec)
             return out
         rec["ms"] = round((time.perf_counter() - t0) * 1000, 1)
-        if is_pg and probe is not None:
-            rec["locks"] = _lock_findings(step.id, probe, populated, lock_budget_ms)
-            nodes_after = dict(conn.execute(_FILENODES_SQL).all())
+        if source is not None and probe is not None and identity is not None:
+            rec["locks"] = _lock_findings(step.id, source, probe, populated, lock_budget_ms)
+            ids_after = dict(conn.execute(identity).all())
             conn.commit()
-            for table, node in sorted(nodes_before.items()):
-                if table in nodes_after and nodes_after[table] != node and populated.get(table):
+            for table, before in sorted(ids_before.items()):
+                if table in ids_after and ids_after[table] != before and populated.get(table):
                     rec["locks"].append({"revision": step.id, "table": table, "rewrite": True, "rows": populated[table],
-                                         "flag": f"{table} ({populated[table]} rows) was rewritten (relfilenode "
-                                                 f"{node} -> {nodes_after[table]})"})
+                                         "flag": f"{table} ({populated[table]} rows) was rewritten "
+                                                 f"({source.identity_name} {before} -> {ids_after[table]})"})
             if probe.error:
                 rec["probe_error"] = probe.error
         out["revisions"].append(rec)
     return out
 
 
-def metadata_lock_view_missing(conn: Connection) -> str | None:
-    """Why this MariaDB/MySQL server shows no metadata locks to a probe, or None when it does.
-    (Enabling either source is a server-wide change dbmatrix does not make.)"""
+def lock_view_missing(conn: Connection) -> str | None:
+    """Why this MariaDB/MySQL server shows no metadata locks to the probe, or None when it does.
+    (Installing the plugin is a server-wide change dbmatrix leaves to the server's owner.)"""
     has_view = conn.execute(sa.text(
         "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'information_schema' "
         "AND TABLE_NAME = 'METADATA_LOCK_INFO'")).scalar_one()
-    perf = conn.execute(sa.text("SHOW VARIABLES LIKE 'performance_schema'")).all()
     conn.commit()
-    if has_view or (perf and str(perf[0][1]).upper() == "ON"):
+    if has_view:
         return None
-    return ("this server exposes no metadata locks: the metadata_lock_info plugin is not installed and "
-            "performance_schema is OFF")
+    return ("this server exposes no metadata locks to the probe: the metadata_lock_info plugin is not installed "
+            "(MariaDB: INSTALL SONAME 'metadata_lock_info'; MySQL's performance_schema is not read yet)")
 
 
-def _lock_findings(revision: str, probe: LockProbe, populated: dict[str, int],
+def _lock_findings(revision: str, source: LockSource, probe: LockProbe, populated: dict[str, int],
                    budget_ms: float | None) -> list[dict]:
-    """Every lock seen on a user table. ACCESS EXCLUSIVE on a populated table is marked ``access_exclusive``;
+    """Every lock seen on a user table. The exclusive mode on a populated table is marked ``access_exclusive``;
     with a budget, a write-blocking lock held longer than it on a populated table is flagged (fails the check)."""
     out = []
     for table, mode, held_ms in probe.held():
@@ -208,9 +260,9 @@ def _lock_findings(revision: str, probe: LockProbe, populated: dict[str, int],
             continue
         f: dict[str, Any] = {"revision": revision, "table": table, "lock": mode, "held_ms": held_ms,
                              "rows": populated.get(table, 0)}
-        if mode == "AccessExclusiveLock" and populated.get(table):
+        if mode == source.exclusive and populated.get(table):
             f["access_exclusive"] = True
-        if budget_ms is not None and mode in WRITE_BLOCKING and populated.get(table) and held_ms >= budget_ms:
+        if budget_ms is not None and mode in source.write_blocking and populated.get(table) and held_ms >= budget_ms:
             f["flag"] = f"{mode} on {table} ({populated[table]} rows) held {held_ms} ms (budget {budget_ms:g} ms)"
         out.append(f)
     return out

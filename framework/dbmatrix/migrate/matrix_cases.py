@@ -24,7 +24,7 @@ CASE_CHECKS: dict[str, tuple[bool, str, tuple[str, ...] | None]] = {
     "reupgrade": (True, PASS, None),
     "offline_sql": (True, PASS, None),
     "duration": (True, MEASURED, None),
-    "locks": (True, PASS, ("postgresql",)),  # pg_locks and relfilenode; MySQL/MariaDB expose no such view here
+    "locks": (True, PASS, ("postgresql", "mysql")),  # pg_locks / MariaDB's METADATA_LOCK_INFO, table identity
     "lint": (True, PASS, ("postgresql",)),  # squawk reads PostgreSQL's SQL dialect only
     "partial_failure": (False, PASS, None),
     "model_drift": (False, PASS, None),

@@ -12,11 +12,18 @@ from sqlalchemy.engine import Connection
 
 from .catalog import Catalog, _family
 
+# The session variable that bounds a recursive CTE: MariaDB stops *silently* after 1,000 iterations by default
+# (max_recursive_iterations), MySQL 8 refuses beyond 1,000 (cte_max_recursion_depth).
+RECURSION_LIMIT = {"mariadb": "max_recursive_iterations", "mysql": "cte_max_recursion_depth"}
+
 
 def seed_empty_tables(conn: Connection, cat: Catalog, rows: int) -> dict[str, Any]:
     """Fill each empty table with ``rows`` rows; returns {table: rows now in it, or the error that stopped it}."""
     engine = conn.dialect.name
     out: dict[str, Any] = {}
+    if engine == "mysql":
+        limit = RECURSION_LIMIT["mariadb" if conn.dialect.is_mariadb else "mysql"]
+        conn.execute(sa.text(f"SET SESSION {limit} = {max(int(rows), 1000)}"))
     for table in _parents_first(cat):
         q = conn.dialect.identifier_preparer.quote
         have = conn.execute(sa.text(f"SELECT COUNT(*) FROM {q(table)}")).scalar_one()
@@ -36,7 +43,8 @@ def seed_empty_tables(conn: Connection, cat: Catalog, rows: int) -> dict[str, An
         try:
             conn.execute(sa.text(sql))
             conn.commit()
-            out[table] = rows
+            out[table] = conn.execute(sa.text(f"SELECT COUNT(*) FROM {q(table)}")).scalar_one()  # what is there
+            conn.commit()
         except sa.exc.DBAPIError as exc:
             conn.rollback()
             out[table] = f"could not seed {table}: {str(exc.orig).splitlines()[0]}"

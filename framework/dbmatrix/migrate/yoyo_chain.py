@@ -45,7 +45,7 @@ class YoyoChain:
         bound_session(self.kind, self.backend.connection)
         self._migrations: Any = None
         self._hook: Any = None  # called after each statement of a migration (the seeded run's lock probe)
-        self.migration_pid: int | None = None  # PostgreSQL backend pid of the connection running a migration
+        self.migration_pid: int | None = None  # server id (backend pid, connection id) of the migration's connection
         # yoyo runs each migration on a fresh connection (backend.copy()): bound it, and observe it when asked
         original_copy = self.backend.copy
         self.backend.copy = lambda: self._prepared(original_copy())
@@ -89,9 +89,10 @@ class YoyoChain:
         from .runner import bound_session
 
         bound_session(self.kind, copy.connection)
-        if self.kind == "postgresql":
+        pid_sql = {"postgresql": "SELECT pg_backend_pid()", "mysql": "SELECT CONNECTION_ID()"}.get(self.kind)
+        if pid_sql is not None:
             cur = copy.connection.cursor()
-            cur.execute("SELECT pg_backend_pid()")
+            cur.execute(pid_sql)
             self.migration_pid = cur.fetchone()[0]
             copy.connection.commit()
         if self._hook is not None:
