@@ -8,7 +8,7 @@ from sqlalchemy.engine import make_url
 
 from dbmatrix.drivers import get_adapter
 from dbmatrix.drivers.base import ConnectInfo
-from dbmatrix.targets.capabilities import parse_version, profile
+from dbmatrix.targets.capabilities import parse_version, profile, refusal_errors
 from dbmatrix.targets.hosted import cockroach_retry_reason, cockroach_version, hosted_defaults, is_neon_pooled
 
 NEON_POOLED = "postgresql://app:pw@ep-cool-darkness-123456-pooler.us-east-2.aws.neon.tech/neondb"
@@ -69,6 +69,9 @@ def test_cockroach_profile_is_not_postgresql_profile() -> None:
         assert cap in pg and cap not in crdb
     assert {"returning_update", "upsert_on_conflict", "jsonb", "transactional_ddl"} <= crdb
     assert "json_path" not in profile("cockroachdb", (23, 2)) and "json_path" in crdb
+    # the lock observer needs crdb_internal.cluster_locks, documented from 22.1 on
+    assert "lock_wait_observation" not in profile("cockroachdb", (21, 2, 17)) and "lock_wait_observation" in crdb
+    assert refusal_errors("listen_notify", "cockroachdb") == ("0A000",)  # "unimplemented", not a syntax error
 
 
 @pytest.mark.parametrize(

@@ -139,6 +139,8 @@ REFUSAL_OVERRIDES: dict[tuple[str, str], tuple[str, ...]] = {
     # no LISTEN in SQL: the adapter says the driver has no notification API (DriverError class "Unsupported")
     **{(engine, "listen_notify"): ("Unsupported",) for engine in ("mariadb", "mysql", "sqlite")},
     # MariaDB parses a column type it does not know and names it: ER_UNKNOWN_DATA_TYPE 4161
+    # CockroachDB parses LISTEN and answers "unimplemented" (feature_not_supported 0A000), its issue 41522
+    ("cockroachdb", "listen_notify"): ("0A000",),
     ("mariadb", "jsonb"): ("4161",),
     ("mariadb", "interval"): ("4161",),
 }
