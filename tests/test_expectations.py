@@ -365,3 +365,15 @@ def test_every_real_expectation_names_existing_cases_and_drivers() -> None:
             if e.engine is not None and e.engine not in ENGINES:
                 problems.append(f"{where}: unknown engine {e.engine!r}")
     assert problems == []
+
+
+def test_a_cockroachdb_server_behind_a_postgresql_url_gets_cockroachdb_expectations(tmp_path: Path) -> None:
+    exps = load(tmp_path, "postgresql", entry("isolation.*", "allowed", "pg"))
+    write(tmp_path / "expectations", "cockroachdb", entry("isolation.*", "prevented", "crdb"))
+    exps = Expectations.load(tmp_path / "expectations")
+    assert look(exps, "postgresql", "isolation.x", engine="cockroachdb") == "prevented"
+    assert look(exps, "postgresql", "isolation.x", engine="postgresql") == "allowed"
+    # MariaDB has no file of its own: a mysql-kind target keeps mysql.toml
+    write(tmp_path / "expectations", "mysql", entry("isolation.*", "differs", "my"))
+    exps = Expectations.load(tmp_path / "expectations")
+    assert look(exps, "mysql", "isolation.x", engine="mariadb") == "differs"

@@ -33,6 +33,35 @@ def test_cockroach_restart_message_and_plain_errors():
     assert retry_code(ValueError("not a database error")) is None
 
 
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        # drivers that lose the SQLSTATE: only the message is left, and it names CockroachDB's reason
+        ("TransactionRetryWithProtoRefreshError: ReadWithinUncertaintyIntervalError: read at time 1.1 encountered "
+         "previous write", "ReadWithinUncertaintyIntervalError"),
+        ("restart transaction: TransactionRetryWithProtoRefreshError: TransactionRetryError: retry txn "
+         "(RETRY_SERIALIZABLE - failed preemptive refresh)", "RETRY_SERIALIZABLE"),
+    ],
+)
+def test_codeless_cockroach_retry_errors_are_named_by_their_reason(message, code):
+    assert retry_code(DriverError(None, "E", message)) == code
+
+
+def test_a_code_that_is_not_a_retry_stays_fatal_whatever_its_text():
+    # CockroachDB asks for a retry with 40001 only; another code is another error even if it quotes the phrase
+    assert retry_code(DriverError("23505", "UniqueViolation", "restart transaction: duplicate key")) is None
+
+
+def test_cockroach_messages_are_recognised_by_the_hosted_module(monkeypatch):
+    """One source of truth: retry_code asks targets.hosted.cockroach_retry_reason about CockroachDB's text."""
+    import dbmatrix.retry as retry
+
+    seen = []
+    monkeypatch.setattr(retry, "cockroach_retry_reason", lambda code, msg: seen.append((code, msg)) or "STUB")
+    assert retry_code(DriverError(None, "E", "anything at all")) == "STUB"
+    assert seen == [(None, "anything at all")]
+
+
 def test_real_sqlite_busy_is_retryable(tmp_path):
     path = tmp_path / "busy.db"
     a = sqlite3.connect(path, isolation_level=None, timeout=0)

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.engine import URL
 
 from .drivers.base import ConnectInfo, DriverAdapter, Session
-from .engines import IsolationUnsupported, engine_for
+from .engines import CapabilityMissing, IsolationUnsupported, engine_for
 from .engines.observer import LockObserver
 from .errors import DriverError
 from .results import DIFFERS, ERROR, NO_DRIVER, SUPPORTED, UNSUPPORTED, WALL_MS, CellResult
@@ -233,7 +233,8 @@ class Cell:
         return self.record(UNSUPPORTED, why, **kw)
 
     def error(self, exc: BaseException) -> CellResult:
-        if isinstance(exc, IsolationUnsupported):  # the engine lacks the level: a finding, not a harness error
+        # the engine lacks the level, or what the case needs at this version: a finding, not a harness error
+        if isinstance(exc, IsolationUnsupported | CapabilityMissing):
             return self.unsupported(exc)
         return self.record(ERROR, describe_error(exc))
 

@@ -84,6 +84,10 @@ class Expectations:
 
     def lookup(self, kind: str, case: str, engine: str, target: str, driver: str, params: dict[str, Any],
                pooler: str | None = None) -> Expectation | None:
+        # the detected product decides where it has a file of its own: a CockroachDB server reached through a
+        # postgresql:// URL (kind postgresql) is still CockroachDB, not PostgreSQL
+        if engine in KINDS and engine in self.by_kind:
+            kind = engine
         found = None
         for exp in self.by_kind.get(kind, []):
             if exp.matches(case, engine, target, driver, params, pooler):

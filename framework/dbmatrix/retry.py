@@ -3,7 +3,8 @@
 The errors that mean "your transaction lost a race, run it again" differ per engine: PostgreSQL 40001
 (serialization failure) and 40P01 (deadlock), MySQL/MariaDB 1213 (deadlock) and 1205 (lock wait timeout),
 MariaDB 1020 ("Record has changed since last read", its snapshot-isolation write conflict), SQLite BUSY,
-CockroachDB 40001 "restart transaction". Everything else propagates at once.
+CockroachDB 40001 "restart transaction" (recognised by ``targets.hosted.cockroach_retry_reason``, also when a
+driver lost the SQLSTATE and only the message says so). Everything else propagates at once.
 
 The function must run the *whole* transaction (begin ... commit) so that a retry starts from a clean slate::
 
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from .drivers.base import default_normalise
+from .targets.hosted import cockroach_retry_reason
 
 T = TypeVar("T")
 
@@ -40,7 +42,7 @@ RETRYABLE_CODES = frozenset({
     "1020",  # ER_CHECKREAD, MariaDB innodb_snapshot_isolation write conflict
     "SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY", "SQLITE_LOCKED",
 })
-RETRYABLE_MESSAGES = ("restart transaction", "database is locked")  # CockroachDB; sqlite3 before 3.11 codes
+RETRYABLE_MESSAGES = ("database is locked",)  # sqlite3 before 3.11 codes
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ class RetryStats:
 def retry_code(exc: BaseException) -> str | None:
     """The error code when ``exc`` asks for the transaction to be run again, else None.
 
-    Works on raw driver exceptions, SQLAlchemy's wrappers and dbmatrix's DriverError alike."""
+    Works on raw driver exceptions, SQLAlchemy's wrappers and dbmatrix's DriverError alike. A CockroachDB retry
+    error without its SQLSTATE is named by its reason ('RETRY_SERIALIZABLE', 'restart transaction', ...)."""
     err = default_normalise(exc)
     if err is None:
         return None
@@ -78,7 +81,10 @@ def retry_code(exc: BaseException) -> str | None:
     for code in (errno, str(err.code) if err.code is not None else None):
         if code in RETRYABLE_CODES:
             return code
-    code = errno or (str(err.code) if err.code is not None else "")
+    code = errno or (str(err.code) if err.code is not None else None)
+    crdb = cockroach_retry_reason(code, err.message or "")
+    if crdb is not None:
+        return crdb
     message = (err.message or "").lower()
     hit = next((m for m in RETRYABLE_MESSAGES if m in message), None)
     return (code or hit) if hit else None

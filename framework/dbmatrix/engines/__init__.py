@@ -8,9 +8,10 @@ isolation level in effect, and how an outside observer sees a session wait on a 
 
 from __future__ import annotations
 
-from .base import Engine, IsolationUnsupported
+from .base import CapabilityMissing, Engine, IsolationUnsupported
+from .cockroachdb import CockroachDB
 from .mysql import MariaDB, MySQL
-from .postgresql import CockroachDB, PostgreSQL
+from .postgresql import PostgreSQL
 from .sqlite import SQLite
 
 _BY_ENGINE: dict[str, type[Engine]] = {
@@ -32,4 +33,4 @@ def engine_for(kind: str, engine: str = "") -> Engine:
     return cls()
 
 
-__all__ = ["Engine", "IsolationUnsupported", "engine_for"]
+__all__ = ["CapabilityMissing", "Engine", "IsolationUnsupported", "engine_for"]

@@ -26,6 +26,17 @@ class IsolationUnsupported(DriverError):
         self.isolation = isolation
 
 
+class CapabilityMissing(DriverError):
+    """The engine at this version lacks what a case needs from it (its capability profile says so, and why):
+    the cell is ``unsupported`` with the profile's reason, not ``error``."""
+
+    def __init__(self, capability: str, engine: str, version: tuple[int, ...]):
+        from ..targets.capabilities import why_missing
+
+        super().__init__(None, "CapabilityMissing", why_missing(capability, engine, version))
+        self.capability = capability
+
+
 class Engine:
     """What dbmatrix knows about one database engine."""
 

@@ -70,12 +70,13 @@ class AdminObserver(LockObserver):
         self.conn = conn
         self._lock = threading.Lock()
 
-    def query(self, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
+    def query(self, sql: str, args: Any = None, fetch: bool = True) -> list[tuple[Any, ...]]:
+        """The rows of ``sql`` ([] with ``fetch=False``, for statements such as SET that return none)."""
         with self._lock:
             cur = self.conn.cursor()
             try:
                 cur.execute(sql, args)
-                return [tuple(r) for r in cur.fetchall()]
+                return [tuple(r) for r in cur.fetchall()] if fetch else []
             finally:
                 cur.close()
 

@@ -1,4 +1,4 @@
-"""PostgreSQL (and CockroachDB, which speaks its protocol)."""
+"""PostgreSQL (CockroachDB, which speaks its protocol, is a subclass in ``cockroachdb``)."""
 
 from __future__ import annotations
 
@@ -89,18 +89,3 @@ class PostgreSQL(Engine):
     def observer(self, admin_url: URL) -> PostgresObserver:
         return PostgresObserver(admin_dbapi_connection(admin_url))
 
-
-class CockroachDB(PostgreSQL):
-    name = "cockroachdb"
-    # CockroachDB maps READ UNCOMMITTED/READ COMMITTED/REPEATABLE READ up to what the cluster enables
-    isolation_levels = PostgreSQL.isolation_levels
-    server_id_query = "SELECT crdb_internal.node_id()::INT8"
-
-    def database_timeouts(self, database: str) -> list[str]:
-        return []
-
-    def session_setup(self, info: ConnectInfo) -> list[str]:
-        return [f"SET statement_timeout = '{STATEMENT_TIMEOUT_S}s'"]
-
-    def observer(self, admin_url: URL) -> PostgresObserver:
-        raise NotImplementedError("CockroachDB has no pg_isolation_test_session_is_blocked; no lock observer yet")

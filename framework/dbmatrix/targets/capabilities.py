@@ -44,6 +44,8 @@ CAPABILITIES: dict[str, str] = {
     "extended or binary protocol)",
     "create_database": "CREATE DATABASE (used for the scratch space)",
     "lock_introspection": "pg_locks and relfilenode: the table locks a statement holds, whether it rewrote a table",
+    "lock_wait_observation": "another connection can see that a session waits on a row lock, and for whom "
+    "(pg_isolation_test_session_is_blocked, crdb_internal.cluster_locks, InnoDB lock tables, SQLite's busy handler)",
     "squawk_lint": "SQL in PostgreSQL's dialect, which squawk lints for unsafe migrations",
 }
 
@@ -71,24 +73,24 @@ PROFILES: dict[str, list[Gate]] = {
         "time_zone_setting", "cte", "cte_recursive", "cte_dml", "window_functions", "for_update", "skip_locked",
         "nowait", "savepoints", "server_side_cursors", "create_database", ("json_path", (24, 1)),
         "server_prepared_statements",
-        "json_contains", "json_arrow_operators",
+        "json_contains", "json_arrow_operators", ("lock_wait_observation", (22, 1)),
     ),
     "mariadb": _gates(
         "isolation_levels", "upsert_on_duplicate_key", "json", "time_zone_setting", "for_update", "savepoints",
         "advisory_locks", "server_side_cursors", "create_database", "server_prepared_statements",
         ("returning_delete", (10, 0)), ("returning_insert", (10, 5)), ("cte", (10, 2)), ("cte_recursive", (10, 2)),
         ("window_functions", (10, 2)), ("nowait", (10, 3)), ("skip_locked", (10, 6)), ("json_path", (10, 2)),
-        ("uuid_type", (10, 7)), ("json_contains", (10, 2, 3)),
+        ("uuid_type", (10, 7)), ("json_contains", (10, 2, 3)), "lock_wait_observation",
     ),
     "mysql": _gates(
         "isolation_levels", "upsert_on_duplicate_key", "json", "time_zone_setting", "for_update", "savepoints",
         "advisory_locks", "server_side_cursors", "create_database", "server_prepared_statements",
         ("cte", (8, 0)), ("cte_recursive", (8, 0)), ("window_functions", (8, 0)), ("nowait", (8, 0)),
         ("skip_locked", (8, 0)), ("json_path", (8, 0, 21)), ("json_contains", (5, 7)),
-        ("json_arrow_operators", (5, 7, 13)),
+        ("json_arrow_operators", (5, 7, 13)), "lock_wait_observation",
     ),
     "sqlite": _gates(
-        "transactional_ddl", "json", "cte", "cte_recursive", "savepoints",
+        "transactional_ddl", "json", "cte", "cte_recursive", "savepoints", "lock_wait_observation",
         # in-process, SQLite steps a statement one row at a time: a cursor streams rows as the engine produces them
         "server_side_cursors",
         ("upsert_on_conflict", (3, 24)), ("window_functions", (3, 25)), ("returning_insert", (3, 35)),
@@ -137,6 +139,8 @@ REFUSAL_OVERRIDES: dict[tuple[str, str], tuple[str, ...]] = {
     # no LISTEN in SQL: the adapter says the driver has no notification API (DriverError class "Unsupported")
     **{(engine, "listen_notify"): ("Unsupported",) for engine in ("mariadb", "mysql", "sqlite")},
     # MariaDB parses a column type it does not know and names it: ER_UNKNOWN_DATA_TYPE 4161
+    # CockroachDB parses LISTEN and answers "unimplemented" (feature_not_supported 0A000), its issue 41522
+    ("cockroachdb", "listen_notify"): ("0A000",),
     ("mariadb", "jsonb"): ("4161",),
     ("mariadb", "interval"): ("4161",),
 }
