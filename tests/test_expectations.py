@@ -332,7 +332,9 @@ def real_case_ids() -> set[str]:
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test_"):
                 ids.add(_case_id_marker(node) or f"{family}.{node.name.removeprefix('test_')}")
-    return ids
+    from dbmatrix.migrate.matrix_cases import CASE_CHECKS  # migrate.* cases are defined from this table
+
+    return ids | {f"migrate.{check}" for check in CASE_CHECKS}
 
 
 def test_real_case_ids_are_derived() -> None:
