@@ -346,8 +346,8 @@ class Session:
                 raise
             return api
 
-        return self._open_native(begin, lambda commit: end_then_restore(conn.commit if commit else conn.rollback,
-                                                                         restore))
+        return self._open_native(begin, lambda commit: end_then_restore(
+            conn.commit if commit else conn.rollback, restore, conn.rollback))
 
     _native_end: Callable[[bool], Any] | None = None
 
@@ -792,7 +792,7 @@ class AsyncSession(Session):
             return api
 
         async def end(commit: bool) -> None:
-            await aend_then_restore(conn.commit if commit else conn.rollback, restore)
+            await aend_then_restore(conn.commit if commit else conn.rollback, restore, conn.rollback)
 
         return self._open_native(begin, end)
 
@@ -889,24 +889,28 @@ def translate(adapter: DriverAdapter, sql: str, params: Mapping[str, Any] | None
     return paramstyles.translate(sql, params, adapter.paramstyle)
 
 
-def end_then_restore(finish: Callable[[], Any], restore: Callable[[], Any]) -> None:
-    """``finish()`` (the driver's commit or rollback), then ``restore()`` the session settings, whatever happens: when
-    ``finish`` fails its error is the one raised (a restore failing after it, on a broken connection, is not)."""
+def end_then_restore(finish: Callable[[], Any], restore: Callable[[], Any], undo: Callable[[], Any]) -> None:
+    """``finish()`` (the driver's commit or rollback), then ``restore()`` the session settings, whatever happens. When
+    ``finish`` fails, ``undo()`` (the driver's rollback) first ends what may still be open — SQLite keeps its
+    transaction open after a failed COMMIT (a deferred foreign key) — and ``finish``'s error is the one raised."""
     try:
         finish()
     except BaseException:
-        with contextlib.suppress(Exception):
-            restore()
+        for step in (undo, restore):
+            with contextlib.suppress(Exception):
+                step()
         raise
     restore()
 
 
-async def aend_then_restore(finish: Callable[[], Awaitable[Any]], restore: Callable[[], Awaitable[Any]]) -> None:
+async def aend_then_restore(finish: Callable[[], Awaitable[Any]], restore: Callable[[], Awaitable[Any]],
+                            undo: Callable[[], Awaitable[Any]]) -> None:
     """``end_then_restore`` for coroutine functions."""
     try:
         await finish()
     except BaseException:
-        with contextlib.suppress(Exception):
-            await restore()
+        for step in (undo, restore):
+            with contextlib.suppress(Exception):
+                await step()
         raise
     await restore()
