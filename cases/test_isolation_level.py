@@ -1,32 +1,37 @@
 """isolation.effective_level: the level a driver stack asks for is the level the server runs the transaction at.
 
-Each driver opens a transaction its own way (``Session.begin``: SQLAlchemy through
-``execution_options(isolation_level=...)``, the DBAPI drivers through the engine's BEGIN / SET TRANSACTION
-statements), then reads back what the server reports inside that transaction (``SHOW transaction_isolation``,
-``@@tx_isolation``, ``PRAGMA read_uncommitted``). A level reported lower than the one asked for is a silent
-downgrade: ``differs``. A level the stack refuses is ``unsupported`` with its error.
+Each driver opens the transaction through its *own* way of asking for a level (``Session.begin_native``):
+asyncpg ``conn.transaction(isolation=...)``, psycopg's ``isolation_level``, psycopg2's ``set_session``, SQLAlchemy's
+``isolation_level`` execution option, sqlite3/aiosqlite's ``isolation_level``; the MySQL drivers have no isolation
+API, so ``SET SESSION TRANSACTION ISOLATION LEVEL`` and the driver's ``begin()``. Inside that transaction the case
+reads what the server reports (``Engine.transaction_isolation``): ``SHOW transaction_isolation`` on PostgreSQL, the
+session's ``@@tx_isolation`` on MariaDB (a session setting, so it is the transaction's level), and on SQLite, which
+has no level to report, whether a transaction is open at all and whether it holds the write lock (a probe
+connection's ``BEGIN IMMEDIATE`` with busy timeout 0 gets SQLITE_BUSY).
 
-MySQL and MariaDB have no variable for the *current transaction's* level: ``@@tx_isolation`` is the session's,
-which ``SET TRANSACTION`` (next transaction only) leaves alone. There the read-back tells what the session says,
-and that it differs is itself the finding, named in the expectations.
+A report other than the level asked for is ``differs`` (lower: a silent downgrade); a level the engine or the
+driver stack refuses is ``unsupported`` with its error. The API used is in the message and in ``findings``.
 """
 
 from __future__ import annotations
 
 import pytest
-from schedule_cells import level_refusal
 
 from dbmatrix.casekit import case_id
 from dbmatrix.engines import IsolationUnsupported, engine_for
+from dbmatrix.engines.sqlite import NO_TRANSACTION
+from dbmatrix.errors import DriverError
 
 LEVELS = ["read uncommitted", "read committed", "repeatable read", "serializable", "deferred", "immediate"]
+# strength, to tell a downgrade from an upgrade (SQLite's modes: a write lock taken at BEGIN is more than none)
+RANK = {NO_TRANSACTION: 0, "read uncommitted": 1, "read committed": 2, "repeatable read": 3, "serializable": 4,
+        "deferred": 4, "immediate": 5}
 
 
 @case_id("isolation.effective_level")
 @pytest.mark.parametrize("isolation", LEVELS)
 def test_effective_level(cell, isolation):
-    """Inside a transaction opened at ``isolation``, the server reports that level (or, for engines that cannot
-    say, the recorded difference)."""
+    """Inside a transaction opened at ``isolation`` through the driver's own API, the server reports that level."""
     engine = engine_for(cell.kind, cell.engine)
     try:
         engine.check_isolation(isolation)
@@ -34,18 +39,20 @@ def test_effective_level(cell, isolation):
         cell.unsupported(exc)
         return
     s = cell.connect()
-    refused = level_refusal(s, isolation)
-    if refused is not None:
-        cell.unsupported(refused)
-        return
-    s.begin(isolation)
     try:
-        reported = engine.normalise_isolation(s.execute(engine.read_isolation_sql).scalar())
+        api = s.begin_native(isolation)
+    except DriverError as exc:  # the driver stack refuses the level (its own error class or code)
+        cell.unsupported(exc)
+        return
+    try:
+        reported = engine.transaction_isolation(s)
     finally:
         s.rollback()
-    asked = {"deferred": "serializable", "immediate": "serializable"}.get(isolation, isolation)
+    asked = engine.expected_report(isolation)
+    found = {"api": api, "asked": asked, "reported": reported}
     if reported == asked:
-        cell.supported(f"the server reports {reported!r} inside the transaction")
-    else:
-        cell.differs(f"asked for {isolation!r}, the server reports {reported!r} inside the transaction",
-                     mechanism="read-back")
+        cell.supported(f"{api}: the server reports {reported!r} inside the transaction", findings=[found])
+        return
+    how = "a silent downgrade" if RANK.get(reported, 0) < RANK.get(asked, 0) else "not the level asked for"
+    cell.differs(f"{api}: asked for {asked!r}, the server reports {reported!r} inside the transaction ({how})",
+                 mechanism="read-back", findings=[found])

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from . import params
 from .base import AsyncSession, ConnectInfo, DriverAdapter, Result, Session, cursor_result, translate
-from .sqlite3_driver import sqlite_connect_args
+from .sqlite3_driver import LEGACY_MODES, legacy_begin_api, sqlite_connect_args
 
 
 async def stream_batches(conn: Any, query: str, args: Any, batch: int) -> AsyncIterator[list[tuple[Any, ...]]]:
@@ -37,6 +37,27 @@ class AiosqliteSession(AsyncSession):
     async def _aclose(self) -> None:
         if self.conn is not None:
             await self.conn.close()  # also ends aiosqlite's (non-daemon) worker thread
+
+    def begin_native(self, isolation: str) -> str:
+        """aiosqlite's ``conn.isolation_level = 'DEFERRED' | 'IMMEDIATE'`` (sqlite3's legacy transaction control;
+        aiosqlite has no ``autocommit`` property). Put back after the transaction (``None`` for our sessions)."""
+        iso = self.checked_level(isolation)
+        conn, saved_level, saved_pragma = self.conn, self.conn.isolation_level, []
+
+        async def restore() -> None:
+            # aiosqlite's setter runs on the caller's thread, and sqlite3 refuses ``None`` there (switching to None
+            # commits, which only the connection's own thread may do): so it is set on aiosqlite's worker thread.
+            await conn._execute(setattr, conn._conn, "isolation_level", saved_level)
+            if saved_pragma:
+                await conn.execute_fetchall(f"PRAGMA read_uncommitted = {int(saved_pragma[0])}")
+
+        async def apply() -> None:
+            if iso == "read uncommitted":
+                saved_pragma.append((await conn.execute_fetchall("PRAGMA read_uncommitted"))[0][0])
+                await conn.execute_fetchall("PRAGMA read_uncommitted = 1")
+            conn.isolation_level = LEGACY_MODES[iso]
+
+        return self._open_with_settings(conn, apply, restore, legacy_begin_api("aiosqlite", iso))
 
     def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
         query, args = translate(self.adapter, sql, params)

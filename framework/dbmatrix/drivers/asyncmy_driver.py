@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from ..errors import DriverError
 from . import params
 from .base import AsyncSession, ConnectInfo, DriverAdapter, Result, Session, cursor_result, translate
-from .mysql_common import connect_errors, connect_kwargs, normalise_mysql_error
+from .mysql_common import SessionLevel, connect_errors, connect_kwargs, normalise_mysql_error
 
 
 async def stream_batches(conn: Any, query: str, args: Any, batch: int) -> AsyncIterator[list[tuple[Any, ...]]]:
@@ -36,6 +36,22 @@ class AsyncmySession(AsyncSession):
     async def _aclose(self) -> None:
         if self.conn is not None:
             await self.conn.ensure_closed()  # sends QUIT; tears down locally if the peer is gone
+
+    def begin_native(self, isolation: str) -> str:
+        how, conn = SessionLevel.of(self, isolation), self.conn
+
+        async def query(sql: str, args: Any = None) -> Any:
+            async with conn.cursor() as cursor:
+                await cursor.execute(sql, args)
+                return await cursor.fetchall()
+
+        saved = self.run(query(how.read))[0][0]
+
+        async def apply() -> None:
+            await query(how.apply)
+            await conn.begin()
+
+        return self._open_with_settings(conn, apply, lambda: query(how.restore, (saved,)), how.api)
 
     def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
         query, args = translate(self.adapter, sql, params)

@@ -134,6 +134,34 @@ class AsyncpgSession(AsyncSession):
     async def _aclose(self) -> None:
         await self.conn.close(timeout=CONNECT_TIMEOUT_S)
 
+    def begin_native(self, isolation: str) -> str:
+        """``conn.transaction(isolation=...)`` and ``start()``; ended with that Transaction's commit/rollback, so
+        asyncpg's own record of the open transaction (``_top_xact``) is cleared as in application code."""
+        iso = self.checked_level(isolation)
+        name = iso.replace(" ", "_")  # asyncpg's spelling: 'repeatable_read'
+        conn, started = self.conn, []
+
+        async def begin() -> str:
+            try:
+                tx = conn.transaction(isolation=name)
+            except ValueError as exc:  # asyncpg refuses a level it does not know before sending anything
+                raise DriverError(None, "ValueError", scrub(str(exc))) from None
+            try:
+                await tx.start()
+            except BaseException:
+                # a failed start() leaves the Transaction recorded as the connection's open one, so the next
+                # conn.transaction() would take itself for a nested one; asyncpg's own reset clears it like this
+                if conn._top_xact is tx:
+                    conn._top_xact = None
+                raise
+            started.append(tx)
+            return f"asyncpg conn.transaction(isolation={name!r}).start()"
+
+        async def end(commit: bool) -> None:
+            await (started[0].commit() if commit else started[0].rollback())
+
+        return self._open_native(begin, end)
+
     _notices: NotificationQueue | None = None
 
     def _listen(self, channel: str) -> None:

@@ -8,7 +8,9 @@ A ``Session`` is one connection, driven step by step by the harness:
 * ``submit(sql, params)`` starts it and returns a ``Future`` at once — so a case can start a step that may block
   on a lock and watch it from outside (``cell.observer()``). ``execute`` is ``submit`` plus a bounded wait.
 * ``begin(isolation)`` / ``commit()`` / ``rollback()`` — explicit transactions; sessions are otherwise in
-  autocommit mode, so what runs is exactly what the case wrote.
+  autocommit mode, so what runs is exactly what the case wrote. ``begin_native(isolation)`` opens one through the
+  driver's own way of asking for a level instead (and says which call that was); its commit/rollback put back
+  every session setting it changed.
 * ``cancel()`` stops the pending step the driver's own way; ``close()`` cancels first and returns within
   ``CLOSE_BOUND_S``, leaving no server connection, thread or event loop of the session behind.
 * ``hot_path(sql, params)`` — the driver's own call with nothing of ours around it; ``timed_loop(sql, params, n)``
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import functools
 import importlib
@@ -303,11 +306,67 @@ class Session:
             self.execute(stmt)
         self.in_transaction = True
 
+    def begin_native(self, isolation: str) -> str:
+        """Open a transaction at ``isolation`` through the driver's own API for asking a level (not our SQL), and
+        return which call that was, e.g. ``"asyncpg conn.transaction(isolation='repeatable_read').start()"``.
+
+        Where that API is lazy (psycopg's ``isolation_level``, sqlite3's legacy ``isolation_level``) the server
+        transaction starts when the driver decides, as in application code. ``commit()``/``rollback()`` end it
+        through the driver too and put back every session setting the call changed (autocommit, the session's
+        isolation), also when they fail; a failing ``begin_native`` puts them back before raising. IsolationUnsupported
+        for a level the engine lacks; the driver's refusal of a level comes out as DriverError. An adapter without
+        a native way falls back to ``begin`` and says so.
+        """
+        iso = self.checked_level(isolation)
+        self.begin(iso)
+        sql = "; ".join(begin_statements(self.info.kind, iso, self.info.engine))
+        return f"{self.adapter.id}: no isolation API in its adapter, dbmatrix's SQL: {sql}"
+
+    def checked_level(self, isolation: str) -> str:
+        """``isolation`` in lower case; IsolationUnsupported (nothing sent) when the engine has no such level."""
+        return engine_for(self.info.kind, self.info.engine).check_isolation(isolation) or ""
+
+    def _open_native(self, begin: Callable[[], Any], end: Callable[[bool], Any]) -> str:
+        """Run ``begin`` (an owner operation returning the API's description; it undoes its own settings when it
+        fails) and keep ``end(commit)`` (an owner operation: end the transaction, then restore) for commit/rollback."""
+        api = self._do(begin)
+        self._native_end = end
+        self.in_transaction = True
+        return api
+
+    def _open_with_settings(self, conn: Any, apply: Callable[[], Any], restore: Callable[[], Any], api: str) -> str:
+        """``begin_native`` of a driver whose level is a connection setting: ``apply()`` (undone by ``restore()`` if
+        it fails) opens the transaction, the driver's ``conn.commit()``/``conn.rollback()`` ends it, then
+        ``restore()``. Runs on a blocking driver's worker thread (``AsyncSession`` has the coroutine version)."""
+        def begin() -> str:
+            try:
+                apply()
+            except BaseException:
+                restore()
+                raise
+            return api
+
+        return self._open_native(begin, lambda commit: end_then_restore(
+            conn.commit if commit else conn.rollback, restore, conn.rollback))
+
+    _native_end: Callable[[bool], Any] | None = None
+
+    def _end_native(self, commit: bool) -> None:
+        end, self._native_end = self._native_end, None
+        try:
+            self._do(lambda: end(commit))  # type: ignore[misc]
+        finally:
+            self.in_transaction = False
+
     def commit(self) -> None:
+        if self._native_end is not None:
+            return self._end_native(True)
         self.execute("COMMIT")
         self.in_transaction = False
 
     def rollback(self) -> None:
+        if self._native_end is not None:
+            return self._end_native(False)
         self.execute("ROLLBACK")
         self.in_transaction = False
 
@@ -722,6 +781,21 @@ class AsyncSession(Session):
         """Run a coroutine on this session's loop as one operation and wait for it (harness deadline)."""
         return self._do(lambda: coro)
 
+    def _open_with_settings(self, conn: Any, apply: Callable[[], Any], restore: Callable[[], Any], api: str) -> str:
+        """``Session._open_with_settings`` with ``apply``, ``restore`` and the driver's commit/rollback awaited."""
+        async def begin() -> str:
+            try:
+                await apply()
+            except BaseException:
+                await restore()
+                raise
+            return api
+
+        async def end(commit: bool) -> None:
+            await aend_then_restore(conn.commit if commit else conn.rollback, restore, conn.rollback)
+
+        return self._open_native(begin, end)
+
     def _statement(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Any:
         return lambda: self._aexecute(sql, params, types)
 
@@ -813,3 +887,30 @@ def fetch_batches(cursor: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
 def translate(adapter: DriverAdapter, sql: str, params: Mapping[str, Any] | None) -> tuple[str, Any]:
     """Translate ``:name`` SQL for ``adapter``'s paramstyle."""
     return paramstyles.translate(sql, params, adapter.paramstyle)
+
+
+def end_then_restore(finish: Callable[[], Any], restore: Callable[[], Any], undo: Callable[[], Any]) -> None:
+    """``finish()`` (the driver's commit or rollback), then ``restore()`` the session settings, whatever happens. When
+    ``finish`` fails, ``undo()`` (the driver's rollback) first ends what may still be open — SQLite keeps its
+    transaction open after a failed COMMIT (a deferred foreign key) — and ``finish``'s error is the one raised."""
+    try:
+        finish()
+    except BaseException:
+        for step in (undo, restore):
+            with contextlib.suppress(Exception):
+                step()
+        raise
+    restore()
+
+
+async def aend_then_restore(finish: Callable[[], Awaitable[Any]], restore: Callable[[], Awaitable[Any]],
+                            undo: Callable[[], Awaitable[Any]]) -> None:
+    """``end_then_restore`` for coroutine functions."""
+    try:
+        await finish()
+    except BaseException:
+        for step in (undo, restore):
+            with contextlib.suppress(Exception):
+                await step()
+        raise
+    await restore()

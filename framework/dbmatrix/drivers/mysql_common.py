@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import importlib
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ..engines import engine_for
 from ..errors import DriverError
 from ..redaction import scrub
 from . import params
@@ -96,6 +98,26 @@ def stream_batches(conn: Any, cursor_class: Any, query: str, args: Any, batch: i
     yield from fetch_batches(cursor, batch)  # a generator: nothing runs until the caller starts reading
 
 
+@dataclass(frozen=True)
+class SessionLevel:
+    """How a MySQL driver asks for a level: these drivers have no isolation API, so ``SET SESSION TRANSACTION
+    ISOLATION LEVEL`` (what their users write) and then the driver's ``begin()``; the session's previous level is
+    read first and set again after the transaction, so the connection is left as found."""
+
+    read: str  # the session's level now ('REPEATABLE-READ')
+    apply: str  # the session's level for the transaction
+    restore: str  # back to the level read before (one %s parameter)
+    api: str  # what the cell says was used
+
+    @classmethod
+    def of(cls, session: Session, isolation: str) -> SessionLevel:
+        var = engine_for(session.info.kind, session.info.engine).isolation_variable  # type: ignore[attr-defined]
+        level = session.checked_level(isolation).upper()
+        sql = f"SET SESSION TRANSACTION ISOLATION LEVEL {level}"
+        return cls(f"SELECT @@SESSION.{var}", sql, f"SET SESSION {var} = %s",
+                   f"{session.adapter.id} has no isolation API: {sql}, then conn.begin()")
+
+
 class MySQLDBAPISession(Session):
     """One autocommit connection of a MySQLdb-style driver; a fresh buffered cursor per statement."""
 
@@ -114,6 +136,25 @@ class MySQLDBAPISession(Session):
 
     def _close(self) -> None:
         self.conn.close()
+
+    def begin_native(self, isolation: str) -> str:
+        how, conn = SessionLevel.of(self, isolation), self.conn
+
+        def query(sql: str, args: Any = None) -> Any:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(sql, args)
+                return cursor.fetchall()
+            finally:
+                cursor.close()
+
+        saved = self._do(lambda: query(how.read)[0][0])
+
+        def apply() -> None:
+            query(how.apply)
+            conn.begin()
+
+        return self._open_with_settings(conn, apply, lambda: query(how.restore, (saved,)), how.api)
 
     def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
         query, args = translate(self.adapter, sql, params)

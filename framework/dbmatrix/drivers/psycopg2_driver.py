@@ -90,6 +90,21 @@ class Psycopg2Session(LibpqSession):
         conn.autocommit = True  # transactions are opened by SQL (Session.begin), never implicitly
         return conn
 
+    def begin_native(self, isolation: str) -> str:
+        """``conn.set_session(isolation_level=..., autocommit=False)``: psycopg2 sends ``BEGIN ISOLATION LEVEL X``
+        before the next statement (with autocommit off it leaves ``default_transaction_isolation`` alone). The
+        previous autocommit and level (``None``: the server's default, ``DEFAULT`` to set_session) are put back."""
+        level = self.checked_level(isolation).upper()
+        conn = self.conn
+        saved = (conn.autocommit, conn.isolation_level)
+
+        def restore() -> None:
+            conn.set_session(isolation_level="DEFAULT" if saved[1] is None else saved[1], autocommit=saved[0])
+
+        return self._open_with_settings(conn, lambda: conn.set_session(isolation_level=level, autocommit=False),
+                                        restore, f"psycopg2 conn.set_session(isolation_level={level!r}, "
+                                        "autocommit=False)")
+
 
 class Psycopg2Adapter(DriverAdapter):
     id = "psycopg2"

@@ -161,6 +161,13 @@ class LibpqSession(Session):
         return self._within_transaction(self.stream_batches(self.conn, sql, args, batch))
 
 
+def isolation_level(isolation: str) -> Any:
+    """psycopg's ``IsolationLevel`` member for a lower-case level name."""
+    from psycopg import IsolationLevel
+
+    return IsolationLevel[isolation.upper().replace(" ", "_")]
+
+
 class PsycopgSession(LibpqSession):
     listen_on = staticmethod(listen_on)
     notifications_of = staticmethod(notifications_of)
@@ -170,6 +177,24 @@ class PsycopgSession(LibpqSession):
         import psycopg
 
         return psycopg.connect(autocommit=True, **libpq_kwargs(info))
+
+    def begin_native(self, isolation: str) -> str:
+        """``conn.autocommit = False`` and ``conn.isolation_level = IsolationLevel.X``: psycopg then sends
+        ``BEGIN ISOLATION LEVEL X`` itself before the next statement. Both settings are put back afterwards."""
+        level = isolation_level(self.checked_level(isolation))
+        conn = self.conn
+        saved = (conn.autocommit, conn.isolation_level)
+
+        def apply() -> None:
+            conn.autocommit = False
+            conn.isolation_level = level
+
+        def restore() -> None:
+            conn.isolation_level = saved[1]
+            conn.autocommit = saved[0]
+
+        return self._open_with_settings(conn, apply, restore, "psycopg conn.autocommit = False; "
+                                        f"conn.isolation_level = IsolationLevel.{level.name}")
 
 
 class PsycopgAsyncSession(AsyncSession):
@@ -192,6 +217,24 @@ class PsycopgAsyncSession(AsyncSession):
 
     async def _aclose(self) -> None:
         await self.conn.close()
+
+    def begin_native(self, isolation: str) -> str:
+        """``await conn.set_autocommit(False)`` and ``await conn.set_isolation_level(IsolationLevel.X)`` (an
+        AsyncConnection refuses the attribute setters); psycopg sends the BEGIN before the next statement."""
+        level = isolation_level(self.checked_level(isolation))
+        conn = self.conn
+        saved = (conn.autocommit, conn.isolation_level)
+
+        async def apply() -> None:
+            await conn.set_autocommit(False)
+            await conn.set_isolation_level(level)
+
+        async def restore() -> None:
+            await conn.set_isolation_level(saved[1])
+            await conn.set_autocommit(saved[0])
+
+        return self._open_with_settings(conn, apply, restore, "psycopg await conn.set_autocommit(False); "
+                                        f"await conn.set_isolation_level(IsolationLevel.{level.name})")
 
     def _listen(self, channel: str) -> None:
         self.run(alisten_on(self.conn, channel))

@@ -166,6 +166,18 @@ class SQLAlchemyOps:
             raise
         self.in_transaction = True
 
+    def begin_native(self, isolation: str) -> str:
+        """SQLAlchemy's own way is what ``begin`` does already: the ``isolation_level`` execution option."""
+        self.begin(isolation)
+        level = self.adapter.transaction_options(self.info.kind, isolation, self.engine.dialect,
+                                                 self.info.engine)["isolation_level"]
+        how = (f"SQLAlchemy conn.execution_options(isolation_level={level!r}).begin()" if self.orm is None else
+               "SQLAlchemy ORM session.begin(); session.connection(execution_options="
+               f"{{'isolation_level': {level!r}}})")
+        if self.info.kind == "sqlite":  # SQLAlchemy has no level for SQLite's modes: the documented begin-event recipe
+            how += f" with a 'begin' event emitting {begin_statements(self.info.kind, isolation, self.info.engine)[-1]}"
+        return how
+
     def _begin(self, opts: dict[str, Any]) -> None:
         from sqlalchemy.exc import ArgumentError
 

@@ -32,6 +32,19 @@ def sqlite_connect_args(info: ConnectInfo) -> tuple[str, dict[str, Any]]:
     return info.url.database or ":memory:", with_options({"timeout": LOCK_TIMEOUT_S, "isolation_level": None}, info)
 
 
+# The mode sqlite3's legacy transaction control names in its implicit BEGIN, per level. SQLite is serializable in
+# every mode (DEFERRED is its default); ``read uncommitted`` is the read_uncommitted pragma, which no driver API sets.
+LEGACY_MODES = {"serializable": "DEFERRED", "deferred": "DEFERRED", "immediate": "IMMEDIATE",
+                "exclusive": "EXCLUSIVE", "read uncommitted": "DEFERRED"}
+
+
+def legacy_begin_api(driver: str, isolation: str) -> str:
+    """What ``begin_native`` of sqlite3/aiosqlite does, said in the cell."""
+    pragma = "PRAGMA read_uncommitted = 1 (no API for it), then " if isolation == "read uncommitted" else ""
+    return (f"{driver} {pragma}conn.isolation_level = {LEGACY_MODES[isolation]!r} (legacy transaction control: "
+            "the implicit BEGIN comes before INSERT/UPDATE/DELETE/REPLACE only)")
+
+
 def stream_batches(conn: Any, query: str, args: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
     """SQLite runs in-process and steps its statement one row at a time: a plain cursor is already lazy, so
     ``fetchmany`` gives ``batch`` rows per call with nothing buffered beyond them."""
@@ -55,6 +68,33 @@ class Sqlite3Session(Session):
 
     def _close(self) -> None:
         self.conn.close()
+
+    def begin_native(self, isolation: str) -> str:
+        """``conn.isolation_level = 'DEFERRED' | 'IMMEDIATE'``, the one sqlite3 API that names a transaction mode, on
+        every Python: 3.12's ``autocommit=False`` opens a DEFERRED transaction at once but cannot ask for IMMEDIATE.
+        Where ``autocommit`` exists (feature-detected) and is not legacy, isolation_level would be ignored, so it is
+        set to LEGACY_TRANSACTION_CONTROL for the transaction and put back after it."""
+        iso = self.checked_level(isolation)
+        conn, mode = self.conn, LEGACY_MODES[iso]
+        legacy = getattr(importlib.import_module("sqlite3"), "LEGACY_TRANSACTION_CONTROL", None)
+        saved_level, saved_autocommit, saved_pragma = conn.isolation_level, getattr(conn, "autocommit", legacy), []
+
+        def restore() -> None:
+            conn.isolation_level = saved_level  # (setting None commits an open transaction: end() ended it first)
+            if getattr(conn, "autocommit", legacy) != saved_autocommit:
+                conn.autocommit = saved_autocommit
+            if saved_pragma:
+                conn.execute(f"PRAGMA read_uncommitted = {int(saved_pragma[0])}").close()
+
+        def apply() -> None:
+            if iso == "read uncommitted":
+                saved_pragma.append(conn.execute("PRAGMA read_uncommitted").fetchone()[0])
+                conn.execute("PRAGMA read_uncommitted = 1").close()
+            if saved_autocommit != legacy:
+                conn.autocommit = legacy
+            conn.isolation_level = mode
+
+        return self._open_with_settings(conn, apply, restore, legacy_begin_api("sqlite3", iso))
 
     def raw_sqlite3(self) -> Any:
         return self.conn

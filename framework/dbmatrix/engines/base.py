@@ -72,6 +72,19 @@ class Engine:
         """The read-back value of ``read_isolation_sql`` as a lower-case level name ('repeatable read')."""
         return " ".join(str(value).lower().replace("-", " ").replace("_", " ").split())
 
+    def transaction_isolation(self, session: Session) -> str:
+        """What the server reports for the transaction ``session`` has open, as ``expected_report`` names it.
+
+        It is the transaction's first statement, so a driver that begins lazily (psycopg) sends its BEGIN with it.
+        """
+        if self.read_isolation_sql is None:
+            raise DriverError(None, "Unobservable", f"{self.name} has no way to report a transaction's level")
+        return self.normalise_isolation(session.execute(self.read_isolation_sql).scalar())
+
+    def expected_report(self, isolation: str) -> str:
+        """What ``transaction_isolation`` says of a transaction that really runs at ``isolation`` (lower case)."""
+        return isolation
+
     def observer(self, admin_url: Any) -> LockObserver:
         """A lock observer over an admin connection of its own (never the driver under test)."""
         raise NotImplementedError

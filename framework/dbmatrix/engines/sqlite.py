@@ -116,6 +116,30 @@ class BusyWatch:
         self.cancelled = True
 
 
+NO_TRANSACTION = "none (autocommit: no transaction open)"
+
+
+def write_lock_held(path: str) -> bool:
+    """Whether a connection holds the database's write lock (RESERVED; WAL's writer lock). A probe connection of our
+    own asks for it with ``BEGIN IMMEDIATE`` and busy timeout 0: SQLite answers SQLITE_BUSY at once if it is held."""
+    import sqlite3
+
+    if not path or path == ":memory:":
+        raise DriverError(None, "Unobservable", "an in-memory database has no second connection to probe from")
+    probe = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_BUSY"):
+            return True
+        raise
+    else:
+        probe.execute("ROLLBACK")
+        return False
+    finally:
+        probe.close()
+
+
 class SQLiteObserver(LockObserver):
     def is_blocked(self, session: Session) -> bool:
         watch = getattr(session, "busy_watch", None)
@@ -144,6 +168,24 @@ class SQLite(Engine):
 
     def normalise_isolation(self, value: Any) -> str:
         return "read uncommitted" if str(value) == "1" else "serializable"
+
+    def transaction_isolation(self, session: Session) -> str:
+        """SQLite has no level to report, so what a mode means is observed: whether a transaction is open at all
+        (``in_transaction``, SQLite's autocommit flag), the read_uncommitted pragma, and whether the write lock is
+        held (``immediate``) or not (``deferred``)."""
+        uncommitted = session.execute(self.read_isolation_sql).scalar()
+        raw = session.raw_sqlite3()
+        if raw is None:
+            raise DriverError(None, "Unobservable", f"{session.adapter.id}: no sqlite3 connection to ask")
+        if not raw.in_transaction:
+            return NO_TRANSACTION
+        if str(uncommitted) == "1":
+            return "read uncommitted"
+        return "immediate" if write_lock_held(str(session.info.url.database or "")) else "deferred"
+
+    def expected_report(self, isolation: str) -> str:
+        # serializable is SQLite's default BEGIN (DEFERRED); in WAL mode EXCLUSIVE takes the same write lock
+        return {"serializable": "deferred", "exclusive": "immediate"}.get(isolation, isolation)
 
     def session_setup(self, info: ConnectInfo) -> list[str]:
         return []  # the busy timeout is the driver's connect argument (and the busy watch keeps it)
