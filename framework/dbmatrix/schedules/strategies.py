@@ -22,7 +22,7 @@ PROFILES = {"ci": CI, "deep": DEEP}
 
 # ci: bounded and derandomised, so a CI run is repeatable and its time is known; deep: for users hunting.
 settings.register_profile(
-    CI, max_examples=15, derandomize=True, deadline=None, database=None, print_blob=False,
+    CI, max_examples=10, derandomize=True, deadline=None, database=None, print_blob=False,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     phases=[Phase.explicit, Phase.generate, Phase.shrink],
 )
@@ -118,24 +118,16 @@ def programs(draw: st.DrawFn, min_sessions: int = 2, max_sessions: int = 4, max_
 
 
 @st.composite
-def variants(draw: st.DrawFn, program: Program, most: int) -> list[Program]:
-    """Up to ``most`` more interleavings of ``program``'s transactions from two draws (how many, a seed) instead
-    of one draw per step, so each program hypothesis draws runs several times for about the cost of one draw.
-    Hypothesis still owns them: a failing variant is reproduced from its choices, shrinking lowers the count
-    (the first variants stay the same) and shrinks the program (``timed_interleaving`` keeps the order of the
-    transactions that remain)."""
-    count = draw(_counts(most))
+def variants(draw: st.DrawFn, program: Program, count: int) -> list[Program]:
+    """``count`` more interleavings of ``program``'s transactions from one draw (a seed) instead of one draw
+    per step, so each program hypothesis draws runs several times for about the cost of one draw. Hypothesis
+    still owns them: a failing variant is reproduced from its choices, and when shrinking deletes a transaction
+    ``timed_interleaving`` keeps the order of the others."""
     if not count:
         return []
     seed = draw(_SEEDS)
     return [Program(program.initial, program.sessions, timed_interleaving(program.sessions, f"{seed}/{n}"))
             for n in range(count)]
-
-
-@functools.cache
-def _counts(most: int) -> st.SearchStrategy[int]:
-    # sampled_from, not integers: hypothesis draws a third of small-range integers as the bound itself (0)
-    return st.sampled_from(range(most + 1))
 
 
 _SEEDS = st.integers(0, 2**32 - 1)
