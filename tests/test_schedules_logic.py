@@ -11,6 +11,7 @@ from dbmatrix.schedules.explore import explore
 from dbmatrix.schedules.history import check, elle_history, elle_json
 from dbmatrix.schedules.model import ABORT, OK, Execution, Schedule, StepResult
 from dbmatrix.schedules.programs import Op, Program, compile_schedule
+from dbmatrix.schedules.strategies import timed_interleaving
 
 P4 = Schedule(
     setup=["create table {t} (k int primary key, v int)", "insert into {t} values (1, 10)"],
@@ -173,3 +174,14 @@ def test_explore_finds_and_shrinks_a_counterexample():
     assert found.tried >= 1 and found.histories
     assert len(found.smallest.program.sessions) == 2
     assert sum(len(ops) for ops in found.smallest.program.sessions) <= 3
+
+
+def test_seeded_interleavings_are_complete_and_keep_order_when_a_transaction_goes():
+    a, b, c = (Op("write", 1, 1),), (Op("read", 2), Op("write", 2, 1)), (Op("pred", 0, 0),)
+    sessions = (a, b, a, c)
+    full = timed_interleaving(sessions, "7/0")
+    compile_schedule(Program(((1, 10), (2, 10)), sessions, full))  # every step issued exactly once
+    assert full == timed_interleaving(sessions, "7/0") != timed_interleaving(sessions, "7/1")
+    # shrinking deletes a transaction (here the second ``a``): the others keep their relative order
+    assert timed_interleaving((a, b, c), "7/0") == tuple({0: 0, 1: 1, 3: 2}[i] for i in full if i != 2)
+    assert timed_interleaving((b, c), "7/0") == tuple({1: 0, 3: 1}[i] for i in full if i in (1, 3))

@@ -36,16 +36,18 @@ def admin_dbapi_connection(url: URL) -> Any:
 
 
 class PostgresObserver(AdminObserver):
-    """``pg_isolation_test_session_is_blocked`` — what PostgreSQL's own isolation tester asks: a heavyweight lock
-    wait on one of the interesting pids, or a SERIALIZABLE READ ONLY DEFERRABLE safe-snapshot wait. We count
-    every backend as interesting. ``pg_blocking_pids`` names the holders.
+    """What PostgreSQL's own isolation tester asks (``pg_isolation_test_session_is_blocked``): a heavyweight lock
+    wait, or a SERIALIZABLE READ ONLY DEFERRABLE safe-snapshot wait. We count every backend as interesting, so
+    the question is asked directly of ``pg_blocking_pids`` and ``pg_safe_snapshot_blocking_pids`` (the two
+    calls that function makes), without the list of every backend from ``pg_stat_activity`` that would only
+    be intersected with them: about 0.15 ms a question instead of 0.6 ms. ``pg_blocking_pids`` names the holders.
 
     A session behind a transaction pooler has no fixed backend: it is found by its ``application_name`` (PgBouncer
     sets it on the server connection it lends), among the backends not idle, i.e. lent to it right now.
     """
 
-    _BLOCKED = ("SELECT pg_isolation_test_session_is_blocked(%(pid)s,"
-                " (SELECT array_agg(pid) FROM pg_stat_activity WHERE pid <> %(pid)s))")
+    _BLOCKED = ("SELECT cardinality(pg_blocking_pids(%(pid)s)) > 0"
+                " OR cardinality(pg_safe_snapshot_blocking_pids(%(pid)s)) > 0")
 
     def backend(self, session: Session) -> int | None:
         if session.server_id is not None:

@@ -8,6 +8,9 @@ shrink well: fewer sessions, fewer operations, plain reads and writes, then the 
 
 from __future__ import annotations
 
+import functools
+import random
+
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
@@ -19,7 +22,7 @@ PROFILES = {"ci": CI, "deep": DEEP}
 
 # ci: bounded and derandomised, so a CI run is repeatable and its time is known; deep: for users hunting.
 settings.register_profile(
-    CI, max_examples=30, derandomize=True, deadline=None, database=None, print_blob=False,
+    CI, max_examples=10, derandomize=True, deadline=None, database=None, print_blob=False,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     phases=[Phase.explicit, Phase.generate, Phase.shrink],
 )
@@ -34,18 +37,41 @@ def profile_settings(name: str) -> settings:
     return settings.get_profile(PROFILES[name])
 
 
-def ops(keys: list[int], inserts: bool = True) -> st.SearchStrategy[Op]:
-    key = st.sampled_from(keys)
-    choices = [
-        st.builds(Op, st.just("read"), key),
-        st.builds(Op, st.just("write"), key, st.sampled_from([1, 2, -1, 10])),
-        st.builds(Op, st.just("pred"), st.just(0), st.sampled_from([0, 15])),
-    ]
+def op_choices(keys: tuple[int, ...], inserts: bool = True) -> tuple[Op, ...]:
+    """Every operation over ``keys``, simplest first: writes (the richest operation), reads, predicate reads,
+    then inserts and deletes; within each, lower keys and smaller deltas first. Hypothesis shrinks a choice
+    towards the front of this list, so it prefers the same operations a ``one_of`` of ``builds`` would."""
+    out = [Op("write", k, d) for k in keys for d in (1, 2, -1, 10)] + [Op("read", k) for k in keys]
+    out += [Op("pred", 0, bound) for bound in (0, 15)]
     if inserts:
-        choices += [st.builds(Op, st.just("insert"), st.sampled_from(keys + [max(keys) + 1]), st.just(5)),
-                    st.builds(Op, st.just("delete"), key)]
-    # Writes first: hypothesis shrinks towards the first alternative, and a write is the richest operation.
-    return st.one_of(choices[1], choices[0], *choices[2:])
+        out += [Op("insert", k, 5) for k in keys + (max(keys) + 1,)] + [Op("delete", k) for k in keys]
+    return tuple(out)
+
+
+def ops(keys: list[int], inserts: bool = True) -> st.SearchStrategy[Op]:
+    """One operation over ``keys`` (one choice to draw: a draw costs hypothesis about 0.1 ms, so fewer is faster)."""
+    return _ops(tuple(keys), inserts)
+
+
+@functools.cache
+def _ops(keys: tuple[int, ...], inserts: bool) -> st.SearchStrategy[Op]:
+    return st.sampled_from(op_choices(keys, inserts))
+
+
+@functools.cache
+def _index_below(n: int) -> st.SearchStrategy[int]:
+    return st.integers(0, n - 1)
+
+
+@functools.cache
+def _sessions(nkeys: int, inserts: bool, min_sessions: int, max_sessions: int, max_ops: int
+              ) -> st.SearchStrategy[list[tuple[Op, ...]]]:
+    # A list of sessions (not a count, then sessions) so that shrinking can delete any one of them.
+    program = st.lists(_ops(tuple(range(1, nkeys + 1)), inserts), min_size=1, max_size=max_ops).map(tuple)
+    return st.lists(program, min_size=min_sessions, max_size=max_sessions)
+
+
+_NKEYS = st.integers(2, 3)
 
 
 @st.composite
@@ -56,20 +82,52 @@ def interleavings(draw: st.DrawFn, counts: list[int]) -> tuple[int, ...]:
     order: list[int] = []
     while any(left):
         live = [i for i, n in enumerate(left) if n]
-        i = live[draw(st.integers(0, len(live) - 1))]
+        i = live[draw(_index_below(len(live)))]
         order.append(i)
         left[i] -= 1
     return tuple(order)
 
 
+def timed_interleaving(sessions: tuple[tuple[Op, ...], ...], seed: str) -> tuple[int, ...]:
+    """An interleaving from clocks instead of draws: each session's steps are spaced by exponential gaps from a
+    generator of its own, and all steps run in time order. Equal rates make it the same distribution as
+    ``interleavings`` (at each step every live session is equally likely to go next), and a session's clock
+    depends on ``seed``, its operations and how many equal sessions come before it, not on its position: when
+    shrinking deletes one transaction, the others keep their relative order and an anomaly between them stays."""
+    times: list[tuple[float, int]] = []
+    seen: dict[tuple[Op, ...], int] = {}
+    for i, (ops, count) in enumerate(zip(sessions, step_counts(sessions), strict=True)):
+        twin = seen[ops] = seen.get(ops, -1) + 1
+        rng = random.Random(f"{seed}/{'.'.join(map(str, ops))}/{twin}")
+        clock = 0.0
+        for _ in range(count):
+            clock += rng.expovariate(1.0)
+            times.append((clock, i))
+    return tuple(i for _, i in sorted(times))
+
+
 @st.composite
 def programs(draw: st.DrawFn, min_sessions: int = 2, max_sessions: int = 4, max_ops: int = 4,
              inserts: bool = True) -> Program:
-    """A program over 2-3 keys (all present at first, value 10 each) and one interleaving of it."""
-    nkeys = draw(st.integers(2, 3))
-    keys = list(range(1, nkeys + 1))
-    # A list of sessions (not a count, then sessions) so that shrinking can delete any one of them.
-    program = st.lists(ops(keys, inserts), min_size=1, max_size=max_ops).map(tuple)
-    sessions = tuple(draw(st.lists(program, min_size=min_sessions, max_size=max_sessions)))
+    """A program over 2-3 keys (all present at first, value 10 each) and one interleaving of it.
+    The strategies it draws from are built once (building them per draw cost more than the draw itself)."""
+    nkeys = draw(_NKEYS)
+    sessions = tuple(draw(_sessions(nkeys, inserts, min_sessions, max_sessions, max_ops)))
     order = draw(interleavings(step_counts(sessions)))
-    return Program(initial=tuple((k, 10) for k in keys), sessions=sessions, interleaving=order)
+    return Program(initial=tuple((k, 10) for k in range(1, nkeys + 1)), sessions=sessions, interleaving=order)
+
+
+@st.composite
+def variants(draw: st.DrawFn, program: Program, count: int) -> list[Program]:
+    """``count`` more interleavings of ``program``'s transactions from one draw (a seed) instead of one draw
+    per step, so each program hypothesis draws runs several times for about the cost of one draw. Hypothesis
+    still owns them: a failing variant is reproduced from its choices, and when shrinking deletes a transaction
+    ``timed_interleaving`` keeps the order of the others."""
+    if not count:
+        return []
+    seed = draw(_SEEDS)
+    return [Program(program.initial, program.sessions, timed_interleaving(program.sessions, f"{seed}/{n}"))
+            for n in range(count)]
+
+
+_SEEDS = st.integers(0, 2**32 - 1)
