@@ -1,4 +1,4 @@
-"""What the isolation, schedules and sqlite_wal cases share: which drivers run them, and opening a level."""
+"""What the isolation and schedules cases share: skipping transaction-pooled targets, and opening a level."""
 
 from __future__ import annotations
 
@@ -7,20 +7,6 @@ import pytest
 from dbmatrix.cell import Cell
 from dbmatrix.drivers.base import Session
 from dbmatrix.errors import DriverError
-from dbmatrix.plugin import RUN_KEY
-
-
-@pytest.fixture(name="drivers_named")
-def drivers_named_fixture(request: pytest.FixtureRequest) -> bool:
-    """Whether the run names its drivers (--driver): then every one of them runs these cases."""
-    return request.config.stash[RUN_KEY].drivers_named
-
-
-def skip_unless_chosen(cell: Cell, chosen: set[str], named: bool, what: str) -> None:
-    """Skip a cell whose driver is not among ``chosen``, unless the run named its drivers."""
-    if cell.driver.id not in chosen and not named:
-        ids = ", ".join(sorted(chosen))
-        pytest.skip(f"{what} run through {ids} by default (--driver {cell.driver.id} runs them through it)")
 
 
 def skip_transaction_pooled(cell: Cell) -> None:

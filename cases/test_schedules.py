@@ -15,12 +15,7 @@ import collections
 import os
 
 import pytest
-from schedule_cells import (  # noqa: F401 - drivers_named_fixture is a fixture
-    drivers_named_fixture,
-    level_refusal,
-    skip_transaction_pooled,
-    skip_unless_chosen,
-)
+from schedule_cells import level_refusal, skip_transaction_pooled
 
 from dbmatrix.casekit import axes, expect
 from dbmatrix.engines import IsolationUnsupported, engine_for
@@ -58,10 +53,9 @@ def main_mechanism(mechanisms: collections.Counter[str]) -> str:
 
 @expect(PREVENTED)
 @pytest.mark.parametrize("isolation", LEVELS)
-def test_serializable_history(cell, isolation, drivers_named):
+def test_serializable_history(cell, isolation):
     """Every committed history hypothesis can provoke in the budget is serializable and keeps its invariants;
     otherwise the smallest counterexample found is the finding (``allowed``)."""
-    skip_unless_chosen(cell, SCHEDULE_DRIVERS, drivers_named, "schedules.*")
     skip_transaction_pooled(cell)
     if PROFILE not in SHRINK_BUDGET_S:
         raise ValueError(f"DBMATRIX_HYPOTHESIS_PROFILE must be ci or deep, not {PROFILE!r}")
