@@ -18,6 +18,9 @@ DOC = {"results": [
     result("isolation.lost_update", "mariadb", "mysqlclient", "serializable", "prevented", "abort:1213"),
     result("isolation.lost_update", "mariadb", "sa-core+pymysql", "serializable", "allowed"),
     result("isolation.lost_update", "mariadb", "mysqlclient", "deferred", "unsupported", "error:IsolationUnsupported"),
+    result("isolation.effective_level", "mariadb", "mysqlclient", "serializable", "supported"),
+    result("isolation.effective_level", "mariadb", "pymysql", "serializable", "differs"),
+    result("isolation.effective_level", "mariadb", "sa-orm+asyncmy", "repeatable read", "unsupported"),
     result("schedules.serializable_history", "mariadb", "mysqlclient", "repeatable read", "allowed",
            metrics={"schedules": 45, "schedules_per_s": 5.1, "first_counterexample_s": 1.05},
            findings=[{"anomaly": "lost update", "program": "T1: w(1,+1); T2: w(1,+1)",
@@ -32,6 +35,10 @@ def test_table_rows_are_anomalies_columns_levels_and_differing_drivers_are_named
     p4 = next(line for line in text.splitlines() if line.startswith("| P4 |"))
     assert "| allowed |" in p4 and "sa-core+pymysql @ serializable: allowed" in p4
     assert "| G0 |" in text  # every anomaly has its row, empty where nothing ran
+    # a driver that silently runs another level than asked shows up under the anomalies
+    given = next(line for line in text.splitlines() if line.startswith("| level given |"))
+    assert given == ("| level given | as asked (0/1 drivers) | as asked (1/2 drivers) | sa-orm+asyncmy: unsupported "
+                     "at repeatable read; pymysql: silently another level at serializable |"), given
 
 
 def test_schedules_show_rate_first_counterexample_and_script():

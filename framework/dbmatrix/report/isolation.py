@@ -53,10 +53,34 @@ def anomaly_tables(results: list[dict[str, Any]]) -> list[Block]:
                 row.append(common)
                 odd += [f"{d} @ {lv}: {v}" for d, v in sorted(by_driver.items()) if v != common]
             rows.append(row + ["; ".join(odd) or "—"])
+        given = level_given_row(results, target, levels)
+        if given:
+            rows.append(given)
         drivers = sorted({d for v in grid.values() for d in v})
         blocks += [("h", target), ("p", f"Drivers: {', '.join(drivers)}."),
                    ("table", ["anomaly", *levels, "drivers that differ"], rows)]
     return blocks
+
+
+def level_given_row(results: list[dict[str, Any]], target: str, levels: list[str]) -> list[str] | None:
+    """``isolation.effective_level`` under the anomalies: per level, how many drivers got the level they asked for;
+    a driver that silently runs another level (or refuses it) is named in the last column."""
+    by_level: dict[str, dict[str, str]] = defaultdict(dict)
+    for r in results:
+        level = (r.get("params") or {}).get("isolation")
+        if r["case"] == "isolation.effective_level" and r["target"] == target and level in levels:
+            by_level[level][r["driver"]] = r["outcome"]
+    if not by_level:
+        return None
+    row = ["level given"]
+    odd: dict[str, list[str]] = defaultdict(list)  # "driver: what" -> levels
+    for lv in levels:
+        got = by_level.get(lv, {})
+        other = {d: o for d, o in sorted(got.items()) if o != "supported"}
+        row.append(f"as asked ({len(got) - len(other)}/{len(got)} drivers)" if got else "")
+        for d, o in other.items():
+            odd[f"{d}: {'silently another level' if o == 'differs' else o}"].append(lv)
+    return row + ["; ".join(f"{what} at {', '.join(lvs)}" for what, lvs in odd.items()) or "—"]
 
 
 def schedule_summaries(results: list[dict[str, Any]]) -> list[Block]:
