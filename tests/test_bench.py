@@ -22,7 +22,7 @@ from dbmatrix.bench.timesplit import part_of, split_profile
 from dbmatrix.bench.worker import OVERHEAD_MIN_ROUNDS, Worker, overhead_sync
 from dbmatrix.bench.workloads import BATCH_ROWS, WORKLOADS, pgbench_script
 from dbmatrix.errors import UsageError
-from dbmatrix.report.bench import bench_html, bench_markdown
+from dbmatrix.report.bench import bench_html, bench_markdown, noise_line
 from dbmatrix.results import MEASURED, CellResult, RunDocument
 from dbmatrix.timing import cv_pct, histogram_of, mean_ci95, merge_encoded, percentiles_us
 
@@ -311,6 +311,20 @@ def test_report_section_renders_from_the_document_alone() -> None:
     page = bench_html(doc)
     assert page.count("<svg") == 2 and "<script" not in page
     assert bench_markdown(_doc_with([])) == "" and bench_html(_doc_with([])) == ""
+
+
+def test_noise_line_sums_up_cv_cpu_wait_and_load() -> None:
+    """The report's and the run's last line: medians over measured cells, ceilings left out."""
+    def cell(driver: str, variant: str, cv: float, wait: float, load: float) -> CellResult:
+        return CellResult("bench.pk_select", "pg", driver, MEASURED, params={"concurrency": 1, "variant": variant},
+                          metrics={"qps": 1.0, "qps_ci95": 0.0, "cv_pct": cv, "cpu_wait_pct": wait, "load_1m": load})
+
+    doc = _doc_with([cell("a", DEFAULT, 2.0, 10.0, 1.0), cell("a", TUNED, 4.0, 30.0, 3.0),
+                     cell("b", DEFAULT, 30.0, 50.0, 2.0), cell("pgbench", "ceiling", 90.0, 90.0, 9.0)])
+    line = noise_line(doc["results"])
+    assert line.startswith("Noise: median CV 4.0% over 3 cells; the load generator waited for a CPU 30% ")
+    assert "load average 2.0 (median" in line
+    assert line in bench_markdown(doc) and noise_line([]) == ""
 
 
 def test_charts_render_in_headless_chromium(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..matrix import MatrixRun
+from ..report.bench import noise_line
 from ..results import ERROR, MEASURED, SKIPPED, WALL_MS, CellResult
 from ..targets.model import OK, Target
 from ..timing import cv_pct, mean_ci95, merge_encoded, percentile_curve_us, percentiles_us
@@ -43,7 +44,7 @@ START_SLACK_NS = 3_000_000  # per worker: time to deliver "run" to every worker 
 @dataclass
 class BenchConfig:
     """How long each part of a cell runs. The default full bench (five workloads over postgres, mariadb and sqlite
-    with every driver, concurrency 1 and 4: about 460 cells) is sized to finish within 15 minutes; see
+    with every driver, concurrency 1 and 4: about 470 cells) is sized to finish within 15 minutes; see
     ``estimate_seconds``."""
 
     workloads: list[str]
@@ -470,18 +471,6 @@ def _shown(cell: CellResult) -> str:
     return f"{where}{cell.metrics['qps']:.0f} qps, CV {cell.metrics['cv_pct']:.0f}%"
 
 
-def noise_summary(cells: list[CellResult]) -> str:
-    """The run's noise in one line: median CV over the measured cells, median time waiting for a CPU, load."""
-    measured = [c.metrics for c in cells if c.outcome == MEASURED and c.params.get("variant") != CEILING_VARIANT]
-    if not measured:
-        return "no cell measured"
-    cv = statistics.median(m["cv_pct"] for m in measured)
-    wait = statistics.median(m.get("cpu_wait_pct", 0.0) for m in measured)
-    load = statistics.median(m.get("load_1m", 0.0) for m in measured)
-    return (f"median CV {cv:.1f}% over {len(measured)} cells; the load generator waited for a CPU {wait:.0f}% "
-            f"of its timed windows (median); load average {load:.1f} on {os.cpu_count()} CPUs")
-
-
 def cmd_bench(args: Any) -> int:
     """The ``dbmatrix bench`` verb (options parsed by cli.py)."""
     from ..results import load_document
@@ -513,7 +502,7 @@ def cmd_bench(args: Any) -> int:
         finally:
             run.cleanup()
     say(f"{len(run.doc.results)} cells in {_clock(time.perf_counter() - started)} (min:s); wrote {path}")
-    say(noise_summary(run.doc.results))
+    say(noise_line([c.to_dict() for c in run.doc.results]) or "no cell measured")
     if old is not None:
         print_changes(run.doc)
     return 1 if any(c.outcome == ERROR for c in run.doc.results) else 0
