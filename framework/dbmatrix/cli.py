@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--seconds", type=float, default=None, help="seconds per repeat (default 0.3)")
     bn.add_argument("--repeats", type=int, default=None, help="repeats per cell, at least 3 (default 3)")
     bn.add_argument("--rows", type=int, default=None, help="rows in bench_users (default 100000)")
-    bn.add_argument("--quick", action="store_true", help="a short smoke run (about 2 minutes per target)")
+    bn.add_argument("--quick", action="store_true", help="a short smoke run (well under 2 minutes per target)")
     bn.add_argument("--compare", type=Path, default=None, metavar="OLD",
                     help="mark QPS changes beyond the noise against an earlier run: its results.json, its run folder"
                          " or OUT/latest")

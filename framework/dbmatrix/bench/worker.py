@@ -50,6 +50,13 @@ def run_delay_ns() -> int:
         return 0
 
 
+def settled(previous: float | None, rate: float) -> bool:
+    """Has the warm-up's rate settled: this chunk within ``WARMUP_SETTLED`` of the one before?"""
+    if not previous:
+        return False
+    return abs(rate / previous - 1.0) <= WARMUP_SETTLED
+
+
 def timed_sync(op: Op, seconds: float, describe_error: Callable[[BaseException], str]) -> dict[str, Any]:
     """Call ``op`` until ``seconds`` have passed. Per call: one clock read, one append, one comparison; a failed call's
     timestamp is stored negated, so latencies are the differences of consecutive stamps, worked out afterwards."""
@@ -205,7 +212,7 @@ class Worker:
             chunks += 1
             result = self.run(time.monotonic_ns(), seconds / WARMUP_CHUNKS, keep_samples=False)
             rate = result["ops"] / max(result["elapsed_ns"], 1)
-            if previous and abs(rate / previous - 1.0) <= WARMUP_SETTLED:
+            if settled(previous, rate):
                 break
             previous = rate
         return {"chunks": chunks}
