@@ -14,13 +14,15 @@ from typing import Any
 
 import pytest
 
+from dbmatrix.bench.ceilings import slap_statements
 from dbmatrix.bench.compare import annotate
-from dbmatrix.bench.ops import DEFAULT, TUNED, variants
-from dbmatrix.bench.runner import BenchConfig
+from dbmatrix.bench.ops import DEFAULT, TUNED, Op, variants
+from dbmatrix.bench.runner import BenchConfig, CellSpec, estimate_seconds, plan_target
 from dbmatrix.bench.timesplit import part_of, split_profile
-from dbmatrix.bench.workloads import WORKLOADS
+from dbmatrix.bench.worker import OVERHEAD_MIN_ROUNDS, WARMUP_CHUNKS, Worker, overhead_sync, settled
+from dbmatrix.bench.workloads import BATCH_ROWS, WORKLOADS, pgbench_script
 from dbmatrix.errors import UsageError
-from dbmatrix.report.bench import bench_html, bench_markdown
+from dbmatrix.report.bench import bench_html, bench_markdown, noise_line
 from dbmatrix.results import MEASURED, CellResult, RunDocument
 from dbmatrix.timing import cv_pct, histogram_of, mean_ci95, merge_encoded, percentiles_us
 
@@ -53,6 +55,7 @@ def check_measured(cell: dict[str, Any]) -> None:
         return
     assert m["errors"] == 0, (where, cell["detail"])
     assert m["ops"] > 0 and m["cpu_us_per_op"] > 0, where
+    assert 0 <= m["cpu_wait_pct"] <= 100 * cell["params"]["concurrency"] and m["load_1m"] >= 0, where
     assert m["rss_peak_mb"] > 0 and len(m["rss_peak_mb_workers"]) == cell["params"]["concurrency"], where
     if cell["params"]["concurrency"] == 1:
         assert isinstance(m["overhead_pct"], float), where
@@ -94,18 +97,28 @@ def test_quick_sqlite_document(sqlite_quick: tuple[subprocess.CompletedProcess, 
     assert "## Performance (dbmatrix bench)" in md and "### sqlite · bench.pk_select" in md
     page = (run_dir(out) / "report.html").read_text()
     assert page.count("<svg") >= 2 * len(WORKLOADS) and "cdn" not in page.lower()
+    # the estimate up front, a progress line per cell, the noise summary at the end
+    lines = proc.stderr.splitlines()
+    assert any(f"{len(cells)} cells and 0 ceilings on sqlite: about " in ln for ln in lines), proc.stderr[:500]
+    assert sum("left)" in ln for ln in lines) == len(cells)
+    assert any(f"[{len(cells)}/{len(cells)}] " in ln for ln in lines) and "median CV " in proc.stderr
 
 
+@pytest.mark.parametrize("form", ["file", "folder", "latest"])
 def test_compare_marks_changes_beyond_noise(sqlite_quick: tuple[subprocess.CompletedProcess, Path],
-                                            tmp_path: Path) -> None:
-    """--compare against a copy whose pk_select numbers are ten times higher with tight intervals."""
+                                            tmp_path: Path, form: str) -> None:
+    """--compare against a copy whose pk_select numbers are ten times higher with tight intervals, named as a
+    results.json, as its run folder, or as ``<out>/latest``."""
     _, out = sqlite_quick
     old = json.loads((run_dir(out) / "results.json").read_text())
     for c in old["results"]:
         if c["case"] == "bench.pk_select":
             c["metrics"]["qps"], c["metrics"]["qps_ci95"] = c["metrics"]["qps"] * 10, 0.0
-    old_path = tmp_path / "old.json"
-    old_path.write_text(json.dumps(old))
+    run_folder = tmp_path / "old" / "20260101000000_abcdef"
+    run_folder.mkdir(parents=True)
+    (run_folder / "results.json").write_text(json.dumps(old))
+    (tmp_path / "old" / "latest").symlink_to(run_folder.name, target_is_directory=True)
+    old_path = {"file": run_folder / "results.json", "folder": run_folder, "latest": tmp_path / "old" / "latest"}[form]
     proc = bench(["--quick", "--target", "sqlite", "--workload", "pk_select", "--driver", "sqlite3",
                   "--compare", str(old_path), "--out", str(tmp_path / "new")], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -116,15 +129,16 @@ def test_compare_marks_changes_beyond_noise(sqlite_quick: tuple[subprocess.Compl
 
 def test_quick_postgres_with_pgbench_ceiling(tmp_path: Path) -> None:
     proc = bench(["--quick", "--target", "postgres", "--workload", "pk_select", "--workload", "update_txn",
-                  "--driver", "asyncpg", "--driver", "psycopg", "--driver", "sa-orm+psycopg", "--concurrency", "1,2",
-                  "--out", str(tmp_path / "out")], tmp_path)
+                  "--workload", "insert_batch", "--driver", "asyncpg", "--driver", "psycopg",
+                  "--driver", "sa-orm+psycopg", "--concurrency", "1,2", "--out", str(tmp_path / "out")], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads((run_dir(tmp_path / "out") / "results.json").read_text())
     cells = doc["results"]
     assert {c["driver"] for c in cells} == {"pgbench", "asyncpg", "psycopg", "sa-orm+psycopg"}
     assert {c["params"]["concurrency"] for c in cells} == {1, 2}
     ceilings = {(c["case"], c["params"]["concurrency"]): c["metrics"]["qps"] for c in cells if c["driver"] == "pgbench"}
-    assert set(ceilings) == {(case, n) for case in ("bench.pk_select", "bench.update_txn") for n in (1, 2)}
+    cases = ("bench.pk_select", "bench.update_txn", "bench.insert_batch")
+    assert set(ceilings) == {(case, n) for case in cases for n in (1, 2)}
     for c in cells:
         assert c["outcome"] == MEASURED, c["detail"]
         check_measured(c)
@@ -132,11 +146,29 @@ def test_quick_postgres_with_pgbench_ceiling(tmp_path: Path) -> None:
             expected = 100 * c["metrics"]["qps"] / ceilings[(c["case"], c["params"]["concurrency"])]
             assert c["metrics"]["ceiling_pct"] == pytest.approx(expected, abs=0.2)
     assert "pgbench (ceiling)" in (run_dir(tmp_path / "out") / "report.md").read_text()
+    insert = next(c for c in cells if c["driver"] == "pgbench" and c["case"] == "bench.insert_batch")
+    assert insert["params"]["knobs"]["mode"] == "-M simple", insert["params"]
+
+
+def test_quick_mariadb_with_mysqlslap_ceilings(tmp_path: Path) -> None:
+    """mysqlslap ceilings for a read and for insert_batch (its 1,000-row multi-VALUES transaction)."""
+    proc = bench(["--quick", "--target", "mariadb", "--workload", "pk_select", "--workload", "insert_batch",
+                  "--driver", "pymysql", "--out", str(tmp_path / "out")], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cells = json.loads((run_dir(tmp_path / "out") / "results.json").read_text())["results"]
+    ceilings = {c["case"]: c for c in cells if c["driver"] == "mysqlslap"}
+    assert set(ceilings) == {"bench.pk_select", "bench.insert_batch"}
+    for c in cells:
+        assert c["outcome"] == MEASURED, c["detail"]
+        check_measured(c)
+        if c["driver"] == "pymysql":
+            top = ceilings[c["case"]]["metrics"]["qps"]
+            assert c["metrics"]["ceiling_pct"] == pytest.approx(100 * c["metrics"]["qps"] / top, abs=0.2)
 
 
 @pytest.mark.parametrize("args", [
     ["--workload", "nope"], ["--repeats", "2"], ["--concurrency", "0"], ["--concurrency", "x"],
-    ["--seconds", "0"], ["--driver", "nosuch"], ["--compare", "missing.json"],
+    ["--seconds", "0"], ["--driver", "nosuch"], ["--compare", "missing.json"], ["--compare", "."],
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str]) -> None:
     proc = bench(["--target", "sqlite", *args, "--out", str(tmp_path / "out")], tmp_path, timeout=60)
@@ -173,6 +205,53 @@ def test_config_defaults_and_validation() -> None:
     assert quick.workloads == ["pk_select", "json_select"] and quick.concurrency == [1, 4]
     with pytest.raises(UsageError):
         BenchConfig.from_args([], None, None, 1, quick=False)
+
+
+def test_insert_batch_ceiling_statements() -> None:
+    """The ceilings' insert_batch: one transaction around one INSERT of 1,000 literal rows."""
+    script = pgbench_script("insert_batch", 1000).splitlines()
+    assert script[0] == "BEGIN;" and script[-1] == "END;" and len(script) == 3
+    assert script[1].startswith("INSERT INTO bench_events (user_id, payload) VALUES (")
+    assert script[1].count("),(") == BATCH_ROWS - 1
+    stmts, per_op = slap_statements("insert_batch", 1000, seed=7)
+    assert per_op == 3 and len(stmts) % 3 == 0 and stmts[:3:2] == ["START TRANSACTION", "COMMIT"]
+    assert stmts[1].count("),(") == BATCH_ROWS - 1
+
+
+def test_default_full_bench_is_planned_within_15_minutes() -> None:
+    """The default configuration's own estimate for the full bench (postgres, mariadb, sqlite, every driver,
+    concurrency 1 and 4): the budget the defaults were chosen for; the run itself prints the same estimate."""
+    from dbmatrix.matrix import MatrixRun
+
+    run = MatrixRun.from_options(["postgres", "mariadb", "sqlite"], [], [], [], "unused")
+    cfg = BenchConfig.from_args([], None, None, None, quick=False)
+    plans = {t.name: plan_target(run, t, cfg) for t in run.targets}
+    cells = [st for steps in plans.values() for st in steps if isinstance(st, CellSpec)]
+    assert len(cells) > 300 and {c.concurrency for c in cells} == {1, 4} and cfg.repeats >= 3
+    assert estimate_seconds(plans, cfg) <= 15 * 60
+    quick = BenchConfig.from_args([], None, None, None, quick=True)
+    for name in ("sqlite", "postgres"):
+        target = next(t for t in run.targets if t.name == name)
+        assert estimate_seconds({name: plan_target(run, target, quick)}, quick) <= 2 * 60
+
+
+def test_overhead_pass_is_bounded_by_its_budget() -> None:
+    """Slow calls make long rounds: the pass stops at its budget, after at least OVERHEAD_MIN_ROUNDS rounds."""
+    import time
+
+    slow = Op(lambda: time.sleep(0.02), False)
+    pairs = overhead_sync(slow, 0.001, 10, budget=0.05)
+    assert len(pairs) == OVERHEAD_MIN_ROUNDS and all(p[0] >= 1 for p in pairs)
+    fast = Op(lambda: None, False)
+    assert len(overhead_sync(fast, 0.001, 10, budget=5.0)) == 10
+
+
+def test_warmup_ends_once_the_rate_settles() -> None:
+    assert not settled(None, 100.0) and not settled(0.0, 100.0)
+    assert settled(100.0, 109.0) and settled(100.0, 91.0) and not settled(100.0, 120.0)
+    worker = Worker()
+    worker.op = Op(lambda: sum(range(50)), False)
+    assert 2 <= worker.warmup(0.2)["chunks"] <= WARMUP_CHUNKS  # at least two chunks to compare, at most all
 
 
 def test_every_layer_has_a_default_and_names_its_tuned_knobs() -> None:
@@ -234,6 +313,20 @@ def test_report_section_renders_from_the_document_alone() -> None:
     page = bench_html(doc)
     assert page.count("<svg") == 2 and "<script" not in page
     assert bench_markdown(_doc_with([])) == "" and bench_html(_doc_with([])) == ""
+
+
+def test_noise_line_sums_up_cv_cpu_wait_and_load() -> None:
+    """The report's and the run's last line: medians over measured cells, ceilings left out."""
+    def cell(driver: str, variant: str, cv: float, wait: float, load: float) -> CellResult:
+        return CellResult("bench.pk_select", "pg", driver, MEASURED, params={"concurrency": 1, "variant": variant},
+                          metrics={"qps": 1.0, "qps_ci95": 0.0, "cv_pct": cv, "cpu_wait_pct": wait, "load_1m": load})
+
+    doc = _doc_with([cell("a", DEFAULT, 2.0, 10.0, 1.0), cell("a", TUNED, 4.0, 30.0, 3.0),
+                     cell("b", DEFAULT, 30.0, 50.0, 2.0), cell("pgbench", "ceiling", 90.0, 90.0, 9.0)])
+    line = noise_line(doc["results"])
+    assert line.startswith("Noise: median CV 4.0% over 3 cells; the load generator waited for a CPU 30% ")
+    assert "load average 2.0 (median" in line
+    assert line in bench_markdown(doc) and noise_line([]) == ""
 
 
 def test_charts_render_in_headless_chromium(tmp_path: Path) -> None:

@@ -60,12 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="pk_select, range_select, insert_batch, update_txn, json_select (default: all)")
     bn.add_argument("--driver", action="append", default=[], metavar="IDS", help="driver ids (default: all)")
     bn.add_argument("--concurrency", default=None, metavar="N,N", help="worker processes per cell (default 1,4)")
-    bn.add_argument("--seconds", type=float, default=None, help="seconds per repeat (default 0.5)")
+    bn.add_argument("--seconds", type=float, default=None, help="seconds per repeat (default 0.3)")
     bn.add_argument("--repeats", type=int, default=None, help="repeats per cell, at least 3 (default 3)")
     bn.add_argument("--rows", type=int, default=None, help="rows in bench_users (default 100000)")
-    bn.add_argument("--quick", action="store_true", help="a short smoke run (about 2 minutes per target)")
-    bn.add_argument("--compare", type=Path, default=None, metavar="OLD.json",
-                    help="mark QPS changes beyond the noise against an earlier results.json")
+    bn.add_argument("--quick", action="store_true", help="a short smoke run (well under 2 minutes per target)")
+    bn.add_argument("--compare", type=Path, default=None, metavar="OLD",
+                    help="mark QPS changes beyond the noise against an earlier run: its results.json, its run folder"
+                         " or OUT/latest")
     bn.add_argument("--out", default="dbmatrix-out", metavar="DIR", help="output directory (default ./dbmatrix-out)")
 
     tg = sub.add_parser("targets", help="list targets (all built-in and configured by default): answers?, version")

@@ -4,6 +4,10 @@ PostgreSQL: ``pgbench -M prepared`` with a custom script of the workload's state
 per-transaction log (``-l``) folded into an HdrHistogram. MariaDB/MySQL: ``mysqlslap`` running a file of the same
 statements with literal values (text protocol, as PyMySQL sends them); it reports only the run time, so no
 percentiles. Each repeat is one tool run; the tools are found on PATH or in ``/usr/lib/postgresql/*/bin``.
+
+``insert_batch`` is one transaction with a single INSERT of 1,000 literal rows (multi-VALUES) for both tools, and
+pgbench sends it with ``-M simple``: a prepared statement without parameters would send the rows once and then only
+re-execute them, which no client writing new rows can do.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from ..redaction import register_secret, scrub
 from ..targets.model import Target
 from ..timing import histogram_of
 from .schema import EVENTS, USERS
-from .workloads import RING, call_params, json_sql, lock_select_sql, pgbench_script
+from .workloads import RING, call_params, insert_batches, json_sql, lock_select_sql, pgbench_script, values_insert_sql
 
 TOOL_TIMEOUT_S = 120
 _TPS = re.compile(r"^tps = ([0-9.]+) \(without initial connection time\)", re.MULTILINE)
@@ -88,7 +92,10 @@ def pgbench(target: Target, workload: str, rows: int, concurrency: int, seconds:
     exe, url = _tool_and_url("pgbench", "PostgreSQL", target)
     # Behind a transaction pooler named prepared statements may not survive (PgBouncer < 1.21): extended protocol.
     mode = "extended" if target.pooler == "transaction" else "prepared"
-    run = CeilingRun("pgbench", knobs={"mode": f"-M {mode}", "script": "the workload's statements",
+    script = "the workload's statements"
+    if workload == "insert_batch":
+        mode, script = "simple", "BEGIN; INSERT of 1,000 literal rows (multi-VALUES); END"
+    run = CeilingRun("pgbench", knobs={"mode": f"-M {mode}", "script": script,
                                        "clients": f"-c {concurrency} -j {concurrency}"})
     env = dict(os.environ, PGCONNECT_TIMEOUT="10", PGAPPNAME="dbmatrix-bench")
     if url.password:
@@ -124,6 +131,11 @@ def pgbench(target: Target, workload: str, rows: int, concurrency: int, seconds:
 
 def slap_statements(workload: str, rows: int, seed: int) -> tuple[list[str], int]:
     """The workload as literal SQL statements for mysqlslap, and how many statements make one operation."""
+    if workload == "insert_batch":
+        stmts = []
+        for batch in insert_batches(rows, seed):
+            stmts += ["START TRANSACTION", values_insert_sql(batch), "COMMIT"]
+        return stmts, 3
     params = call_params(workload, rows, seed)[: RING // 4]
     if workload == "pk_select":
         return [f"SELECT id, name, email FROM {USERS} WHERE id = {p['id']}" for p in params], 1
@@ -147,7 +159,10 @@ def slap_statements(workload: str, rows: int, seed: int) -> tuple[list[str], int
 def mysqlslap(target: Target, workload: str, rows: int, concurrency: int, seconds: float, repeats: int) -> CeilingRun:
     exe, url = _tool_and_url("mysqlslap", "MariaDB/MySQL", target)
     stmts, per_op = slap_statements(workload, rows, seed=7)
-    run = CeilingRun("mysqlslap", knobs={"protocol": "text, literal values", "clients": f"--concurrency={concurrency}"})
+    knobs = {"protocol": "text, literal values", "clients": f"--concurrency={concurrency}"}
+    if workload == "insert_batch":
+        knobs["statements"] = "START TRANSACTION; INSERT of 1,000 literal rows (multi-VALUES); COMMIT"
+    run = CeilingRun("mysqlslap", knobs=knobs)
     env = dict(os.environ)
     if url.password:
         env["MYSQL_PWD"] = url.password

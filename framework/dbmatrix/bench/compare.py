@@ -1,4 +1,5 @@
-"""``--compare OLD.json``: mark the cells whose QPS moved beyond the noise since an earlier run.
+"""``--compare OLD``: mark the cells whose QPS moved beyond the noise since an earlier run (``OLD`` is found like
+``dbmatrix report`` finds it: a results.json, a run folder or ``<out>/latest``).
 
 A change counts when the two 95% confidence intervals of the mean QPS do not overlap (each run's own repeats give
 its interval); otherwise the difference is noise at this machine's level of noise. The verdict lands in the new

@@ -2,16 +2,19 @@
 
 Targets, drivers, ``--require`` and the output folder are ``dbmatrix run``'s (``MatrixRun``: selection, managed
 servers, scratch space, cleanup, atomic results + reports). Each cell is measured by worker processes
-(``worker.py``), one connection each, started once with ``spawn`` and reused; a cell at concurrency N uses N of
-them, started together at a shared instant. At concurrency 1 the timed loop alternates with a bare loop of the same
-call in short rounds (``overhead_pct``: the client CPU the harness adds per call), and for default variants one extra
-repeat runs under cProfile ("where the time goes"). Ceilings (pgbench, mysqlslap) run in the same run, as
-their own rows.
+(``worker.py``), one connection each, started once with ``spawn`` and reused by every cell; a cell at concurrency N
+uses N of them, started together at a shared instant. At concurrency 1 the timed loop first alternates with a bare
+loop of the same call in short rounds (``overhead_pct``: the client CPU the harness adds per call), which is also
+the cell's warm-up; at higher concurrency a warm-up runs until the rate settles. For default variants one extra
+repeat at concurrency 1 runs under cProfile ("where the time goes"). Ceilings (pgbench, mysqlslap) run in the same
+run, as their own rows. The whole plan is known before the first cell, so the run prints its estimated time up
+front (``estimate_seconds``) and its progress as it goes.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -21,6 +24,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..matrix import MatrixRun
+from ..report.bench import noise_line
 from ..results import ERROR, MEASURED, SKIPPED, WALL_MS, CellResult
 from ..targets.model import OK, Target
 from ..timing import cv_pct, mean_ci95, merge_encoded, percentile_curve_us, percentiles_us
@@ -28,21 +32,28 @@ from . import ceilings
 from .ops import DEFAULT, TUNED, variants
 from .schema import create_and_load
 from .timesplit import bottleneck
-from .worker import worker_main
+from .worker import OVERHEAD_MIN_ROUNDS, worker_main
 from .workloads import BATCH_ROWS, WORKLOADS
 
 CEILING_VARIANT = "ceiling"
-REPLY_SLACK_S = 60
-OVERHEAD_ROUNDS = 10  # on top of the work asked for, before a silent worker counts as hung
+REPLY_SLACK_S = 60  # on top of the work asked for, before a silent worker counts as hung
+OVERHEAD_ROUNDS = 6  # rounds of the overhead pass (the first one is its warm-up and is not counted)
+START_SLACK_NS = 3_000_000  # per worker: time to deliver "run" to every worker before their shared start
 
 
 @dataclass
 class BenchConfig:
+    """How long each part of a cell runs. The default full bench (five workloads over postgres, mariadb and sqlite
+    with every driver, concurrency 1 and 4: about 470 cells) is sized to finish within 15 minutes; see
+    ``estimate_seconds``."""
+
     workloads: list[str]
     concurrency: list[int]
-    seconds: float = 0.5
+    seconds: float = 0.3  # one timed repeat
     repeats: int = 3
-    warmup: float = 0.2
+    warmup: float = 0.2  # at most, at concurrency > 1 (it ends once the rate settles)
+    overhead: float = 0.3  # the overhead pass at concurrency 1, which is also that cell's warm-up
+    profile_seconds: float = 0.25  # the cProfile repeat (at most ``seconds``)
     rows: int = 100_000
     profile: bool = True
     quick: bool = False
@@ -63,7 +74,8 @@ class BenchConfig:
             raise UsageError(f"--concurrency values must be between 1 and 256, got {conc_text!r}")
         cfg = cls(list(dict.fromkeys(names)), conc, quick=quick)
         if quick:
-            cfg.seconds, cfg.repeats, cfg.warmup, cfg.rows = 0.1, 3, 0.05, 20_000
+            cfg.seconds, cfg.repeats, cfg.warmup, cfg.overhead, cfg.profile_seconds = 0.1, 3, 0.05, 0.1, 0.1
+            cfg.rows = 20_000
         if seconds is not None:
             if not 0 < seconds <= 3600:
                 raise UsageError(f"--seconds must be > 0 and <= 3600, got {seconds}")
@@ -170,8 +182,10 @@ class CellSpec:
 def measure_cell(pool: WorkerPool, spec: CellSpec, cfg: BenchConfig) -> CellResult:
     started = time.perf_counter()
     n, case = spec.concurrency, WORKLOADS[spec.workload].case
+    load = round(os.getloadavg()[0], 2)  # the machine's load as the cell starts: context for its CV
 
     def cell(outcome: str, detail: str | None, metrics: dict[str, Any]) -> CellResult:
+        metrics["load_1m"] = load
         metrics[WALL_MS] = round((time.perf_counter() - started) * 1000.0, 3)
         return CellResult(case=case, target=spec.target.name, driver=spec.driver, outcome=outcome,
                           params=spec.params(), detail=detail, metrics=metrics)
@@ -182,19 +196,22 @@ def measure_cell(pool: WorkerPool, spec: CellSpec, cfg: BenchConfig) -> CellResu
         # each worker its own seed: different rows, the same sequence for every driver
         pool.ask_each([("open", spec.driver, info, spec.workload, spec.variant, cfg.rows, 1000 * i + 17)
                        for i in range(n)], REPLY_SLACK_S)
-        pool.ask(n, ("warmup", cfg.warmup), cfg.warmup + REPLY_SLACK_S)
+        overhead = None
+        if n == 1:  # the timed loop and a bare loop in alternating short rounds; it warms the cell up as well
+            chunk_s = cfg.overhead / (2 * OVERHEAD_ROUNDS)
+            pairs = pool.ask_one(("overhead", chunk_s, OVERHEAD_ROUNDS, cfg.overhead),
+                                 cfg.overhead + REPLY_SLACK_S)["pairs"]
+            overhead = overhead_ratio(pairs[1:] if len(pairs) > OVERHEAD_MIN_ROUNDS else pairs)
+        else:
+            pool.ask(n, ("warmup", cfg.warmup), cfg.warmup + REPLY_SLACK_S)
         runs: list[list[dict[str, Any]]] = []
         for _ in range(cfg.repeats):
-            start_at = time.monotonic_ns() + 3_000_000 * n  # every worker starts at the same instant
+            start_at = time.monotonic_ns() + START_SLACK_NS * n  # every worker starts at the same instant
             runs.append(pool.ask(n, ("run", start_at, cfg.seconds), repeat_timeout))
-        overhead = None
-        if n == 1:  # about one more repeat: the timed loop and a bare loop in alternating short rounds
-            chunk_s = cfg.seconds / (2 * OVERHEAD_ROUNDS)
-            pairs = pool.ask_one(("overhead", chunk_s, OVERHEAD_ROUNDS), 2 * repeat_timeout)["pairs"]
-            overhead = overhead_ratio(pairs)
         # the bottleneck column belongs to the default row; tuned rows show their gain instead
         profiled = n == 1 and cfg.profile and spec.variant == DEFAULT
-        profile = pool.ask_one(("profile", cfg.seconds), repeat_timeout) if profiled else None
+        profile_s = min(cfg.seconds, cfg.profile_seconds)
+        profile = pool.ask_one(("profile", profile_s), profile_s + REPLY_SLACK_S) if profiled else None
         closed = pool.ask(n, ("close",), REPLY_SLACK_S)
     except WorkerHung as exc:
         pool.stop()
@@ -232,11 +249,15 @@ def _summarise(runs: list[list[dict[str, Any]]], overhead: float | None, profile
     mean, half = mean_ci95(qps)
     hist = merge_encoded(w["hist"] for rep in runs for w in rep if w["hist"])
     cpu_ns = sum(w["cpu_ns"] for rep in runs for w in rep)
+    elapsed_ns = sum(w["elapsed_ns"] for rep in runs for w in rep) or 1
+    runq_ns = sum(w.get("runq_ns", 0) for rep in runs for w in rep)
     rss = [round(c["rss_peak_kb"] / 1024.0, 1) for c in closed]
     metrics: dict[str, Any] = {
         "qps": round(mean, 1), "qps_ci95": round(half, 1), "qps_repeats": [round(q, 1) for q in qps],
         "cv_pct": round(cv_pct(qps), 2), **percentiles_us(hist), "latency_us": percentile_curve_us(hist),
         "cpu_us_per_op": round(cpu_ns / ops / 1000.0, 2), "errors": errors, "ops": ops,
+        # the share of the timed windows the load generator was ready to run but waited for a CPU
+        "cpu_wait_pct": round(100.0 * runq_ns / elapsed_ns, 1),
         "rss_peak_mb": max(rss), "rss_peak_mb_workers": rss,
     }
     if spec.workload == "insert_batch":
@@ -255,7 +276,7 @@ def _summarise(runs: list[list[dict[str, Any]]], overhead: float | None, profile
 
 def ceiling_cells(target: Target, workload: str, cfg: BenchConfig) -> list[CellResult]:
     tool = ceilings.tool_for(target)
-    if tool is None or not WORKLOADS[workload].pgbench:
+    if tool is None:
         return []
     cells = []
     for c in cfg.concurrency:
@@ -273,6 +294,7 @@ def ceiling_cells(target: Target, workload: str, cfg: BenchConfig) -> list[CellR
                                    "qps_repeats": [round(q, 1) for q in run.qps], "cv_pct": round(cv_pct(run.qps), 2)}
         if run.hist is not None:
             metrics.update(percentiles_us(run.hist), latency_us=percentile_curve_us(run.hist))
+        metrics["load_1m"] = round(os.getloadavg()[0], 2)
         metrics[WALL_MS] = round((time.perf_counter() - started) * 1000.0, 3)
         params["knobs"] = run.knobs
         cells.append(CellResult(WORKLOADS[workload].case, target.name, tool, MEASURED, params=params,
@@ -309,44 +331,144 @@ def check_explicit_drivers(run: MatrixRun, explicit: list[str]) -> None:
             raise UsageError(f"driver {driver_id} has no target of its kind among: {', '.join(sorted(kinds))}")
 
 
+# Fixed costs for the estimate, measured on a 2-core machine: a session's open/close with its first statements, a
+# ceiling tool's start, and loading rows into the benchmark table (per 1,000 rows).
+OPEN_S, TOOL_START_S, LOAD_S_PER_1000_ROWS, POOL_START_S = 0.12, 0.1, 0.12, 2.0
+
+
+@dataclass
+class CeilingSpec:
+    target: Target
+    workload: str
+
+    def label(self) -> str:
+        return f"{self.target.name} {self.workload} {ceilings.tool_for(self.target)} ceiling"
+
+
+Step = CellSpec | CeilingSpec | CellResult  # a cell to measure, a ceiling to run, or a cell already decided (skipped)
+
+
+def plan_target(run: MatrixRun, target: Target, cfg: BenchConfig) -> list[Step]:
+    """Every step for ``target`` in run order: per workload its ceiling, then each driver x variant x concurrency."""
+    steps: list[Step] = []
+    for workload in cfg.workloads:
+        if ceilings.tool_for(target) is not None:
+            steps.append(CeilingSpec(target, workload))
+        for driver_id in run.driver_ids:
+            adapter = run.adapter(driver_id)
+            if not adapter.supports(target.kind):
+                continue
+            reason = adapter.unavailable_reason()
+            if reason:  # only implicit drivers get here (explicit ones were checked up front)
+                steps.append(CellResult(WORKLOADS[workload].case, target.name, driver_id, SKIPPED, detail=reason))
+                continue
+            for variant, knobs in variants(driver_id, workload).items():
+                steps += [CellSpec(target, driver_id, workload, variant, knobs, c) for c in cfg.concurrency]
+    return steps
+
+
+def step_seconds(step: Step, cfg: BenchConfig) -> float:
+    """The nominal time of one step (what the configuration asks for, plus the fixed costs above)."""
+    if isinstance(step, CellResult):
+        return 0.0
+    if isinstance(step, CeilingSpec):
+        if step.target.kind == "postgresql":  # pgbench -T takes whole seconds
+            per_run = max(1, round(cfg.seconds)) + TOOL_START_S
+            return len(cfg.concurrency) * cfg.repeats * per_run
+        return len(cfg.concurrency) * (cfg.repeats + 1) * (cfg.seconds + TOOL_START_S)  # mysqlslap calibrates first
+    n = step.concurrency
+    timed = cfg.repeats * (cfg.seconds + START_SLACK_NS * n / 1e9)
+    if n > 1:
+        return OPEN_S * 1.5 + cfg.warmup * 0.75 + timed  # N opens in parallel; the warm-up often ends early
+    profiled = cfg.profile and step.variant == DEFAULT
+    return OPEN_S + cfg.overhead + timed + (min(cfg.seconds, cfg.profile_seconds) * 1.5 if profiled else 0.0)
+
+
+def estimate_seconds(plans: dict[str, list[Step]], cfg: BenchConfig) -> float:
+    """Worker start + loading each target's rows + every step's nominal time. A busy machine stretches it: the
+    estimate is what the run asks for, the progress lines say how it is going."""
+    load = len(plans) * load_seconds(cfg)
+    return POOL_START_S + load + sum(step_seconds(st, cfg) for steps in plans.values() for st in steps)
+
+
+def load_seconds(cfg: BenchConfig) -> float:
+    return LOAD_S_PER_1000_ROWS * cfg.rows / 1000
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+@dataclass
+class Progress:
+    """``[k/N]`` and the time left, scaled by how the run is doing against its estimate so far."""
+
+    total_steps: int
+    total_s: float
+    say: Callable[[str], None]
+    started: float = field(default_factory=time.perf_counter)
+    done_steps: int = 0
+    done_s: float = 0.0
+
+    def step(self, nominal_s: float, line: str | None) -> None:
+        """One step done (``line`` None: a part of the estimate that is not a step, e.g. loading rows)."""
+        self.done_s += nominal_s
+        if line is None:
+            return
+        self.done_steps += 1
+        elapsed = time.perf_counter() - self.started
+        left = max(0.0, self.total_s - self.done_s) * (elapsed / self.done_s if self.done_s else 1.0)
+        self.say(f"[{self.done_steps}/{self.total_steps}] {line}  ({_clock(elapsed)} elapsed, ~{_clock(left)} left)")
+
+
 def bench(run: MatrixRun, cfg: BenchConfig, say: Callable[[str], None]) -> None:
     """Measure every cell into ``run``'s document (targets already prepared)."""
+    plans = {t.name: plan_target(run, t, cfg) for t in run.targets if t.status == OK}
+    measured = [st for steps in plans.values() for st in steps if not isinstance(st, CellResult)]
+    total_s = estimate_seconds(plans, cfg)
+    cells = sum(isinstance(st, CellSpec) for st in measured)
+    say(f"{cells} cells and {len(measured) - cells} ceilings on {', '.join(plans) or 'no target'}: "
+        f"about {_clock(total_s)} (min:s) on an idle machine; {cfg.repeats} repeats x {cfg.seconds:g}s per cell")
+    progress = Progress(len(measured), total_s, say)
     pool = WorkerPool(max(cfg.concurrency))
     pool.start()
+    progress.step(POOL_START_S, None)
     try:
         for target in [t for t in run.targets if t.status == OK]:
             say(f"loading {cfg.rows} rows into {target.name}")
             try:
                 create_and_load(target, cfg.rows)
+                progress.step(load_seconds(cfg), None)
             except Exception as exc:  # noqa: BLE001 - the target's cells become errors, the run goes on
                 for w in cfg.workloads:
                     run.add(CellResult(WORKLOADS[w].case, target.name, "-", ERROR,
                                        detail=f"loading the benchmark tables failed: {type(exc).__name__}: {exc}"))
                 continue
             target_cells: list[CellResult] = []
-            for workload in cfg.workloads:
-                target_cells += ceiling_cells(target, workload, cfg)
-                for driver_id in run.driver_ids:
-                    adapter = run.adapter(driver_id)
-                    if not adapter.supports(target.kind):
-                        continue
-                    reason = adapter.unavailable_reason()
-                    if reason:  # only implicit drivers get here (explicit ones were checked up front)
-                        target_cells.append(CellResult(WORKLOADS[workload].case, target.name, driver_id, SKIPPED,
-                                                       detail=reason))
-                        continue
-                    for variant, knobs in variants(driver_id, workload).items():
-                        for c in cfg.concurrency:
-                            spec = CellSpec(target, driver_id, workload, variant, knobs, c)
-                            cell = measure_cell(pool, spec, cfg)
-                            target_cells.append(cell)
-                            say(f"{spec.label()}: " + (f"{cell.metrics['qps']:.0f} qps" if cell.outcome == MEASURED
-                                                      else f"{cell.outcome}: {cell.detail}"))
+            for step in plans[target.name]:
+                if isinstance(step, CellResult):
+                    target_cells.append(step)
+                    continue
+                if isinstance(step, CeilingSpec):
+                    done = ceiling_cells(target, step.workload, cfg)
+                    shown = ", ".join(_shown(c) for c in done)
+                else:
+                    done = [measure_cell(pool, step, cfg)]
+                    shown = _shown(done[0])
+                target_cells += done
+                progress.step(step_seconds(step, cfg), f"{step.label()}: {shown}")
             add_ratios(target_cells)
             for cell in target_cells:
                 run.add(cell)
     finally:
         pool.stop()
+
+
+def _shown(cell: CellResult) -> str:
+    if cell.outcome != MEASURED:
+        return f"{cell.outcome}: {cell.detail}"
+    where = f"c={cell.params['concurrency']} " if cell.params.get("variant") == CEILING_VARIANT else ""
+    return f"{where}{cell.metrics['qps']:.0f} qps, CV {cell.metrics['cv_pct']:.0f}%"
 
 
 def cmd_bench(args: Any) -> int:
@@ -379,7 +501,8 @@ def cmd_bench(args: Any) -> int:
             path = run.write(complete)  # an interrupted run is written too, marked incomplete
         finally:
             run.cleanup()
-    say(f"{len(run.doc.results)} cells in {time.perf_counter() - started:.0f}s; wrote {path}")
+    say(f"{len(run.doc.results)} cells in {_clock(time.perf_counter() - started)} (min:s); wrote {path}")
+    say(noise_line([c.to_dict() for c in run.doc.results]) or "no cell measured")
     if old is not None:
         print_changes(run.doc)
     return 1 if any(c.outcome == ERROR for c in run.doc.results) else 0

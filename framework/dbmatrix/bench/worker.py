@@ -1,13 +1,16 @@
 """A load-generator worker process: one connection, one operation, timed loops on command.
 
 The parent (``runner``) starts workers with the ``spawn`` method and talks to each over a pipe: ``open`` a session
-and build the operation, ``warmup``, ``run`` a timed repeat starting at a shared monotonic instant, ``overhead``
-(the harness's loop alternated with a bare loop of the same call), ``profile`` one repeat under cProfile, ``close``.
+and build the operation, ``warmup`` (until the rate settles), ``run`` a timed repeat starting at a shared monotonic
+instant, ``overhead`` (the harness's loop alternated with a bare loop of the same call, bounded in time), ``profile``
+one repeat under cProfile, ``close``.
 A worker owns its process, so sync drivers are called directly and an async driver's whole timed loop is one
 coroutine on the session's event loop: one hop per repeat, none per call.
 
 Per call the timed loop does one clock read, one list append and one comparison; latencies are worked out and folded
-into an HdrHistogram after the window closes.
+into an HdrHistogram after the window closes. Around the window (not in it) the loop's thread reads its run-queue
+delay from ``/proc/thread-self/schedstat``: the time it was ready to run but waited for a CPU, which on a shared
+machine is where most of the repeat-to-repeat noise comes from.
 """
 
 from __future__ import annotations
@@ -28,12 +31,30 @@ from .ops import Op, build_op
 from .timesplit import split_profile
 
 ERROR_LIMIT = 1000  # a repeat stops early once errors outnumber successes past this many
+WARMUP_CHUNKS, WARMUP_SETTLED = 4, 0.10  # warm-up in chunks until two in a row agree within 10% (at least 2)
+OVERHEAD_MIN_ROUNDS = 3  # the overhead pass stops at its time budget, but not before this many rounds
 
 
 def describe(session: Session | None, exc: BaseException) -> str:
     err = session.adapter.normalise_error(exc) if session is not None else None
     text = str(err) if err is not None else f"{type(exc).__name__}: {exc}"
     return scrub(text.strip().splitlines()[0] if text.strip() else type(exc).__name__)
+
+
+def run_delay_ns() -> int:
+    """This thread's time spent waiting on a run queue (ready, but no CPU), or 0 where the kernel does not say."""
+    try:
+        with open("/proc/thread-self/schedstat", encoding="ascii") as fh:
+            return int(fh.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def settled(previous: float | None, rate: float) -> bool:
+    """Has the warm-up's rate settled: this chunk within ``WARMUP_SETTLED`` of the one before?"""
+    if not previous:
+        return False
+    return abs(rate / previous - 1.0) <= WARMUP_SETTLED
 
 
 def timed_sync(op: Op, seconds: float, describe_error: Callable[[BaseException], str]) -> dict[str, Any]:
@@ -43,6 +64,7 @@ def timed_sync(op: Op, seconds: float, describe_error: Callable[[BaseException],
     stamps: list[int] = []
     append = stamps.append
     errors, first_error = 0, None
+    runq0 = run_delay_ns()
     cpu0 = time.process_time_ns()
     t = start = clock()
     end = start + int(seconds * 1e9)
@@ -61,7 +83,7 @@ def timed_sync(op: Op, seconds: float, describe_error: Callable[[BaseException],
             continue
         t = clock()
         append(t)
-    return _loop_result(start, stamps, errors, first_error, time.process_time_ns() - cpu0)
+    return _loop_result(start, stamps, errors, first_error, time.process_time_ns() - cpu0, run_delay_ns() - runq0)
 
 
 # timed_async is timed_sync with ``await``: one loop body for both would cost the sync drivers a call per iteration.
@@ -70,6 +92,7 @@ async def timed_async(op: Op, seconds: float, describe_error: Callable[[BaseExce
     stamps: list[int] = []
     append = stamps.append
     errors, first_error = 0, None
+    runq0 = run_delay_ns()
     cpu0 = time.process_time_ns()
     t = start = clock()
     end = start + int(seconds * 1e9)
@@ -88,10 +111,10 @@ async def timed_async(op: Op, seconds: float, describe_error: Callable[[BaseExce
             continue
         t = clock()
         append(t)
-    return _loop_result(start, stamps, errors, first_error, time.process_time_ns() - cpu0)
+    return _loop_result(start, stamps, errors, first_error, time.process_time_ns() - cpu0, run_delay_ns() - runq0)
 
 
-def _loop_result(start: int, stamps: list[int], errors: int, first_error: str | None, cpu_ns: int
+def _loop_result(start: int, stamps: list[int], errors: int, first_error: str | None, cpu_ns: int, runq_ns: int
                  ) -> dict[str, Any]:
     samples, prev = [], start
     for stamp in stamps:
@@ -99,15 +122,17 @@ def _loop_result(start: int, stamps: list[int], errors: int, first_error: str | 
             samples.append(stamp - prev)
         prev = abs(stamp)
     return {"ops": len(samples), "errors": errors, "first_error": first_error, "elapsed_ns": prev - start,
-            "busy_ns": sum(samples), "cpu_ns": cpu_ns, "samples": samples}
+            "busy_ns": sum(samples), "cpu_ns": cpu_ns, "runq_ns": runq_ns, "samples": samples}
 
 
-def overhead_sync(op: Op, seconds: float, rounds: int) -> list[list[int]]:
-    """``rounds`` alternations of the timed loop (``seconds`` each) and a bare loop of as many calls of the same op:
+def overhead_sync(op: Op, seconds: float, rounds: int, budget: float) -> list[list[int]]:
+    """Up to ``rounds`` alternations of the timed loop (``seconds`` each) and a bare loop of as many calls of the same
+    op, stopping once ``budget`` seconds have passed (at least ``OVERHEAD_MIN_ROUNDS``: slow calls make long rounds):
     ``[[ops, harness_wall_ns, bare_wall_ns, harness_cpu_ns, bare_cpu_ns], ...]`` (CPU: this process's, which
     descheduling on a busy machine does not inflate)."""
-    pairs = []
-    for _ in range(rounds):
+    pairs: list[list[int]] = []
+    until = time.perf_counter() + budget
+    while len(pairs) < rounds and (len(pairs) < OVERHEAD_MIN_ROUNDS or time.perf_counter() < until):
         timed = timed_sync(op, seconds, repr)
         n, call, clock, cpu = timed["ops"], op.call, time.perf_counter_ns, time.process_time_ns
         c0, t0 = cpu(), clock()
@@ -118,10 +143,11 @@ def overhead_sync(op: Op, seconds: float, rounds: int) -> list[list[int]]:
     return pairs
 
 
-async def overhead_async(op: Op, seconds: float, rounds: int) -> list[list[int]]:
+async def overhead_async(op: Op, seconds: float, rounds: int, budget: float) -> list[list[int]]:
     """``overhead_sync`` for async drivers, all rounds in one coroutine on the session's loop."""
-    pairs = []
-    for _ in range(rounds):
+    pairs: list[list[int]] = []
+    until = time.perf_counter() + budget
+    while len(pairs) < rounds and (len(pairs) < OVERHEAD_MIN_ROUNDS or time.perf_counter() < until):
         timed = await timed_async(op, seconds, repr)
         n, call, clock, cpu = timed["ops"], op.call, time.perf_counter_ns, time.process_time_ns
         c0, t0 = cpu(), clock()
@@ -179,8 +205,17 @@ class Worker:
         return {}
 
     def warmup(self, seconds: float) -> dict:
-        self.run(time.monotonic_ns(), seconds, keep_samples=False)
-        return {}
+        """Up to ``seconds`` in ``WARMUP_CHUNKS`` chunks, ending early once two chunks in a row run at rates within
+        ``WARMUP_SETTLED`` of each other (caches, prepared statements and compiled SQL are in place by then)."""
+        previous, chunks = None, 0
+        while chunks < WARMUP_CHUNKS:
+            chunks += 1
+            result = self.run(time.monotonic_ns(), seconds / WARMUP_CHUNKS, keep_samples=False)
+            rate = result["ops"] / max(result["elapsed_ns"], 1)
+            if settled(previous, rate):
+                break
+            previous = rate
+        return {"chunks": chunks}
 
     def run(self, start_at_ns: int, seconds: float, keep_samples: bool = True) -> dict:
         assert self.op is not None
@@ -197,13 +232,13 @@ class Worker:
             result["hist"] = histogram_of(samples).encode() if samples else None
         return result
 
-    def overhead(self, seconds: float, rounds: int) -> dict:
+    def overhead(self, seconds: float, rounds: int, budget: float) -> dict:
         assert self.op is not None
         op = self.op
         if op.is_async:
-            pairs = self._loop(lambda: overhead_async(op, seconds, rounds), 2 * seconds * rounds + 60)
+            pairs = self._loop(lambda: overhead_async(op, seconds, rounds, budget), 2 * seconds * rounds + budget + 60)
         else:
-            pairs = overhead_sync(op, seconds, rounds)
+            pairs = overhead_sync(op, seconds, rounds, budget)
         return {"pairs": pairs}
 
     def profile(self, seconds: float) -> dict:

@@ -1,7 +1,8 @@
 """The performance section of the reports, from ``bench.*`` cells of a results document alone.
 
 ``bench_markdown(doc)`` gives the seed-style table per target and workload (driver, QPS with its 95% CI, P99,
-ceiling %, bottleneck, tuned gain, plus CV and harness overhead so readers can judge the numbers);
+ceiling %, bottleneck, tuned gain, plus CV, CPU wait and harness overhead so readers can judge the numbers, and the
+run's noise in one line: ``noise_line``);
 ``bench_html(doc)`` gives the same tables with charts drawn as inline SVG (no scripts, no CDN): QPS bars per
 driver, latency percentile curves, and concurrency scaling. Both return "" when the document has no bench cells.
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import html
 import math
+import os
+import statistics
 from collections import defaultdict
 from typing import Any
 
@@ -55,7 +58,7 @@ def table_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
         m = r.get("metrics") or {}
         if r.get("outcome") != "measured":
             rows.append([r["driver"], str(_conc(r)), r.get("outcome", "?"), "", "", "", r.get("detail") or "", "",
-                         "", ""])
+                         "", "", ""])
             continue
         t = tuned.get((r["driver"], _conc(r)))
         gain = ""
@@ -71,12 +74,31 @@ def table_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
         name = r["driver"] + (" (ceiling)" if _variant(r) == CEILING else "")
         rows.append([name, str(_conc(r)), qps, _num(m.get("p50_us"), "{:,.1f}"), _num(m.get("p99_us"), "{:,.1f}"),
                      _num(m.get("ceiling_pct"), "{:.0f}%"), r.get("detail") or "" if _variant(r) != CEILING else "",
-                     gain, _num(m.get("cv_pct"), "{:.1f}"), _num(m.get("overhead_pct"), "{:+.1f}")])
+                     gain, _num(m.get("cv_pct"), "{:.1f}"), _num(m.get("cpu_wait_pct"), "{:.0f}"),
+                     _num(m.get("overhead_pct"), "{:+.1f}")])
     return rows
 
 
 HEADER = ["driver", "conc.", "QPS ± 95% CI", "P50 µs", "P99 µs", "ceiling %", "bottleneck (profile)", "tuned gain",
-          "CV %", "harness overhead %"]
+          "CV %", "CPU wait %", "harness overhead %"]
+
+
+def noise_line(cells: list[dict[str, Any]]) -> str:
+    """The run's noise in one sentence: median CV of the measured cells, how long their load generator waited for a
+    CPU (``cpu_wait_pct``: ready to run, but another process had the core), and the load average."""
+    measured = [r["metrics"] for r in cells if r.get("outcome") == "measured" and _variant(r) != CEILING
+                and "cv_pct" in (r.get("metrics") or {})]
+    if not measured:
+        return ""
+    cv = statistics.median(m["cv_pct"] for m in measured)
+    line = f"Noise: median CV {cv:.1f}% over {len(measured)} cells"
+    waits = [m["cpu_wait_pct"] for m in measured if "cpu_wait_pct" in m]
+    if waits:
+        line += f"; the load generator waited for a CPU {statistics.median(waits):.0f}% of its timed windows (median)"
+    loads = [m["load_1m"] for m in measured if "load_1m" in m]
+    if loads:
+        line += f"; load average {statistics.median(loads):.1f} (median; this machine has {os.cpu_count()} CPUs)"
+    return line + ". A high CV with a high CPU wait is the machine's other work, not the driver."
 
 
 def knob_lines(cells: list[dict[str, Any]]) -> list[str]:
@@ -99,7 +121,11 @@ def bench_markdown(doc: dict[str, Any]) -> str:
     lines = ["## Performance (dbmatrix bench)", "",
              "QPS is the mean over repeats with its 95% confidence interval; P50/P99 from HdrHistogram merged over "
              "workers; ceiling % against pgbench/mysqlslap with the same statements and concurrency in the same run; "
-             "bottleneck from a cProfile of one repeat; tuned gain is the tuned variant against the default one.", ""]
+             "bottleneck from a cProfile of one repeat; tuned gain is the tuned variant against the default one; "
+             "CPU wait is the share of the timed windows the load generator was ready but had no CPU.", ""]
+    noise = noise_line(bench_cells(doc))
+    if noise:
+        lines += [noise, ""]
     for (target, case), cells in sorted(groups.items()):
         lines += [f"### {target} · {case}", "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
         lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in table_rows(cells)]
@@ -225,7 +251,11 @@ def bench_html(doc: dict[str, Any]) -> str:
     # a <div>, not a <section>: the report's family filters work on its family sections
     parts = ['<div id="bench-performance" class="bench-report"><h2>Performance (dbmatrix bench)</h2>',
              "<p>QPS: mean over repeats ± 95% CI. Ceiling: pgbench/mysqlslap with the same statements and "
-             "concurrency in the same run. Bottleneck: cProfile of one repeat.</p>"]
+             "concurrency in the same run. Bottleneck: cProfile of one repeat. CPU wait: the share of the timed "
+             "windows the load generator was ready but had no CPU.</p>"]
+    noise = noise_line(bench_cells(doc))
+    if noise:
+        parts.append(f"<p>{_e(noise)}</p>")
     for (target, case), cells in sorted(groups.items()):
         parts.append(f"<h3>{_e(target)} · {_e(case)}</h3>")
         parts.append('<table class="bench"><thead><tr>' + "".join(f"<th>{_e(h)}</th>" for h in HEADER)
