@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from ..engines import engine_for
 from .catalog import TOOL_TABLES, snapshot
 from .seed import seed_empty_tables
 from .walk import Chain, describe
@@ -34,7 +35,6 @@ class LockSource:
 
     locks_sql: str  # (table, mode) held by the connection :pid
     identity_sql: str  # (table, physical id): a different id after a statement means the table was rewritten
-    pid_sql: str  # the id of this connection, as locks_sql knows it
     write_blocking: tuple[str, ...]  # modes that block writers on the table while held
     exclusive: str  # the mode that blocks readers too
     identity_name: str  # what the physical id is called, for the finding
@@ -48,7 +48,6 @@ POSTGRES = LockSource(
         "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
     identity_sql=("SELECT relname, relfilenode FROM pg_class WHERE relkind IN ('r', 'p') "
                   "AND relnamespace = current_schema()::regnamespace"),
-    pid_sql="SELECT pg_backend_pid()",
     write_blocking=("ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"),
     exclusive="AccessExclusiveLock",
     identity_name="relfilenode",
@@ -60,7 +59,6 @@ MARIADB = LockSource(
     # plain ASCII identifiers, so they match as they are)
     identity_sql=("SELECT SUBSTRING(NAME, LENGTH(DATABASE()) + 2), TABLE_ID FROM information_schema.INNODB_SYS_TABLES "
                   "WHERE NAME LIKE CONCAT(DATABASE(), '/%')"),
-    pid_sql="SELECT CONNECTION_ID()",
     write_blocking=("MDL_SHARED_NO_WRITE", "MDL_SHARED_NO_READ_WRITE", "MDL_EXCLUSIVE"),
     exclusive="MDL_EXCLUSIVE",
     identity_name="InnoDB table id",
@@ -206,7 +204,8 @@ def seeded_run(chain: Chain, conn: Connection, engine: sa.Engine, rows: int,
                 chain.migration_pid = None
                 pid: Callable[[], int | None] = lambda: chain.migration_pid  # noqa: E731
             else:
-                pid = functools.partial(int, conn.execute(sa.text(source.pid_sql)).scalar_one())
+                server_id = engine_for(conn.dialect.name).server_id_query or ""  # what locks_sql's :pid is
+                pid = functools.partial(int, conn.execute(sa.text(server_id)).scalar_one())
             probe = LockProbe(engine, source, pid)
         if conn.in_transaction():
             conn.commit()

@@ -89,10 +89,12 @@ class YoyoChain:
         from .runner import bound_session
 
         bound_session(self.kind, copy.connection)
-        pid_sql = {"postgresql": "SELECT pg_backend_pid()", "mysql": "SELECT CONNECTION_ID()"}.get(self.kind)
-        if pid_sql is not None:
+        from ..engines import engine_for
+
+        server_id = engine_for(self.kind).server_id_query if self.kind in ("postgresql", "mysql") else None
+        if server_id is not None:
             cur = copy.connection.cursor()
-            cur.execute(pid_sql)
+            cur.execute(server_id)
             self.migration_pid = cur.fetchone()[0]
             copy.connection.commit()
         if self._hook is not None:
