@@ -424,12 +424,11 @@ def test_read_skew_dependencies(cell, isolation):
 
 
 # --- G-single with a write predicate (Hermitage g-single-write-1, g-single-write-2) ----------------------------
+T2_MOVES = ["b2: begin", "r2: select id, value from {t} order by id", "w2x: update {t} set value = 12 where id = 1",
+            "w2y: update {t} set value = 18 where id = 2", "c2: commit"]  # T2 of both: x 10 -> 12, y 20 -> 18
 GSINGLE_WRITE_1 = spec({"s1": ["b1: begin", "r1x: select value from {t} where id = 1",
                                "d1: delete from {t} where value = 20", "r1y: select value from {t} where id = 2",
-                               "c1: commit"],
-                        "s2": ["b2: begin", "r2: select id, value from {t} order by id",
-                               "w2x: update {t} set value = 12 where id = 1",
-                               "w2y: update {t} set value = 18 where id = 2", "c2: commit"]},
+                               "c1: commit"], "s2": T2_MOVES},
                        "b1 b2 r1x r2 w2x w2y c2 d1 r1y c1")
 
 
@@ -449,10 +448,7 @@ def test_read_skew_write_1(cell, isolation):
 
 
 GSINGLE_WRITE_2 = spec({"s1": ["b1: begin", "r1x: select value from {t} where id = 1",
-                               "d1: delete from {t} where value = 20", "c1: commit"],
-                        "s2": ["b2: begin", "r2: select id, value from {t} order by id",
-                               "w2x: update {t} set value = 12 where id = 1",
-                               "w2y: update {t} set value = 18 where id = 2", "c2: commit"]},
+                               "d1: delete from {t} where value = 20", "c1: commit"], "s2": T2_MOVES},
                        "b1 b2 r1x r2 w2x d1 w2y c1 c2")
 
 
