@@ -53,7 +53,7 @@ def test_waiting_step_is_written_where_issued_and_its_result_where_it_returned()
         "update test set value = 10 + 1 where id = 1;  -- s2 w2: BLOCKS",
         "commit;  -- s1 c1: ok",
         "--> s2 w2 returns: ERROR 40001 could not serialize access due to concurrent update",
-        "rollback;  -- s2 c2: transaction aborted at w2; the commit is a rollback now",
+        "rollback;  -- s2 c2: in place of commit (transaction aborted at w2)",
     ]
     assert text.startswith("-- isolation.lost_update on postgres at repeatable read\n-- Open one client per session "
                            "(s1, s2)")
@@ -85,7 +85,7 @@ def test_a_wait_the_engine_ends_itself_returns_where_every_session_waited():
     assert "begin;  -- s1 b1: ok" in text
     assert ("update t set value = 12 where id = 1;  -- s2 x2: BLOCKS\n"
             "--> s1 y1 returns: ERROR 40P01 deadlock detected\n"
-            "rollback;  -- s1 c1: transaction aborted at y1; the commit is a rollback now\n"
+            "rollback;  -- s1 c1: in place of commit (transaction aborted at y1)\n"
             "--> s2 x2 returns: ok\n"
             "commit;  -- s2 c2: ok\n") in text
 

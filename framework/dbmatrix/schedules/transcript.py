@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from .model import OK, SKIPPED, Execution, StepResult
 
 ISSUE, RETURN = "issue", "return"
+IN_PLACE = "in place of"  # a rollback that ends a transaction the engine aborted, where the schedule commits
 RETURNS = "-->"  # starts a line that gives a waiting step's result; an SQL comment, so the script still runs
 HOW_TO = ("-- Open one client per session ({sessions}) on a scratch database (psql, mariadb, sqlite3) and run each\n"
           "-- line in the session its comment names, top to bottom. A statement marked BLOCKS does not return: go\n"
@@ -112,7 +113,7 @@ def session_transcript(execution: Execution, *, table: str, begin: Mapping[str, 
         if r.status == SKIPPED:
             why = r.message or "its transaction had aborted"
             if step.control:  # the executor ends the aborted transaction instead (see executor._Run.issue)
-                lines.append(f"rollback;  -- {label}: {why}; the {step.control} is a rollback now")
+                lines.append(f"rollback;  -- {label}: {IN_PLACE} {step.control} ({why})")
             else:
                 lines.append(f"-- (not run) {step.render(table, values)};  -- {label}: {why}")
             continue
