@@ -66,11 +66,12 @@ def test_html_section_has_the_same_table_escaped():
     assert isolation_html({"results": []}) == ""
 
 
-def test_cells_link_their_sql_transcripts_markdown_where_allowed_html_everywhere():
+def test_cells_link_their_sql_transcripts_html_everywhere_markdown_where_a_cell_deviates():
     from dbmatrix.report.isolation import isolation_html
 
     allowed = result("isolation.read_skew_write_1", "mariadb", "mysqlclient", "repeatable read", "allowed")
     allowed["artifacts"] = ["artifacts/isolation.read_skew_write_1-mariadb-mysqlclient-1/transcript.sql"]
+    allowed["verdict"] = "deviation"
     prevented = result("isolation.read_skew_write_1", "mariadb", "mysqlclient", "serializable", "prevented",
                        "abort:1213")
     prevented["artifacts"] = ["artifacts/other.json", "artifacts/isolation.read_skew_write_1-x-2/transcript.sql"]

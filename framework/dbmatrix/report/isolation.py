@@ -31,8 +31,9 @@ def verdict_text(r: dict[str, Any]) -> str:
 
 
 class Linked(NamedTuple):
-    """A table cell that links to a file of the run (relative to the run folder, where the reports are written);
-    ``in_markdown`` False: only report.html shows the link (report.md must fit a PR comment)."""
+    """A table cell that links to a file of the run (relative to the run folder, where the reports are written).
+    ``in_markdown`` False: only report.html shows the link. report.md is read as a PR comment, where a link into the
+    run folder does not open and every character counts, so it links only what a reviewer must look at."""
 
     text: str
     href: str
@@ -49,10 +50,11 @@ def transcript_of(r: dict[str, Any]) -> str | None:
 
 def anomaly_tables(results: list[dict[str, Any]]) -> list[Block]:
     """One table per target: rows are anomalies, columns the levels it ran; a cell shows what most drivers saw
-    (linked to that driver's SQL transcript: in report.md where the anomaly happened, in report.html always),
-    and the last column names each driver whose result differs from that."""
+    (linked to that driver's SQL transcript: in report.html always, in report.md where a cell deviates), and the
+    last column names each driver whose result differs from that."""
     cells: dict[str, dict[tuple[str, str], dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
     scripts: dict[tuple[str, str, str, str], str] = {}  # (target, case, level, driver) -> transcript path
+    deviating: set[tuple[str, str, str]] = set()  # (target, case, level) where a driver's cell deviates
     for r in results:
         level = (r.get("params") or {}).get("isolation")
         if r["case"].startswith("isolation.") and level and r["outcome"] in SHOWN:
@@ -60,6 +62,8 @@ def anomaly_tables(results: list[dict[str, Any]]) -> list[Block]:
             path = transcript_of(r)
             if path:
                 scripts[(r["target"], r["case"], level, r["driver"])] = path
+            if r.get("verdict") == "deviation":
+                deviating.add((r["target"], r["case"], level))
     blocks: list[Block] = []
     for target in sorted(cells):
         grid = cells[target]
@@ -76,7 +80,7 @@ def anomaly_tables(results: list[dict[str, Any]]) -> list[Block]:
                 common, _ = Counter(by_driver.values()).most_common(1)[0]
                 path = next((scripts[(target, case, lv, d)] for d, v in sorted(by_driver.items())
                              if v == common and (target, case, lv, d) in scripts), None)
-                row.append(Linked(common, path, common == "allowed") if path else common)
+                row.append(Linked(common, path, (target, case, lv) in deviating) if path else common)
                 odd += [f"{d} @ {lv}: {v}" for d, v in sorted(by_driver.items()) if v != common]
             rows.append(row + ["; ".join(odd) or "—"])
         given = level_given_row(results, target, levels)
@@ -134,9 +138,9 @@ def schedule_summaries(results: list[dict[str, Any]]) -> list[Block]:
 
 INTRO = ("Each cell: allowed (the anomaly happened) or prevented (how): blocked on a lock, aborted with the "
          "engine's code, busy (SQLite), or snapshot (the reads did not see the other transaction). Every cell that "
-         f"ran wrote its SQL as run to {TRANSCRIPT} in the run folder (one client per session, each statement with "
-         "what it returned, that it blocked, or the code it failed with): a linked cell opens it (report.md links "
-         "where the anomaly happened, report.html every cell).")
+         f"ran wrote its SQL as run to artifacts/<case>-<target>-<driver>-<id>/{TRANSCRIPT} in the run folder (one "
+         "client per session, each statement with what it returned, that it blocked, or the code it failed with); "
+         "report.html links every cell to it, report.md the cells that deviate.")
 TITLE = "Isolation: anomaly x level per engine (Hermitage style)"
 
 
