@@ -1,4 +1,6 @@
-"""isolation.*: the classic anomalies of Adya / Hermitage, each a schedule run step by step at every level.
+"""isolation.*: the classic anomalies of Adya / Hermitage, each a schedule run step by step at every level, then
+Hermitage's variants beyond its ten columns (PMP-write, G-single-dependencies, G-single-write-1/-2, and Fekete et
+al.'s read-only transaction anomaly).
 
 Every case is a schedule in the spirit of PostgreSQL's isolation tester: sessions with tiny named steps and one
 permutation. The table is Hermitage's (``id``, ``value``; rows (1, 10), (2, 20)). Writes that depend on a read
