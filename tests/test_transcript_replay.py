@@ -232,10 +232,14 @@ def test_every_transcript_replays_through_plain_drivers_to_the_same_outcome(tmp_
         assert any("40P01" in p for p in replay(text, pg_shell, pg_blocked))
         assert len(cells) == 18, len(cells)  # 3 cases x 3 levels x 2 targets
     finally:
-        for s in shells:
+        for s in shells:  # a failed replay may leave a statement waiting: end its server session first
             try:
+                if isinstance(s.conn, psycopg.Connection):
+                    admin_pg.execute("select pg_terminate_backend(%s)", (s.server_id,))
+                else:
+                    admin_my.cursor().execute(f"kill {int(s.server_id)}")
                 s.conn.close()
-            except Exception:  # noqa: BLE001 - closing what a failed replay left behind
+            except Exception:  # noqa: BLE001 - closing what a replay left behind, already ended by the server
                 pass
         admin_pg.execute(f"drop database if exists {name} with (force)")
         admin_my.cursor().execute(f"drop database if exists {name}")
