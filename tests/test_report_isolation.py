@@ -64,3 +64,27 @@ def test_html_section_has_the_same_table_escaped():
     assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
     assert "<pre>-- s1  -- s2\nbegin;  -- b1: ok</pre>" in html
     assert isolation_html({"results": []}) == ""
+
+
+def test_cells_link_their_sql_transcripts_html_everywhere_markdown_where_a_cell_deviates():
+    from dbmatrix.report.isolation import isolation_html
+
+    allowed = result("isolation.read_skew_write_1", "mariadb", "mysqlclient", "repeatable read", "allowed")
+    allowed["artifacts"] = ["artifacts/isolation.read_skew_write_1-mariadb-mysqlclient-1/transcript.sql"]
+    allowed["verdict"] = "deviation"
+    prevented = result("isolation.read_skew_write_1", "mariadb", "mysqlclient", "serializable", "prevented",
+                       "abort:1213")
+    prevented["artifacts"] = ["artifacts/other.json", "artifacts/isolation.read_skew_write_1-x-2/transcript.sql"]
+    doc = {"results": [allowed, prevented]}
+    text = "\n".join(isolation_sections(doc))
+    row = next(line for line in text.splitlines() if line.startswith("| G-single-write-1 |"))
+    assert row == ("| G-single-write-1 | [allowed](artifacts/isolation.read_skew_write_1-mariadb-mysqlclient-1/"
+                   "transcript.sql) | prevented (abort:1213) | — |"), row
+    html = isolation_html(doc)
+    assert '<td><a href="artifacts/isolation.read_skew_write_1-x-2/transcript.sql">prevented (abort:1213)</a></td>' \
+        in html
+    # the variants follow their Hermitage column: PMP, PMP-write, P4, ..., G2, G2-two-edges
+    names = [line.split(" | ")[0][2:] for line in text.splitlines() if line.startswith("| G") or line.startswith(
+        "| P") or line.startswith("| O")]
+    assert names == ["G0", "G1a", "G1b", "G1c", "OTV", "PMP", "PMP-write", "P4", "G-single", "G-single-dependencies",
+                     "G-single-write-1", "G-single-write-2", "G2-item", "G2", "G2-two-edges (read-only)"], names

@@ -7,15 +7,19 @@ Renders from the results document only (``results.json``), like the rest of repo
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any
+from typing import Any, NamedTuple
+from urllib.parse import quote
 
-ANOMALIES = [  # (case, Hermitage name)
+ANOMALIES = [  # (case, Hermitage name; its variants by the names of Hermitage's test scripts, after their column)
     ("isolation.dirty_write", "G0"), ("isolation.aborted_read", "G1a"), ("isolation.intermediate_read", "G1b"),
     ("isolation.circular_information_flow", "G1c"), ("isolation.observed_transaction_vanishes", "OTV"),
-    ("isolation.predicate_many_preceders", "PMP"), ("isolation.lost_update", "P4"),
-    ("isolation.read_skew", "G-single"), ("isolation.write_skew", "G2-item"),
-    ("isolation.predicate_write_skew", "G2"),
+    ("isolation.predicate_many_preceders", "PMP"), ("isolation.predicate_many_preceders_write", "PMP-write"),
+    ("isolation.lost_update", "P4"), ("isolation.read_skew", "G-single"),
+    ("isolation.read_skew_dependencies", "G-single-dependencies"), ("isolation.read_skew_write_1", "G-single-write-1"),
+    ("isolation.read_skew_write_2", "G-single-write-2"), ("isolation.write_skew", "G2-item"),
+    ("isolation.predicate_write_skew", "G2"), ("isolation.read_only_anomaly", "G2-two-edges (read-only)"),
 ]
+TRANSCRIPT = "transcript.sql"  # the artifact in which an isolation cell writes its SQL as run, per session
 LEVELS = ["read uncommitted", "read committed", "repeatable read", "serializable", "deferred", "immediate"]
 SHOWN = ("allowed", "prevented")
 
@@ -26,31 +30,57 @@ def verdict_text(r: dict[str, Any]) -> str:
     return r["outcome"]
 
 
-Block = tuple  # ("h", text) | ("p", text) | ("table", header, rows) | ("pre", text): rendered as Markdown or HTML
+class Linked(NamedTuple):
+    """A table cell that links to a file of the run (relative to the run folder, where the reports are written).
+    ``in_markdown`` False: only report.html shows the link. report.md is read as a PR comment, where a link into the
+    run folder does not open and every character counts, so it links only what a reviewer must look at."""
+
+    text: str
+    href: str
+    in_markdown: bool
+
+
+Cell = str | Linked
+Block = tuple  # ("h", text) | ("p", text) | ("table", header, rows of Cell) | ("pre", text): Markdown or HTML
+
+
+def transcript_of(r: dict[str, Any]) -> str | None:
+    return next((a for a in r.get("artifacts") or [] if a.rsplit("/", 1)[-1] == TRANSCRIPT), None)
 
 
 def anomaly_tables(results: list[dict[str, Any]]) -> list[Block]:
-    """One table per target: rows are anomalies, columns the levels it ran; a cell shows what most drivers saw,
-    and the last column names each driver whose result differs from that."""
+    """One table per target: rows are anomalies, columns the levels it ran; a cell shows what most drivers saw
+    (linked to that driver's SQL transcript: in report.html always, in report.md where a cell deviates), and the
+    last column names each driver whose result differs from that."""
     cells: dict[str, dict[tuple[str, str], dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
+    scripts: dict[tuple[str, str, str, str], str] = {}  # (target, case, level, driver) -> transcript path
+    deviating: set[tuple[str, str, str]] = set()  # (target, case, level) where a driver's cell deviates
     for r in results:
         level = (r.get("params") or {}).get("isolation")
         if r["case"].startswith("isolation.") and level and r["outcome"] in SHOWN:
             cells[r["target"]][(r["case"], level)][r["driver"]] = verdict_text(r)
+            path = transcript_of(r)
+            if path:
+                scripts[(r["target"], r["case"], level, r["driver"])] = path
+            if r.get("verdict") == "deviation":
+                deviating.add((r["target"], r["case"], level))
     blocks: list[Block] = []
     for target in sorted(cells):
         grid = cells[target]
         levels = [lv for lv in LEVELS if any(k[1] == lv for k in grid)]
         rows = []
         for case, name in ANOMALIES:
-            row, odd = [name], []
+            row: list[Cell] = [name]
+            odd: list[str] = []
             for lv in levels:
                 by_driver = grid.get((case, lv), {})
                 if not by_driver:
                     row.append("")
                     continue
                 common, _ = Counter(by_driver.values()).most_common(1)[0]
-                row.append(common)
+                path = next((scripts[(target, case, lv, d)] for d, v in sorted(by_driver.items())
+                             if v == common and (target, case, lv, d) in scripts), None)
+                row.append(Linked(common, path, (target, case, lv) in deviating) if path else common)
                 odd += [f"{d} @ {lv}: {v}" for d, v in sorted(by_driver.items()) if v != common]
             rows.append(row + ["; ".join(odd) or "—"])
         given = level_given_row(results, target, levels)
@@ -107,7 +137,10 @@ def schedule_summaries(results: list[dict[str, Any]]) -> list[Block]:
 
 
 INTRO = ("Each cell: allowed (the anomaly happened) or prevented (how): blocked on a lock, aborted with the "
-         "engine's code, busy (SQLite), or snapshot (the reads did not see the other transaction).")
+         "engine's code, busy (SQLite), or snapshot (the reads did not see the other transaction). Every cell that "
+         f"ran wrote its SQL as run to artifacts/<case>-<target>-<driver>-<id>/{TRANSCRIPT} in the run folder (one "
+         "client per session, each statement with what it returned, that it blocked, or the code it failed with); "
+         "report.html links every cell to it, report.md the cells that deviate.")
 TITLE = "Isolation: anomaly x level per engine (Hermitage style)"
 
 
@@ -133,7 +166,7 @@ def isolation_sections(doc: dict[str, Any]) -> list[str]:
         else:
             header, rows = b[1], b[2]
             lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows] + [""]
+            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows] + [""]
     return lines
 
 
@@ -154,9 +187,24 @@ def isolation_html(doc: dict[str, Any]) -> str:
             out.append(f"<pre>{escape(b[1])}</pre>")
         else:
             head = "".join(f"<th>{escape(h)}</th>" for h in b[1])
-            body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in b[2])
+            body = "".join("<tr>" + "".join(f"<td>{_html_cell(c)}</td>" for c in row) + "</tr>" for row in b[2])
             out.append(f'<table class="isolation"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
     return "".join(out) + "</div>"
+
+
+def _md_cell(c: Cell) -> str:
+    if isinstance(c, Linked):
+        text = c.text.replace("|", "\\|")
+        return f"[{text}]({quote(c.href)})" if c.in_markdown else text
+    return c.replace("|", "\\|")
+
+
+def _html_cell(c: Cell) -> str:
+    from html import escape
+
+    if isinstance(c, Linked):
+        return f'<a href="{escape(quote(c.href))}">{escape(c.text)}</a>'
+    return escape(c)
 
 
 def markdown_section(family: Any, doc: dict[str, Any]) -> list[str]:
