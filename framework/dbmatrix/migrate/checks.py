@@ -138,7 +138,8 @@ def partial_failure(walk: Walk) -> list[CheckResult]:
     return [CheckResult(
         "partial_failure", FAIL, failed.step.id,
         detail=(f"revision {failed.step.id} failed after part of it was committed: the version table still says "
-                f"{failed.step.down or 'base'} but the schema changed: {_lines(failed.leftover)}"),
+                f"{', '.join(sorted(failed.applied_before)) or 'base'} but the schema changed: "
+                f"{_lines(failed.leftover)}"),
         findings=[{"revision": failed.step.id, "left_behind": d} for d in failed.leftover])]
 
 
