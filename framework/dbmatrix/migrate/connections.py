@@ -13,6 +13,8 @@ from ..engines import engine_for
 from ..targets.admin import admin_drivername
 from ..targets.urls import kind_of
 
+BOUNDED = "dbmatrix_bounded"  # set in a pooled connection's info once bound_session ran on it
+
 
 def sync_engine(url: URL) -> sa.Engine:
     """A plain (sync) SQLAlchemy engine on ``url`` with the admin DBAPI for its kind; no pooling, bounded waits."""
@@ -22,6 +24,7 @@ def sync_engine(url: URL) -> sa.Engine:
     @sa.event.listens_for(engine, "connect")
     def _bound(dbapi_conn: Any, record: Any) -> None:
         bound_session(kind, dbapi_conn)
+        record.info[BOUNDED] = True
 
     return engine
 
