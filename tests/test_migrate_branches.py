@@ -21,8 +21,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from test_migrate_cli import by, leftover_scratch, migrate, results
 
+from dbmatrix.engines.base import LOCK_TIMEOUT_S
 from dbmatrix.migrate.alembic_project import AlembicProject
 from dbmatrix.migrate.checks import locks
+from dbmatrix.migrate.guard import scratch_guard
 from dbmatrix.migrate.locks import seeded_run
 from dbmatrix.migrate.walk import Step, Walk
 
@@ -154,3 +156,17 @@ def test_a_probe_that_saw_nothing_is_unsupported_not_pass() -> None:
     [cell] = locks(walk)
     assert cell.outcome == "unsupported", cell
     assert "the probe saw no statement of this revision's migration" in (cell.detail or ""), cell
+
+
+@pytest.mark.parametrize("url,query,want", [
+    ("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", "SHOW lock_timeout", f"{LOCK_TIMEOUT_S}s"),
+    ("mysql+pymysql://root@127.0.0.1:3306/mysql", "SELECT @@lock_wait_timeout", LOCK_TIMEOUT_S),
+])
+def test_a_connection_env_py_opens_itself_gets_the_engines_bounds(url: str, query: str, want: Any) -> None:
+    """An engine built inside the migration (as env.py's engine_from_config does) is bounded by the engine's own
+    lock timeout (engines/), not left at the server's default (MariaDB: a year)."""
+    with scratch_guard(sa.make_url(url)):
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text(query)).scalar_one() == want
+        engine.dispose()
