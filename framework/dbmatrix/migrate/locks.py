@@ -45,7 +45,9 @@ class LockSource:
 
 POSTGRES = LockSource(
     locks_sql=(
+        # client backends only: autovacuum, woken by the seeding, takes its own locks on the same tables
         "SELECT l.pid, c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+        "JOIN pg_stat_activity a ON a.pid = l.pid AND a.backend_type = 'client backend' "
         "WHERE l.pid <> pg_backend_pid() AND l.granted AND l.locktype = 'relation' AND c.relkind IN ('r', 'p') "
         "AND c.relnamespace = current_schema()::regnamespace "
         "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
