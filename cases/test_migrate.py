@@ -32,7 +32,7 @@ ALEMBIC_INI = REFERENCE / "alembic" / "alembic.ini"
 MODELS = f"{REFERENCE / 'alembic' / 'reference_models.py'}:metadata"
 HEAD = json.loads((REFERENCE / "reference_head.json").read_text())  # the portable head every engine must reach
 SEED_ROWS = 300  # enough for rewrites and locks to show on populated tables; small for CI
-REVISIONS = [r.revision for r in AlembicProject(ALEMBIC_INI).revisions(make_url("sqlite://"))]
+REVISIONS = [s.id for s in AlembicProject(ALEMBIC_INI).steps(make_url("sqlite://"))]
 REAL_LINT_FINDINGS = {("lint", rev): FAIL for rev in
                       ("0006_user_display_name", "0008_rename_postcode", "0009_drop_user_name")}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from rowcheck import differences, insert_rows, record_comparison
+from rowcheck import compare, differences, insert_rows, record_comparison, whole_decimal
 
 from dbmatrix.casekit import requires
 from dbmatrix.errors import DriverError
@@ -61,7 +61,8 @@ def test_cte_plain(cell):
         totals[customer].append(amount)
     top = max(sum(v) for v in totals.values())
     want = [(c, sum(v), len(v), top) for c, v in sorted(totals.items()) if sum(v) >= THRESHOLD]
-    record_comparison(cell, differences({"result": (got, want)}), f"{len(want)} customers over {THRESHOLD}: {want}")
+    diffs, side = compare({"result": (got, want)}, side=[whole_decimal])  # about CTEs, not SUM's type
+    record_comparison(cell, diffs, f"{len(want)} customers over {THRESHOLD}: {want}", findings=side)
 
 
 @requires("cte_recursive")
@@ -120,11 +121,13 @@ def test_cte_recursive_tree(cell):
         want_path.append(parent[want_path[-1]])  # type: ignore[arg-type]
     checks[f"path {leaf} -> root"] = (path, [(n,) for n in want_path])
 
+    diffs, side = compare(checks, side=[whole_decimal])  # the case is about recursion, not SUM's type
     record_comparison(
         cell,
-        differences(checks),
+        diffs,
         f"{TREE_SIZE} nodes, max depth {max(depth.values())}, {len(below)} descendants of node {root},"
         f" path {leaf} -> root of {len(want_path)} nodes summing to {sum(want_path)}",
+        findings=side,
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from rowcheck import same_value, spelling
+from rowcheck import Side, int_truth, same_value, set_aside, spelling
 
 from dbmatrix.casekit import requires
 from dbmatrix.cell import Cell, show
@@ -43,11 +43,16 @@ def _docs_table(cell: Cell, s: Session) -> str:
 
 
 def _compare(
-    cell: Cell, got: list[tuple[Any, ...]], want: list[tuple[Any, ...]], what: str, note: str | None = None
+    cell: Cell, got: list[tuple[Any, ...]], want: list[tuple[Any, ...]], what: str, note: str | None = None,
+    side: list[Side] | None = None,
 ) -> CellResult:
-    """``supported`` when ``got`` is exactly ``want`` (values and types), else ``differs`` naming the rows."""
+    """``supported`` when ``got`` is exactly ``want`` (values and types), else ``differs`` naming the rows.
+    A ``side`` difference (a type the case is not about) is a finding on the cell, not its outcome."""
+    met: dict[tuple[str, str], dict[str, Any]] = {}
+    raw, got = got, set_aside(what, got, want, side or [], met)
+    findings = list(met.values())
     if len(got) == len(want) and all(same_value(g, w) for g, w in zip(got, want, strict=True)):
-        return cell.supported(f"{what}: {got!r}")
+        return cell.supported(f"{what}: {raw!r}", findings=findings)
     wrong = [
         f"row {w[0]}: got {', '.join(show(v) for v in g[1:])}"
         for g, w in zip(got, want, strict=False)
@@ -55,7 +60,8 @@ def _compare(
     ]
     if len(got) != len(want):
         wrong.append(f"{len(got)} rows, expected {len(want)}")
-    return cell.differs(f"{what}: " + "; ".join(wrong) + (f" — {note}" if note else "") + f" (expected {want!r})")
+    return cell.differs(f"{what}: " + "; ".join(wrong) + (f" — {note}" if note else "") + f" (expected {want!r})",
+                        findings=findings)
 
 
 def _rows(s: Session, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
@@ -164,13 +170,11 @@ def _path_exists(cell: Cell, paths: list[str], want: list[tuple[Any, ...]]) -> C
         rows = _rows(s, f"SELECT id, {', '.join(exprs)} FROM {table} ORDER BY id")
     except DriverError as exc:
         return cell.unsupported(exc)
-    got = rows  # compared as returned: MySQL/MariaDB's 1/0 is an int, not a bool
     note = None
-    if any(v is None for r in got for v in r[1:]):
+    if any(v is None for r in rows for v in r[1:]):
         note = "NULL instead of true/false: the path was not understood, yet no error was raised"
-    elif any(type(v) is int for r in got for v in r[1:]):
-        note = "the truth values come back as the integers 1/0 (no boolean type), right where they are true"
-    return _compare(cell, got, want, ", ".join(exprs), note)
+    # the case is about which paths exist: MySQL/MariaDB's 1/0 for true/false is a finding, not the outcome
+    return _compare(cell, rows, want, ", ".join(exprs), note, side=[int_truth])
 
 
 @requires("json_path")

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from rowcheck import differences, insert_rows, record_comparison
+from rowcheck import compare, differences, insert_rows, record_comparison, whole_decimal
 
 from dbmatrix.casekit import requires
 from dbmatrix.cell import Cell
@@ -135,10 +135,10 @@ def test_window_running_sum(cell):
             upto_day = sum(r[3] for r in rows if r[2] <= day)
             peer_rows += upto_row != upto_day
             want[i] = (i, upto_row, upto_day, total, sum(1 for r in rows if r[2] <= day))
+    diffs, side = compare({"sums": (got, [want[i] for i in sorted(want)])}, side=[whole_decimal])  # frames, not types
     record_comparison(
-        cell,
-        differences({"sums": (got, [want[i] for i in sorted(want)])}),
-        f"{len(want)} rows; {peer_rows} rows where the default RANGE frame includes later peers",
+        cell, diffs, f"{len(want)} rows; {peer_rows} rows where the default RANGE frame includes later peers",
+        findings=side,
     )
 
 
@@ -157,8 +157,6 @@ def test_window_named(cell):
         for k, (i, _, _, _) in enumerate(rows):
             moving = sum(r[3] for r in rows[max(k - 1, 0) : k + 2])
             want[i] = (i, k + 1, rows[0][0], moving)
-    record_comparison(
-        cell,
-        differences({"named window": (got, [want[i] for i in sorted(want)])}),
-        f"{len(want)} rows through one named window, refined by a ROWS frame",
-    )
+    diffs, side = compare({"named window": (got, [want[i] for i in sorted(want)])}, side=[whole_decimal])
+    record_comparison(cell, diffs, f"{len(want)} rows through one named window, refined by a ROWS frame",
+                      findings=side)

@@ -64,6 +64,11 @@ class Engine:
         hold them there (``database_timeouts``); only what has nowhere else to live is set per session."""
         return []
 
+    def wait_bounds(self) -> list[str]:
+        """Statements that bound every wait of one session (lock waits, statement time) by this engine's limits:
+        for a connection dbmatrix does not open through a driver adapter (a migration tool's, an env.py's)."""
+        return []
+
     def database_timeouts(self, database: str) -> list[str]:
         """Statements (run once by the scratch provisioning) that bound every session of ``database``."""
         return []

@@ -119,6 +119,11 @@ class MySQL(Engine):
         # MySQL has no per-database settings: the session is the only place for these bounds (no pooler here).
         return [f"SET SESSION innodb_lock_wait_timeout = {LOCK_TIMEOUT_S}", self.statement_timeout()]
 
+    def wait_bounds(self) -> list[str]:
+        # lock_wait_timeout bounds metadata-lock waits (ALTER TABLE behind an open transaction); its default is a year
+        return [f"SET SESSION lock_wait_timeout = {LOCK_TIMEOUT_S}",
+                f"SET SESSION innodb_lock_wait_timeout = {LOCK_TIMEOUT_S}", self.statement_timeout()]
+
     def statement_timeout(self) -> str:
         return f"SET SESSION max_execution_time = {STATEMENT_TIMEOUT_S * 1000}"
 

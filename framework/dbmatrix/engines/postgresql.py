@@ -86,6 +86,9 @@ class PostgreSQL(Engine):
         if info.database_timeouts:
             return []
         # A scratch schema (no CREATE DATABASE right) or a bare URL: the session is the only place left.
+        return self.wait_bounds()
+
+    def wait_bounds(self) -> list[str]:
         return [f"SET statement_timeout = '{STATEMENT_TIMEOUT_S}s'", f"SET lock_timeout = '{LOCK_TIMEOUT_S}s'"]
 
     def observer(self, admin_url: URL) -> PostgresObserver:

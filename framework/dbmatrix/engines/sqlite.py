@@ -190,6 +190,9 @@ class SQLite(Engine):
     def session_setup(self, info: ConnectInfo) -> list[str]:
         return []  # the busy timeout is the driver's connect argument (and the busy watch keeps it)
 
+    def wait_bounds(self) -> list[str]:
+        return [f"PRAGMA busy_timeout = {int(LOCK_TIMEOUT_S * 1000)}"]
+
     def observer(self, admin_url: Any) -> SQLiteObserver:
         return SQLiteObserver()
 

@@ -1,45 +1,52 @@
-"""A user's alembic project, driven through alembic's own API (Config, ScriptDirectory, command.*).
+"""A user's alembic project, driven through alembic's own API (Config, ScriptDirectory and its revision map,
+command.*, EnvironmentContext).
 
 dbmatrix offers the scratch database to env.py two ways, as pytest-alembic does: ``sqlalchemy.url`` is set on the
 Config, and an open connection is put in ``config.attributes["connection"]``. The user's files are never edited.
+
+The walk follows the revision graph as alembic does: revisions in a topological order of the map (parents and
+``depends_on`` first), each upgraded by id, and undone alone by ``downgrade <rev>@<parent>``: alembic drops the
+revisions that descend from the parent *within that revision's lineage*, which at that point of the walk is the
+revision itself. A merge is undone down to its parents (both stay applied); a sibling branch that revises the same
+parent stays applied (a plain ``downgrade <parent>`` would drop it too).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import io
-import re
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, Connection
 
 from ..errors import UsageError
+from ..targets.urls import redact
+from .catalog import committed_snapshot
+from .connections import sync_engine
+from .drift import load_models, model_drift
+from .guard import ForeignDatabase, scratch_guard
+from .locks import seeded_run
+from .walk import MigrateOptions, Step, Walk, describe, walk_chain
 
 # async env.py files build their engine with these; they need an async driver in the URL
 _ASYNC_MARKERS = ("async_engine_from_config", "create_async_engine", "AsyncEngine")
 _ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "mysql": "mysql+asyncmy", "sqlite": "sqlite+aiosqlite"}
 
 
-@dataclass(frozen=True)
-class Revision:
-    revision: str
-    down: str | None  # None: the first revision
-    path: str
-    doc: str
-
-    @property
-    def down_target(self) -> str:
-        return self.down or "base"
+def _ids(value: Any) -> tuple[str, ...]:
+    """alembic's down_revision / depends_on (None, one id, or a tuple of ids) as a tuple."""
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 class AlembicProject:
     def __init__(self, ini: str | Path):
-        from alembic.config import Config
-
         self.ini = Path(ini).resolve()
         if not self.ini.is_file():
             raise UsageError(f"alembic ini not found: {ini}")
@@ -58,10 +65,8 @@ class AlembicProject:
         self.is_async = env.is_file() and any(m in env.read_text(errors="replace") for m in _ASYNC_MARKERS)
 
     # --- alembic objects ----------------------------------------------------------------------------------
-    def config(self, url: URL, connection: Connection | None = None, buffer: io.StringIO | None = None) -> Any:
+    def config(self, url: URL, connection: Connection | None = None, buffer: io.StringIO | None = None) -> Config:
         """A fresh Config pointed at ``url`` (and ``connection``, when given) for one command."""
-        from alembic.config import Config
-
         cfg = Config(str(self.ini), output_buffer=buffer, stdout=io.StringIO())
         if self.is_async:
             url = url.set(drivername=_ASYNC_DRIVERS[url.get_backend_name()])
@@ -71,69 +76,113 @@ class AlembicProject:
             cfg.attributes["connection"] = connection
         return cfg
 
-    def script(self, url: URL) -> Any:
+    def script(self, url: URL) -> ScriptDirectory:
         """alembic's ScriptDirectory (it also puts ``prepend_sys_path`` on sys.path)."""
-        from alembic.script import ScriptDirectory
-
         return ScriptDirectory.from_config(self.config(url))
 
-    def heads(self, url: URL) -> list[str]:
-        return list(self.script(url).get_heads())
-
-    def revisions(self, url: URL) -> list[Revision]:
-        """Base to head. Raises whatever alembic raises for a broken chain (caught by migrate.single_head)."""
-        script = self.script(url)
-        revs = list(script.walk_revisions("base", "heads"))
+    def steps(self, url: URL) -> list[Step]:
+        """Every revision in a topological order of alembic's revision map, base first. Raises whatever alembic
+        raises for a broken chain (caught by migrate.single_head)."""
+        revs = list(self.script(url).walk_revisions("base", "heads"))  # heads first, each after all it needs
         revs.reverse()
-        out = []
-        for r in revs:
-            down = r.down_revision
-            if isinstance(down, tuple | list):
-                down = down[0] if down else None
-            out.append(Revision(r.revision, down, str(r.path), (r.doc or "").strip()))
+        return [Step(r.revision, _ids(r.down_revision), str(r.path),
+                     _ids(r.down_revision) + tuple(d for d in _ids(r.dependencies) if d not in _ids(r.down_revision)),
+                     len(r.nextrev)) for r in revs]
+
+    def branches(self, url: URL) -> dict[str, list[str]]:
+        """Each head with the revisions of its own branch (from the revision after the branch point or base up to
+        the head), base side first."""
+        script = self.script(url)
+        out = {}
+        for head in script.get_heads():
+            line, rev = [], script.get_revision(head)
+            while rev is not None:
+                line.append(rev.revision)
+                down = _ids(rev.down_revision)
+                parent = script.get_revision(down[0]) if len(down) == 1 else None
+                if parent is None or len(parent.nextrev) > 1:
+                    break
+                rev = parent
+            out[head] = line[::-1]
         return out
 
     # --- commands -----------------------------------------------------------------------------------------
     def upgrade(self, url: URL, conn: Connection, target: str) -> None:
-        from alembic import command
-
         _finish(conn, lambda: command.upgrade(self.config(url, conn), target))
 
     def downgrade(self, url: URL, conn: Connection, target: str) -> None:
-        from alembic import command
-
         _finish(conn, lambda: command.downgrade(self.config(url, conn), target))
 
-    def offline_sql(self, url: URL, rev: Revision, *, downgrade: bool = False) -> str:
-        """The SQL alembic's offline (``--sql``) mode renders for one revision."""
-        from alembic import command
-
+    def offline_sql(self, url: URL, step: Step) -> str:
+        """The SQL alembic's offline (``--sql``) mode renders for one revision: ``command.upgrade``'s own
+        environment, started from everything the revision needs (a merge's parents, a dependency), so that only
+        this revision is rendered."""
         buf = io.StringIO()
         cfg = self.config(url, buffer=buf)
-        if downgrade:
-            command.downgrade(cfg, f"{rev.revision}:{rev.down_target}", sql=True)
-        else:
-            command.upgrade(cfg, f"{rev.down}:{rev.revision}" if rev.down else rev.revision, sql=True)
+        script = ScriptDirectory.from_config(cfg)
+
+        def upgrade(rev: Any, context: Any) -> Any:
+            return script._upgrade_revs(step.id, rev)  # what command.upgrade runs
+
+        with EnvironmentContext(cfg, script, fn=upgrade, as_sql=True, starting_rev=step.needs or None,
+                                destination_rev=step.id):
+            script.run_env()
         return buf.getvalue()
 
     def load_models(self, spec: str) -> Any:
         """The --models MetaData, imported the way env.py would (alembic puts prepend_sys_path on sys.path)."""
-        from alembic.config import Config
-        from alembic.script import ScriptDirectory
-
         ScriptDirectory.from_config(Config(str(self.ini)))
-        return load_models(spec, self.ini.parent)
+        return load_models(spec)
 
-    def walk(self, url: URL, target: str, opts: Any) -> Any:
-        from .runner import walk_alembic
+    def current(self, conn: Connection) -> set[str]:
+        heads = set(MigrationContext.configure(conn).get_current_heads())
+        conn.commit()
+        return heads
 
-        return walk_alembic(self, url, target, opts)
+    # --- the two runs -------------------------------------------------------------------------------------
+    def walk(self, url: URL, target: str, opts: MigrateOptions) -> Walk:
+        """upgrade / downgrade / re-upgrade every revision on the scratch database at ``url`` (empty on entry)."""
+        engine = sync_engine(url)
+        url = engine.url
+        walk = Walk(target=target, engine=engine.dialect.name, tool="alembic")
+        try:
+            with scratch_guard(url) as guard, engine.connect() as conn:
+                chain = AlembicChain(self, url, conn)
+                try:
+                    walk.heads = list(self.script(url).get_heads())
+                    if len(walk.heads) > 1:
+                        walk.branches = self.branches(url)
+                except Exception as exc:  # noqa: BLE001 - judged by migrate.single_head
+                    walk.chain_error = describe(exc)
+                    return walk
 
-    def seeded(self, url: URL, opts: Any) -> dict[str, Any]:
-        from .guard import scratch_guard
-        from .locks import seeded_run
-        from .runner import sync_engine
+                def verify_first(step: Step) -> None:
+                    if step.id not in chain.applied():
+                        raise ForeignDatabase(
+                            f"after upgrading {step.id}, the version table of dbmatrix's scratch database "
+                            f"{redact(url)} does not show it: env.py migrated another database. Make env.py use "
+                            "config.attributes['connection'] or the sqlalchemy.url dbmatrix sets")
 
+                walk_chain(chain, lambda: committed_snapshot(conn), guard.take, walk, verify_first=verify_first)
+                if walk.head is not None and opts.models is not None:
+                    walk.extra["model_drift"] = model_drift(conn, opts.models)
+        finally:
+            engine.dispose()
+        if opts.offline and walk.records:
+            walk.extra["offline"] = self._offline_all(url, [r.step for r in walk.records])
+        return walk
+
+    def _offline_all(self, url: URL, steps: list[Step]) -> dict[str, Any]:
+        """Each revision rendered by alembic's offline mode for ``url``'s dialect (or the exception it raised)."""
+        out: dict[str, Any] = {}
+        for s in steps:
+            try:
+                out[s.id] = self.offline_sql(url, s)
+            except Exception as exc:  # noqa: BLE001
+                out[s.id] = RuntimeError(describe(exc))
+        return out
+
+    def seeded(self, url: URL, opts: MigrateOptions) -> dict[str, Any]:
         engine = sync_engine(url)
         try:
             with scratch_guard(engine.url), engine.connect() as conn:
@@ -141,13 +190,6 @@ class AlembicProject:
                 return seeded_run(chain, conn, engine, opts.seed_rows, opts.lock_budget_ms)
         finally:
             engine.dispose()
-
-    def current(self, conn: Connection) -> set[str]:
-        from alembic.runtime.migration import MigrationContext
-
-        heads = set(MigrationContext.configure(conn).get_current_heads())
-        conn.commit()
-        return heads
 
 
 def _finish(conn: Connection, run: Any) -> None:
@@ -162,38 +204,6 @@ def _finish(conn: Connection, run: Any) -> None:
         conn.commit()
 
 
-def load_models(spec: str, project_dir: Path) -> Any:
-    """``package.module:ATTR`` or ``path/to/file.py:ATTR`` -> a MetaData (a declarative Base gives its .metadata)."""
-    import sqlalchemy as sa
-
-    target, sep, attr = spec.rpartition(":")
-    if not sep or not target or not attr:
-        raise UsageError(f"--models {spec!r}: expected MODULE:ATTR or path/to/file.py:ATTR")
-    try:
-        if target.endswith(".py") or "/" in target:
-            path = Path(target)
-            path = path if path.is_absolute() else Path.cwd() / path
-            if not path.is_file():
-                raise UsageError(f"--models: file not found: {target}")
-            name = "dbmatrix_models_" + re.sub(r"\W", "_", path.stem)
-            mod_spec = importlib.util.spec_from_file_location(name, path)
-            assert mod_spec is not None and mod_spec.loader is not None
-            module = importlib.util.module_from_spec(mod_spec)
-            sys.modules[name] = module
-            mod_spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(target)
-    except UsageError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the user's module failed to import: one line
-        raise UsageError(f"--models {spec!r}: cannot import {target}: {type(exc).__name__}: {exc}") from None
-    obj = getattr(module, attr, None)
-    metadata = getattr(obj, "metadata", obj)
-    if not isinstance(metadata, sa.MetaData):
-        raise UsageError(f"--models {spec!r}: {attr} is not a SQLAlchemy MetaData or declarative Base")
-    return metadata
-
-
 class AlembicChain:
     """An alembic project bound to one scratch database and one open connection (the walk's Chain)."""
 
@@ -203,21 +213,18 @@ class AlembicChain:
     def __init__(self, project: AlembicProject, url: URL, conn: Connection):
         self.project, self.url, self.conn = project, url, conn
 
-    def steps(self) -> list[Any]:
-        from .walk import Step
+    def steps(self) -> list[Step]:
+        return self.project.steps(self.url)
 
-        return [Step(r.revision, r.down, r.path) for r in self.project.revisions(self.url)]
-
-    def up(self, step: Any) -> None:
+    def up(self, step: Step) -> None:
         self.project.upgrade(self.url, self.conn, step.id)
 
-    def down(self, step: Any) -> None:
-        self.project.downgrade(self.url, self.conn, step.down or "base")
+    def down(self, step: Step) -> None:
+        """This revision alone: ``<rev>@<parent>`` limits alembic's downgrade to the revision's own lineage."""
+        self.project.downgrade(self.url, self.conn, f"{step.id}@{step.parents[0] if step.parents else 'base'}")
 
     def applied(self) -> set[str]:
         return self.project.current(self.conn)
 
-    def mark(self, step: Any) -> None:
-        from alembic import command
-
+    def mark(self, step: Step) -> None:
         _finish(self.conn, lambda: command.stamp(self.project.config(self.url, self.conn), step.id))

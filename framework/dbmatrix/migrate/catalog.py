@@ -28,6 +28,15 @@ def snapshot(conn: Connection, *, exclude: frozenset[str] = TOOL_TABLES) -> Cata
         return _snapshot(conn, exclude)
 
 
+def committed_snapshot(conn: Connection) -> Catalog:
+    """``snapshot``, then the read's transaction ended, so that the tool's next command (on this connection or
+    another) neither runs inside it nor waits for its locks."""
+    cat = snapshot(conn)
+    if conn.in_transaction():
+        conn.commit()
+    return cat
+
+
 def _snapshot(conn: Connection, exclude: frozenset[str]) -> Catalog:
     insp = sa.inspect(conn)
     engine = conn.dialect.name

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..results import FAIL, MEASURED, PASS, SKIPPED, UNSUPPORTED
 from .catalog import Catalog, diff_catalogs, portable
+from .sqltext import compare_statements
 from .walk import Walk
 
 
@@ -63,11 +64,14 @@ def _lines(diffs: list[str], limit: int = 12) -> str:
 
 @check("single_head")
 def single_head(walk: Walk) -> list[CheckResult]:
-    """The chain can be read and has exactly one head."""
+    """The chain can be read and has exactly one head; several heads are named with their branches."""
     if walk.chain_error:
         return [CheckResult("single_head", FAIL, detail=f"the chain cannot be read: {walk.chain_error}")]
     if len(walk.heads) > 1:
-        return [CheckResult("single_head", FAIL, detail=f"{len(walk.heads)} heads: {', '.join(sorted(walk.heads))}")]
+        heads = sorted(walk.heads)
+        branches = "; ".join(f"{h} (branch {' -> '.join(walk.branches.get(h, [h]))})" for h in heads)
+        return [CheckResult("single_head", FAIL, detail=f"{len(heads)} heads: {', '.join(heads)}: {branches}",
+                            findings=[{"head": h, "branch": walk.branches.get(h, [h])} for h in heads])]
     return [CheckResult("single_head", PASS,
                         detail=f"one head: {walk.heads[0] if walk.heads else '(empty chain)'}")]
 
@@ -79,9 +83,9 @@ def upgrade(walk: Walk) -> list[CheckResult]:
     for rec in walk.records:
         if rec.up_error:
             out.append(CheckResult("upgrade", FAIL, rec.step.id,
-                                   detail=f"revision {rec.step.id} ({rec.step.path}) failed: {rec.up_error}"))
+                                   detail=f"revision {rec.step.label} ({rec.step.path}) failed: {rec.up_error}"))
         else:
-            out.append(CheckResult("upgrade", PASS, rec.step.id, detail=f"revision {rec.step.id} upgraded",
+            out.append(CheckResult("upgrade", PASS, rec.step.id, detail=f"revision {rec.step.label} upgraded",
                                    metrics={"upgrade_ms": rec.up_ms}))
     return out
 
@@ -95,11 +99,11 @@ def downgrade_restores(walk: Walk) -> list[CheckResult]:
             continue
         if rec.down_error:
             out.append(CheckResult("downgrade_restores", FAIL, rec.step.id,
-                                   detail=f"revision {rec.step.id}: downgrade failed: {rec.down_error}"))
+                                   detail=f"revision {rec.step.label}: downgrade failed: {rec.down_error}"))
             continue
         out.append(compared("downgrade_restores", rec.step.id, rec.before, rec.down or {},
-                            f"revision {rec.step.id}: downgrade left {{n}} difference(s)",
-                            f"revision {rec.step.id}: downgrade restores the catalog", {"revision": rec.step.id}))
+                            f"revision {rec.step.label}: downgrade left {{n}} difference(s)",
+                            f"revision {rec.step.label}: downgrade restores the catalog", {"revision": rec.step.id}))
     return out
 
 
@@ -134,7 +138,8 @@ def partial_failure(walk: Walk) -> list[CheckResult]:
     return [CheckResult(
         "partial_failure", FAIL, failed.step.id,
         detail=(f"revision {failed.step.id} failed after part of it was committed: the version table still says "
-                f"{failed.step.down or 'base'} but the schema changed: {_lines(failed.leftover)}"),
+                f"{', '.join(sorted(failed.applied_before)) or 'base'} but the schema changed: "
+                f"{_lines(failed.leftover)}"),
         findings=[{"revision": failed.step.id, "left_behind": d} for d in failed.leftover])]
 
 
@@ -167,8 +172,6 @@ def offline_sql(walk: Walk) -> list[CheckResult]:
             out.append(CheckResult("offline_sql", FAIL, rec.step.id,
                                    detail=f"revision {rec.step.id} cannot render offline: {got}"))
             continue
-        from .sqltext import compare_statements
-
         only_off, only_on = compare_statements(got, rec.statements)
         if only_off or only_on:
             parts = ([f"only offline: {_lines(only_off, 4)}"] if only_off else []) + (
@@ -214,8 +217,15 @@ def locks(walk: Walk) -> list[CheckResult]:
             continue
         seen = ", ".join(f"{f['lock']} on {f['table']}" + (f" ({f['rows']} rows)" if f.get("access_exclusive") else "")
                          + f" {f['held_ms']} ms" for f in findings if "lock" in f)
-        detail = f"revision {s['revision']}: " + (
-            "; ".join(f["flag"] for f in flagged) if flagged else seen or "no lock on a user table seen")
+        blind = s.get("probe_error") or s.get("unseen")
+        if blind and not flagged:  # a probe that could not see has no lock verdict; a rewrite it still proves
+            why = f"the lock probe failed: {s['probe_error']}" if s.get("probe_error") else s["unseen"]
+            out.append(CheckResult("locks", UNSUPPORTED, s["revision"], detail=f"revision {s['revision']}: {why}",
+                                   findings=findings))
+            continue
+        detail = f"revision {s['revision']}: " + "; ".join(
+            ([f["flag"] for f in flagged]) + ([f"seen: {seen}"] if flagged and seen else [])) if flagged else (
+            f"revision {s['revision']}: {seen or 'no lock on a user table seen'}")
         out.append(CheckResult("locks", FAIL if flagged else PASS, s["revision"], detail=detail, findings=findings))
     return out
 

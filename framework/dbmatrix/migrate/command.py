@@ -15,14 +15,15 @@ from typing import Any
 from sqlalchemy.engine import URL
 
 from ..errors import UsageError
+from ..matrix import MatrixRun
 from ..redaction import scrub
 from ..results import ERROR, FAIL, CellResult
 from ..targets.model import OK, Target
 from ..targets.scratch import create_space, scratch_name
 from .checks import CheckResult, cross_engine, judge
 from .guard import ForeignDatabase
-from .runner import MigrateOptions
-from .walk import Walk
+from .lint import lint_sql
+from .walk import MigrateOptions, Walk
 
 
 @dataclass
@@ -33,6 +34,7 @@ class MigrateSource:
     path: Path
 
     def load(self) -> Any:
+        # imported here: each tool is an optional dependency, needed only when its chain is migrated
         if self.tool == "alembic":
             from .alembic_project import AlembicProject
 
@@ -53,8 +55,6 @@ def migrate_target(project: Any, target: Target, run_id: str, opts: MigrateOptio
             progress(f"{target.name}: seeded run ({opts.seed_rows} rows per table)")
             walk.extra["seeded"] = project.seeded(url, opts)
     if target.kind == "postgresql":
-        from .lint import lint_sql
-
         if hasattr(project, "sql_by_revision"):
             sql = project.sql_by_revision()
         else:
@@ -101,8 +101,6 @@ def run_migrate(source: MigrateSource, target_opts: list[str], require_opts: lis
                 opts_models: str | None, seed_rows: int, lock_budget_ms: float | None,
                 progress: Callable[[str], None] = print) -> tuple[list[CellResult], Any]:
     """Validate everything first (exit 2 material), then migrate on each target; returns cells and the run."""
-    from ..matrix import MatrixRun
-
     if seed_rows < 0:
         raise UsageError("--seed-rows must be 0 or more")
     project = source.load()

@@ -4,7 +4,8 @@ scratch database, or it is refused before it reaches the server.
 A user's env.py may ignore the URL and the connection dbmatrix offers and build its own engine from the app's
 settings; the guard listens on the ``Engine`` class (sync engines and the ``sync_engine`` of async ones), so such
 an engine is caught at its first statement, before anything outside scratch is read or written. It also records
-the statements sent to scratch, which ``migrate.offline_sql`` compares with the offline rendering.
+the statements sent to scratch, which ``migrate.offline_sql`` compares with the offline rendering, and bounds every
+new connection to scratch, whoever opened it, with the engine's lock and statement timeouts.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
-from ..targets.urls import redact
+from ..targets.urls import kind_of, redact
+from .connections import BOUNDED, bound_session
 
 
 class ForeignDatabase(RuntimeError):
@@ -51,6 +53,14 @@ class ScratchGuard:
             raise ForeignDatabase(self.refused)
         self.statements.append(statement)
 
+    def _connected(self, conn: Any) -> None:
+        """A connection an engine (env.py's own too) checked out: bound it once, if it reaches scratch."""
+        fairy = conn.connection
+        if fairy.info.get(BOUNDED) or _where(conn.engine.url) != _where(self.scratch):
+            return
+        bound_session(kind_of(self.scratch), fairy.dbapi_connection)
+        fairy.info[BOUNDED] = True
+
     def take(self) -> list[str]:
         """The statements recorded since the last call."""
         out, self.statements = self.statements, []
@@ -61,7 +71,9 @@ class ScratchGuard:
 def scratch_guard(scratch: URL) -> Iterator[ScratchGuard]:
     guard = ScratchGuard(scratch)
     event.listen(Engine, "before_cursor_execute", guard._before)
+    event.listen(Engine, "engine_connect", guard._connected)
     try:
         yield guard
     finally:
         event.remove(Engine, "before_cursor_execute", guard._before)
+        event.remove(Engine, "engine_connect", guard._connected)

@@ -1,6 +1,11 @@
 """The seeded run: each revision upgraded on populated tables, timed, and watched by a probe connection that
-samples the locks the migrating connection holds on user tables, with each table's physical identity compared
-before and after to catch rewrites.
+samples the locks every other session of the scratch database holds on user tables, with each table's physical
+identity compared before and after to catch rewrites.
+
+The probe watches the whole scratch database, not one connection: the database is the run's alone, so every lock
+in it is the migration's, whichever connection the tool used (the one dbmatrix offers, one alembic's stock env.py
+builds with ``engine_from_config``, one yoyo opens per migration). A revision whose migration the probe never saw
+(no statement through SQLAlchemy's or yoyo's cursors, no lock from any session) has no lock verdict: ``unsupported``.
 
 PostgreSQL: ``pg_locks`` and ``pg_class.relfilenode``. MariaDB: ``information_schema.METADATA_LOCK_INFO`` (the
 ``metadata_lock_info`` plugin; ``ci/provision`` installs it, a user's server may not have it) and InnoDB's table id,
@@ -9,7 +14,6 @@ only, which this probe does not read yet: there the check says so."""
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +24,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..engines import engine_for
 from .catalog import TOOL_TABLES, snapshot
 from .seed import seed_empty_tables
 from .walk import Chain, describe
@@ -33,7 +36,7 @@ PROBE_DEADLINE_S = 600
 class LockSource:
     """Where one engine shows the locks a connection holds on the current schema's tables."""
 
-    locks_sql: str  # (table, mode) held by the connection :pid
+    locks_sql: str  # (session, table, mode) held by every session but the probe's own
     identity_sql: str  # (table, physical id): a different id after a statement means the table was rewritten
     write_blocking: tuple[str, ...]  # modes that block writers on the table while held
     exclusive: str  # the mode that blocks readers too
@@ -42,8 +45,10 @@ class LockSource:
 
 POSTGRES = LockSource(
     locks_sql=(
-        "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-        "WHERE l.pid = :pid AND l.granted AND l.locktype = 'relation' AND c.relkind IN ('r', 'p') "
+        # client backends only: autovacuum, woken by the seeding, takes its own locks on the same tables
+        "SELECT l.pid, c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+        "JOIN pg_stat_activity a ON a.pid = l.pid AND a.backend_type = 'client backend' "
+        "WHERE l.pid <> pg_backend_pid() AND l.granted AND l.locktype = 'relation' AND c.relkind IN ('r', 'p') "
         "AND c.relnamespace = current_schema()::regnamespace "
         "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
     identity_sql=("SELECT relname, relfilenode FROM pg_class WHERE relkind IN ('r', 'p') "
@@ -53,8 +58,9 @@ POSTGRES = LockSource(
     identity_name="relfilenode",
 )
 MARIADB = LockSource(
-    locks_sql=("SELECT TABLE_NAME, LOCK_MODE FROM information_schema.METADATA_LOCK_INFO "
-               "WHERE THREAD_ID = :pid AND TABLE_SCHEMA = DATABASE() AND LOCK_TYPE = 'Table metadata lock'"),
+    locks_sql=("SELECT THREAD_ID, TABLE_NAME, LOCK_MODE FROM information_schema.METADATA_LOCK_INFO "
+               "WHERE THREAD_ID <> CONNECTION_ID() AND TABLE_SCHEMA = DATABASE() "
+               "AND LOCK_TYPE = 'Table metadata lock'"),
     # InnoDB names tables 'schema/table' (with schema and table in its file-name encoding; scratch names are
     # plain ASCII identifiers, so they match as they are)
     identity_sql=("SELECT SUBSTRING(NAME, LENGTH(DATABASE()) + 2), TABLE_ID FROM information_schema.INNODB_SYS_TABLES "
@@ -83,14 +89,16 @@ def _autocommit(dbapi_conn: Any) -> None:
 
 
 class LockProbe:
-    """The locks one backend holds on user tables, seen from a connection of its own: sampled every few ms by a
-    thread (long statements), and right after each statement of the migration (the locks a transaction keeps
-    until commit, however short the statement was)."""
+    """The locks every other session of the scratch database holds on user tables, seen from a connection of its
+    own: sampled every few ms by a thread (long statements), and right after each statement of the migration (the
+    locks a transaction keeps until commit, however short the statement was)."""
 
-    def __init__(self, engine: sa.Engine, source: LockSource, pid: Callable[[], int | None]):
-        self.engine, self.pid = engine, pid  # pid(): the migrating backend, once known
+    def __init__(self, engine: sa.Engine, source: LockSource):
+        self.engine = engine
         # (table, mode) -> continuous holds [start, end]: a lock released and taken again is two holds
         self.seen: dict[tuple[str, str], list[list[float]]] = {}
+        self.statements = 0  # statements of the migration seen finishing (each followed by a sample)
+        self.sessions: set[Any] = set()  # server ids of the sessions seen holding a lock
         self.error: str | None = None
         self._previous: set[tuple[str, str]] = set()
         self._mutex = threading.Lock()
@@ -101,7 +109,7 @@ class LockProbe:
         # autocommit on the DBAPI connection itself: an open transaction here would make CREATE INDEX
         # CONCURRENTLY wait for it
         _autocommit(self._conn.driver_connection)
-        self._sql = str(sa.text(source.locks_sql).compile(dialect=engine.dialect))
+        self._sql = source.locks_sql
 
     def __enter__(self) -> LockProbe:
         self._thread.start()
@@ -112,17 +120,24 @@ class LockProbe:
         self._thread.join(30)
         self._conn.close()
 
-    def sample(self, *_: Any) -> None:
-        """Record what the backend holds now (safe from any thread)."""
+    def after_statement(self, *_: Any) -> None:
+        """The hook run after each statement of the migration: counted (the probe saw the migration run), then
+        a sample while the statement's transaction still holds its locks."""
+        self.statements += 1
+        self.sample()
+
+    def sample(self) -> None:
+        """Record what the other sessions hold now (safe from any thread)."""
         with self._mutex:
-            pid = self.pid()
-            if self.error is not None or pid is None:
+            if self.error is not None:
                 return
             try:
                 cur = self._conn.cursor()
-                cur.execute(self._sql, {"pid": pid})
-                current = {(t, m) for t, m in cur.fetchall()}
+                cur.execute(self._sql)
+                rows = cur.fetchall()
                 cur.close()
+                current = {(t, m) for _, t, m in rows}
+                self.sessions.update(s for s, _, _ in rows)
             except Exception as exc:  # noqa: BLE001 - reported with the result, the migration goes on
                 self.error = describe(exc)
                 return
@@ -140,6 +155,14 @@ class LockProbe:
         while not self._stop.is_set() and time.monotonic() < deadline:
             self.sample()
             self._stop.wait(SAMPLE_EVERY_S)
+
+    def unseen(self) -> str | None:
+        """Why this probe cannot vouch that it watched the migration (None when it saw it run)."""
+        if self.statements or self.sessions:
+            return None
+        return ("the probe saw no statement of this revision's migration (neither through SQLAlchemy's engines nor "
+                "through yoyo's cursors) and no session holding a lock in the scratch database: the tool ran it "
+                "where the probe cannot see, so no lock verdict")
 
     def held(self) -> list[tuple[str, str, float]]:
         """(table, mode, longest continuous hold in ms), sampling resolution a few ms."""
@@ -184,7 +207,8 @@ def after_each_statement(chain: Chain, hook: Callable[..., None]) -> Iterator[No
 def seeded_run(chain: Chain, conn: Connection, engine: sa.Engine, rows: int,
                lock_budget_ms: float | None) -> dict[str, Any]:
     """Upgrade revision by revision on seeded tables; duration everywhere, locks and rewrites where the engine
-    shows them (PostgreSQL; MariaDB with metadata_lock_info)."""
+    shows them (PostgreSQL; MariaDB with metadata_lock_info). ``conn`` seeds and reads identities between
+    revisions (committed, so it holds no lock while the migration runs)."""
     out: dict[str, Any] = {"rows": rows, "revisions": [], "seed": {}}
     if conn.dialect.name == "mysql":
         out["lock_view_missing"] = lock_view_missing(conn)
@@ -197,22 +221,13 @@ def seeded_run(chain: Chain, conn: Connection, engine: sa.Engine, rows: int,
         populated = {t: c for t, c in counts.items() if isinstance(c, int) and c > 0}
         rec: dict[str, Any] = {"revision": step.id, "rows": rows}
         ids_before = dict(conn.execute(identity).all()) if identity is not None else {}
-        probe = None
-        if source is not None:
-            # the connection that runs the migration: ours (alembic runs on conn), or the one yoyo opens for it
-            if hasattr(chain, "migration_pid"):
-                chain.migration_pid = None
-                pid: Callable[[], int | None] = lambda: chain.migration_pid  # noqa: E731
-            else:
-                server_id = engine_for(conn.dialect.name).server_id_query or ""  # what locks_sql's :pid is
-                pid = functools.partial(int, conn.execute(sa.text(server_id)).scalar_one())
-            probe = LockProbe(engine, source, pid)
+        probe = LockProbe(engine, source) if source is not None else None
         if conn.in_transaction():
             conn.commit()
         t0 = time.perf_counter()
         try:
             if probe is not None:
-                with probe, after_each_statement(chain, probe.sample):
+                with probe, after_each_statement(chain, probe.after_statement):
                     chain.up(step)
             else:
                 chain.up(step)
@@ -232,6 +247,8 @@ def seeded_run(chain: Chain, conn: Connection, engine: sa.Engine, rows: int,
                                                  f"({source.identity_name} {before} -> {ids_after[table]})"})
             if probe.error:
                 rec["probe_error"] = probe.error
+            elif probe.unseen():
+                rec["unseen"] = probe.unseen()
         out["revisions"].append(rec)
     return out
 

@@ -13,8 +13,7 @@ from ..casekit import axes, case_id, expect
 from ..results import FAIL, MEASURED, PASS, SKIPPED, UNSUPPORTED
 from .checks import CheckResult, judge
 from .command import migrate_target
-from .runner import MigrateOptions
-from .walk import Walk
+from .walk import MigrateOptions, Walk
 
 # check -> (per revision?, default expected outcome, the target kinds it applies to (None: every kind))
 CASE_CHECKS: dict[str, tuple[bool, str, tuple[str, ...] | None]] = {

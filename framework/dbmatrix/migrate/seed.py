@@ -21,6 +21,8 @@ def seed_empty_tables(conn: Connection, cat: Catalog, rows: int) -> dict[str, An
     """Fill each empty table with ``rows`` rows; returns {table: rows now in it, or the error that stopped it}."""
     engine = conn.dialect.name
     out: dict[str, Any] = {}
+    if rows <= 0:
+        return out  # (the generator below yields its anchor row even for 0)
     if engine == "mysql":
         limit = RECURSION_LIMIT["mariadb" if conn.dialect.is_mariadb else "mysql"]
         conn.execute(sa.text(f"SET SESSION {limit} = {max(int(rows), 1000)}"))

@@ -26,7 +26,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     ini, _, _ = _settings(metafunc.config)
     try:
-        revisions = [r.revision for r in AlembicProject(ini).revisions(make_url("sqlite://"))]
+        revisions = [s.id for s in AlembicProject(ini).steps(make_url("sqlite://"))]
     except Exception:  # noqa: BLE001 - a broken chain: migrate.single_head names the problem
         revisions = []
     metafunc.parametrize("revision", revisions)

@@ -1,8 +1,11 @@
 """The walk: every revision of a chain, one at a time, as ``upgrade r; downgrade r; upgrade r`` on a scratch
 database, with a catalog snapshot after each step. Checks (checks.py) judge what the walk observed.
 
-A chain is anything with ``steps()``, ``up(step)``, ``down(step)`` and ``applied()`` (alembic_chain.py,
-yoyo_chain.py): the tools' own APIs do the migrating, the walk only orders and observes.
+A chain is anything with ``steps()``, ``up(step)``, ``down(step)`` and ``applied()`` (alembic_project.py,
+yoyo_chain.py): the tools' own APIs do the migrating, the walk only orders and observes. Steps come in a
+topological order of the revision graph (parents and dependencies first), so when a revision is upgraded every
+revision it needs is applied and none that needs it is: its downgrade can undo that revision alone, whatever
+other branches are applied beside it.
 """
 
 from __future__ import annotations
@@ -16,11 +19,30 @@ from .catalog import Catalog, diff_catalogs
 from .guard import ForeignDatabase
 
 
+@dataclass
+class MigrateOptions:
+    models: Any = None  # a MetaData, for migrate.model_drift
+    seed_rows: int = 50_000
+    lock_budget_ms: float | None = None  # off: lock hold times are reported, a rewrite fails the check
+    offline: bool = True
+
+
 @dataclass(frozen=True)
 class Step:
     id: str
-    down: str | None
+    parents: tuple[str, ...]  # the revisions it revises (two or more: a merge; none: a root)
     path: str
+    needs: tuple[str, ...] = ()  # parents plus the revisions it depends on (alembic's depends_on)
+    children: int = 1  # revisions that revise it (two or more: a branch point)
+
+    @property
+    def label(self) -> str:
+        """``id``, with its place in the graph when that is not a plain link of a line."""
+        roles = ([f"merge of {', '.join(self.parents)}"] if len(self.parents) > 1 else []) + (
+            [f"branch point of {self.children} branches"] if self.children > 1 else []) + (
+            [f"depends on {', '.join(n for n in self.needs if n not in self.parents)}"]
+            if set(self.needs) - set(self.parents) else [])
+        return f"{self.id} ({'; '.join(roles)})" if roles else self.id
 
 
 class Chain(Protocol):
@@ -38,6 +60,7 @@ class Chain(Protocol):
 class StepRecord:
     step: Step
     before: Catalog
+    applied_before: set[str] = field(default_factory=set)  # what the version table said before the upgrade
     after: Catalog | None = None
     down: Catalog | None = None
     again: Catalog | None = None
@@ -58,6 +81,7 @@ class Walk:
     records: list[StepRecord] = field(default_factory=list)
     chain_error: str | None = None  # the chain could not be read (syntax error, several heads, bad env.py)
     heads: list[str] = field(default_factory=list)
+    branches: dict[str, list[str]] = field(default_factory=dict)  # head -> its branch's revisions (several heads)
     head: Catalog | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # drift, offline SQL, seeded run, tool tables
 
@@ -91,7 +115,7 @@ def walk_chain(chain: Chain, snap: Callable[[], Catalog], take: Callable[[], lis
         return
     before = snap()
     for i, step in enumerate(steps):
-        rec = StepRecord(step, before)
+        rec = StepRecord(step, before, chain.applied())
         walk.records.append(rec)
         take()
         t0 = time.perf_counter()
@@ -121,6 +145,12 @@ def walk_chain(chain: Chain, snap: Callable[[], Catalog], take: Callable[[], lis
             before = rec.after
             continue
         rec.down = snap()
+        left = chain.applied()
+        if left != rec.applied_before:
+            # the tool undid more (or less) than this revision: its catalog would be judged against the wrong state
+            rec.down_error = (f"the downgrade of {step.id} left the version table at {sorted(left) or ['base']}, "
+                              f"not at {sorted(rec.applied_before) or ['base']}")
+            return
         try:
             chain.up(step)
         except ForeignDatabase:

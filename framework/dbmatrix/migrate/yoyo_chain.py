@@ -14,9 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import URL
+from yoyo import get_backend, read_migrations
 
 from ..errors import UsageError
-from .walk import Step, Walk, describe, walk_chain
+from ..targets.urls import kind_of
+from .catalog import committed_snapshot
+from .connections import bound_session, sync_engine
+from .drift import load_models, model_drift
+from .guard import ForeignDatabase
+from .locks import ObservedCursor, seeded_run
+from .walk import MigrateOptions, Step, Walk, describe, walk_chain
 
 # SQLAlchemy backend name -> yoyo URI scheme (yoyo's "mysql" is PyMySQL)
 _SCHEMES = {"postgresql": "postgresql+psycopg", "mysql": "mysql", "sqlite": "sqlite"}
@@ -34,36 +41,28 @@ class YoyoChain:
     version_table = "_yoyo_migration"
 
     def __init__(self, directory: Path, url: URL):
-        from yoyo import get_backend
-
-        from ..targets.urls import kind_of
-        from .runner import bound_session
-
         self.directory = directory
         self.kind = kind_of(url)
         self.backend = get_backend(yoyo_uri(url))
         bound_session(self.kind, self.backend.connection)
         self._migrations: Any = None
         self._hook: Any = None  # called after each statement of a migration (the seeded run's lock probe)
-        self.migration_pid: int | None = None  # server id (backend pid, connection id) of the migration's connection
         # yoyo runs each migration on a fresh connection (backend.copy()): bound it, and observe it when asked
         original_copy = self.backend.copy
         self.backend.copy = lambda: self._prepared(original_copy())
 
     def migrations(self) -> Any:
         if self._migrations is None:
-            from yoyo import read_migrations
-
             self._migrations = read_migrations(str(self.directory))
             for m in self._migrations:
                 m.load()  # a broken file fails here, named by yoyo's BadMigration
         return self._migrations
 
     def steps(self) -> list[Step]:
-        out, prev = [], None
-        for m in self.migrations():
-            out.append(Step(m.id, prev, m.path))
-            prev = m.id
+        out: list[Step] = []
+        for m in self.migrations():  # yoyo's order: dependencies first, then file order (a line for the walk)
+            parents = (out[-1].id,) if out else ()
+            out.append(Step(m.id, parents, m.path, parents))
         return out
 
     def _one(self, step: Step) -> Any:
@@ -86,20 +85,8 @@ class YoyoChain:
         return {m.id for m in self.migrations() if m.hash in hashes}
 
     def _prepared(self, copy: Any) -> Any:
-        from .runner import bound_session
-
         bound_session(self.kind, copy.connection)
-        from ..engines import engine_for
-
-        server_id = engine_for(self.kind).server_id_query if self.kind in ("postgresql", "mysql") else None
-        if server_id is not None:
-            cur = copy.connection.cursor()
-            cur.execute(server_id)
-            self.migration_pid = cur.fetchone()[0]
-            copy.connection.commit()
         if self._hook is not None:
-            from .locks import ObservedCursor
-
             original, hook = copy.cursor, self._hook
             copy.cursor = lambda: ObservedCursor(original(), hook)
         return copy
@@ -149,15 +136,9 @@ class YoyoProject:
         return out
 
     def load_models(self, spec: str) -> Any:
-        from .alembic_project import load_models
+        return load_models(spec)
 
-        return load_models(spec, self.directory)
-
-    def walk(self, url: URL, target: str, opts: Any) -> Walk:
-        from .catalog import snapshot
-        from .guard import ForeignDatabase
-        from .runner import model_drift, sync_engine
-
+    def walk(self, url: URL, target: str, opts: MigrateOptions) -> Walk:
         engine = sync_engine(url)
         walk = Walk(target=target, engine=engine.dialect.name, tool="yoyo")
         try:
@@ -167,11 +148,6 @@ class YoyoProject:
             return walk
         try:
             with engine.connect() as conn:
-                def snap() -> Any:
-                    cat = snapshot(conn)
-                    conn.commit()
-                    return cat
-
                 def verify_first(step: Step) -> None:
                     if step.id not in chain.applied():
                         raise ForeignDatabase(f"yoyo's version table does not show {step.id} after applying it")
@@ -182,7 +158,7 @@ class YoyoProject:
                 except Exception as exc:  # noqa: BLE001
                     walk.chain_error = describe(exc)
                     return walk
-                walk_chain(chain, snap, lambda: [], walk, verify_first=verify_first)
+                walk_chain(chain, lambda: committed_snapshot(conn), lambda: [], walk, verify_first=verify_first)
                 walk.extra["bookkeeping"] = chain.bookkeeping()
                 if walk.head is not None and opts.models is not None:
                     walk.extra["model_drift"] = model_drift(conn, opts.models)
@@ -191,10 +167,7 @@ class YoyoProject:
             engine.dispose()
         return walk
 
-    def seeded(self, url: URL, opts: Any) -> dict[str, Any]:
-        from .locks import seeded_run
-        from .runner import sync_engine
-
+    def seeded(self, url: URL, opts: MigrateOptions) -> dict[str, Any]:
         engine = sync_engine(url)
         chain = YoyoChain(self.directory, url)
         try:
