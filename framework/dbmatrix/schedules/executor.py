@@ -20,11 +20,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from ..drivers.base import Session
+from ..engines import Engine, engine_for
 from ..errors import DriverError
-from .model import ABORT, BUSY, DEADLOCK, SKIPPED, Execution, Schedule, Step, StepResult
+from .model import SKIPPED, Execution, Schedule, Step, StepResult
 
-DEADLOCK_CODES = {"40P01", "1213"}
-BUSY_CODES = {"SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY", "SQLITE_LOCKED", "5", "517"}
 QUICK_S = 0.002  # most steps finish within this; only the others are handed to the observer
 DEADLINE_S = 60.0
 # BEGIN can wait on a lock too (SQLite's BEGIN IMMEDIATE): it runs here so the observer can watch it.
@@ -43,26 +42,9 @@ class HarnessDeadline(DriverError):
         super().__init__(None, "HarnessTimeout", what)
 
 
-def session_bounds(kind: str) -> list[str]:
-    """Per-session settings for schedules: PostgreSQL's deadlock detector after 100 ms instead of 1 s (a
-    superuser setting; without the right the default stays, only slower). Schedules test isolation, not
-    durability, so a commit need not wait for its flush to disk (PostgreSQL ``synchronous_commit = off``,
-    SQLite ``synchronous = OFF``): several times faster, and what a transaction sees or may commit is the same.
-    MariaDB's flush setting is server-wide only, so it stays as it is."""
-    if kind == "postgresql":
-        return ["SET deadlock_timeout = '100ms'", "SET synchronous_commit = off"]
-    if kind == "sqlite":
-        return ["PRAGMA synchronous = OFF"]
-    return []
-
-
-def classify(err: DriverError) -> str:
-    code = str(err.code) if err.code is not None else ""
-    if code in DEADLOCK_CODES:
-        return DEADLOCK
-    if code in BUSY_CODES or code.startswith("SQLITE_BUSY"):
-        return BUSY
-    return ABORT
+def classify(err: DriverError, engine: Engine) -> str:
+    """The step status for a refused step: the engine names its deadlock and busy codes."""
+    return engine.refusal(None if err.code is None else str(err.code))
 
 
 class ScheduleExecutor:
@@ -76,8 +58,9 @@ class ScheduleExecutor:
         self.table = table
         self.deadline = deadline
         self.unobserved: set[str] = set()
+        self.engines = {name: engine_for(s.info.kind, s.info.engine) for name, s in self.sessions.items()}
         for name, s in self.sessions.items():
-            for sql in session_bounds(s.info.kind):
+            for sql in self.engines[name].schedule_session_setup:
                 try:
                     s.execute(sql)
                 except DriverError:
@@ -212,7 +195,7 @@ class _Run:
         self.execution.results.append(result)
 
     def fail(self, result: StepResult, err: DriverError) -> None:
-        result.status = classify(err)
+        result.status = classify(err, self.x.engines[result.session])
         result.code = err.code
         result.message = err.message
         self.aborted.setdefault(result.session, result)

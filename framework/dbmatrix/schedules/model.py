@@ -16,6 +16,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import engines  # noqa: F401  (loads every engine class, so every_engine_codes sees them all)
+from ..engines.base import every_engine_codes
+
 CONTROL = {"begin": "begin", "commit": "commit", "rollback": "rollback", "abort": "rollback"}
 _STEP = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.+?)\s*$", re.S)
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -109,9 +112,10 @@ DEADLOCK = "deadlock"  # an abort the engine calls a deadlock (40P01, 1213)
 BUSY = "busy"  # SQLite: the database is locked (SQLITE_BUSY*)
 SKIPPED = "skipped"  # not issued: its transaction had already aborted
 STATUSES = (OK, ABORT, DEADLOCK, BUSY, SKIPPED)
-# Refusals by which an engine keeps transactions isolated (serialization failure, deadlock, lock timeout, MariaDB's
-# snapshot write conflict); other failed steps (a duplicate key) are the program's own business.
-ISOLATION_CODES = frozenset({"40001", "40P01", "55P03", "1213", "1205", "1020"})
+# Refusals by which an engine keeps transactions isolated (each engine names its own: serialization failure,
+# deadlock, lock timeout, MariaDB's snapshot write conflict); other failed steps (a duplicate key) are the
+# program's own business. An execution does not know its engine, so it counts any engine's.
+ISOLATION_CODES = every_engine_codes("isolation_codes")
 
 
 @dataclass
