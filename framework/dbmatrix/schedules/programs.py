@@ -36,6 +36,7 @@ class Program:
     initial: tuple[tuple[int, int], ...]
     sessions: tuple[tuple[Op, ...], ...]
     interleaving: tuple[int, ...]  # session index for each step, in issue order
+    shape: str = "general"  # the shape it was drawn from (strategies.SHAPES), for the report
 
     def __str__(self) -> str:
         txns = "; ".join(f"T{i + 1}: " + " ".join(map(str, ops)) for i, ops in enumerate(self.sessions))

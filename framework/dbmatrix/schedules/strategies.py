@@ -4,6 +4,10 @@ Programs: 2-4 sessions, 1-4 operations each over 2-3 keys (read, write = read + 
 predicate read). Interleavings: a session index per step, each session's steps in their own order. Both
 shrink well: fewer sessions, fewer operations, plain reads and writes, then the interleaving towards
 "one session after the other".
+
+The general case rarely draws the few shapes that expose the anomalies snapshot isolation allows (two
+transactions that each read two keys and write a different one), so half the programs are drawn from
+``SHAPES`` instead: two transactions of a known anomaly's shape over drawn keys and deltas, interleaved freely.
 """
 
 from __future__ import annotations
@@ -74,6 +78,50 @@ def _sessions(nkeys: int, inserts: bool, min_sessions: int, max_sessions: int, m
 _NKEYS = st.integers(2, 3)
 
 
+def _two_keys(draw: st.DrawFn, nkeys: int) -> tuple[int, int]:
+    x = draw(_index_below(nkeys)) + 1
+    return x, (x + draw(_index_below(nkeys - 1))) % nkeys + 1  # any other key
+
+
+_DELTAS = st.sampled_from((1, 2, -1, 10))
+
+
+def _lost_update(draw: st.DrawFn, nkeys: int) -> tuple[tuple[Op, ...], ...]:
+    """P4: both read a key and write it back incremented."""
+    x = draw(_index_below(nkeys)) + 1
+    return (Op("write", x, draw(_DELTAS)),), (Op("write", x, draw(_DELTAS)),)
+
+
+def _read_skew(draw: st.DrawFn, nkeys: int) -> tuple[tuple[Op, ...], ...]:
+    """G-single: one reads two keys while the other moves an amount from one to the other."""
+    x, y = _two_keys(draw, nkeys)
+    d = draw(_DELTAS)
+    return (Op("read", x), Op("read", y)), (Op("write", x, -d), Op("write", y, d))
+
+
+def _write_skew(draw: st.DrawFn, nkeys: int) -> tuple[tuple[Op, ...], ...]:
+    """G2-item: both read the same two keys, each writes a different one of them."""
+    x, y = _two_keys(draw, nkeys)
+    return ((Op("read", x), Op("read", y), Op("write", x, draw(_DELTAS))),
+            (Op("read", x), Op("read", y), Op("write", y, draw(_DELTAS))))
+
+
+def _predicate_write_skew(draw: st.DrawFn, nkeys: int) -> tuple[tuple[Op, ...], ...]:
+    """G2: both read a predicate, each inserts a row (its own new key) that matches the other's predicate."""
+    return ((Op("pred", 0, 0), Op("insert", nkeys + 1, 5)), (Op("pred", 0, 0), Op("insert", nkeys + 2, 5)))
+
+
+def _phantom(draw: st.DrawFn, nkeys: int) -> tuple[tuple[Op, ...], ...]:
+    """PMP: one reads a predicate twice while the other inserts a matching row."""
+    return (Op("pred", 0, 0), Op("pred", 0, 0)), (Op("insert", nkeys + 1, 5),)
+
+
+# name -> the operations of its two transactions over ``nkeys`` keys (each key starts at 10)
+SHAPES = {"lost update": _lost_update, "read skew": _read_skew, "write skew": _write_skew,
+          "predicate write skew": _predicate_write_skew, "phantom": _phantom}
+_SHAPE_NAMES = st.sampled_from(tuple(SHAPES))
+
+
 @st.composite
 def interleavings(draw: st.DrawFn, counts: list[int]) -> tuple[int, ...]:
     """A session index per step: each session issues its steps in order, sessions interleave freely.
@@ -108,13 +156,23 @@ def timed_interleaving(sessions: tuple[tuple[Op, ...], ...], seed: str) -> tuple
 
 @st.composite
 def programs(draw: st.DrawFn, min_sessions: int = 2, max_sessions: int = 4, max_ops: int = 4,
-             inserts: bool = True) -> Program:
-    """A program over 2-3 keys (all present at first, value 10 each) and one interleaving of it.
+             inserts: bool = True, shape: str | None = None) -> Program:
+    """A program over 2-3 keys (all present at first, value 10 each) and one interleaving of it: of the
+    ``shape`` named (a key of ``SHAPES``, or "general"), or, by default, general or any shape, half and half
+    (the general case first, so that shrinking tends towards it). Shapes with inserts need ``inserts``.
     The strategies it draws from are built once (building them per draw cost more than the draw itself)."""
     nkeys = draw(_NKEYS)
-    sessions = tuple(draw(_sessions(nkeys, inserts, min_sessions, max_sessions, max_ops)))
+    if shape is None:
+        shape = draw(_SHAPE_NAMES) if draw(st.booleans()) else "general"
+        if not inserts and shape in ("predicate write skew", "phantom"):
+            shape = "general"
+    if shape == "general":
+        sessions = tuple(draw(_sessions(nkeys, inserts, min_sessions, max_sessions, max_ops)))
+    else:
+        sessions = SHAPES[shape](draw, nkeys)
     order = draw(interleavings(step_counts(sessions)))
-    return Program(initial=tuple((k, 10) for k in range(1, nkeys + 1)), sessions=sessions, interleaving=order)
+    return Program(initial=tuple((k, 10) for k in range(1, nkeys + 1)), sessions=sessions, interleaving=order,
+                   shape=shape)
 
 
 @st.composite
@@ -126,8 +184,8 @@ def variants(draw: st.DrawFn, program: Program, count: int) -> list[Program]:
     if not count:
         return []
     seed = draw(_SEEDS)
-    return [Program(program.initial, program.sessions, timed_interleaving(program.sessions, f"{seed}/{n}"))
-            for n in range(count)]
+    return [Program(program.initial, program.sessions, timed_interleaving(program.sessions, f"{seed}/{n}"),
+                    program.shape) for n in range(count)]
 
 
 _SEEDS = st.integers(0, 2**32 - 1)
