@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from ..drivers.base import Session
 from ..engines import Engine, engine_for
 from ..errors import DriverError
-from .model import SKIPPED, Execution, Schedule, Step, StepResult
+from .model import OK, SKIPPED, EngineSQL, Execution, Schedule, Step, StepResult, binds, engine_sql
 
 QUICK_S = 0.002  # most steps finish within this; only the others are handed to the observer
 DEADLINE_S = 60.0
@@ -51,7 +51,9 @@ class ScheduleExecutor:
     """Runs schedules on a fixed set of sessions (reused across schedules, so a hypothesis run is cheap)."""
 
     def __init__(self, sessions: Mapping[str, Session], observer: LockObserver, isolation: str | None,
-                 table: str, deadline: float = DEADLINE_S):
+                 table: str, deadline: float = DEADLINE_S, tuned: bool = True):
+        """``tuned``: apply the engine's ``schedule_session_setup`` (faster commits, a quicker deadlock detector);
+        off for specs that run behind a transaction pooler, where a session setting would outlive the session."""
         self.sessions = dict(sessions)
         self.observer = observer
         self.isolation = isolation
@@ -59,8 +61,11 @@ class ScheduleExecutor:
         self.deadline = deadline
         self.unobserved: set[str] = set()
         self.engines = {name: engine_for(s.info.kind, s.info.engine) for name, s in self.sessions.items()}
+        # the names a per-engine step's SQL is looked up by: the engine's own, then its parents' (mariadb, mysql)
+        self.engine_names = {name: tuple(c.__dict__["name"] for c in type(e).__mro__ if "name" in c.__dict__)
+                             for name, e in self.engines.items()}
         for name, s in self.sessions.items():
-            for sql in self.engines[name].schedule_session_setup:
+            for sql in self.engines[name].schedule_session_setup if tuned else ():
                 try:
                     s.execute(sql)
                 except DriverError:
@@ -90,13 +95,44 @@ class ScheduleExecutor:
         admin = self.sessions[next(iter(schedule.sessions))]
         for sql in schedule.setup if setup is None else setup:
             admin.execute(sql.replace("{t}", self.table))
+        for name, statements in schedule.session_setup.items():
+            for text in statements:
+                self.run_sql(name, text, schedule)
         run = _Run(self, schedule)
         try:
             run.all_steps()
         finally:
             run.end_transactions()
-        run.execution.final = [tuple(r) for r in admin.execute(schedule.final_sql.replace("{t}", self.table)).rows]
+            for name, statements in schedule.session_teardown.items():
+                for text in statements:
+                    try:
+                        self.run_sql(name, text, schedule)
+                    except DriverError:
+                        pass  # cleanup: what it could not undo, the case's own checks report
+        if schedule.final_sql is not None:
+            final = admin.execute(schedule.final_sql.replace("{t}", self.table)).rows
+            run.execution.final = [tuple(r) for r in final]
         return run.execution
+
+    def sql_for(self, session: str, sql: str | EngineSQL) -> str | None:
+        """The text this session's engine runs for ``sql`` (None: nothing on this engine)."""
+        return engine_sql(sql, self.engine_names[session])
+
+    def run_sql(self, session: str, sql: str | EngineSQL, schedule: Schedule) -> None:
+        text = self.sql_for(session, sql)
+        if text is not None:
+            self.sessions[session].execute(text.replace("{t}", self.table), binds(text, schedule.params))
+
+    def ask(self, question: str, schedule: Schedule, session: str) -> tuple[Any, ...]:
+        """The observer's answer to one of the schedule's questions: the non-null first column of its rows."""
+        sql = self.sql_for(session, schedule.questions[question])
+        if sql is None:
+            return ()
+        query = getattr(self.observer, "query", None)
+        if query is None:
+            raise ValueError(f"the lock observer of {self.engine_names[session][0]} cannot be asked questions")
+        return tuple(r[0] for r in query(sql, dict(schedule.params)) if r[0] is not None)
+
 
 
 class _Run:
@@ -110,6 +146,7 @@ class _Run:
         self.pending: dict[str, tuple[StepResult, concurrent.futures.Future[Any]]] = {}
         self.aborted: dict[str, StepResult] = {}
         self.open: set[str] = set()
+        self.issued: dict[str, float] = {}  # step -> when it was issued
         self.started = time.monotonic()
 
     def left(self) -> float:
@@ -136,7 +173,9 @@ class _Run:
 
     def issue(self, step: Step) -> None:
         s = self.x.sessions[step.session]
-        result = StepResult(step.name, step.session, step.sql)
+        sql = step.sql if step.control else self.x.sql_for(step.session, step.sql)
+        result = StepResult(step.name, step.session, sql or "")
+        self.issued[step.name] = time.monotonic()
         if step.session in self.aborted:
             result.status = SKIPPED
             result.message = f"transaction aborted at {self.aborted[step.session].step}"
@@ -158,8 +197,11 @@ class _Run:
             elif control == "rollback":
                 s.rollback()
                 self.open.discard(step.session)
+            elif sql is None:  # nothing to run on this engine
+                result.status = OK
             else:
-                self.watch(result, s.submit(step.render(self.x.table, self.values)))
+                bound = binds(sql, self.schedule.params)
+                self.watch(result, s.submit(step.render(self.x.table, self.values, sql), bound))
                 return
         except DriverError as err:
             if isinstance(err, HarnessDeadline) or err.cls in ("HarnessTimeout", "SessionBusy"):
@@ -169,7 +211,7 @@ class _Run:
                 self.open.discard(step.session)
                 if s.in_transaction:
                     s.rollback()
-        self.execution.results.append(result)
+        self.done(result)
 
     def watch(self, result: StepResult, future: concurrent.futures.Future[Any]) -> None:
         """Wait for a started step to finish, or to be seen waiting on a lock (then it stays pending)."""
@@ -192,12 +234,21 @@ class _Run:
         else:
             result.rows = [tuple(r) for r in rows.rows] if rows is not None else []  # BEGIN returns nothing
             self.values[result.step] = result.value
+        self.done(result)
+
+    def done(self, result: StepResult) -> None:
+        """Record a completed step: its time and, when the step asks one, the observer's answer."""
+        result.elapsed_s = time.monotonic() - self.issued[result.step]
+        question = self.schedule.steps[result.step].observe
+        if question is not None and not result.failed:  # after a refusal there is nothing new to ask
+            result.observed = self.x.ask(question, self.schedule, result.session)
         self.execution.results.append(result)
 
     def fail(self, result: StepResult, err: DriverError) -> None:
         result.status = classify(err, self.x.engines[result.session])
         result.code = err.code
         result.message = err.message
+        result.error = err
         self.aborted.setdefault(result.session, result)
 
     def collect(self, resumed_after: str | None) -> None:
