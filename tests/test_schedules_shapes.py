@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from toy_sql import GONE, interpret, store
 
 from dbmatrix.schedules.explore import explore
 from dbmatrix.schedules.model import ABORT, OK, Execution, StepResult
@@ -26,7 +27,6 @@ class SnapshotEngine:
         commits = 0
         snap: dict[str, tuple[dict[int, int | None], int]] = {}
         writes: dict[str, dict[int, int | None | object]] = {}
-        gone = object()
         ex = Execution(schedule, "repeatable read")
         values: dict[str, object] = {}
         for name in schedule.order:
@@ -42,35 +42,16 @@ class SnapshotEngine:
                 else:
                     commits += 1
                     for k, v in writes[s].items():
-                        if v is gone:
-                            state.pop(k, None)
-                        else:
-                            state[k] = v  # type: ignore[assignment]
+                        store(state, k, v)
                         version[k] = commits
             else:
                 if s not in snap:
                     snap[s] = (dict(state), commits)
                 view = {**snap[s][0], **writes[s]}
-                view = {k: v for k, v in view.items() if v is not gone}
-                sql = step.render("t", values)
-                words = sql.split()
-                if sql.startswith("select v"):
-                    k = int(words[-1])
-                    r.rows = [(view[k],)] if k in view else []
-                elif sql.startswith("select k"):
-                    r.rows = sorted((k, v) for k, v in view.items() if v is not None and v >= int(words[-4]))
-                elif sql.startswith("update"):
-                    k = int(words[-1])
-                    if k in view:
-                        writes[s][k] = None if words[5] == "NULL" else int(words[5]) + int(words[7])
-                elif sql.startswith("insert"):
-                    k = int(words[-2].strip("(,"))
-                    if k in view:
-                        r.status, r.code = ABORT, "23505"
-                    else:
-                        writes[s][k] = int(words[-1].strip(")"))
-                elif sql.startswith("delete"):
-                    writes[s][int(words[-1])] = gone
+                view = {k: v for k, v in view.items() if v is not GONE}
+                r.rows, code = interpret(step.render("t", values), view, writes[s].__setitem__)
+                if code:
+                    r.status, r.code = ABORT, code
             values[name] = r.value
             ex.results.append(r)
         ex.final = sorted(state.items())

@@ -124,14 +124,16 @@ class ScheduleExecutor:
             self.sessions[session].execute(text.replace("{t}", self.table), binds(text, schedule.params))
 
     def ask(self, question: str, schedule: Schedule, session: str) -> tuple[Any, ...]:
-        """The observer's answer to one of the schedule's questions: the non-null first column of its rows."""
+        """The observer's answer to one of the schedule's questions: the non-null first column of its rows. The
+        question's SQL may name ``{t}`` and the schedule's params (DBAPI ``%(name)s``)."""
         sql = self.sql_for(session, schedule.questions[question])
         if sql is None:
             return ()
         query = getattr(self.observer, "query", None)
         if query is None:
             raise ValueError(f"the lock observer of {self.engine_names[session][0]} cannot be asked questions")
-        return tuple(r[0] for r in query(sql, dict(schedule.params)) if r[0] is not None)
+        rows = query(sql.replace("{t}", self.table), dict(schedule.params))
+        return tuple(r[0] for r in rows if r[0] is not None)
 
 
 
