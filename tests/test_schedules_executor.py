@@ -113,10 +113,10 @@ LOCK_SPEC = Schedule(
     final_sql=None,
     params={"tag": "x", "missing_key": 2},
     session_setup={"s2": [{"postgresql": "set application_name = 'dbm_spec_s2'", "*": None}]},
-    questions={"waiting": {  # is a statement on this table waiting on a lock?
-        "postgresql": "select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%%{t}%%' limit 1",
-        "mysql": "select 1 from information_schema.innodb_trx where trx_state = 'LOCK WAIT'"
-                 " and trx_query like '%%{t}%%' limit 1"}},
+    questions={"waiting": {  # the server ids of the sessions running a statement on this table (the observer aside)
+        "postgresql": "select pid from pg_stat_activity where wait_event_type = 'Lock' and query like '%%{t}%%'",
+        "mysql": "select id from information_schema.processlist where command = 'Query'"
+                 " and info like '%%{t}%%' and id <> connection_id()"}},
 )
 
 
@@ -129,7 +129,7 @@ def test_a_spec_checks_each_steps_expectation_on_a_live_engine(driver, info):
         finish(sessions, observer, table)
     by = run.by_step()
     assert by["x2"].blocked and by["x2"].rows == [(1, 11)] and by["x2"].resumed_after == "c1"
-    assert by["who1"].observed == (1,)  # asked while x2 waited: the observer saw a lock wait
+    assert by["who1"].observed == (sessions["s2"].server_id,)  # asked while x2 waited: the observer saw s2 at it
     assert by["x3"].rows == [(2,)] and by["x3"].elapsed_s is not None
     problems = run.mismatches()  # x3 was expected to fail and did not: exactly one finding
     assert len(problems) == 1 and problems[0].startswith("x3 (s2) expected error:NO_SUCH_CODE")
