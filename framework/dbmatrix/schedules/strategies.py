@@ -7,7 +7,8 @@ shrink well: fewer sessions, fewer operations, plain reads and writes, then the 
 
 The general case rarely draws the few shapes that expose the anomalies snapshot isolation allows (two
 transactions that each read two keys and write a different one), so half the programs are drawn from
-``SHAPES`` instead: two transactions of a known anomaly's shape over drawn keys and deltas, interleaved freely.
+``SHAPES`` instead: the two or three transactions of one of Hermitage's anomalies over drawn keys and deltas,
+interleaved freely.
 """
 
 from __future__ import annotations
@@ -116,24 +117,83 @@ def _phantom(draw: st.DrawFn, nkeys: int) -> tuple[tuple[Op, ...], ...]:
     return (Op("pred", 0, 0), Op("pred", 0, 0)), (Op("insert", nkeys + 1, 5),)
 
 
-# name -> the operations of its two transactions over ``nkeys`` keys (each key starts at 10)
+def _aborted_read(draw: st.DrawFn, nkeys: int) -> tuple[tuple[Op, ...], ...]:
+    """G1a: one writes a key and rolls back; the other reads another key, then that one (taking turns, the
+    second read falls between the write and the rollback)."""
+    x, y = _two_keys(draw, nkeys)
+    return (Op("write", x, draw(_DELTAS)), Op("rollback")), (Op("read", y), Op("read", x))
+
+
+def _intermediate_read(draw: st.DrawFn, nkeys: int) -> tuple[tuple[Op, ...], ...]:
+    """G1b: one writes a key twice; the other reads it (in between, the value no committed state had)."""
+    x = draw(_index_below(nkeys)) + 1
+    return (Op("write", x, draw(_DELTAS)), Op("write", x, draw(_DELTAS))), (Op("read", x),)
+
+
+def _circular_information_flow(draw: st.DrawFn, nkeys: int) -> tuple[tuple[Op, ...], ...]:
+    """G1c: each writes one key and reads the other's."""
+    x, y = _two_keys(draw, nkeys)
+    return (Op("write", x, draw(_DELTAS)), Op("read", y)), (Op("write", y, draw(_DELTAS)), Op("read", x))
+
+
+def _observed_transaction_vanishes(draw: st.DrawFn, nkeys: int) -> tuple[tuple[Op, ...], ...]:
+    """OTV: two write the same two keys; a third reads both (and may see one writer's x, the other's y)."""
+    x, y = _two_keys(draw, nkeys)
+    return ((Op("write", x, 1), Op("write", y, 1)), (Op("write", x, 2), Op("write", y, 2)),
+            (Op("read", x), Op("read", y)))
+
+
+# the order that exposes a shape (its steps: begin, each operation's, commit): taking turns unless named here
+NESTED_AFTER = {"read skew": 2, "phantom": 2, "intermediate read": 3}  # session 0's steps before session 1
+
+
+def exposing_order(shape: str, counts: list[int]) -> tuple[int, ...]:
+    first = NESTED_AFTER.get(shape)
+    return nested(counts, first) if first is not None else taking_turns(counts)
+
+
+# name -> the operations of its transactions over ``nkeys`` keys (each key starts at 10): Hermitage's anomalies
 SHAPES = {"lost update": _lost_update, "read skew": _read_skew, "write skew": _write_skew,
-          "predicate write skew": _predicate_write_skew, "phantom": _phantom}
+          "predicate write skew": _predicate_write_skew, "phantom": _phantom, "aborted read": _aborted_read,
+          "intermediate read": _intermediate_read, "circular information flow": _circular_information_flow,
+          "observed transaction vanishes": _observed_transaction_vanishes}
 _SHAPE_NAMES = st.sampled_from(tuple(SHAPES))
 
 
 @st.composite
-def interleavings(draw: st.DrawFn, counts: list[int]) -> tuple[int, ...]:
+def interleavings(draw: st.DrawFn, counts: list[int], prefer: tuple[int, ...] = ()) -> tuple[int, ...]:
     """A session index per step: each session issues its steps in order, sessions interleave freely.
-    Shrinks towards running sessions one after the other (lowest index first)."""
+    Shrinks towards running sessions one after the other (lowest index first), or towards ``prefer`` (a
+    session index per step: the order that exposes an anomaly's shape); every draw other than the simplest
+    departs from it."""
     left = list(counts)
     order: list[int] = []
     while any(left):
         live = [i for i, n in enumerate(left) if n]
-        i = live[draw(_index_below(len(live)))]
+        pick = draw(_index_below(len(live)))
+        if len(order) < len(prefer) and prefer[len(order)] in live:  # counted from the preferred session
+            pick = (live.index(prefer[len(order)]) + pick) % len(live)
+        i = live[pick]
         order.append(i)
         left[i] -= 1
     return tuple(order)
+
+
+def taking_turns(counts: list[int]) -> tuple[int, ...]:
+    """Sessions take turns step by step (where symmetric transactions overlap most)."""
+    left, order = list(counts), []
+    while any(left):
+        for i, n in enumerate(left):
+            if n:
+                order.append(i)
+                left[i] -= 1
+    return tuple(order)
+
+
+def nested(counts: list[int], first: int) -> tuple[int, ...]:
+    """Session 0 runs ``first`` steps, session 1 all of its own, then session 0 the rest (a transaction that
+    begins, commits and is seen within another's)."""
+    return (0,) * first + (1,) * counts[1] + (0,) * (counts[0] - first)
 
 
 def timed_interleaving(sessions: tuple[tuple[Op, ...], ...], seed: str) -> tuple[int, ...]:
@@ -170,7 +230,8 @@ def programs(draw: st.DrawFn, min_sessions: int = 2, max_sessions: int = 4, max_
         sessions = tuple(draw(_sessions(nkeys, inserts, min_sessions, max_sessions, max_ops)))
     else:
         sessions = SHAPES[shape](draw, nkeys)
-    order = draw(interleavings(step_counts(sessions)))
+    counts = step_counts(sessions)
+    order = draw(interleavings(counts, exposing_order(shape, counts) if shape != "general" else ()))
     return Program(initial=tuple((k, 10) for k in range(1, nkeys + 1)), sessions=sessions, interleaving=order,
                    shape=shape)
 
