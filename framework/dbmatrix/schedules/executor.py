@@ -7,6 +7,10 @@ another session and records when the waiting one completes (isolationtester's ``
 as isolationtester does. Every wait is bounded: the engine's lock and statement timeouts, its deadlock
 detector, and ``deadline`` seconds for the whole schedule.
 
+A spec's steps (``model.step``) may carry SQL per engine (looked up by the session's engine), bound parameters,
+an expected outcome (checked afterwards by ``Execution.mismatches``) and a question for the observer, asked once
+the step is done.
+
 SQLite's observer watches a session's own busy handler; a session it cannot watch (a driver that hides its
 ``sqlite3`` handle) runs with ``busy_timeout = 0`` instead, so a conflicting step fails at once with
 SQLITE_BUSY and never waits unseen.
@@ -136,7 +140,6 @@ class ScheduleExecutor:
         return tuple(r[0] for r in rows if r[0] is not None)
 
 
-
 class _Run:
     """The state of one schedule run."""
 
@@ -181,9 +184,11 @@ class _Run:
         if step.session in self.aborted:
             result.status = SKIPPED
             result.message = f"transaction aborted at {self.aborted[step.session].step}"
-            if step.control in ("commit", "rollback") and s.in_transaction:
-                s.rollback()
+            if step.control in ("commit", "rollback"):
+                if s.in_transaction:
+                    s.rollback()
                 self.open.discard(step.session)
+                del self.aborted[step.session]  # the session's next transaction (a spec's) starts afresh
             self.execution.results.append(result)
             return
         control = step.control
