@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from toy_sql import interpret, store
 
 from dbmatrix.schedules.artifact import hermitage_sql
 from dbmatrix.schedules.explore import explore
@@ -143,25 +144,9 @@ class DirtyEngine:
         for name in schedule.order:
             step = schedule.steps[name]
             r = StepResult(name, step.session, step.sql, status=OK)
-            sql = step.render("t", values)
-            words = sql.split()
-            if sql.startswith("select v"):
-                k = int(words[-1])
-                r.rows = [(state[k],)] if k in state else []
-            elif sql.startswith("select k"):
-                r.rows = sorted((k, v) for k, v in state.items() if v is not None and v >= int(words[-4]))
-            elif sql.startswith("update"):
-                k = int(words[-1])
-                if k in state:
-                    state[k] = None if words[5] == "NULL" else int(words[5]) + int(words[7])
-            elif sql.startswith("insert"):
-                k = int(words[-2].strip("(,"))
-                if k in state:
-                    r.status, r.code = ABORT, "23505"
-                else:
-                    state[k] = int(words[-1].strip(")"))
-            elif sql.startswith("delete"):
-                state.pop(int(words[-1]), None)
+            r.rows, code = interpret(step.render("t", values), state, lambda k, v: store(state, k, v))
+            if code:
+                r.status, r.code = ABORT, code
             values[name] = r.value
             ex.results.append(r)
         ex.final = sorted(state.items())

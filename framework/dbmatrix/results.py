@@ -28,12 +28,14 @@ UNSUPPORTED = "unsupported"
 DIFFERS = "differs"
 ALLOWED = "allowed"
 PREVENTED = "prevented"
+# a bounded search found no counterexample: evidence about its budget, never a claim that the engine prevents it
+NOT_FOUND = "not-found"
 PASS = "pass"
 FAIL = "fail"
 MEASURED = "measured"
 ERROR = "error"
 SKIPPED = "skipped"
-OUTCOMES = (SUPPORTED, UNSUPPORTED, DIFFERS, ALLOWED, PREVENTED, PASS, FAIL, MEASURED, ERROR, SKIPPED)
+OUTCOMES = (SUPPORTED, UNSUPPORTED, DIFFERS, ALLOWED, PREVENTED, NOT_FOUND, PASS, FAIL, MEASURED, ERROR, SKIPPED)
 
 # Verdicts: how an outcome compares with cases/expectations/<kind>.toml.
 AS_EXPECTED = "as-expected"

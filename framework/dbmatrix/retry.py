@@ -29,19 +29,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from . import engines  # noqa: F401  (loads every engine class, so every_engine_codes sees them all)
 from .drivers.base import default_normalise
+from .engines.base import every_engine_codes
 from .targets.hosted import cockroach_retry_reason
 
 T = TypeVar("T")
 
-RETRYABLE_CODES = frozenset({
-    "40001",  # serialization_failure (PostgreSQL, CockroachDB)
-    "40P01",  # deadlock_detected (PostgreSQL)
-    "1213",  # ER_LOCK_DEADLOCK (MySQL, MariaDB)
-    "1205",  # ER_LOCK_WAIT_TIMEOUT (MySQL, MariaDB)
-    "1020",  # ER_CHECKREAD, MariaDB innodb_snapshot_isolation write conflict
-    "SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY", "SQLITE_LOCKED",
-})
+# Each engine names its own (Engine.retry_codes); an exception does not say which engine raised it, so any
+# engine's code counts.
+RETRYABLE_CODES = every_engine_codes("retry_codes")
 RETRYABLE_MESSAGES = ("database is locked",)  # sqlite3 before 3.11 codes
 
 

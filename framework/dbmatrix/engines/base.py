@@ -96,3 +96,39 @@ class Engine:
 
     def attach(self, session: Session) -> None:
         """Called once a session is connected and set up (SQLite installs its busy watch here)."""
+
+    # --- refusals and bounds for schedules and retries (read by schedules/ and retry.py) -------------------
+    # The engine's codes (SQLSTATE, errno, SQLITE_* name) as the drivers normalise them.
+    deadlock_codes: ClassVar[frozenset[str]] = frozenset()  # the engine broke a deadlock by aborting this one
+    busy_codes: ClassVar[frozenset[str]] = frozenset()  # SQLite: the database is locked
+    # refusals by which the engine keeps transactions isolated (serialization failure, deadlock, lock timeout)
+    isolation_codes: ClassVar[frozenset[str]] = frozenset()
+    retry_codes: ClassVar[frozenset[str]] = frozenset()  # "your transaction lost a race, run it again"
+    # Per-session settings for schedules (which test isolation, not durability): faster, same visibility.
+    schedule_session_setup: ClassVar[tuple[str, ...]] = ()
+
+    def refusal(self, code: str | None) -> str:
+        """How a schedule names a refused step with ``code``: ``deadlock``, ``busy`` or ``abort``."""
+        code = "" if code is None else str(code)
+        if code in self.deadlock_codes:
+            return "deadlock"
+        if code in self.busy_codes or code.startswith("SQLITE_BUSY"):
+            return "busy"
+        return "abort"
+
+    def lock_wait_bound(self, seconds: int) -> list[str]:
+        """Statements (run inside a transaction) that bound this transaction's lock waits to ``seconds``;
+        [] where a lock request carries its own bound."""
+        return []
+
+
+def every_engine_codes(attribute: str) -> frozenset[str]:
+    """The union of one code set (``isolation_codes``, ``retry_codes``...) over every Engine class loaded (the
+    registered ones and a plugin's), for code that meets an error without knowing its engine."""
+    out: set[str] = set()
+    todo: list[type[Engine]] = [Engine]
+    while todo:
+        cls = todo.pop()
+        out |= getattr(cls, attribute)
+        todo += cls.__subclasses__()
+    return frozenset(out)

@@ -107,3 +107,7 @@ class CockroachDB(PostgreSQL):
 
     def observer(self, admin_url: URL) -> CockroachObserver:
         return CockroachObserver.open(admin_dbapi_connection(admin_url))
+
+    # --- refusals and bounds for schedules and retries ---
+    retry_codes = frozenset({"40001"})  # "restart transaction" (targets.hosted.cockroach_retry_reason names why)
+    schedule_session_setup = ()  # neither PostgreSQL setting applies

@@ -130,6 +130,15 @@ class MySQL(Engine):
     def observer(self, admin_url: URL) -> MySQLObserver:
         return self.observer_class(admin_dbapi_connection(admin_url))
 
+    # --- refusals and bounds for schedules and retries ---
+    deadlock_codes = frozenset({"1213"})  # ER_LOCK_DEADLOCK
+    isolation_codes = frozenset({"1213", "1205"})  # and ER_LOCK_WAIT_TIMEOUT
+    retry_codes = frozenset({"1213", "1205"})
+    # the flush setting is server-wide only, so schedules leave it as it is
+
+    def lock_wait_bound(self, seconds: int) -> list[str]:
+        return [f"SET SESSION innodb_lock_wait_timeout = {seconds}"]
+
 
 class MariaDB(MySQL):
     name = "mariadb"
@@ -139,3 +148,8 @@ class MariaDB(MySQL):
 
     def statement_timeout(self) -> str:
         return f"SET SESSION max_statement_time = {STATEMENT_TIMEOUT_S}"
+
+    # --- refusals for schedules and retries ---
+    # ER_CHECKREAD 1020 "Record has changed since last read": innodb_snapshot_isolation's write conflict
+    isolation_codes = MySQL.isolation_codes | {"1020"}
+    retry_codes = MySQL.retry_codes | {"1020"}

@@ -94,3 +94,16 @@ class PostgreSQL(Engine):
     def observer(self, admin_url: URL) -> PostgresObserver:
         return PostgresObserver(admin_dbapi_connection(admin_url))
 
+    # --- refusals and bounds for schedules and retries ---
+    deadlock_codes = frozenset({"40P01"})  # deadlock_detected
+    # serialization_failure, deadlock_detected, lock_not_available (lock timeout)
+    isolation_codes = frozenset({"40001", "40P01", "55P03"})
+    retry_codes = frozenset({"40001", "40P01"})
+    # The deadlock detector after 100 ms instead of 1 s (a superuser setting; without the right the default
+    # stays, only slower); a commit need not wait for its flush to disk.
+    schedule_session_setup = ("SET deadlock_timeout = '100ms'", "SET synchronous_commit = off")
+
+    def lock_wait_bound(self, seconds: int) -> list[str]:
+        # SET LOCAL: this transaction only, so it also holds behind a transaction pooler
+        return [f"SET LOCAL lock_timeout = '{seconds}s'"]
+

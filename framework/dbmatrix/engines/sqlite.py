@@ -196,6 +196,13 @@ class SQLite(Engine):
     def observer(self, admin_url: Any) -> SQLiteObserver:
         return SQLiteObserver()
 
+    # --- refusals for schedules and retries ---
+    # the database is locked; "5" and "517" are the primary and extended result codes of drivers that give numbers
+    busy_codes = frozenset({"SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY", "SQLITE_LOCKED",
+                            "5", "517"})
+    retry_codes = frozenset({"SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY", "SQLITE_LOCKED"})
+    schedule_session_setup = ("PRAGMA synchronous = OFF",)  # schedules test isolation, not durability
+
     def attach(self, session: Session) -> None:
         raw = session.raw_sqlite3()
         if raw is not None:

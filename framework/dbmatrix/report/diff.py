@@ -14,7 +14,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..redaction import scrub
-from ..results import ALLOWED, DEVIATION, DIFFERS, ERROR, FAIL, PASS, PREVENTED, SKIPPED, SUPPORTED, UNSUPPORTED
+from ..results import (
+    ALLOWED,
+    DEVIATION,
+    DIFFERS,
+    ERROR,
+    FAIL,
+    NOT_FOUND,
+    PASS,
+    PREVENTED,
+    SKIPPED,
+    SUPPORTED,
+    UNSUPPORTED,
+)
 from ._model import cell_place, driver_label, family_of, one_line, params_text, plural
 
 CellKey = tuple[str, str, str, str]
@@ -27,6 +39,7 @@ _WORSE_TRANSITIONS = {
     (SUPPORTED, DIFFERS),
     (DIFFERS, UNSUPPORTED),
     (PREVENTED, ALLOWED),
+    (NOT_FOUND, ALLOWED),  # a search that found nothing now finds a counterexample
     (PASS, FAIL),
 }
 _BAD = (ERROR, FAIL)

@@ -25,6 +25,7 @@ _STYLE = {
     "supported": ("#7cc47c", "#000", ""),
     "pass": ("#7cc47c", "#000", ""),
     "prevented": ("#b5dfa0", "#000", "✓"),
+    "not-found": ("#e8eedf", "#333", "?"),  # a bounded search found nothing: pale, never the prevented tick
     "unsupported": ("#cfcfcf", "#333", "–"),
     "differs": ("#ffc85c", "#000", "≠"),
     "allowed": ("#f2a0a0", "#000", "!"),

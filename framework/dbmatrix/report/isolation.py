@@ -22,11 +22,14 @@ ANOMALIES = [  # (case, Hermitage name; its variants by the names of Hermitage's
 TRANSCRIPT = "transcript.sql"  # the artifact in which an isolation cell writes its SQL as run, per session
 LEVELS = ["read uncommitted", "read committed", "repeatable read", "serializable", "deferred", "immediate"]
 SHOWN = ("allowed", "prevented")
+SEARCHED = (*SHOWN, "not-found")  # schedules.*: a bounded search may also have found nothing
 
 
 def verdict_text(r: dict[str, Any]) -> str:
     if r["outcome"] == "prevented":
         return f"prevented ({r.get('mechanism') or 'snapshot'})"
+    if r["outcome"] == "not-found":
+        return f"not found in {(r.get('metrics') or {}).get('schedules', '?')} schedules"
     return r["outcome"]
 
 
@@ -115,7 +118,7 @@ def level_given_row(results: list[dict[str, Any]], target: str, levels: list[str
 
 def schedule_summaries(results: list[dict[str, Any]]) -> list[Block]:
     """Per target x level: schedules tried, schedules/s, time to the first counterexample, the shrunk schedule."""
-    found = [r for r in results if r["case"].startswith("schedules.") and r["outcome"] in SHOWN]
+    found = [r for r in results if r["case"].startswith("schedules.") and r["outcome"] in SEARCHED]
     if not found:
         return []
     rows, scripts = [], []
@@ -140,7 +143,8 @@ INTRO = ("Each cell: allowed (the anomaly happened) or prevented (how): blocked 
          "engine's code, busy (SQLite), or snapshot (the reads did not see the other transaction). Every cell that "
          f"ran wrote its SQL as run to artifacts/<case>-<target>-<driver>-<id>/{TRANSCRIPT} in the run folder (one "
          "client per session, each statement with what it returned, that it blocked, or the code it failed with); "
-         "report.html links every cell to it, report.md the cells that deviate.")
+         "report.html links every cell to it, report.md the cells that deviate. Generated "
+         "schedules say allowed (a counterexample) or not found (none in the search's budget: no proof either way).")
 TITLE = "Isolation: anomaly x level per engine (Hermitage style)"
 
 

@@ -7,6 +7,10 @@ another session and records when the waiting one completes (isolationtester's ``
 as isolationtester does. Every wait is bounded: the engine's lock and statement timeouts, its deadlock
 detector, and ``deadline`` seconds for the whole schedule.
 
+A spec's steps (``model.step``) may carry SQL per engine (looked up by the session's engine), bound parameters,
+an expected outcome (checked afterwards by ``Execution.mismatches``) and a question for the observer, asked once
+the step is done.
+
 SQLite's observer watches a session's own busy handler; a session it cannot watch (a driver that hides its
 ``sqlite3`` handle) runs with ``busy_timeout = 0`` instead, so a conflicting step fails at once with
 SQLITE_BUSY and never waits unseen.
@@ -20,11 +24,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from ..drivers.base import Session
+from ..engines import Engine, engine_for
 from ..errors import DriverError
-from .model import ABORT, BUSY, DEADLOCK, SKIPPED, Execution, Schedule, Step, StepResult
+from .model import OK, SKIPPED, EngineSQL, Execution, Schedule, Step, StepResult, binds, engine_sql
 
-DEADLOCK_CODES = {"40P01", "1213"}
-BUSY_CODES = {"SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY", "SQLITE_LOCKED", "5", "517"}
 QUICK_S = 0.002  # most steps finish within this; only the others are handed to the observer
 DEADLINE_S = 60.0
 # BEGIN can wait on a lock too (SQLite's BEGIN IMMEDIATE): it runs here so the observer can watch it.
@@ -43,41 +46,30 @@ class HarnessDeadline(DriverError):
         super().__init__(None, "HarnessTimeout", what)
 
 
-def session_bounds(kind: str) -> list[str]:
-    """Per-session settings for schedules: PostgreSQL's deadlock detector after 100 ms instead of 1 s (a
-    superuser setting; without the right the default stays, only slower). Schedules test isolation, not
-    durability, so a commit need not wait for its flush to disk (PostgreSQL ``synchronous_commit = off``,
-    SQLite ``synchronous = OFF``): several times faster, and what a transaction sees or may commit is the same.
-    MariaDB's flush setting is server-wide only, so it stays as it is."""
-    if kind == "postgresql":
-        return ["SET deadlock_timeout = '100ms'", "SET synchronous_commit = off"]
-    if kind == "sqlite":
-        return ["PRAGMA synchronous = OFF"]
-    return []
-
-
-def classify(err: DriverError) -> str:
-    code = str(err.code) if err.code is not None else ""
-    if code in DEADLOCK_CODES:
-        return DEADLOCK
-    if code in BUSY_CODES or code.startswith("SQLITE_BUSY"):
-        return BUSY
-    return ABORT
+def classify(err: DriverError, engine: Engine) -> str:
+    """The step status for a refused step: the engine names its deadlock and busy codes."""
+    return engine.refusal(None if err.code is None else str(err.code))
 
 
 class ScheduleExecutor:
     """Runs schedules on a fixed set of sessions (reused across schedules, so a hypothesis run is cheap)."""
 
     def __init__(self, sessions: Mapping[str, Session], observer: LockObserver, isolation: str | None,
-                 table: str, deadline: float = DEADLINE_S):
+                 table: str, deadline: float = DEADLINE_S, tuned: bool = True):
+        """``tuned``: apply the engine's ``schedule_session_setup`` (faster commits, a quicker deadlock detector);
+        off for specs that run behind a transaction pooler, where a session setting would outlive the session."""
         self.sessions = dict(sessions)
         self.observer = observer
         self.isolation = isolation
         self.table = table
         self.deadline = deadline
         self.unobserved: set[str] = set()
+        self.engines = {name: engine_for(s.info.kind, s.info.engine) for name, s in self.sessions.items()}
+        # the names a per-engine step's SQL is looked up by: the engine's own, then its parents' (mariadb, mysql)
+        self.engine_names = {name: tuple(c.__dict__["name"] for c in type(e).__mro__ if "name" in c.__dict__)
+                             for name, e in self.engines.items()}
         for name, s in self.sessions.items():
-            for sql in session_bounds(s.info.kind):
+            for sql in self.engines[name].schedule_session_setup if tuned else ():
                 try:
                     s.execute(sql)
                 except DriverError:
@@ -107,13 +99,45 @@ class ScheduleExecutor:
         admin = self.sessions[next(iter(schedule.sessions))]
         for sql in schedule.setup if setup is None else setup:
             admin.execute(sql.replace("{t}", self.table))
+        for name, statements in schedule.session_setup.items():
+            for text in statements:
+                self.run_sql(name, text, schedule)
         run = _Run(self, schedule)
         try:
             run.all_steps()
         finally:
             run.end_transactions()
-        run.execution.final = [tuple(r) for r in admin.execute(schedule.final_sql.replace("{t}", self.table)).rows]
+            for name, statements in schedule.session_teardown.items():
+                for text in statements:
+                    try:
+                        self.run_sql(name, text, schedule)
+                    except DriverError:
+                        pass  # cleanup: what it could not undo, the case's own checks report
+        if schedule.final_sql is not None:
+            final = admin.execute(schedule.final_sql.replace("{t}", self.table)).rows
+            run.execution.final = [tuple(r) for r in final]
         return run.execution
+
+    def sql_for(self, session: str, sql: str | EngineSQL) -> str | None:
+        """The text this session's engine runs for ``sql`` (None: nothing on this engine)."""
+        return engine_sql(sql, self.engine_names[session])
+
+    def run_sql(self, session: str, sql: str | EngineSQL, schedule: Schedule) -> None:
+        text = self.sql_for(session, sql)
+        if text is not None:
+            self.sessions[session].execute(text.replace("{t}", self.table), binds(text, schedule.params))
+
+    def ask(self, question: str, schedule: Schedule, session: str) -> tuple[Any, ...]:
+        """The observer's answer to one of the schedule's questions: the non-null first column of its rows. The
+        question's SQL may name ``{t}`` and the schedule's params (DBAPI ``%(name)s``)."""
+        sql = self.sql_for(session, schedule.questions[question])
+        if sql is None:
+            return ()
+        query = getattr(self.observer, "query", None)
+        if query is None:
+            raise ValueError(f"the lock observer of {self.engine_names[session][0]} cannot be asked questions")
+        rows = query(sql.replace("{t}", self.table), dict(schedule.params))
+        return tuple(r[0] for r in rows if r[0] is not None)
 
 
 class _Run:
@@ -127,6 +151,7 @@ class _Run:
         self.pending: dict[str, tuple[StepResult, concurrent.futures.Future[Any]]] = {}
         self.aborted: dict[str, StepResult] = {}
         self.open: set[str] = set()
+        self.issued: dict[str, float] = {}  # step -> when it was issued
         self.started = time.monotonic()
 
     def left(self) -> float:
@@ -153,13 +178,17 @@ class _Run:
 
     def issue(self, step: Step) -> None:
         s = self.x.sessions[step.session]
-        result = StepResult(step.name, step.session, step.sql)
+        sql = step.sql if step.control else self.x.sql_for(step.session, step.sql)
+        result = StepResult(step.name, step.session, sql or "")
+        self.issued[step.name] = time.monotonic()
         if step.session in self.aborted:
             result.status = SKIPPED
             result.message = f"transaction aborted at {self.aborted[step.session].step}"
-            if step.control in ("commit", "rollback") and s.in_transaction:
-                s.rollback()
+            if step.control in ("commit", "rollback"):
+                if s.in_transaction:
+                    s.rollback()
                 self.open.discard(step.session)
+                del self.aborted[step.session]  # the session's next transaction (a spec's) starts afresh
             self.execution.results.append(result)
             return
         control = step.control
@@ -175,8 +204,11 @@ class _Run:
             elif control == "rollback":
                 s.rollback()
                 self.open.discard(step.session)
+            elif sql is None:  # nothing to run on this engine
+                result.status = OK
             else:
-                self.watch(result, s.submit(step.render(self.x.table, self.values)))
+                bound = binds(sql, self.schedule.params)
+                self.watch(result, s.submit(step.render(self.x.table, self.values, sql), bound))
                 return
         except DriverError as err:
             if isinstance(err, HarnessDeadline) or err.cls in ("HarnessTimeout", "SessionBusy"):
@@ -186,7 +218,7 @@ class _Run:
                 self.open.discard(step.session)
                 if s.in_transaction:
                     s.rollback()
-        self.execution.results.append(result)
+        self.done(result)
 
     def watch(self, result: StepResult, future: concurrent.futures.Future[Any]) -> None:
         """Wait for a started step to finish, or to be seen waiting on a lock (then it stays pending)."""
@@ -209,12 +241,21 @@ class _Run:
         else:
             result.rows = [tuple(r) for r in rows.rows] if rows is not None else []  # BEGIN returns nothing
             self.values[result.step] = result.value
+        self.done(result)
+
+    def done(self, result: StepResult) -> None:
+        """Record a completed step: its time and, when the step asks one, the observer's answer."""
+        result.elapsed_s = time.monotonic() - self.issued[result.step]
+        question = self.schedule.steps[result.step].observe
+        if question is not None and not result.failed:  # after a refusal there is nothing new to ask
+            result.observed = self.x.ask(question, self.schedule, result.session)
         self.execution.results.append(result)
 
     def fail(self, result: StepResult, err: DriverError) -> None:
-        result.status = classify(err)
+        result.status = classify(err, self.x.engines[result.session])
         result.code = err.code
         result.message = err.message
+        result.error = err
         self.aborted.setdefault(result.session, result)
 
     def collect(self, resumed_after: str | None) -> None:

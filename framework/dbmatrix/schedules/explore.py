@@ -51,6 +51,7 @@ class Exploration:
     tried: int = 0
     seconds: float = 0.0
     first_counterexample_s: float | None = None
+    first_by_shape: dict[str, float] = field(default_factory=dict)  # shape -> seconds to its first counterexample
     counterexamples: int = 0
     smallest: Found | None = None
     histories: list[list[dict[str, Any]]] = field(default_factory=list)
@@ -94,6 +95,7 @@ def explore(run: Callable[[Program], Execution], profile: str = "ci", shrink_bud
             if not verdict.anomaly:
                 continue
             out.counterexamples += 1
+            out.first_by_shape.setdefault(program.shape, time.monotonic() - started)
             if out.first_counterexample_s is None:
                 out.first_counterexample_s = time.monotonic() - started
                 shrink_started.append(time.monotonic())

@@ -17,16 +17,17 @@ TABLE_DDL = "create table {t} (k integer primary key, v integer)"
 @dataclass(frozen=True)
 class Op:
     """One operation: ``read k``, ``write k delta`` (two steps: read, then update to read + delta),
-    ``insert k value``, ``delete k``, ``pred v_min`` (the rows with v >= v_min)."""
+    ``insert k value``, ``delete k``, ``pred v_min`` (the rows with v >= v_min); ``rollback`` ends the transaction
+    with ROLLBACK instead of COMMIT (only as a session's last operation)."""
 
-    f: str  # read | write | insert | delete | pred
+    f: str  # read | write | insert | delete | pred | rollback
     key: int = 0
     value: int = 0  # the delta of a write, the value of an insert, the bound of a predicate read
 
     def __str__(self) -> str:
         return {"read": f"r({self.key})", "write": f"w({self.key},{self.value:+d})",
                 "insert": f"i({self.key},{self.value})", "delete": f"d({self.key})",
-                "pred": f"p(v>={self.value})"}[self.f]
+                "pred": f"p(v>={self.value})", "rollback": "abort"}[self.f]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Program:
     initial: tuple[tuple[int, int], ...]
     sessions: tuple[tuple[Op, ...], ...]
     interleaving: tuple[int, ...]  # session index for each step, in issue order
+    shape: str = "general"  # the shape it was drawn from (strategies.SHAPES), for the report
 
     def __str__(self) -> str:
         txns = "; ".join(f"T{i + 1}: " + " ".join(map(str, ops)) for i, ops in enumerate(self.sessions))
@@ -60,16 +62,19 @@ def op_steps(op: Op, prefix: str) -> list[tuple[str, str]]:
         return [(f"{prefix}d", f"delete from {{t}} where k = {op.key}")]
     if op.f == "pred":
         return [(f"{prefix}p", f"select k, v from {{t}} where v >= {op.value} order by k")]
+    if op.f == "rollback":
+        return []  # the session's end (session_steps)
     raise ValueError(f"unknown operation {op.f!r}")
 
 
 def session_steps(i: int, ops: tuple[Op, ...]) -> list[tuple[str, str]]:
-    """begin, each operation's steps, commit: step names ``b1``, ``o1_2r`` (session 1, op 2, read), ``c1``."""
+    """begin, each operation's steps, commit: step names ``b1``, ``o1_2r`` (session 1, op 2, read), ``c1``
+    (``a1``, rollback, when the last operation is ``rollback``)."""
     n = i + 1
     steps = [(f"b{n}", "begin")]
     for j, op in enumerate(ops, start=1):
         steps += op_steps(op, f"o{n}_{j}")
-    steps.append((f"c{n}", "commit"))
+    steps.append((f"a{n}", "rollback") if ops and ops[-1].f == "rollback" else (f"c{n}", "commit"))
     return steps
 
 
