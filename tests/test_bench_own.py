@@ -157,6 +157,9 @@ def test_series_merges_workers_per_second_and_lays_repeats_end_to_end() -> None:
     s = series_of(runs, 2.0, 1)
     assert s["t_s"] == [0.0, 1.0, 2.0] and s["ops_s"] == [200.0, 10.0, 10.0]
     assert s["p99_us"][1] == pytest.approx(900.0, rel=0.01) and s["p50_us"][0] == pytest.approx(10.0, rel=0.01)
+    # calls that ended past a 1.5 s window fold into its last (half-second) bucket instead of a bucket of their own
+    s = series_of([[window(0, [[10_000] * 100, [10_000] * 50, [80_000] * 5])]], 1.5, 1)
+    assert s["t_s"] == [0.0, 1.0] and s["ops_s"] == [100.0, 110.0] and s["p99_us"][1] == pytest.approx(80.0, rel=0.01)
 
 
 def test_report_charts_the_series_and_names_the_slowest_second() -> None:

@@ -83,7 +83,12 @@ class BenchConfig:
                   rate: float | None = None) -> BenchConfig:
         specs = [w.strip() for opt in workloads for w in (opt.split(",") if not is_custom(opt) else [opt])
                  if w.strip()]
-        custom = {c.name: c for c in (resolve(w, set(WORKLOADS)) for w in specs if is_custom(w))}
+        own = [resolve(w, set(WORKLOADS)) for w in dict.fromkeys(specs) if is_custom(w)]
+        custom = {c.name: c for c in own}
+        if len(custom) < len(own):
+            twice = next(c for c in own if custom[c.name] is not c)
+            raise UsageError(f"--workload {twice.source}: another own workload is named {twice.name!r} too "
+                             "(the case id is bench.<name>); rename one")
         names = [w if not is_custom(w) else next(c.name for c in custom.values() if c.source == w) for w in specs]
         names = names or list(WORKLOADS)
         unknown = [w for w in names if w not in WORKLOADS and w not in custom]
@@ -334,12 +339,13 @@ def series_of(runs: list[list[dict[str, Any]]], window_s: float, bucket_s: int) 
     """Per bucket of every repeat's window (repeats laid end to end on ``t_s``): ops/s over the cell's workers
     and p50/p99 of the calls that ended in it. Columns, not rows, to keep results.json small."""
     out: dict[str, Any] = {"bucket_s": bucket_s, "t_s": [], "ops_s": [], "p50_us": [], "p99_us": []}
+    last = max(1, math.ceil(window_s / bucket_s - 1e-9)) - 1  # the window's last bucket (it may be shorter)
     for r, rep in enumerate(runs):
         per_worker = [w.get("buckets") or [] for w in rep]
-        for k in range(max((len(b) for b in per_worker), default=0)):
-            parts = [b[k] for b in per_worker if k < len(b)]
-            # the window's last bucket is shorter; a call that ended past the window counts in its last second
-            span = max(min(float(bucket_s), window_s - k * bucket_s), min(window_s, float(bucket_s)) / 10)
+        for k in range(min(last + 1, max((len(b) for b in per_worker), default=0))):
+            # a call that ended past the window (a late one under --rate) counts in the window's last bucket
+            parts = [p_ for b in per_worker for p_ in (b[k:] if k == last else b[k:k + 1])]
+            span = min(float(bucket_s), window_s - k * bucket_s)
             hist = merge_encoded(p[1] for p in parts if p[1])
             p = percentiles_us(hist) if hist.get_total_count() else {"p50_us": None, "p99_us": None}
             out["t_s"].append(round(r * window_s + k * bucket_s, 3))

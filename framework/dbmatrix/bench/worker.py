@@ -171,7 +171,8 @@ def timed_rate_sync(op: Op, seconds: float, interval_ns: int, offset_ns: int,
 
 async def timed_rate_async(op: Op, seconds: float, interval_ns: int, offset_ns: int,
                            describe_error: Callable[[BaseException], str]) -> dict[str, Any]:
-    """``timed_rate_sync`` on the session's event loop (its timer resolution adds to the lag, and shows in it)."""
+    """``timed_rate_sync`` on the session's event loop (its timer resolution adds to the lag, and shows in it); a
+    copy with ``await`` for the reason given at ``timed_async``."""
     call, recover, clock, sleep = op.call, op.recover, time.perf_counter_ns, asyncio.sleep
     samples: list[int] = []
     ends: list[int] = []
