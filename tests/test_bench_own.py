@@ -18,13 +18,13 @@ from test_bench import DBMATRIX, bench, run_dir
 
 from dbmatrix.bench.custom import build_custom_op, resolve
 from dbmatrix.bench.ops import Op
-from dbmatrix.bench.runner import BenchConfig, series_of
+from dbmatrix.bench.runner import BenchConfig, CellSpec, plan_target, series_of
 from dbmatrix.bench.script import parse_script
 from dbmatrix.bench.worker import buckets_of, timed_rate_sync
 from dbmatrix.bench.workloads import WORKLOADS
 from dbmatrix.errors import UsageError
 from dbmatrix.report.bench import bench_html, bench_markdown
-from dbmatrix.results import MEASURED, CellResult, RunDocument
+from dbmatrix.results import MEASURED, SKIPPED, CellResult, RunDocument
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bench.md"
 
@@ -207,3 +207,25 @@ def test_script_op_runs_through_a_real_driver(tmp_path: Path) -> None:
             session.close()
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT sum(score) FROM bench_users").fetchone()[0] == 50  # committed, every call
+
+
+def test_own_workloads_are_planned_like_built_in_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every driver, the default variant naming the source, each concurrency; no ceiling (it runs the built-in
+    statements); an ``async def`` callable is a skipped cell on a blocking driver, with the reason."""
+    from dbmatrix.matrix import MatrixRun
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "w.sql").write_text("SELECT 1;\n")
+    (tmp_path / "amod.py").write_text("async def op(session):\n    pass\n")
+    run = MatrixRun.from_options(["sqlite", "postgres"], ["sqlite3", "aiosqlite", "psycopg"], [], [], "unused")
+    cfg = BenchConfig.from_args(["w.sql", "amod:op", "pk_select"], "1,2", None, None, quick=True)
+    steps = [st for t in run.targets for st in plan_target(run, t, cfg)]
+    cells = {(st.target.name, st.workload, st.driver, st.concurrency): st.knobs for st in steps
+             if isinstance(st, CellSpec)}
+    assert cells[("sqlite", "w", "sqlite3", 2)] == {"script": "w.sql"} and ("postgres", "w", "psycopg", 1) in cells
+    assert ("sqlite", "op", "aiosqlite", 1) in cells and ("postgres", "op", "psycopg", 1) not in cells
+    skipped = {(st.target, st.driver): st.detail for st in steps if isinstance(st, CellResult)}
+    assert skipped[("sqlite", "sqlite3")] == "amod:op is an async def: it runs on asyncio drivers only"
+    assert all(st.outcome == SKIPPED and st.case == "bench.op" for st in steps if isinstance(st, CellResult))
+    ceilings = [st for st in steps if not isinstance(st, CellSpec | CellResult)]
+    assert [c.workload for c in ceilings] == ["pk_select"]  # pgbench on postgres, for the built-in workload only

@@ -34,6 +34,7 @@ class CustomWorkload:
     name: str
     source: str  # the path or module:callable, as given
     script: Script | None = None  # None: a callable
+    needs_async: bool = False  # an ``async def`` callable: asyncio drivers only
 
     @property
     def case(self) -> str:
@@ -41,6 +42,12 @@ class CustomWorkload:
 
     def knobs(self) -> dict[str, str]:
         return {"script" if self.script is not None else "callable": self.source}
+
+    def skip_reason(self, adapter: Any) -> str | None:
+        """Why this workload does not run on ``adapter`` (a skipped cell), or None."""
+        if self.needs_async and not adapter.is_async:
+            return f"{self.source} is an async def: it runs on asyncio drivers only"
+        return None
 
 
 def is_custom(spec: str) -> bool:
@@ -50,9 +57,9 @@ def is_custom(spec: str) -> bool:
 
 def resolve(spec: str, builtin: set[str]) -> CustomWorkload:
     """Read and check an own workload now, in the parent: bad input is one line and exit 2 before any cell."""
-    script = None
+    script, needs_async = None, False
     if ":" in spec and not spec.endswith(".sql"):
-        load_callable(spec)
+        needs_async = inspect.iscoroutinefunction(load_callable(spec))
         name = spec.partition(":")[2].rsplit(".", 1)[-1]
     else:
         path = Path(spec)
@@ -61,7 +68,7 @@ def resolve(spec: str, builtin: set[str]) -> CustomWorkload:
         script, name = read_script(path), path.stem  # parsed here: the workers get the parsed script
     if name in builtin:
         raise UsageError(f"--workload {spec}: its name {name!r} is a built-in workload's; rename it")
-    return CustomWorkload(name, spec, script)
+    return CustomWorkload(name, spec, script, needs_async)
 
 
 def load_callable(spec: str) -> Callable[[Session], Any]:
@@ -88,11 +95,7 @@ def build_custom_op(session: Session, workload: CustomWorkload, seed: int) -> Op
 
 
 def _callable_op(session: Session, fn: Callable[[Session], Any]) -> Op:
-    if inspect.iscoroutinefunction(fn):
-        if not session.adapter.is_async:
-            raise UsageError(f"{fn.__name__} is an async def: it runs on asyncio drivers only")
-        return Op(lambda: fn(session), True)
-    return Op(lambda: fn(session), False)
+    return Op(lambda: fn(session), inspect.iscoroutinefunction(fn))  # plan_target skips async on blocking drivers
 
 
 def _script_op(session: Session, script: Script, seed: int) -> Op:

@@ -441,8 +441,9 @@ def plan_target(run: MatrixRun, target: Target, cfg: BenchConfig) -> list[Step]:
             adapter = run.adapter(driver_id)
             if not adapter.supports(target.kind):
                 continue
-            reason = adapter.unavailable_reason()
-            if reason:  # only implicit drivers get here (explicit ones were checked up front)
+            # an unavailable driver here is an implicit one (explicit ones were checked up front)
+            reason = adapter.unavailable_reason() or (own.skip_reason(adapter) if own is not None else None)
+            if reason:
                 steps.append(CellResult(cfg.case(workload), target.name, driver_id, SKIPPED, detail=reason))
                 continue
             own_variants = {DEFAULT: own.knobs()} if own is not None else None
