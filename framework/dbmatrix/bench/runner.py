@@ -327,12 +327,13 @@ def _summarise(runs: list[list[dict[str, Any]]], overhead: float | None, profile
 
 def rate_metrics(runs: list[list[dict[str, Any]]], rate: float, ops: int) -> dict[str, Any]:
     """What ``--rate`` asked for and how the schedule held: mean and worst start lag, calls that started more than
-    one interval late (the client or the server could not keep up; their latency already counts the wait)."""
+    one interval late (the client or the server could not keep up; their latency already counts the wait), and
+    calls still queued when a window ended (not run, as with pgbench -T)."""
     windows = [w for rep in runs for w in rep]
     return {"rate_ops_s": rate,
             "lag_mean_us": round(sum(w["lag_sum_ns"] for w in windows) / max(ops, 1) / 1000.0, 1),
             "lag_max_us": round(max(w["lag_max_ns"] for w in windows) / 1000.0, 1),
-            "late_ops": sum(w["late"] for w in windows)}
+            "late_ops": sum(w["late"] for w in windows), "missed_ops": sum(w["missed"] for w in windows)}
 
 
 def series_of(runs: list[list[dict[str, Any]]], window_s: float, bucket_s: int) -> dict[str, Any]:

@@ -149,6 +149,8 @@ def timed_rate_sync(op: Op, seconds: float, interval_ns: int, offset_ns: int,
         if now < due:
             sleep((due - now) / 1e9)
             now = clock()
+        elif now >= end:
+            break  # as pgbench -T: the window is over, what is still queued is not run (it counts as missed)
         try:
             call()
         except Exception as exc:  # noqa: BLE001 - as in timed_sync
@@ -165,7 +167,7 @@ def timed_rate_sync(op: Op, seconds: float, interval_ns: int, offset_ns: int,
         ends.append(t)
         lags.append(now - due)
         due += interval_ns
-    return _rate_result(start, end, samples, ends, lags, interval_ns, errors, first_error,
+    return _rate_result(start, end, due, samples, ends, lags, interval_ns, errors, first_error,
                         time.process_time_ns() - cpu0, run_delay_ns() - runq0)
 
 
@@ -187,6 +189,8 @@ async def timed_rate_async(op: Op, seconds: float, interval_ns: int, offset_ns: 
         if now < due:
             await sleep((due - now) / 1e9)
             now = clock()
+        elif now >= end:
+            break  # as pgbench -T: the window is over, what is still queued is not run (it counts as missed)
         try:
             await call()
         except Exception as exc:  # noqa: BLE001 - as in timed_sync
@@ -203,19 +207,21 @@ async def timed_rate_async(op: Op, seconds: float, interval_ns: int, offset_ns: 
         ends.append(t)
         lags.append(now - due)
         due += interval_ns
-    return _rate_result(start, end, samples, ends, lags, interval_ns, errors, first_error,
+    return _rate_result(start, end, due, samples, ends, lags, interval_ns, errors, first_error,
                         time.process_time_ns() - cpu0, run_delay_ns() - runq0)
 
 
-def _rate_result(start: int, end: int, samples: list[int], ends: list[int], lags: list[int], interval_ns: int,
-                 errors: int, first_error: str | None, cpu_ns: int, runq_ns: int) -> dict[str, Any]:
+def _rate_result(start: int, end: int, due: int, samples: list[int], ends: list[int], lags: list[int],
+                 interval_ns: int, errors: int, first_error: str | None, cpu_ns: int, runq_ns: int) -> dict[str, Any]:
     """The window is the whole schedule (idle time included), or longer when the last call ran past it. ``late``:
-    calls that started more than one interval behind their schedule (the client could not keep the rate)."""
+    calls that started more than one interval behind their schedule (the client could not keep the rate);
+    ``missed``: calls scheduled in the window that had not started when it ended."""
     return {"ops": len(samples), "errors": errors, "first_error": first_error,
             "elapsed_ns": max([end, *ends[-1:]]) - start, "busy_ns": sum(samples), "cpu_ns": cpu_ns,
             "runq_ns": runq_ns, "samples": samples, "ends": ends, "start": start,
             "lag_sum_ns": sum(lags), "lag_max_ns": max(lags, default=0),
-            "late": sum(1 for lag in lags if lag > interval_ns)}
+            "late": sum(1 for lag in lags if lag > interval_ns),
+            "missed": -(-(end - due) // interval_ns) if due < end else 0}
 
 
 def buckets_of(start: int, ends: list[int], samples: list[int], bucket_ns: int) -> list[list[Any]]:

@@ -284,9 +284,11 @@ def over_time_lines(cells: list[dict[str, Any]]) -> list[str]:
     if rated:
         worst = max(rated, key=lambda r: r["metrics"]["lag_max_us"])
         late = sum(r["metrics"]["late_ops"] for r in rated)
+        missed = sum(r["metrics"].get("missed_ops", 0) for r in rated)
         lines.append(f"At --rate {rated[0]['metrics']['rate_ops_s']:g} ops/s (latency from each call's scheduled "
-                     f"start): {late} calls started more than one interval late; worst start lag "
-                     f"{worst['metrics']['lag_max_us']:,.0f} µs ({_cell_name(worst)}).")
+                     f"start): {late} calls started more than one interval late"
+                     + (f", {missed} were still queued when their window ended" if missed else "")
+                     + f"; worst start lag {worst['metrics']['lag_max_us']:,.0f} µs ({_cell_name(worst)}).")
     slowest: tuple[float, float, float, str] | None = None
     for r in _series_cells(cells):
         s = r["metrics"]["series"]
