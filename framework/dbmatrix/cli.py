@@ -57,10 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     bn = sub.add_parser("bench", help="performance workloads over targets x drivers; results.json, report.md/html")
     target_options(bn)
     bn.add_argument("--workload", action="append", default=[], metavar="NAME",
-                    help="pk_select, range_select, insert_batch, update_txn, json_select (default: all)")
+                    help="pk_select, range_select, insert_batch, update_txn, json_select (default: all), or your own:"
+                         " a pgbench-style script FILE.sql, or module:callable (called with the session per operation)")
     bn.add_argument("--driver", action="append", default=[], metavar="IDS", help="driver ids (default: all)")
-    bn.add_argument("--concurrency", default=None, metavar="N,N", help="worker processes per cell (default 1,4)")
+    bn.add_argument("--concurrency", "--clients", default=None, metavar="N,N",
+                    help="worker processes (clients) per cell, a sweep of one cell each (default 1,4)")
     bn.add_argument("--seconds", type=float, default=None, help="seconds per repeat (default 0.3)")
+    bn.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                    help="a cell's whole timed time, split over its repeats (instead of --seconds)")
+    bn.add_argument("--rate", type=float, default=None, metavar="OPS",
+                    help="operations per second in total per cell, at fixed intervals; latency counts from each"
+                         " call's scheduled start (like pgbench -R)")
     bn.add_argument("--repeats", type=int, default=None, help="repeats per cell, at least 3 (default 3)")
     bn.add_argument("--rows", type=int, default=None, help="rows in bench_users (default 100000)")
     bn.add_argument("--quick", action="store_true", help="a short smoke run (well under 2 minutes per target)")

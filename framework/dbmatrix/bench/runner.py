@@ -9,10 +9,16 @@ the cell's warm-up; at higher concurrency a warm-up runs until the rate settles.
 repeat at concurrency 1 runs under cProfile ("where the time goes"). Ceilings (pgbench, mysqlslap) run in the same
 run, as their own rows. The whole plan is known before the first cell, so the run prints its estimated time up
 front (``estimate_seconds``) and its progress as it goes.
+
+Own workloads (``--workload FILE.sql`` or ``module:callable``, ``custom.py``) are cells like the built-in ones.
+``--rate`` runs every window at a fixed total rate (``worker.timed_rate_sync``: latency from the scheduled start,
+lag and late calls reported); ``--duration`` sets a cell's whole timed time (split over its repeats). When a cell's
+timed time reaches ``SERIES_MIN_S``, its ``metrics.series`` holds ops/s and p50/p99 per second, to show stalls.
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import statistics
@@ -29,6 +35,7 @@ from ..results import ERROR, MEASURED, SKIPPED, WALL_MS, CellResult
 from ..targets.model import OK, Target
 from ..timing import cv_pct, mean_ci95, merge_encoded, percentile_curve_us, percentiles_us
 from . import ceilings
+from .custom import CustomWorkload, is_custom, resolve
 from .ops import DEFAULT, TUNED, variants
 from .schema import create_and_load
 from .timesplit import bottleneck
@@ -39,6 +46,8 @@ CEILING_VARIANT = "ceiling"
 REPLY_SLACK_S = 60  # on top of the work asked for, before a silent worker counts as hung
 OVERHEAD_ROUNDS = 6  # rounds of the overhead pass (the first one is its warm-up and is not counted)
 START_SLACK_NS = 3_000_000  # per worker: time to deliver "run" to every worker before their shared start
+SERIES_MIN_S = 2.0  # a cell's timed time from which it gets a per-second series (shorter: one point says nothing)
+SERIES_MAX_POINTS = 300  # per cell, to keep results.json compact: longer runs get wider buckets
 
 
 @dataclass
@@ -57,14 +66,35 @@ class BenchConfig:
     rows: int = 100_000
     profile: bool = True
     quick: bool = False
+    rate: float | None = None  # --rate: operations per second in total over a cell's workers
+    custom: dict[str, CustomWorkload] = field(default_factory=dict)  # own workloads by name
+
+    def case(self, workload: str) -> str:
+        return self.custom[workload].case if workload in self.custom else WORKLOADS[workload].case
+
+    def bucket_s(self) -> int:
+        """The series' bucket width (0: no series): one second, wider when the points would pass the cap."""
+        total = self.seconds * self.repeats
+        return 0 if total < SERIES_MIN_S else max(1, math.ceil(total / SERIES_MAX_POINTS))
 
     @classmethod
     def from_args(cls, workloads: list[str], concurrency: str | None, seconds: float | None, repeats: int | None,
-                  quick: bool, rows: int | None = None) -> BenchConfig:
-        names = [w.strip() for opt in workloads for w in opt.split(",") if w.strip()] or list(WORKLOADS)
-        unknown = [w for w in names if w not in WORKLOADS]
+                  quick: bool, rows: int | None = None, duration: float | None = None,
+                  rate: float | None = None) -> BenchConfig:
+        specs = [w.strip() for opt in workloads for w in (opt.split(",") if not is_custom(opt) else [opt])
+                 if w.strip()]
+        own = [resolve(w, set(WORKLOADS)) for w in dict.fromkeys(specs) if is_custom(w)]
+        custom = {c.name: c for c in own}
+        if len(custom) < len(own):
+            twice = next(c for c in own if custom[c.name] is not c)
+            raise UsageError(f"--workload {twice.source}: another own workload is named {twice.name!r} too "
+                             "(the case id is bench.<name>); rename one")
+        names = [w if not is_custom(w) else next(c.name for c in custom.values() if c.source == w) for w in specs]
+        names = names or list(WORKLOADS)
+        unknown = [w for w in names if w not in WORKLOADS and w not in custom]
         if unknown:
-            raise UsageError(f"unknown workload {unknown[0]!r}; known workloads: {', '.join(WORKLOADS)}")
+            raise UsageError(f"unknown workload {unknown[0]!r}; known workloads: {', '.join(WORKLOADS)}, "
+                             "or a script path (FILE.sql) or module:callable")
         conc_text = concurrency or ("1" if quick else "1,4")
         try:
             conc = sorted({int(c) for c in conc_text.split(",") if c.strip()})
@@ -72,7 +102,7 @@ class BenchConfig:
             raise UsageError(f"--concurrency takes comma-separated integers, got {conc_text!r}") from None
         if not conc or min(conc) < 1 or max(conc) > 256:
             raise UsageError(f"--concurrency values must be between 1 and 256, got {conc_text!r}")
-        cfg = cls(list(dict.fromkeys(names)), conc, quick=quick)
+        cfg = cls(list(dict.fromkeys(names)), conc, quick=quick, custom=custom)
         if quick:
             cfg.seconds, cfg.repeats, cfg.warmup, cfg.overhead, cfg.profile_seconds = 0.1, 3, 0.05, 0.1, 0.1
             cfg.rows = 20_000
@@ -84,6 +114,16 @@ class BenchConfig:
             if repeats < 3:
                 raise UsageError(f"--repeats must be at least 3 (a confidence interval needs them), got {repeats}")
             cfg.repeats = repeats
+        if duration is not None:
+            if seconds is not None:
+                raise UsageError("--duration and --seconds both set a cell's time; give one of them")
+            if not 0 < duration <= 86400:
+                raise UsageError(f"--duration must be > 0 and <= 86400, got {duration}")
+            cfg.seconds = duration / cfg.repeats  # the whole timed time of a cell, over its repeats
+        if rate is not None:
+            if not 0 < rate <= 1_000_000:
+                raise UsageError(f"--rate must be > 0 and <= 1000000 operations per second, got {rate}")
+            cfg.rate = rate
         if rows is not None:
             if rows < 1000:
                 raise UsageError(f"--rows must be at least 1000, got {rows}")
@@ -181,7 +221,7 @@ class CellSpec:
 
 def measure_cell(pool: WorkerPool, spec: CellSpec, cfg: BenchConfig) -> CellResult:
     started = time.perf_counter()
-    n, case = spec.concurrency, WORKLOADS[spec.workload].case
+    n, case = spec.concurrency, cfg.case(spec.workload)
     load = round(os.getloadavg()[0], 2)  # the machine's load as the cell starts: context for its CV
 
     def cell(outcome: str, detail: str | None, metrics: dict[str, Any]) -> CellResult:
@@ -190,11 +230,12 @@ def measure_cell(pool: WorkerPool, spec: CellSpec, cfg: BenchConfig) -> CellResu
         return CellResult(case=case, target=spec.target.name, driver=spec.driver, outcome=outcome,
                           params=spec.params(), detail=detail, metrics=metrics)
 
-    repeat_timeout = cfg.seconds + REPLY_SLACK_S
+    repeat_timeout = 2 * cfg.seconds + REPLY_SLACK_S  # a rate-limited call may run past its window
     try:
         info = spec.target.connect_info()
         # each worker its own seed: different rows, the same sequence for every driver
-        pool.ask_each([("open", spec.driver, info, spec.workload, spec.variant, cfg.rows, 1000 * i + 17)
+        workload = cfg.custom.get(spec.workload, spec.workload)  # an own workload travels parsed
+        pool.ask_each([("open", spec.driver, info, workload, spec.variant, cfg.rows, 1000 * i + 17)
                        for i in range(n)], REPLY_SLACK_S)
         overhead = None
         if n == 1:  # the timed loop and a bare loop in alternating short rounds; it warms the cell up as well
@@ -205,9 +246,14 @@ def measure_cell(pool: WorkerPool, spec: CellSpec, cfg: BenchConfig) -> CellResu
         else:
             pool.ask(n, ("warmup", cfg.warmup), cfg.warmup + REPLY_SLACK_S)
         runs: list[list[dict[str, Any]]] = []
+        bucket_ns = cfg.bucket_s() * 1_000_000_000
+        # --rate: each worker calls every n/rate seconds, worker i offset by i/rate, so the calls interleave evenly
+        interval_ns = round(n / cfg.rate * 1e9) if cfg.rate else 0
+        offsets = [round(i / cfg.rate * 1e9) if cfg.rate else 0 for i in range(n)]
         for _ in range(cfg.repeats):
             start_at = time.monotonic_ns() + START_SLACK_NS * n  # every worker starts at the same instant
-            runs.append(pool.ask(n, ("run", start_at, cfg.seconds), repeat_timeout))
+            runs.append(pool.ask_each([("run", start_at, cfg.seconds, True, interval_ns, offsets[i], bucket_ns)
+                                       for i in range(n)], repeat_timeout))
         # the bottleneck column belongs to the default row; tuned rows show their gain instead
         profiled = n == 1 and cfg.profile and spec.variant == DEFAULT
         profile_s = min(cfg.seconds, cfg.profile_seconds)
@@ -220,7 +266,7 @@ def measure_cell(pool: WorkerPool, spec: CellSpec, cfg: BenchConfig) -> CellResu
     except WorkerFailed as exc:
         pool.reset(n)
         return cell(ERROR, str(exc), {})
-    return cell(*_summarise(runs, overhead, profile, closed, spec))
+    return cell(*_summarise(runs, overhead, profile, closed, spec, cfg))
 
 
 def overhead_ratio(pairs: list[list[int]]) -> float | None:
@@ -239,7 +285,8 @@ def overhead_ratio(pairs: list[list[int]]) -> float | None:
 
 
 def _summarise(runs: list[list[dict[str, Any]]], overhead: float | None, profile: dict[str, Any] | None,
-               closed: list[dict[str, Any]], spec: CellSpec) -> tuple[str, str | None, dict[str, Any]]:
+               closed: list[dict[str, Any]], spec: CellSpec, cfg: BenchConfig
+               ) -> tuple[str, str | None, dict[str, Any]]:
     qps = [sum(w["ops"] / (w["elapsed_ns"] / 1e9) for w in rep if w["elapsed_ns"] > 0) for rep in runs]
     ops = sum(w["ops"] for rep in runs for w in rep)
     errors = sum(w["errors"] for rep in runs for w in rep)
@@ -264,6 +311,10 @@ def _summarise(runs: list[list[dict[str, Any]]], overhead: float | None, profile
         metrics["rows_per_op"] = BATCH_ROWS
     if overhead is not None:
         metrics["overhead_pct"] = round(100.0 * overhead, 2)
+    if cfg.rate:
+        metrics.update(rate_metrics(runs, cfg.rate, ops))
+    if cfg.bucket_s():
+        metrics["series"] = series_of(runs, cfg.seconds, cfg.bucket_s())
     detail = None
     if profile is not None:
         metrics["time_split_pct"] = profile["split_pct"]
@@ -272,6 +323,37 @@ def _summarise(runs: list[list[dict[str, Any]]], overhead: float | None, profile
     if errors:
         detail = f"{errors} errors, first: {first_error}" + (f"; {detail}" if detail else "")
     return MEASURED, detail, metrics
+
+
+def rate_metrics(runs: list[list[dict[str, Any]]], rate: float, ops: int) -> dict[str, Any]:
+    """What ``--rate`` asked for and how the schedule held: mean and worst start lag, calls that started more than
+    one interval late (the client or the server could not keep up; their latency already counts the wait), and
+    calls still queued when a window ended (not run, as with pgbench -T)."""
+    windows = [w for rep in runs for w in rep]
+    return {"rate_ops_s": rate,
+            "lag_mean_us": round(sum(w["lag_sum_ns"] for w in windows) / max(ops, 1) / 1000.0, 1),
+            "lag_max_us": round(max(w["lag_max_ns"] for w in windows) / 1000.0, 1),
+            "late_ops": sum(w["late"] for w in windows), "missed_ops": sum(w["missed"] for w in windows)}
+
+
+def series_of(runs: list[list[dict[str, Any]]], window_s: float, bucket_s: int) -> dict[str, Any]:
+    """Per bucket of every repeat's window (repeats laid end to end on ``t_s``): ops/s over the cell's workers
+    and p50/p99 of the calls that ended in it. Columns, not rows, to keep results.json small."""
+    out: dict[str, Any] = {"bucket_s": bucket_s, "t_s": [], "ops_s": [], "p50_us": [], "p99_us": []}
+    last = max(1, math.ceil(window_s / bucket_s - 1e-9)) - 1  # the window's last bucket (it may be shorter)
+    for r, rep in enumerate(runs):
+        per_worker = [w.get("buckets") or [] for w in rep]
+        for k in range(min(last + 1, max((len(b) for b in per_worker), default=0))):
+            # a call that ended past the window (a late one under --rate) counts in the window's last bucket
+            parts = [p_ for b in per_worker for p_ in (b[k:] if k == last else b[k:k + 1])]
+            span = min(float(bucket_s), window_s - k * bucket_s)
+            hist = merge_encoded(p[1] for p in parts if p[1])
+            p = percentiles_us(hist) if hist.get_total_count() else {"p50_us": None, "p99_us": None}
+            out["t_s"].append(round(r * window_s + k * bucket_s, 3))
+            out["ops_s"].append(round(sum(p_[0] for p_ in parts) / span, 1))
+            out["p50_us"].append(p["p50_us"])
+            out["p99_us"].append(p["p99_us"])
+    return out
 
 
 def ceiling_cells(target: Target, workload: str, cfg: BenchConfig) -> list[CellResult]:
@@ -352,17 +434,21 @@ def plan_target(run: MatrixRun, target: Target, cfg: BenchConfig) -> list[Step]:
     """Every step for ``target`` in run order: per workload its ceiling, then each driver x variant x concurrency."""
     steps: list[Step] = []
     for workload in cfg.workloads:
-        if ceilings.tool_for(target) is not None:
+        own = cfg.custom.get(workload)
+        # a ceiling runs the built-in statements at full speed: not comparable with an own workload or a --rate
+        if ceilings.tool_for(target) is not None and own is None and cfg.rate is None:
             steps.append(CeilingSpec(target, workload))
         for driver_id in run.driver_ids:
             adapter = run.adapter(driver_id)
             if not adapter.supports(target.kind):
                 continue
-            reason = adapter.unavailable_reason()
-            if reason:  # only implicit drivers get here (explicit ones were checked up front)
-                steps.append(CellResult(WORKLOADS[workload].case, target.name, driver_id, SKIPPED, detail=reason))
+            # an unavailable driver here is an implicit one (explicit ones were checked up front)
+            reason = adapter.unavailable_reason() or (own.skip_reason(adapter) if own is not None else None)
+            if reason:
+                steps.append(CellResult(cfg.case(workload), target.name, driver_id, SKIPPED, detail=reason))
                 continue
-            for variant, knobs in variants(driver_id, workload).items():
+            own_variants = {DEFAULT: own.knobs()} if own is not None else None
+            for variant, knobs in (own_variants or variants(driver_id, workload)).items():
                 steps += [CellSpec(target, driver_id, workload, variant, knobs, c) for c in cfg.concurrency]
     return steps
 
@@ -428,7 +514,8 @@ def bench(run: MatrixRun, cfg: BenchConfig, say: Callable[[str], None]) -> None:
     total_s = estimate_seconds(plans, cfg)
     cells = sum(isinstance(st, CellSpec) for st in measured)
     say(f"{cells} cells and {len(measured) - cells} ceilings on {', '.join(plans) or 'no target'}: "
-        f"about {_clock(total_s)} (min:s) on an idle machine; {cfg.repeats} repeats x {cfg.seconds:g}s per cell")
+        f"about {_clock(total_s)} (min:s) on an idle machine; {cfg.repeats} repeats x {cfg.seconds:g}s per cell"
+        + (f", {cfg.rate:g} ops/s per cell (--rate)" if cfg.rate else ""))
     progress = Progress(len(measured), total_s, say)
     pool = WorkerPool(max(cfg.concurrency))
     pool.start()
@@ -441,7 +528,7 @@ def bench(run: MatrixRun, cfg: BenchConfig, say: Callable[[str], None]) -> None:
                 progress.step(load_seconds(cfg), None)
             except Exception as exc:  # noqa: BLE001 - the target's cells become errors, the run goes on
                 for w in cfg.workloads:
-                    run.add(CellResult(WORKLOADS[w].case, target.name, "-", ERROR,
+                    run.add(CellResult(cfg.case(w), target.name, "-", ERROR,
                                        detail=f"loading the benchmark tables failed: {type(exc).__name__}: {exc}"))
                 continue
             target_cells: list[CellResult] = []
@@ -476,7 +563,8 @@ def cmd_bench(args: Any) -> int:
     from ..results import load_document
     from .compare import annotate, print_changes
 
-    cfg = BenchConfig.from_args(args.workload, args.concurrency, args.seconds, args.repeats, args.quick, args.rows)
+    cfg = BenchConfig.from_args(args.workload, args.concurrency, args.seconds, args.repeats, args.quick, args.rows,
+                                getattr(args, "duration", None), getattr(args, "rate", None))
     old = load_document(args.compare) if args.compare else None
     run = MatrixRun.from_options(args.target, args.driver, [], args.require, args.out)
     check_explicit_drivers(run, [d for opt in args.driver for d in opt.split(",") if d.strip()])

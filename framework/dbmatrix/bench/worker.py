@@ -3,7 +3,8 @@
 The parent (``runner``) starts workers with the ``spawn`` method and talks to each over a pipe: ``open`` a session
 and build the operation, ``warmup`` (until the rate settles), ``run`` a timed repeat starting at a shared monotonic
 instant, ``overhead`` (the harness's loop alternated with a bare loop of the same call, bounded in time), ``profile``
-one repeat under cProfile, ``close``.
+one repeat under cProfile, ``close``. With ``--rate`` a ``run`` calls at fixed intervals instead of back to back
+(``timed_rate_sync``/``_async``), and latency counts from each call's scheduled start, as ``pgbench -R`` does.
 A worker owns its process, so sync drivers are called directly and an async driver's whole timed loop is one
 coroutine on the session's event loop: one hop per repeat, none per call.
 
@@ -15,6 +16,7 @@ machine is where most of the repeat-to-repeat noise comes from.
 
 from __future__ import annotations
 
+import asyncio
 import cProfile
 import pstats
 import time
@@ -27,6 +29,7 @@ from ..drivers import get_adapter
 from ..drivers.base import ConnectInfo, Session
 from ..redaction import scrub
 from ..timing import histogram_of
+from .custom import CustomWorkload, build_custom_op
 from .ops import Op, build_op
 from .timesplit import split_profile
 
@@ -116,13 +119,121 @@ async def timed_async(op: Op, seconds: float, describe_error: Callable[[BaseExce
 
 def _loop_result(start: int, stamps: list[int], errors: int, first_error: str | None, cpu_ns: int, runq_ns: int
                  ) -> dict[str, Any]:
-    samples, prev = [], start
+    samples, ends, prev = [], [], start
     for stamp in stamps:
         if stamp > 0:
             samples.append(stamp - prev)
+            ends.append(stamp)
         prev = abs(stamp)
     return {"ops": len(samples), "errors": errors, "first_error": first_error, "elapsed_ns": prev - start,
-            "busy_ns": sum(samples), "cpu_ns": cpu_ns, "runq_ns": runq_ns, "samples": samples}
+            "busy_ns": sum(samples), "cpu_ns": cpu_ns, "runq_ns": runq_ns, "samples": samples, "ends": ends,
+            "start": start}
+
+
+def timed_rate_sync(op: Op, seconds: float, interval_ns: int, offset_ns: int,
+                    describe_error: Callable[[BaseException], str]) -> dict[str, Any]:
+    """Call ``op`` at fixed ``interval_ns`` (first at ``offset_ns``) until ``seconds`` have passed. A call's latency
+    counts from its scheduled start, so a slow call delays the ones behind it and they show it (no coordinated
+    omission); ``lag`` is how late a call started against its schedule."""
+    call, recover, clock, sleep = op.call, op.recover, time.perf_counter_ns, time.sleep
+    samples: list[int] = []
+    ends: list[int] = []
+    lags: list[int] = []
+    errors, first_error = 0, None
+    runq0, cpu0 = run_delay_ns(), time.process_time_ns()
+    start = clock()
+    end = start + int(seconds * 1e9)
+    due = start + offset_ns
+    while due < end:
+        now = clock()
+        if now < due:
+            sleep((due - now) / 1e9)
+            now = clock()
+        elif now >= end:
+            break  # as pgbench -T: the window is over, what is still queued is not run (it counts as missed)
+        try:
+            call()
+        except Exception as exc:  # noqa: BLE001 - as in timed_sync
+            errors += 1
+            first_error = first_error or describe_error(exc)
+            if recover is not None:
+                recover()
+            due += interval_ns
+            if errors > ERROR_LIMIT and errors > len(samples):
+                break
+            continue
+        t = clock()
+        samples.append(t - due)
+        ends.append(t)
+        lags.append(now - due)
+        due += interval_ns
+    return _rate_result(start, end, due, samples, ends, lags, interval_ns, errors, first_error,
+                        time.process_time_ns() - cpu0, run_delay_ns() - runq0)
+
+
+async def timed_rate_async(op: Op, seconds: float, interval_ns: int, offset_ns: int,
+                           describe_error: Callable[[BaseException], str]) -> dict[str, Any]:
+    """``timed_rate_sync`` on the session's event loop (its timer resolution adds to the lag, and shows in it); a
+    copy with ``await`` for the reason given at ``timed_async``."""
+    call, recover, clock, sleep = op.call, op.recover, time.perf_counter_ns, asyncio.sleep
+    samples: list[int] = []
+    ends: list[int] = []
+    lags: list[int] = []
+    errors, first_error = 0, None
+    runq0, cpu0 = run_delay_ns(), time.process_time_ns()
+    start = clock()
+    end = start + int(seconds * 1e9)
+    due = start + offset_ns
+    while due < end:
+        now = clock()
+        if now < due:
+            await sleep((due - now) / 1e9)
+            now = clock()
+        elif now >= end:
+            break  # as pgbench -T: the window is over, what is still queued is not run (it counts as missed)
+        try:
+            await call()
+        except Exception as exc:  # noqa: BLE001 - as in timed_sync
+            errors += 1
+            first_error = first_error or describe_error(exc)
+            if recover is not None:
+                await recover()
+            due += interval_ns
+            if errors > ERROR_LIMIT and errors > len(samples):
+                break
+            continue
+        t = clock()
+        samples.append(t - due)
+        ends.append(t)
+        lags.append(now - due)
+        due += interval_ns
+    return _rate_result(start, end, due, samples, ends, lags, interval_ns, errors, first_error,
+                        time.process_time_ns() - cpu0, run_delay_ns() - runq0)
+
+
+def _rate_result(start: int, end: int, due: int, samples: list[int], ends: list[int], lags: list[int],
+                 interval_ns: int, errors: int, first_error: str | None, cpu_ns: int, runq_ns: int) -> dict[str, Any]:
+    """The window is the whole schedule (idle time included), or longer when the last call ran past it. ``late``:
+    calls that started more than one interval behind their schedule (the client could not keep the rate);
+    ``missed``: calls scheduled in the window that had not started when it ended."""
+    return {"ops": len(samples), "errors": errors, "first_error": first_error,
+            "elapsed_ns": max([end, *ends[-1:]]) - start, "busy_ns": sum(samples), "cpu_ns": cpu_ns,
+            "runq_ns": runq_ns, "samples": samples, "ends": ends, "start": start,
+            "lag_sum_ns": sum(lags), "lag_max_ns": max(lags, default=0),
+            "late": sum(1 for lag in lags if lag > interval_ns),
+            "missed": -(-(end - due) // interval_ns) if due < end else 0}
+
+
+def buckets_of(start: int, ends: list[int], samples: list[int], bucket_ns: int) -> list[list[Any]]:
+    """Per ``bucket_ns`` of the window (by completion time): ``[ops, encoded histogram or None]``, so the parent can
+    merge the same second of every worker."""
+    groups: list[list[int]] = []
+    for t, latency in zip(ends, samples, strict=True):
+        k = (t - start) // bucket_ns
+        while len(groups) <= k:
+            groups.append([])
+        groups[k].append(latency)
+    return [[len(g), histogram_of(g).encode() if g else None] for g in groups]
 
 
 def overhead_sync(op: Op, seconds: float, rounds: int, budget: float) -> list[list[int]]:
@@ -196,12 +307,16 @@ class Worker:
             return self.session.loop_thread.run(make(), timeout=timeout)  # type: ignore[attr-defined]
         return make()
 
-    def open(self, driver_id: str, info: ConnectInfo, workload: str, variant: str, rows: int, seed: int) -> dict:
+    def open(self, driver_id: str, info: ConnectInfo, workload: str | CustomWorkload, variant: str, rows: int,
+             seed: int) -> dict:
         self.close()
         reset_peak_rss()
         self.driver_id = driver_id
         self.session = get_adapter(driver_id).connect(info)
-        self.op = build_op(self.session, driver_id, workload, variant, rows, seed)
+        if isinstance(workload, CustomWorkload):
+            self.op = build_custom_op(self.session, workload, seed)
+        else:
+            self.op = build_op(self.session, driver_id, workload, variant, rows, seed)
         return {}
 
     def warmup(self, seconds: float) -> dict:
@@ -217,19 +332,30 @@ class Worker:
             previous = rate
         return {"chunks": chunks}
 
-    def run(self, start_at_ns: int, seconds: float, keep_samples: bool = True) -> dict:
+    def run(self, start_at_ns: int, seconds: float, keep_samples: bool = True, interval_ns: int = 0,
+            offset_ns: int = 0, bucket_ns: int = 0) -> dict:
+        """One timed window; ``interval_ns`` > 0: at that fixed rate; ``bucket_ns`` > 0: with its per-bucket
+        series (``buckets``)."""
         assert self.op is not None
         delay = (start_at_ns - time.monotonic_ns()) / 1e9
         if delay > 0:
             time.sleep(delay)
-        op = self.op
-        if op.is_async:
-            result = self._loop(lambda: timed_async(op, seconds, self._describe), seconds + 60)
+        op, describe_ = self.op, self._describe
+        if interval_ns:
+            if op.is_async:
+                result = self._loop(lambda: timed_rate_async(op, seconds, interval_ns, offset_ns, describe_),
+                                    2 * seconds + 60)
+            else:
+                result = timed_rate_sync(op, seconds, interval_ns, offset_ns, describe_)
+        elif op.is_async:
+            result = self._loop(lambda: timed_async(op, seconds, describe_), seconds + 60)
         else:
-            result = timed_sync(op, seconds, self._describe)
-        samples = result.pop("samples")
+            result = timed_sync(op, seconds, describe_)
+        samples, ends, start = result.pop("samples"), result.pop("ends"), result.pop("start")
         if keep_samples:
             result["hist"] = histogram_of(samples).encode() if samples else None
+        if bucket_ns:
+            result["buckets"] = buckets_of(start, ends, samples, bucket_ns)
         return result
 
     def overhead(self, seconds: float, rounds: int, budget: float) -> dict:

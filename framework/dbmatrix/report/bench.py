@@ -4,7 +4,8 @@
 ceiling %, bottleneck, tuned gain, plus CV, CPU wait and harness overhead so readers can judge the numbers, and the
 run's noise in one line: ``noise_line``);
 ``bench_html(doc)`` gives the same tables with charts drawn as inline SVG (no scripts, no CDN): QPS bars per
-driver, latency percentile curves, and concurrency scaling. Both return "" when the document has no bench cells.
+driver, latency percentile curves, and concurrency scaling, and for cells with a per-second series (``--duration``
+of 2 s or more) ops/s and P99 over time, where stalls show. Both return "" when the document has no bench cells.
 """
 
 from __future__ import annotations
@@ -132,6 +133,8 @@ def bench_markdown(doc: dict[str, Any]) -> str:
         knobs = knob_lines(cells)
         if knobs:
             lines += ["", "Tuned knobs:", *[f"- {_md_cell(k)}" for k in knobs]]
+        for line in over_time_lines(cells):
+            lines += ["", _md_cell(line)]
         lines.append("")
     return "\n".join(lines)
 
@@ -167,7 +170,8 @@ def svg_bars(title: str, bars: list[tuple[str, float, float, str]], width: int =
 
 
 def svg_lines(title: str, series: list[tuple[str, list[tuple[float, float]]]], x_label: str, y_label: str,
-              log_x_nines: bool = False, log_y: bool = False, width: int = 640, height: int = 260) -> str:
+              log_x_nines: bool = False, log_y: bool = False, width: int = 640, height: int = 260,
+              max_ticks: int | None = None) -> str:
     """Line chart; ``log_x_nines`` spaces percentiles by their nines (50, 90, 99, 99.9 equally apart)."""
     series = [(name, pts) for name, pts in series if pts]
     if not series:
@@ -201,6 +205,8 @@ def svg_lines(title: str, series: list[tuple[str, list[tuple[float, float]]]], x
              f'{_e(x_label)}</text>',
              f'<text x="4" y="{top + 10}" font-size="11">{_e(y_label)}</text>']
     ticks_x = sorted({x for _, pts in series for x, _ in pts})
+    if max_ticks and len(ticks_x) > max_ticks:  # a time axis: a label every few points, not on each
+        ticks_x = ticks_x[:: math.ceil(len(ticks_x) / max_ticks)]
     for x in ticks_x:
         parts.append(f'<text x="{px(x):.1f}" y="{height - bottom + 14}" font-size="10" text-anchor="middle">'
                      f'{x:g}</text>')
@@ -244,6 +250,61 @@ def charts(cells: list[dict[str, Any]], title: str) -> str:
     return "".join(f'<div class="bench-chart">{c}</div>' for c in out if c)
 
 
+def _series_cells(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in cells if r.get("outcome") == "measured" and (r.get("metrics") or {}).get("series")]
+
+
+def _cell_name(r: dict[str, Any]) -> str:
+    return f"{r['driver']} {_variant(r)} c={_conc(r)}"
+
+
+def series_charts(cells: list[dict[str, Any]], title: str) -> str:
+    """Ops/s and P99 per second of each cell with a series: a stall is a dip in the one and a spike in the other."""
+    with_series = _series_cells(cells)[: len(PALETTE)]
+    if not with_series:
+        return ""
+
+    def points(r: dict[str, Any], key: str) -> list[tuple[float, float]]:
+        s = r["metrics"]["series"]
+        return [(t, v) for t, v in zip(s["t_s"], s[key], strict=False) if v is not None]
+
+    width = with_series[0]["metrics"]["series"].get("bucket_s", 1)
+    axis = f"seconds into the cell's timed windows (repeats end to end; {width} s buckets)"
+    out = [svg_lines(f"{title}: ops/s over time", [(_cell_name(r), points(r, "ops_s")) for r in with_series],
+                     axis, "ops/s", max_ticks=12),
+           svg_lines(f"{title}: P99 over time", [(_cell_name(r), points(r, "p99_us")) for r in with_series],
+                     axis, "P99 µs", max_ticks=12)]
+    return "".join(f'<div class="bench-chart bench-series">{c}</div>' for c in out if c)
+
+
+def over_time_lines(cells: list[dict[str, Any]]) -> list[str]:
+    """One line each for what ``--rate`` and the series say: the schedule's lag, and the slowest second."""
+    lines = []
+    rated = [r for r in cells if r.get("outcome") == "measured" and "rate_ops_s" in (r.get("metrics") or {})]
+    if rated:
+        worst = max(rated, key=lambda r: r["metrics"]["lag_max_us"])
+        late = sum(r["metrics"]["late_ops"] for r in rated)
+        missed = sum(r["metrics"].get("missed_ops", 0) for r in rated)
+        lines.append(f"At --rate {rated[0]['metrics']['rate_ops_s']:g} ops/s (latency from each call's scheduled "
+                     f"start): {late} calls started more than one interval late"
+                     + (f", {missed} were still queued when their window ended" if missed else "")
+                     + f"; worst start lag {worst['metrics']['lag_max_us']:,.0f} µs ({_cell_name(worst)}).")
+    slowest: tuple[float, float, float, str] | None = None
+    for r in _series_cells(cells):
+        s = r["metrics"]["series"]
+        p99 = [(v, t) for t, v in zip(s["t_s"], s["p99_us"], strict=False) if v is not None]
+        if len(p99) > 1:
+            v, t = max(p99)
+            median = statistics.median(x for x, _ in p99)
+            if slowest is None or v / max(median, 1e-9) > slowest[0] / max(slowest[2], 1e-9):
+                slowest = (v, t, median, _cell_name(r))
+    if slowest is not None:
+        v, t, median, name = slowest
+        lines.append(f"Slowest second: {name} at t={t:g} s, P99 {v:,.0f} µs against a median second's "
+                     f"{median:,.0f} µs.")
+    return lines
+
+
 def bench_html(doc: dict[str, Any]) -> str:
     groups = _groups(doc)
     if not groups:
@@ -267,5 +328,7 @@ def bench_html(doc: dict[str, Any]) -> str:
         if knobs:
             parts.append("<p>Tuned knobs:</p><ul>" + "".join(f"<li>{_e(k)}</li>" for k in knobs) + "</ul>")
         parts.append(charts(cells, f"{target} {case}"))
+        parts += [f"<p>{_e(line)}</p>" for line in over_time_lines(cells)]
+        parts.append(series_charts(cells, f"{target} {case}"))
     parts.append("</div>")
     return "\n".join(parts)
