@@ -53,7 +53,7 @@ class MatrixRun:
     require: list[str]  # names given with --target or --require: they run or the run stops (exit 2)
     out_dir: Path
     doc: RunDocument = field(default_factory=RunDocument)
-    expectations: Expectations = field(default_factory=Expectations)
+    expectations: dict[Path, Expectations] = field(default_factory=dict)  # by case folder: its expectations/
     prepared: bool = False
     support: list[Target] = field(default_factory=list)  # primaries of selected replicas: prepared, no cells
     written: Path | None = None  # results.json (or the shard file) once written
