@@ -74,6 +74,8 @@ main{flex:0 1 auto;min-width:0}
 #matrix td.tb,#matrix th.tb{border-left:2px solid #888}
 #matrix td.dv,.sw.dvs{box-shadow:inset 0 0 0 2px #d00000;font-weight:700}
 #matrix td.dv::after{content:"⚠"!important;color:#d00000}
+#matrix td.na{opacity:.45}
+#findings small.why{color:#333;font-style:italic}
 #matrix td.sel{outline:2px solid #1a4fd0;outline-offset:-1px;position:relative;z-index:1}
 #matrix.hl-on td:not(.hl){opacity:.25}
 #matrix tr.r:hover th.case{background:#eef3ff}
@@ -243,6 +245,7 @@ _JS = r"""
     item("outcome", S(c.o));
     item("mechanism", S(c.m));
     item("expected", S(c.e));
+    item("why expected", S(c.w));
     item("verdict", S(c.v));
     item("detail", S(c.d));
     if (c.x && Object.keys(c.x).length) {
@@ -350,7 +353,8 @@ class _Strings:
 def _cell_data(cell: dict[str, Any], strings: _Strings) -> dict[str, Any]:
     """What the details panel shows for one cell, with short keys and shared strings (one entry per cell)."""
     out: dict[str, Any] = {"o": strings(m.text(cell.get("outcome")))}
-    for key, short in (("verdict", "v"), ("expected", "e"), ("mechanism", "m"), ("detail", "d")):
+    for key, short in (("verdict", "v"), ("expected", "e"), ("mechanism", "m"), ("detail", "d"),
+                       ("expected_reason", "w")):
         if cell.get(key) not in (None, ""):
             out[short] = strings(m.text(cell[key]))
     for key, short in (("metrics", "x"), ("findings", "f"), ("artifacts", "a")):
@@ -371,6 +375,8 @@ def _td(cell: dict[str, Any] | None, boundary: bool) -> str:
         classes.append(CODES.get(str(cell.get("outcome")), "unk"))
         if m.is_deviation(cell):
             classes.append("dv")
+        elif m.is_impossible(cell):
+            classes.append("na")
     if boundary:
         classes.append("tb")
     return f'<td class="{" ".join(classes)}"></td>' if classes else "<td></td>"
@@ -472,6 +478,11 @@ def _matrix(doc: dict[str, Any], fams: list[m.Family]) -> tuple[str, dict[str, A
     return f'<table id="matrix">{head}{"".join(bodies)}</table>', data
 
 
+def _why(finding: m.Finding) -> str:
+    """Why the expectations predict this finding's outcome: each distinct reason of its cells."""
+    return "".join(f'<small class="why">expected because: {_e(r)}</small>' for r in finding.why)
+
+
 def _findings(fams: list[m.Family], data: dict[str, Any]) -> str:
     index = {}  # (row key, column) -> "r.c", the same addresses the matrix uses
     cols = {tuple(c): i for i, c in enumerate(data["cols"])}
@@ -493,7 +504,7 @@ def _findings(fams: list[m.Family], data: dict[str, Any]) -> str:
             items.append(
                 f'<li data-o="{_e(finding.outcome)}" data-cells="{cells}" title="click: highlight these cells">'
                 f'<b class="{code}">{_e(finding.outcome)}</b>{mech} <span class="n"></span>{dev} {reason}'
-                f"<small>{_e(fam.where(finding.cells))}</small></li>"
+                f"<small>{_e(fam.where(finding.cells))}</small>{_why(finding)}</li>"
             )
         body = f"<ul>{''.join(items)}</ul>" if items else "<p>Nothing differs between engines or drivers.</p>"
         parts.append(f'<details open data-f="{_e(fam.name)}"><summary>{_e(fam.name)} · '
