@@ -648,3 +648,20 @@ def test_a_case_glob_outside_the_default_folder_says_how_to_run_an_own_folder(tm
     line = assert_one_line_usage_error(run(["run", "--target", "sqlite", "--case", "myapp.*"], cwd=tmp_path))
     assert "no case in" in line and "dbmatrix run PATH" in line, line
     assert_one_line_usage_error(run(["run", tmp_path / "nowhere", "--target", "sqlite"], cwd=tmp_path))
+
+
+def test_targets_names_a_missing_role_or_database_not_silence(tmp_path: Path) -> None:
+    """The server answered and said no: that is not "does not answer"; and each reason stays one short line."""
+    role = f"nosuchrole_{uuid.uuid4().hex[:6]}"
+    proc = run(["targets", "--target", f"pgrole=postgresql://{role}@127.0.0.1:5432/postgres",
+                "--target", f"myrole=mysql://{role}@127.0.0.1:3306/mysql",
+                "--target", "pgdb=postgresql://postgres@127.0.0.1:5432/no_such_db_here",
+                "--target", "pgdown=postgresql://postgres@127.0.0.1:1/postgres"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0]: line for line in proc.stdout.splitlines() if line.split()[:1] and
+            line.split()[0] in ("pgrole", "myrole", "pgdb", "pgdown")}
+    assert f'has no such role: OperationalError: role "{role}" does not exist' in rows["pgrole"], rows
+    assert "refuses the login" in rows["myrole"] and "does not answer" not in rows["myrole"], rows
+    assert "has no such database" in rows["pgdb"], rows
+    assert "does not answer" in rows["pgdown"], rows
+    assert all(len(line) < 400 for line in proc.stdout.splitlines()), max(proc.stdout.splitlines(), key=len)

@@ -190,7 +190,7 @@ class MatrixRun:
                 try:
                     detect_server(t.kind, t.url)
                 except Exception as exc:  # noqa: BLE001 - any failure to reach it is the message
-                    down.append(f"required target {t.name} does not answer: {scrub(exc)}")
+                    down.append(f"required target {t.name} {failure_reason(exc)}")
         if down:
             raise UsageError("; ".join(down))
 
