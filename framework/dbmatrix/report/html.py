@@ -61,10 +61,10 @@ main{flex:0 1 auto;min-width:0}
 #matrix thead tr.dr th span{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;
  font-weight:400;display:inline-block;max-height:146px;overflow:hidden;padding:2px 0}
 #matrix th.case{position:sticky;left:0;z-index:1;background:#fff;text-align:left;font-weight:400;
- white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:230px;min-width:120px;padding:0 6px 0 3px;
+ white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:360px;min-width:120px;padding:0 6px 0 3px;
  height:CELLpx;border-right:1px solid #ccc}
 #matrix thead th.corner{left:0;z-index:3;top:0;text-align:left;vertical-align:bottom;padding:3px;
- min-width:120px;max-width:230px;border-right:1px solid #ccc}
+ min-width:120px;max-width:360px;border-right:1px solid #ccc}
 #matrix tr.fh th{position:sticky;left:0;text-align:left;background:#e9eef5;padding:2px 4px;font-weight:600;
  white-space:nowrap;z-index:1;cursor:pointer;border-top:2px solid #fff}
 #matrix tr.fh .alike{font-weight:400;color:#335;margin-left:8px;text-decoration:underline}
@@ -79,6 +79,7 @@ main{flex:0 1 auto;min-width:0}
 #matrix td.sel{outline:2px solid #1a4fd0;outline-offset:-1px;position:relative;z-index:1}
 #matrix.hl-on td:not(.hl){opacity:.25}
 #matrix tr.r:hover th.case{background:#eef3ff}
+#matrix th.case .p{color:#335}
 OUTCOME_RULES
 aside{flex:1 1 380px;min-width:340px;max-width:900px;max-height:calc(100vh - 130px);overflow:auto;
  border:1px solid #ccc;padding:6px 8px;
@@ -152,6 +153,7 @@ _JS = r"""
       th.hidden = n === 0; th.colSpan = Math.max(n, 1);
     });
     var q = F.q.toLowerCase(), oc = F.outcome ? D.codes[F.outcome] : "", open = opened(), rowOK = {};
+    var selecting = !!(oc || q), tally = {};
     var famInfo = {};
     rows.forEach(function (tr) {
       var fam = tr.parentNode.dataset.f, tds = tr.cells, seen = {}, kinds = 0, n = 0, dev = false, hit = !oc;
@@ -169,7 +171,14 @@ _JS = r"""
         && (!F.dev || dev) && hit;
       var alike = kinds === 1 && !dev && n > 1;  // a lone cell is never folded away
       rowOK[tr.dataset.r] = base;
-      tr.hidden = !base || (alike && !F.alike && open.indexOf(fam) < 0);
+      // an outcome or case-text filter selects rows: what it selects is shown, folded or not
+      tr.hidden = !base || (alike && !F.alike && !selecting && open.indexOf(fam) < 0);
+      if (base) {
+        for (var j = 1; j < tds.length; j++) {
+          var oj = colOK[j - 1] && code(tds[j]);
+          if (oj) { tally[oj] = (tally[oj] || 0) + 1; }
+        }
+      }
       var fi = famInfo[fam] || (famInfo[fam] = {rows: 0, folded: 0});
       if (base) { fi.rows++; if (tr.hidden) { fi.folded++; } }
     });
@@ -199,6 +208,11 @@ _JS = r"""
       var n = famTotals[d.dataset.f] || 0;
       d.hidden = n === 0 && !!(F.family || F.target || F.driver || F.outcome || F.q || F.dev);
       d.querySelector("summary .n").textContent = n + " cells";
+      var reasons = [].filter.call(d.querySelectorAll("li[data-cells]"), function (li) { return !li.hidden; });
+      d.querySelector("summary .nr").textContent = plural(reasons.length, "reason");
+    });
+    [].forEach.call(document.querySelectorAll(".legend button"), function (b) {
+      b.querySelector(".c").textContent = tally[D.codes[b.dataset.o]] || 0;
     });
     var shown = rows.filter(function (tr) { return !tr.hidden; }).length;
     $("shown").textContent = shown + " of " + rows.length + " rows shown";
@@ -399,7 +413,7 @@ def _header(doc: dict[str, Any]) -> str:
     )
     legend = "".join(
         f'<button type="button" data-o="{_e(o)}" aria-pressed="false" title="show rows with {_e(o)} cells">'
-        f'<span class="sw {CODES.get(o, "unk")}"></span>{_e(o)} {n}</button>'
+        f'<span class="sw {CODES.get(o, "unk")}"></span>{_e(o)} <span class="c">{n}</span></button>'
         for o, n in counts
     )
     if deviations:
@@ -471,8 +485,8 @@ def _matrix(doc: dict[str, Any], fams: list[m.Family]) -> tuple[str, dict[str, A
                     data["cells"][f"{r}.{c}"] = _cell_data(cell, strings)
                 tds.append(_td(cell, c in first_of_target))
             label = _e(fam.row_label(row))
-            body.append(f'<tr class="r" data-r="{r}" data-c="{label}"><th class="case" title="{label}">{label}</th>'
-                        f'{"".join(tds)}</tr>')
+            body.append(f'<tr class="r" data-r="{r}" data-c="{label}"><th class="case" title="{label}">'
+                        f'{_short_label(fam.name, row)}</th>{"".join(tds)}</tr>')
         body.append("</tbody>")
         bodies.append("".join(body))
     return f'<table id="matrix">{head}{"".join(bodies)}</table>', data
@@ -481,6 +495,15 @@ def _matrix(doc: dict[str, Any], fams: list[m.Family]) -> tuple[str, dict[str, A
 def _why(finding: m.Finding) -> str:
     """Why the expectations predict this finding's outcome: each distinct reason of its cells."""
     return "".join(f'<small class="why">expected because: {_e(r)}</small>' for r in finding.why)
+
+
+def _short_label(family: str, row: m.RowKey) -> str:
+    """The row's case without its family (the family's header row names it) and its parameters' values:
+    ``dirty_write · read uncommitted``, so rows that differ only in a parameter stay apart in a narrow column."""
+    case = row[0].removeprefix(f"{family}.")
+    params = json.loads(row[1])
+    values = " · ".join(v if isinstance(v, str) else json.dumps(v) for _, v in sorted(params.items()))
+    return _e(case) + (f' <span class="p">· {_e(values)}</span>' if values else "")
 
 
 def _findings(fams: list[m.Family], data: dict[str, Any]) -> str:
@@ -508,7 +531,8 @@ def _findings(fams: list[m.Family], data: dict[str, Any]) -> str:
             )
         body = f"<ul>{''.join(items)}</ul>" if items else "<p>Nothing differs between engines or drivers.</p>"
         parts.append(f'<details open data-f="{_e(fam.name)}"><summary>{_e(fam.name)} · '
-                     f'{m.plural(len(items), "reason")} · <span class="n"></span></summary>{body}</details>')
+                     f'<span class="nr">{m.plural(len(items), "reason")}</span> · <span class="n"></span></summary>'
+                     f"{body}</details>")
     return (f'<div id="findings"><h2>Findings: what differs, by reason</h2>{"".join(parts) or "<p>No results.</p>"}'
             "</div>")
 
