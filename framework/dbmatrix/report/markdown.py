@@ -5,9 +5,9 @@ with the cells it covers and why it is expected), then narrow tables (one column
 counted inside), targets and run details. The full per-driver matrix is in report.html.
 
 GitHub refuses a comment over 65,536 characters, so the text stays within ``MAX_CHARS``: when it would not, the
-least urgent parts (the narrow tables, then the family sections' extra tables, then the cell lists of findings)
-give way to a line pointing at report.html. Combinations that cannot exist (an isolation level an engine does
-not have) are counted once, not listed.
+least urgent parts (the narrow tables, then the family sections' extra tables, then the cell lists of findings,
+then the findings beyond the first few of each family) give way to a line pointing at report.html.
+Combinations that cannot exist (an isolation level an engine does not have) are counted once, not listed.
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ def _exit_line(doc: dict[str, Any]) -> str:
                       and not m.is_impossible(c))
     line = "**Exit status 0:** every cell is as expected."
     if notable:
-        counted = ", ".join(f"{n} {o}" for o, n in sorted(notable.items(), key=lambda kv: (-kv[1], kv[0])))
+        ordered = [f"{o} ({n})" for o, n in sorted(notable.items(), key=lambda kv: (-kv[1], kv[0]))]
+        counted = ", ".join(ordered[:-1]) + " and " + ordered[-1] if len(ordered) > 1 else ordered[0]
         line += (f"\nThe {counted} cells are outcomes the expectations predict for those engines and drivers"
                  " (each finding below says why);\nonly a deviation from an expectation or a harness error"
                  " fails a run.")
@@ -150,7 +151,8 @@ def _artifacts(fam: m.Family) -> list[str]:
                                     for c, p in paths[:20])]
 
 
-def _findings(fams: list[m.Family], doc: dict[str, Any], *, extras: bool = True, where: bool = True) -> list[str]:
+def _findings(fams: list[m.Family], doc: dict[str, Any], *, extras: bool = True, where: bool = True,
+              per_family: int | None = None) -> list[str]:
     lines = ["## Findings", ""]
     if not fams:
         return [*lines, "No results.", ""]
@@ -170,8 +172,10 @@ def _findings(fams: list[m.Family], doc: dict[str, Any], *, extras: bool = True,
             lines.append(f"Nothing differs: {stats}.")
         else:
             lines += [f"{m.plural(len(found), 'reason')} ({stats}):", ""]
-            for finding in found:
+            for finding in found[:per_family]:  # the ones needing attention come first
                 lines += _finding_lines(fam, finding, where)
+            if per_family is not None and len(found) > per_family:
+                lines.append(f"- … and {m.plural(len(found) - per_family, 'more reason')} in report.html")
         lines += _cell_findings(fam) + _artifacts(fam)
         extra = markdown_lines(fam, doc) if extras else []
         if extra:
@@ -253,11 +257,13 @@ def render_markdown(doc: dict[str, Any], max_chars: int = MAX_CHARS) -> str:
     lists of findings (each time saying so)."""
     fams = m.families(doc)
     text = ""
-    for tables, extras, where in ((True, True, True), (False, True, True), (False, False, True),
-                                  (False, False, False)):
-        lines = _header(doc) + _attention(doc) + _findings(fams, doc, extras=extras, where=where)
+    shorter = [(True, True, True, None), (False, True, True, None), (False, False, True, None),
+               (False, False, False, None), *((False, False, False, n) for n in (20, 10, 5, 2, 0))]
+    for tables, extras, where, per_family in shorter:
+        lines = _header(doc) + _attention(doc) + _findings(fams, doc, extras=extras, where=where,
+                                                            per_family=per_family)
         if fams:
-            lines += _narrow_tables(fams) if tables else _left_out(extras, where)
+            lines += _narrow_tables(fams) if tables else _left_out(extras, where, per_family)
         lines += _targets(doc) + _run(doc)
         # Scrub the final text too: defence in depth against a secret split across fields we joined.
         text = scrub("\n".join(lines).rstrip("\n") + "\n", known=False)
@@ -266,8 +272,9 @@ def render_markdown(doc: dict[str, Any], max_chars: int = MAX_CHARS) -> str:
     return text
 
 
-def _left_out(extras: bool, where: bool) -> list[str]:
+def _left_out(extras: bool, where: bool, per_family: int | None) -> list[str]:
     parts = ["the matrix by target"] + ([] if extras else ["the families' own tables"]) + \
-        ([] if where else ["which cells each finding covers"])
+        ([] if where else ["which cells each finding covers"]) + \
+        ([] if per_family is None else [f"findings beyond the first {per_family} of each family"])
     return ["## Left out to fit a pull-request comment", "",
             f"{', '.join(parts).capitalize()}: see report.html (every cell, filterable) and results.json.", ""]
