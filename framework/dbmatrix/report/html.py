@@ -33,6 +33,7 @@ _STYLE = {
     "error": ("#7a1010", "#fff", "E"),
     "skipped": ("#f4f4f4", "#999", "s"),
 }
+_OTHER_STYLE = ("#d9c7f0", "#000", "?")  # an outcome added to the vocabulary later (e.g. a search's not-found)
 CELL_PX = 15
 
 _CSS = """
@@ -340,7 +341,7 @@ def _e(value: object) -> str:
 def _css(used: list[str]) -> str:
     rules = []
     for outcome in OUTCOMES:
-        bg, fg, glyph = _STYLE[outcome]
+        bg, fg, glyph = _STYLE.get(outcome, _OTHER_STYLE)
         code = CODES[outcome]
         rules.append(f'#matrix td.{code},.sw.{code},b.{code}{{background:{bg};color:{fg}}}')
         if glyph:
