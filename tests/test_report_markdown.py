@@ -248,3 +248,16 @@ def test_a_full_run_fits_a_pull_request_comment() -> None:
     assert "## Left out to fit a pull-request comment" in md and "report.html" in md
     small = render_markdown(sample_document())
     assert "Left out" not in small and "## Matrix by target" in small
+
+
+def test_a_finding_names_each_case_once_with_the_parameter_values_it_covers() -> None:
+    doc = sample_document()
+    doc["results"] = [cell("isolation.write_skew", "postgres", "psycopg", "allowed", params={"isolation": lvl},
+                           expected="allowed", verdict="as-expected", detail="G2-item write skew")
+                      for lvl in ("read committed", "repeatable read")]
+    doc["results"].append(cell("isolation.write_skew", "postgres", "psycopg", "prevented", expected="prevented",
+                               params={"isolation": "serializable"}, verdict="as-expected", mechanism="abort:40001"))
+    md = render_markdown(doc)
+    assert "isolation.write_skew (isolation=read committed | repeatable read): postgres (psycopg)" in md, md
+    doc["results"] = doc["results"][:2]  # now the finding covers every row of the family
+    assert "every isolation row: postgres (psycopg)" in render_markdown(doc)

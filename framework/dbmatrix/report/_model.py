@@ -214,8 +214,27 @@ class Family:
                     spots.append(target)
                 else:
                     spots.append(f"{target} ({', '.join(driver_label(d) for d in sorted(drivers))})")
-            by_spot["; ".join(spots)].append(row_label(row))
-        return " · ".join(f"{', '.join(rows)}: {spot}" for spot, rows in by_spot.items())
+            by_spot["; ".join(spots)].append(row)
+        return " · ".join(f"{self._rows_text(rows)}: {spot}" for spot, rows in by_spot.items())
+
+    def _rows_text(self, rows: list[RowKey]) -> str:
+        """Rows compactly: ``every row`` of the family, else each case once with the parameter values it covers
+        (``isolation.dirty_write (isolation=read committed | serializable)``)."""
+        real = [r for r in self.rows if not self.is_impossible(r)]
+        if len(rows) > 1 and set(rows) >= set(real):
+            return f"every {self.name} row"
+        by_case: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for case, params in rows:
+            by_case[case].append(json.loads(params))
+        parts = []
+        for case, variants in by_case.items():
+            keys = sorted({k for p in variants for k in p})
+            if len(keys) != 1 or len(variants) == 1:
+                parts += [row_label((case, json.dumps(p, sort_keys=True))) for p in variants]
+                continue
+            values = [params_text({keys[0]: p.get(keys[0])}).split("=", 1)[1] for p in variants]
+            parts.append(f"{case} ({keys[0]}={' | '.join(values)})")
+        return ", ".join(parts)
 
 
 def column_sort_key(doc: dict[str, Any]) -> Any:

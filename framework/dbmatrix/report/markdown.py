@@ -5,8 +5,8 @@ with the cells it covers and why it is expected), then narrow tables (one column
 counted inside), targets and run details. The full per-driver matrix is in report.html.
 
 GitHub refuses a comment over 65,536 characters, so the text stays within ``MAX_CHARS``: when it would not, the
-least urgent parts (the narrow tables, then the family sections' extra tables, then the cell lists of findings,
-then the findings beyond the first few of each family) give way to a line pointing at report.html.
+least urgent parts (the narrow tables, then the findings beyond the first few of each family, then the family
+sections' own tables, then the cell lists of findings) give way to a line pointing at report.html.
 Combinations that cannot exist (an isolation level an engine does not have) are counted once, not listed.
 """
 
@@ -87,9 +87,9 @@ def _exit_line(doc: dict[str, Any]) -> str:
     if notable:
         ordered = [f"{o} ({n})" for o, n in sorted(notable.items(), key=lambda kv: (-kv[1], kv[0]))]
         counted = ", ".join(ordered[:-1]) + " and " + ordered[-1] if len(ordered) > 1 else ordered[0]
-        line += (f"\nThe {counted} cells are outcomes the expectations predict for those engines and drivers"
-                 " (each finding below says why);\nonly a deviation from an expectation or a harness error"
-                 " fails a run.")
+        line += (f"\nThe {counted} cells are outcomes the expectations predict"
+                 "\nfor those engines and drivers (each finding below says why); only a deviation from an expectation"
+                 " or a harness error fails a run.")
     return line
 
 
@@ -121,13 +121,14 @@ def _finding_lines(fam: m.Family, finding: m.Finding, where: bool = True) -> lis
     if why:
         more = f" (+{m.plural(len(why) - 1, 'other reason')} in report.html)" if len(why) > 1 else ""
         because = m.one_line(why[0], 2 * REASON_WIDTH).replace("|", "\\|")
-        lines.append(f"  *Expected because:* {because}{more}")
+        lines += _wrap(f"*Expected because:* {because}{more}", "  ")
     return lines
 
 
 def _cell_findings(fam: m.Family) -> list[str]:
     """``findings`` dicts that cells reported (e.g. locks a migration took), as one small table per family."""
-    rows = [(c, f) for c in fam.details() for f in c.get("findings") or [] if isinstance(f, dict)]
+    rows = [(c, f) for c in fam.details() for f in c.get("findings") or [] if isinstance(f, dict)
+            and (c.get("outcome") not in m.QUIET_OUTCOMES or m.is_deviation(c))]
     if not rows:
         return []
     keys = list(dict.fromkeys(k for _, f in rows for k in f))[:6]
@@ -161,7 +162,8 @@ def _findings(fams: list[m.Family], doc: dict[str, Any], *, extras: bool = True,
         lines += [f"Not listed: {m.plural(len(impossible), 'cell')} of combinations that cannot exist (an isolation"
                   " level an engine does not have, refused as expected); report.html shows them.", ""]
     for fam in fams:
-        found = fam.findings()
+        # a cell that works as expected is no finding here, even with structured findings (report.html lists it)
+        found = [f for f in fam.findings() if f.outcome not in m.QUIET_OUTCOMES or f.deviations]
         rows = [r for r in fam.rows if not fam.is_impossible(r)]
         uniform = sum(1 for r in rows if fam.is_uniform(r))
         lines.append(f"### {fam.name}")
@@ -253,12 +255,13 @@ def _libraries(doc: dict[str, Any]) -> list[str]:
 
 def render_markdown(doc: dict[str, Any], max_chars: int = MAX_CHARS) -> str:
     """The whole report as Markdown: summary, attention, findings, narrow tables, targets, run; within
-    ``max_chars`` by leaving out, in this order, the narrow tables, the families' extra sections and the cell
-    lists of findings (each time saying so)."""
+    ``max_chars`` by leaving out, in this order, the narrow tables, the findings beyond the first 30, 20, 10 of
+    each family (the ones needing attention come first), the families' own sections and the cell lists of
+    findings (each time saying so)."""
     fams = m.families(doc)
     text = ""
-    shorter = [(True, True, True, None), (False, True, True, None), (False, False, True, None),
-               (False, False, False, None), *((False, False, False, n) for n in (20, 10, 5, 2, 0))]
+    shorter = [(True, True, True, None), *((False, True, True, n) for n in (None, 30, 20, 10)),
+               (False, False, True, 10), *((False, False, False, n) for n in (10, 5, 2, 0))]
     for tables, extras, where, per_family in shorter:
         lines = _header(doc) + _attention(doc) + _findings(fams, doc, extras=extras, where=where,
                                                             per_family=per_family)
