@@ -370,7 +370,8 @@ def layout(path: Path, tmp_path: Path, width: int, fragment: str = "") -> dict:
     probe = """<script>document.addEventListener("DOMContentLoaded", function () { setTimeout(function () {
       function box(e) { var b = e.getBoundingClientRect(); return {top: b.top, bottom: b.bottom}; }
       var out = {main: box(document.querySelector("main")), findings: box(document.getElementById("findings")),
-        wrap: box(document.getElementById("wrap")),
+        wrap: box(document.getElementById("wrap")), aside: box(document.querySelector("aside")),
+        extras: box(document.getElementById("extras")),
         cut: [].filter.call(document.querySelectorAll("th.case"), function (th) {
           return th.offsetParent !== null && th.scrollWidth > th.clientWidth; }).map(function (th) {
           return th.title; })};
@@ -384,11 +385,31 @@ def layout(path: Path, tmp_path: Path, width: int, fragment: str = "") -> dict:
     return json.loads(body.attrs["data-layout"])
 
 
+@pytest.fixture(scope="module")
+def sectioned_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The large document with a tall section of the family's own (as isolation and bench add)."""
+    from dbmatrix.report import sections
+
+    sections.register("types", html=lambda fam, doc: '<div style="height:2400px">types section</div>')
+    try:
+        path = tmp_path_factory.mktemp("html-sectioned") / "report.html"
+        path.write_text(render_html(large_document()), encoding="utf-8")
+    finally:
+        sections._registry.pop("types", None)
+    return path
+
+
 @pytest.mark.parametrize("width", [1400, 800])
-def test_no_blank_gap_between_matrix_and_findings(large_file: Path, tmp_path: Path, width: int) -> None:
-    box = layout(large_file, tmp_path, width)
-    if width < 1100:  # one column: the findings follow the matrix (and the family sections after it)
-        assert 0 <= box["findings"]["top"] - box["main"]["bottom"] <= 40, box
+def test_no_blank_gap_between_matrix_and_findings(sectioned_file: Path, tmp_path: Path, width: int) -> None:
+    box = layout(sectioned_file, tmp_path, width)
+    if width < 1100:  # one column: the findings follow the matrix at once, the families' sections after them
+        assert 0 <= box["findings"]["top"] - box["wrap"]["bottom"] <= 40, box
     else:  # side by side: both start at the top of the layout
         assert abs(box["findings"]["top"] - box["wrap"]["top"]) <= 40, box
     assert box["main"]["bottom"] - box["wrap"]["bottom"] <= 40, box  # nothing blank below the matrix either
+    assert box["extras"]["top"] >= max(box["aside"]["bottom"], box["wrap"]["bottom"]) - 1, box
+    # a filter that leaves few findings leaves no empty panel behind (the panel is as tall as what it shows)
+    few = layout(sectioned_file, tmp_path, width, "#dev=1")
+    assert few["aside"]["bottom"] - few["findings"]["bottom"] <= 40, few
+    if width < 1100:
+        assert few["extras"]["top"] - few["aside"]["bottom"] <= 40, few

@@ -51,7 +51,7 @@ p{margin:3px 0}.incomplete{color:#b00;font-weight:700}.skipped-t{color:#8a5a00}
 .sw{display:inline-block;width:12px;height:12px;vertical-align:-2px;margin-right:3px;border:1px solid #999;
  text-align:center;font-size:9px;line-height:11px}
 #layout{display:flex;align-items:flex-start;gap:10px;padding:6px 12px}
-main{flex:0 1 auto;min-width:0}
+main{flex:0 1 auto;min-width:0;max-width:100%}
 #wrap{overflow:auto;max-height:calc(100vh - 130px);max-width:100%;width:fit-content;border:1px solid #ccc}
 #matrix{border-collapse:separate;border-spacing:0;font-size:11px}
 #matrix td,#matrix th{padding:0;border-right:1px solid #fff;border-bottom:1px solid #fff}
@@ -98,10 +98,11 @@ aside h2{font-size:13px;margin:4px 0}
 .n{font-variant-numeric:tabular-nums;color:#333}
 footer{padding:6px 12px}footer table{border-collapse:collapse;font-size:12px}
 footer td,footer th{border:1px solid #ddd;padding:2px 6px;text-align:left}
-.extra{margin:8px 0}.extra table{border-collapse:collapse;font-size:12px;margin:4px 0}
+#extras{padding:0 12px}
+.extra{margin:8px 0;overflow-x:auto}.extra table{border-collapse:collapse;font-size:12px;margin:4px 0}
 .extra td,.extra th{border:1px solid #ddd;padding:2px 6px;text-align:left}.extra h2{font-size:14px}
 [hidden]{display:none!important}
-@media (max-width:1100px){#layout{flex-direction:column}aside{width:100%;position:static;max-height:none}
+@media (max-width:1100px){#layout{flex-direction:column}aside{width:100%;position:static;max-height:none;flex:none}
  #wrap{max-height:70vh}#cell{position:fixed;left:0;right:0;bottom:0;max-height:45vh;overflow:auto;background:#fff;
  box-shadow:0 -2px 10px rgba(0,0,0,.35);z-index:10;padding:8px 12px;margin:0}}
 @media (max-width:700px){#matrix th.case,#matrix thead th.corner{max-width:150px;min-width:90px}}
@@ -214,6 +215,9 @@ _JS = r"""
     });
     [].forEach.call(document.querySelectorAll(".legend button"), function (b) {
       b.querySelector(".c").textContent = tally[D.codes[b.dataset.o]] || 0;
+    });
+    [].forEach.call(document.querySelectorAll("#extras section.extra[data-f]"), function (sec) {
+      sec.hidden = !!F.family && sec.dataset.f !== F.family;
     });
     var shown = rows.filter(function (tr) { return !tr.hidden; }).length;
     $("shown").textContent = shown + " of " + rows.length + " rows shown";
@@ -565,14 +569,16 @@ def render_html(doc: dict[str, Any]) -> str:
         f'<section class="extra" data-f="{_e(f.name)}">{frag}</section>'
         for f in fams if (frag := html_fragment(f, doc))
     )
-    main = f'<div id="wrap">{table}</div>{extras}' if fams else "<p>No results.</p>"
+    # the families' own sections come after the matrix and the findings, so nothing stands between those two
+    main = f'<div id="wrap">{table}</div>' if fams else "<p>No results.</p>"
     run_id = _e((doc.get("run") or {}).get("id"))
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>dbmatrix report {run_id}</title><style>{_css(m.outcomes_used(doc))}</style></head>"
         f'<body>{_header(doc)}<div id="layout"><main>{main}</main>'
-        f'<aside><div id="cell" hidden></div>{_findings(fams, data)}</aside></div>{_footer(doc)}'
+        f'<aside><div id="cell" hidden></div>{_findings(fams, data)}</aside></div>'
+        f'<div id="extras">{extras}</div>{_footer(doc)}'
         f'<script type="application/json" id="dbm-data">{_script_json(data)}</script>'
         f"<script>{_JS}</script></body></html>\n"
     )
