@@ -35,6 +35,7 @@ _STYLE = {
 }
 _OTHER_STYLE = ("#d9c7f0", "#000", "?")  # an outcome added to the vocabulary later (e.g. a search's not-found)
 CELL_PX = 15
+LONG_LABEL = 56  # characters of a short row label beyond which it may not fit the case column on one line
 
 _CSS = """
 *{box-sizing:border-box}
@@ -62,8 +63,9 @@ main{flex:0 1 auto;min-width:0;max-width:100%}
 #matrix thead tr.dr th span{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;
  font-weight:400;display:inline-block;max-height:146px;overflow:hidden;padding:2px 0}
 #matrix th.case{position:sticky;left:0;z-index:1;background:#fff;text-align:left;font-weight:400;
- white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:360px;min-width:120px;padding:0 6px 0 3px;
+ white-space:nowrap;max-width:360px;min-width:120px;padding:0 6px 0 3px;
  height:CELLpx;border-right:1px solid #ccc}
+#matrix th.case.long{white-space:normal;overflow-wrap:anywhere;line-height:1.2;min-width:360px}
 #matrix thead th.corner{left:0;z-index:3;top:0;text-align:left;vertical-align:bottom;padding:3px;
  min-width:120px;max-width:360px;border-right:1px solid #ccc}
 #matrix tr.fh th{position:sticky;left:0;text-align:left;background:#e9eef5;padding:2px 4px;font-weight:600;
@@ -490,8 +492,12 @@ def _matrix(doc: dict[str, Any], fams: list[m.Family]) -> tuple[str, dict[str, A
                     data["cells"][f"{r}.{c}"] = _cell_data(cell, strings)
                 tds.append(_td(cell, c in first_of_target))
             label = _e(fam.row_label(row))
-            body.append(f'<tr class="r" data-r="{r}" data-c="{label}"><th class="case" title="{label}">'
-                        f'{_short_label(fam.name, row)}</th>{"".join(tds)}</tr>')
+            case, values = _short_label(fam.name, row)
+            short = _e(case) + (f' <span class="p">· {_e(values)}</span>' if values else "")
+            # a label too long for the column wraps (its row grows) rather than being cut
+            cls = "case long" if len(case) + len(values) + 3 > LONG_LABEL else "case"
+            body.append(f'<tr class="r" data-r="{r}" data-c="{label}"><th class="{cls}" title="{label}">'
+                        f'{short}</th>{"".join(tds)}</tr>')
         body.append("</tbody>")
         bodies.append("".join(body))
     return f'<table id="matrix">{head}{"".join(bodies)}</table>', data
@@ -502,13 +508,13 @@ def _why(finding: m.Finding) -> str:
     return "".join(f'<small class="why">expected because: {_e(r)}</small>' for r in finding.why)
 
 
-def _short_label(family: str, row: m.RowKey) -> str:
+def _short_label(family: str, row: m.RowKey) -> tuple[str, str]:
     """The row's case without its family (the family's header row names it) and its parameters' values:
-    ``dirty_write · read uncommitted``, so rows that differ only in a parameter stay apart in a narrow column."""
+    ``dirty_write`` and ``read uncommitted``, so rows that differ only in a parameter stay apart in a narrow
+    column."""
     case = row[0].removeprefix(f"{family}.")
     params = json.loads(row[1])
-    values = " · ".join(v if isinstance(v, str) else json.dumps(v) for _, v in sorted(params.items()))
-    return _e(case) + (f' <span class="p">· {_e(values)}</span>' if values else "")
+    return case, " · ".join(v if isinstance(v, str) else json.dumps(v) for _, v in sorted(params.items()))
 
 
 def _findings(fams: list[m.Family], data: dict[str, Any]) -> str:
