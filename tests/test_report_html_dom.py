@@ -308,6 +308,9 @@ def labelled_document() -> dict:
             doc["results"].append(cell("isolation.dirty_read", target, driver, "prevented", expected="prevented",
                                        verdict="as-expected", params={"isolation": level},
                                        expected_reason=f"no engine shows dirty reads at {level}"))
+    long_params = {"options": {"prepared_statement_cache_size": 0, "prepared_statement_name_func": "uuid4 names"},
+                   "state": "temp_table"}
+    doc["results"].append(cell("pooling.session_state", "postgres", "asyncpg", "pass", params=long_params))
     return doc
 
 
