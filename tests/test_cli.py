@@ -613,3 +613,55 @@ def test_a_pytest_subset_never_replaces_another_run(tmp_path: Path) -> None:
 def test_targets_listing_refuses_a_malformed_configured_url(tmp_path: Path) -> None:
     (tmp_path / "dbmatrix.toml").write_text('[targets]\nbroken = "postgresql://u@127.0.0.1:notaport/db"\n')
     assert_one_line_usage_error(run(["targets"], cwd=tmp_path))
+
+
+OWN_CASE = '''
+from dbmatrix.cell import Cell
+
+
+def test_one_is_one(cell: Cell) -> None:
+    rows = cell.connect().execute("SELECT 1").rows
+    cell.supported(f"SELECT 1 returned {rows!r}")
+'''
+
+
+def test_own_case_folders_run_beside_the_shipped_ones_each_with_its_expectations(tmp_path: Path) -> None:
+    own = tmp_path / "own_cases"
+    (own / "expectations").mkdir(parents=True)
+    (own / "test_myapp.py").write_text(OWN_CASE)
+    # a catch-all entry in the own folder: it must decide the own case only, never the shipped ones
+    (own / "expectations" / "sqlite.toml").write_text(
+        '[[expect]]\ncase = "*"\noutcome = "differs"\nreason = "myapp expects SELECT 1 to differ (a test)"\n')
+    out = tmp_path / "out"
+    proc = run(["run", own, CASES, "--target", "sqlite", "--driver", "sqlite3", "--case", "myapp.*",
+                "--case", "types.int_limits", "--out", out], cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the own case deviates from its own expectation
+    cells = {c["case"]: c for c in load(run_folder(out) / "results.json")["results"]}
+    assert set(cells) == {"myapp.one_is_one", "types.int_limits"}
+    mine = cells["myapp.one_is_one"]
+    assert (mine["outcome"], mine["expected"], mine["verdict"]) == ("supported", "differs", "deviation")
+    assert mine["expected_reason"] == "myapp expects SELECT 1 to differ (a test)"
+    assert cells["types.int_limits"]["expected"] == "supported", cells["types.int_limits"]
+
+
+def test_a_case_glob_outside_the_default_folder_says_how_to_run_an_own_folder(tmp_path: Path) -> None:
+    line = assert_one_line_usage_error(run(["run", "--target", "sqlite", "--case", "myapp.*"], cwd=tmp_path))
+    assert "no case in" in line and "dbmatrix run PATH" in line, line
+    assert_one_line_usage_error(run(["run", tmp_path / "nowhere", "--target", "sqlite"], cwd=tmp_path))
+
+
+def test_targets_names_a_missing_role_or_database_not_silence(tmp_path: Path) -> None:
+    """The server answered and said no: that is not "does not answer"; and each reason stays one short line."""
+    role = f"nosuchrole_{uuid.uuid4().hex[:6]}"
+    proc = run(["targets", "--target", f"pgrole=postgresql://{role}@127.0.0.1:5432/postgres",
+                "--target", f"myrole=mysql://{role}@127.0.0.1:3306/mysql",
+                "--target", "pgdb=postgresql://postgres@127.0.0.1:5432/no_such_db_here",
+                "--target", "pgdown=postgresql://postgres@127.0.0.1:1/postgres"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0]: line for line in proc.stdout.splitlines() if line.split()[:1] and
+            line.split()[0] in ("pgrole", "myrole", "pgdb", "pgdown")}
+    assert f'has no such role: OperationalError: role "{role}" does not exist' in rows["pgrole"], rows
+    assert "refuses the login" in rows["myrole"] and "does not answer" not in rows["myrole"], rows
+    assert "has no such database" in rows["pgdb"], rows
+    assert "does not answer" in rows["pgdown"], rows
+    assert all(len(line) < 400 for line in proc.stdout.splitlines()), max(proc.stdout.splitlines(), key=len)

@@ -62,9 +62,24 @@ def test_neutral_transitions_are_changed(old: str, new: str) -> None:
 
 
 @pytest.mark.parametrize("new", ["error", "fail"])
-def test_new_error_or_fail_is_listed_as_worse_even_for_a_new_cell(new: str) -> None:
-    change = _one(None, cell("c.x", "postgres", "psycopg", new))
-    assert (change.old_outcome, change.new_outcome, change.label) == (None, new, "worse")
+def test_a_bad_cell_only_in_the_new_run_is_listed_as_new_never_worse(new: str) -> None:
+    change = _one(None, cell("c.x", "postgres", "psycopg", new, verdict="deviation"))
+    assert (change.old_outcome, change.new_outcome, change.label) == (None, new, "new")
+    assert not change.worse
+
+
+def test_a_run_that_only_adds_a_target_is_not_worse() -> None:
+    old = _doc(cell("c.x", "postgres", "psycopg", "supported"))
+    added = [cell("c.x", "mariadb", d, o, verdict=v) for d, o, v in (
+        ("pymysql", "fail", "as-expected"), ("asyncmy", "error", "deviation"), ("mysqlclient", "supported", None))]
+    new = _doc(cell("c.x", "postgres", "psycopg", "supported"), *added)
+    report = compare(old, new)
+    assert not report.any_worse and [c.label for c in report.changes] == ["new"]
+    lines = render_diff(report).splitlines()
+    assert lines[-2] == "3 cells only in the new run (targets: mariadb 3; families: c 3)", lines
+    assert lines[-1] == ("summary: 0 worse, 0 better, 0 changed, 1 cell compared, 3 cells only in the new run "
+                         "(1 of them deviations or errors, listed as new)")
+    assert "### new (1)" in render_diff_markdown(report)
 
 
 def test_cells_in_one_run_only_are_counted_not_listed() -> None:
@@ -113,8 +128,8 @@ def test_render_lists_worse_first_then_better_then_changed_and_a_summary() -> No
                                "error -> allowed")
     assert lines[3].startswith("changed isolation.lost_update [isolation=read committed]  postgres/psycopg  "
                                "allowed -> skipped")
-    assert lines[4] == "1 cell not in the new run (targets: postgres 1; families: bench 1)"
-    assert lines[5] == "summary: 1 worse, 1 better, 1 changed, 8 cells compared, 1 cell not in the new run"
+    assert lines[4] == "1 cell only in the old run (targets: postgres 1; families: bench 1)"
+    assert lines[5] == "summary: 1 worse, 1 better, 1 changed, 8 cells compared, 1 cell only in the old run"
 
 
 def test_subset_run_is_counted_and_an_incomplete_run_is_named() -> None:
@@ -130,8 +145,8 @@ def test_subset_run_is_counted_and_an_incomplete_run_is_named() -> None:
     assert missing == 684
     assert ("warning: the new run 20250101120000_abc123 is incomplete (complete: false): "
             "684 cells of the old run are missing from it") in lines
-    assert "684 cells not in the new run (targets: postgres-embedded 456, sqlite 228; families: sql 684)" in lines
-    assert lines[-1] == "summary: 0 worse, 0 better, 0 changed, 324 cells compared, 684 cells not in the new run"
+    assert "684 cells only in the old run (targets: postgres-embedded 456, sqlite 228; families: sql 684)" in lines
+    assert lines[-1] == "summary: 0 worse, 0 better, 0 changed, 324 cells compared, 684 cells only in the old run"
     assert not report.any_worse
 
 

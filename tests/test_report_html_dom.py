@@ -295,3 +295,124 @@ def test_header_row_and_case_column_are_sticky(report_file: Path) -> None:
     assert "position:sticky" in rules["#matrix thead th"]
     assert "position:sticky" in rules["#matrix th.case"] and "left:0" in rules["#matrix th.case"]
     assert "overflow:auto" in rules["#wrap"] and "max-height" in rules["#wrap"]
+
+
+# --- filters select what they show; labels and counts -------------------------------------------------------------
+
+
+def labelled_document() -> dict:
+    """rich_document plus rows that differ only in a parameter, alike in every column (folded by default)."""
+    doc = rich_document()
+    for level in ("read committed", "read uncommitted"):
+        for target, driver in (("postgres", "psycopg"), ("sqlite", "sqlite3")):
+            doc["results"].append(cell("isolation.dirty_read", target, driver, "prevented", expected="prevented",
+                                       verdict="as-expected", params={"isolation": level},
+                                       expected_reason=f"no engine shows dirty reads at {level}"))
+    long_params = {"options": {"prepared_statement_cache_size": 0, "prepared_statement_name_func": "uuid4 names"},
+                   "state": "temp_table"}
+    doc["results"].append(cell("pooling.session_state", "postgres", "asyncpg", "pass", params=long_params))
+    return doc
+
+
+@pytest.fixture(scope="module")
+def labelled_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("html-labelled") / "report.html"
+    path.write_text(render_html(labelled_document()), encoding="utf-8")
+    return path
+
+
+def test_an_outcome_filter_unfolds_the_alike_rows_it_selects(labelled_file: Path, tmp_path: Path) -> None:
+    folded = rows(dom(labelled_file, tmp_path))
+    assert folded["sql.upsert_update"].hidden  # alike in every column: folded without a filter
+    root = dom(labelled_file, tmp_path, "#outcome=prevented")
+    shown = [case for case, tr in rows(root).items() if not tr.hidden]
+    assert shown == ["isolation.dirty_read (isolation=read committed)",
+                     "isolation.dirty_read (isolation=read uncommitted)",
+                     "isolation.lost_update (isolation=repeatable read)"], shown
+    assert root.by_id("shown").text == f"3 of {len(folded)} rows shown"
+    text = dom(labelled_file, tmp_path, "#q=upsert")  # a case-text filter too
+    assert not rows(text)["sql.upsert_update"].hidden
+
+
+def test_case_labels_keep_rows_that_differ_in_a_parameter_apart(labelled_file: Path, tmp_path: Path) -> None:
+    root = dom(labelled_file, tmp_path, "#alike=1")
+    labels = {case: tr.find("th", "case")[0] for case, tr in rows(root).items()}
+    committed = labels["isolation.dirty_read (isolation=read committed)"]
+    uncommitted = labels["isolation.dirty_read (isolation=read uncommitted)"]
+    assert committed.text == "dirty_read · read committed" and uncommitted.text == "dirty_read · read uncommitted"
+    assert committed.attrs["title"] == "isolation.dirty_read (isolation=read committed)"
+    assert layout(labelled_file, tmp_path, 1400, "#alike=1")["cut"] == []  # no label is cut short
+
+
+def test_counts_follow_the_filter(labelled_file: Path, tmp_path: Path) -> None:
+    root = dom(labelled_file, tmp_path, "#target=postgres")
+    legend = {b.attrs["data-o"]: b.find("span", "c")[0].text for b in root.find("button") if "data-o" in b.attrs}
+    results = labelled_document()["results"]
+    on_pg = {o: sum(1 for c in results if c["target"] == "postgres" and c["outcome"] == o) for o in legend}
+    assert legend == {o: str(n) for o, n in on_pg.items()}, legend
+    for details in root.find("details"):
+        if "data-f" in details.attrs and not details.hidden:
+            visible = [li for li in details.find("li") if "data-cells" in li.attrs and not li.hidden]
+            noun = "reason" if len(visible) == 1 else "reasons"
+            assert details.find("span", "nr")[0].text == f"{len(visible)} {noun}", details.attrs
+
+
+def test_findings_say_why_the_outcome_is_expected(labelled_file: Path, tmp_path: Path) -> None:
+    root = dom(labelled_file, tmp_path)
+    whys = [s.text for s in root.find("small", "why")]
+    assert "expected because: no engine shows dirty reads at read committed" in whys, whys
+    r = rows(root)["isolation.dirty_read (isolation=read committed)"].attrs["data-r"]
+    panel = dom(labelled_file, tmp_path, f"#alike=1&sel={r}.{column(root, 'postgres', 'psycopg')}").by_id("cell")
+    assert "why expected" in panel.text and "no engine shows dirty reads at read committed" in panel.text
+
+
+def layout(path: Path, tmp_path: Path, width: int, fragment: str = "") -> dict:
+    """Boxes as Chromium lays the page out at ``width``: a copy of the report with a probe script appended that
+    writes them into the body (run after the report's own script; the copy drops any CSP meta so it may run)."""
+    html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", path.read_text(encoding="utf-8"))
+    probe = """<script>document.addEventListener("DOMContentLoaded", function () { setTimeout(function () {
+      function box(e) { var b = e.getBoundingClientRect(); return {top: b.top, bottom: b.bottom}; }
+      var out = {main: box(document.querySelector("main")), findings: box(document.getElementById("findings")),
+        wrap: box(document.getElementById("wrap")), aside: box(document.querySelector("aside")),
+        extras: box(document.getElementById("extras")),
+        cut: [].filter.call(document.querySelectorAll("th.case"), function (th) {
+          return th.offsetParent !== null && th.scrollWidth > th.clientWidth; }).map(function (th) {
+          return th.title; })};
+      document.body.setAttribute("data-layout", JSON.stringify(out)); }, 0); });</script>"""
+    copy = Path(tempfile.mkdtemp(prefix="layout-", dir=tmp_path)) / "report.html"
+    copy.write_text(html.replace("</body>", probe + "</body>"), encoding="utf-8")
+    proc = chromium([f"--window-size={width},900", "--hide-scrollbars", "--virtual-time-budget=5000", "--dump-dom",
+                     copy.resolve().as_uri() + fragment], tmp_path)
+    (body,) = parse(proc.stdout).find("body")
+    assert body.attrs.get("data-layout"), "the layout probe did not run"
+    return json.loads(body.attrs["data-layout"])
+
+
+@pytest.fixture(scope="module")
+def sectioned_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The large document with a tall section of the family's own (as isolation and bench add)."""
+    from dbmatrix.report import sections
+
+    sections.register("types", html=lambda fam, doc: '<div style="height:2400px">types section</div>')
+    try:
+        path = tmp_path_factory.mktemp("html-sectioned") / "report.html"
+        path.write_text(render_html(large_document()), encoding="utf-8")
+    finally:
+        sections._registry.pop("types", None)
+    return path
+
+
+@pytest.mark.parametrize("width", [1400, 800])
+def test_no_blank_gap_between_matrix_and_findings(sectioned_file: Path, tmp_path: Path, width: int) -> None:
+    box = layout(sectioned_file, tmp_path, width)
+    if width < 1100:  # one column: the findings follow the matrix at once, the families' sections after them
+        assert 0 <= box["findings"]["top"] - box["wrap"]["bottom"] <= 40, box
+    else:  # side by side: both start at the top of the layout
+        assert abs(box["findings"]["top"] - box["wrap"]["top"]) <= 40, box
+    assert box["main"]["bottom"] - box["wrap"]["bottom"] <= 40, box  # nothing blank below the matrix either
+    assert box["extras"]["top"] >= max(box["aside"]["bottom"], box["wrap"]["bottom"]) - 1, box
+    # a filter that leaves few findings leaves no empty panel behind (the panel is as tall as what it shows)
+    few = layout(sectioned_file, tmp_path, width, "#dev=1")
+    assert few["aside"]["bottom"] - few["findings"]["bottom"] <= 40, few
+    if width < 1100:
+        assert few["extras"]["top"] - few["aside"]["bottom"] <= 40, few

@@ -195,3 +195,69 @@ def test_write_reports_round_trip(tmp_path) -> None:
     assert paths[0].read_text(encoding="utf-8") == render_markdown(doc)
     assert paths[1].read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.html", "report.md"]  # no temp leftovers
+
+
+def test_exit_status_is_explained_and_expected_reasons_shown() -> None:
+    doc = sample_document()
+    doc["results"] = [c for c in doc["results"] if c.get("verdict") != "deviation" and c["outcome"] != "error"]
+    doc["results"].append(cell("pooling.session_state", "pgbouncer", "psycopg", "fail", expected="fail",
+                               verdict="as-expected", detail="SET leaked into the next client",
+                               expected_reason="a transaction pooler hands the server connection to the next client"))
+    md = render_markdown(doc)
+    head = md.split("## ", 1)[0]
+    assert "**Exit status 0:** every cell is as expected." in head
+    assert "fail (1)" in head and "only a deviation from an expectation or a harness error fails a run" in head
+    assert "*Expected because:* a transaction pooler hands the server connection to the next client" in md
+    doc["results"].append(cell("types.x", "sqlite", "sqlite3", "error", verdict="deviation", detail="boom"))
+    assert "**Exit status 1:** 0 deviations and 1 harness error" in render_markdown(doc)
+
+
+def test_combinations_that_cannot_exist_are_counted_not_listed() -> None:
+    doc = sample_document()
+    impossible = [cell("isolation.dirty_write", "postgres", d, "unsupported", mechanism="error:IsolationUnsupported",
+                       params={"isolation": "deferred"}, expected="unsupported", verdict="as-expected",
+                       detail="IsolationUnsupported: postgresql has no isolation level 'deferred' (it offers: …)")
+                  for d in ("psycopg", "asyncpg")]
+    doc["results"] += impossible
+    md = render_markdown(doc)
+    assert "Not listed: 2 cells of combinations that cannot exist" in md
+    assert "has no isolation level" not in md  # neither a finding nor a table row
+    assert "dirty_write (isolation=deferred)" not in md
+
+
+def test_a_family_section_never_closes_its_family() -> None:
+    sections.register("migrate", markdown=lambda fam, doc: ["## Extra for migrate", "", "text", "### Sub", "",
+                                                            "```", "# not a heading", "```"])
+    try:
+        md = render_markdown(sample_document())
+    finally:
+        sections._registry.pop("migrate", None)
+    assert "\n#### Extra for migrate\n" in md and "\n##### Sub\n" in md and "\n# not a heading\n" in md
+    findings = _section(md, "## Findings")
+    assert "### types" in findings  # the family after migrate is still under Findings, at its own level
+
+
+def test_a_full_run_fits_a_pull_request_comment() -> None:
+    doc = large_document()
+    for c in doc["results"]:  # long details everywhere: every finding a reason of its own
+        c["detail"] = f"{c['case']} on {c['target']}/{c['driver']}: " + "a long server message " * 12
+        c["outcome"] = "differs" if c["outcome"] == "supported" else c["outcome"]
+    md = render_markdown(doc)
+    assert len(md) <= 60_000, len(md)
+    assert md.startswith("# dbmatrix report") and "## Findings" in md and "## Run" in md
+    assert "## Left out to fit a pull-request comment" in md and "report.html" in md
+    small = render_markdown(sample_document())
+    assert "Left out" not in small and "## Matrix by target" in small
+
+
+def test_a_finding_names_each_case_once_with_the_parameter_values_it_covers() -> None:
+    doc = sample_document()
+    doc["results"] = [cell("isolation.write_skew", "postgres", "psycopg", "allowed", params={"isolation": lvl},
+                           expected="allowed", verdict="as-expected", detail="G2-item write skew")
+                      for lvl in ("read committed", "repeatable read")]
+    doc["results"].append(cell("isolation.write_skew", "postgres", "psycopg", "prevented", expected="prevented",
+                               params={"isolation": "serializable"}, verdict="as-expected", mechanism="abort:40001"))
+    md = render_markdown(doc)
+    assert "isolation.write_skew (isolation=read committed | repeatable read): postgres (psycopg)" in md, md
+    doc["results"] = doc["results"][:2]  # now the finding covers every row of the family
+    assert "every isolation row: postgres (psycopg)" in render_markdown(doc)

@@ -8,7 +8,9 @@ from .results import SUPPORTED
 
 
 def requires(*capabilities: str) -> pytest.MarkDecorator:
-    """The case needs these capabilities; on a target without them the cell is ``unsupported`` (as expected)."""
+    """The case needs these capabilities. On a target whose profile lacks one, the body still runs (the engine
+    decides, the profile only predicts): the expectation becomes ``unsupported`` with the engine's refusal code,
+    and a ``DriverError`` escaping the body is recorded as ``unsupported``. See docs/writing-cases.md."""
     return pytest.mark.dbmatrix_requires(*capabilities)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,15 @@ def default_cases_dir() -> Path:
     return here if here.is_dir() else Path(__file__).resolve().parents[2] / "cases"
 
 
+def case_paths(paths: list[Path], cases: Path | None) -> list[Path]:
+    """The case folders (or modules) a run collects: the PATHs and --cases, else the default folder."""
+    chosen = [*paths, *([cases] if cases else [])] or [default_cases_dir()]
+    for p in chosen:
+        if not p.is_dir() and not (p.is_file() and p.suffix == ".py"):
+            raise UsageError(f"case directory not found: {p}" if p.suffix != ".py" else f"case module not found: {p}")
+    return chosen
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .console import usage_epilog
 
@@ -49,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--driver", action="append", default=[], metavar="IDS", help="driver ids (default: all)")
     run.add_argument("--case", action="append", default=[], metavar="GLOB", help="case id glob, e.g. 'types.*'")
     run.add_argument("--out", default="dbmatrix-out", metavar="DIR", help="output directory (default ./dbmatrix-out)")
-    run.add_argument("--cases", type=Path, default=None, metavar="DIR", help="case modules (default ./cases)")
+    run.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                     help="case folders or case modules to run (default ./cases, else the cases shipped with dbmatrix)")
+    run.add_argument("--cases", type=Path, default=None, metavar="DIR", help="a case folder (the same as PATH)")
     run.add_argument("--router", default=None, metavar="MODULE:FACTORY",
                      help="routing.* cases: your router factory(primary_url, replica_url) -> sessionmaker")
     run.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output instead of a progress bar")
@@ -147,13 +159,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .targets.leftovers import warn_leftovers
 
     run = MatrixRun.from_options(args.target, args.driver, args.case, args.require, args.out)
-    cases = args.cases or default_cases_dir()
-    if not cases.is_dir():
-        raise UsageError(f"case directory not found: {cases}")
+    cases = case_paths(args.paths, args.cases)
     out = Path(args.out)
     check_out_dir(out)
     restore_signals = interrupt.install()
-    pyargs = [str(cases), "--dbm-out", str(out), "-p", "no:cacheprovider", f"--rootdir={cases.parent}"]
+    rootdir = os.path.commonpath([str(p.resolve().parent) for p in cases])
+    pyargs = [*map(str, cases), "--dbm-out", str(out), "-p", "no:cacheprovider", f"--rootdir={rootdir}"]
     if args.router:
         from .routing import load_router
 
@@ -182,7 +193,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
-        print("dbmatrix: error: no case matches the given --case/--driver/--target", file=sys.stderr)
+        where = ", ".join(str(p) for p in cases)
+        print(f"dbmatrix: error: no case in {where} matches the given --case/--driver/--target"
+              + ("" if args.paths or args.cases else " (to run your own case folder: dbmatrix run PATH)"),
+              file=sys.stderr)
         return EXIT_USAGE
     if code == pytest.ExitCode.INTERRUPTED:
         results = run.written

@@ -104,6 +104,9 @@ def print_summary(doc: dict[str, Any], out: Path, written: list[Path] | None = N
     deviations = [r for r in cells if r.get("verdict") == "deviation"]
     out_console.print(f"{len(cells)} cells: " + ", ".join(f"{n} {o}" for o, n in counts.most_common())
                       + f"; {len(deviations)} deviations")
+    if not deviations and any(o in counts for o in ("fail", "differs", "allowed", "unsupported")):
+        out_console.print("every cell as expected (exit 0): the fail/differs/allowed/unsupported cells are what the "
+                          "expectations predict, each with its reason in the reports")
     for r in deviations[:20]:
         line = f"  deviation {r['case']} {r['target']}/{r['driver']}: {r['outcome']} (expected {r['expected']})"
         out_console.print(line, markup=False)

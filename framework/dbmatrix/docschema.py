@@ -64,6 +64,7 @@ RESULTS_V1: dict[str, Any] = {
                     "mechanism": _TEXT_OR_NULL,
                     "detail": _TEXT_OR_NULL,
                     "expected": _TEXT_OR_NULL,
+                    "expected_reason": _TEXT_OR_NULL,
                     "verdict": {"enum": [*VERDICTS, None]},
                     "metrics": {"type": ["object", "null"]},
                     "findings": {"type": "array", "items": {"type": "object"}},

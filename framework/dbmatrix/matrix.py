@@ -53,7 +53,7 @@ class MatrixRun:
     require: list[str]  # names given with --target or --require: they run or the run stops (exit 2)
     out_dir: Path
     doc: RunDocument = field(default_factory=RunDocument)
-    expectations: Expectations = field(default_factory=Expectations)
+    expectations: dict[Path, Expectations] = field(default_factory=dict)  # by case folder: its expectations/
     prepared: bool = False
     support: list[Target] = field(default_factory=list)  # primaries of selected replicas: prepared, no cells
     written: Path | None = None  # results.json (or the shard file) once written
@@ -190,7 +190,7 @@ class MatrixRun:
                 try:
                     detect_server(t.kind, t.url)
                 except Exception as exc:  # noqa: BLE001 - any failure to reach it is the message
-                    down.append(f"required target {t.name} does not answer: {scrub(exc)}")
+                    down.append(f"required target {t.name} {failure_reason(exc)}")
         if down:
             raise UsageError("; ".join(down))
 

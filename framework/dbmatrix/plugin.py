@@ -163,7 +163,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             reporter.write_line(f"dbmatrix: {msg}")
 
     try:
-        run.expectations = Expectations.load(Path(str(cell_items[0].fspath)).parent / "expectations")
+        # each case folder's own expectations/ (a run may collect the shipped cases and one's own folders)
+        for folder in dict.fromkeys(Path(str(i.fspath)).parent for i in cell_items):
+            run.expectations[folder] = Expectations.load(folder / "expectations")
         run.prepare(progress)
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -263,11 +265,13 @@ def _finish(run: MatrixRun, c: Cell, item: pytest.Item, missing: list[tuple[str,
         expected = UNSUPPORTED
         errors = tuple(dict.fromkeys(e for cap, _ in missing for e in refusal_errors(cap, c.engine)))
         reason = "; ".join(why for _, why in missing)
-    exp = run.expectations.lookup(c.kind, r.case, c.engine, r.target, r.driver, r.params, c.target.pooler)
+    expectations = run.expectations.get(Path(str(item.fspath)).parent, Expectations())
+    exp = expectations.lookup(c.kind, r.case, c.engine, r.target, r.driver, r.params, c.target.pooler)
     if exp is not None:
         expected, errors, reason = exp.outcome, exp.errors, exp.reason
     r.expected = expected if r.outcome != SKIPPED else None
     r.expected_mechanism = ("error:" + "|".join(errors)) if errors and r.outcome != SKIPPED else None
+    r.expected_reason = reason if r.outcome != SKIPPED else None
     r.verdict = verdict(r.outcome, expected, r.mechanism, errors)
     if r.verdict == DEVIATION and r.outcome not in (SKIPPED, ERROR):
         predicted = expected + (f" with {r.expected_mechanism}" if r.expected_mechanism else "")

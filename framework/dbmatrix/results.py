@@ -80,6 +80,7 @@ class CellResult:
     detail: str | None = None
     expected: str | None = None
     expected_mechanism: str | None = None  # the predicted error (``error:55P03``), shown beside ``mechanism``
+    expected_reason: str | None = None  # why that is expected: the expectation's reason or the profile's
     verdict: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)  # numbers, lists of numbers or small dicts
     findings: list[dict[str, Any]] = field(default_factory=list)  # structured observations, e.g. a lock held

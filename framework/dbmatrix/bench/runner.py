@@ -30,7 +30,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..matrix import MatrixRun
-from ..report.bench import noise_line
+from ..report.bench import noise_line, summary_lines
 from ..results import ERROR, MEASURED, SKIPPED, WALL_MS, CellResult
 from ..targets.model import OK, Target
 from ..timing import cv_pct, mean_ci95, merge_encoded, percentile_curve_us, percentiles_us
@@ -227,6 +227,8 @@ def measure_cell(pool: WorkerPool, spec: CellSpec, cfg: BenchConfig) -> CellResu
     def cell(outcome: str, detail: str | None, metrics: dict[str, Any]) -> CellResult:
         metrics["load_1m"] = load
         metrics[WALL_MS] = round((time.perf_counter() - started) * 1000.0, 3)
+        if cfg.quick:
+            metrics["quick"] = True  # the reports say the numbers come from a smoke run
         return CellResult(case=case, target=spec.target.name, driver=spec.driver, outcome=outcome,
                           params=spec.params(), detail=detail, metrics=metrics)
 
@@ -591,6 +593,11 @@ def cmd_bench(args: Any) -> int:
             run.cleanup()
     say(f"{len(run.doc.results)} cells in {_clock(time.perf_counter() - started)} (min:s); wrote {path}")
     say(noise_line([c.to_dict() for c in run.doc.results]) or "no cell measured")
+    summary = summary_lines({"results": [c.to_dict() for c in run.doc.results]})
+    if summary:
+        print("fastest per workload (QPS ± 95% CI; rows whose intervals overlap share a rank, =N)"
+              + (" — a --quick run: a smoke test, not a ranking" if cfg.quick else "") + ":")
+        print("\n".join(f"  {line}" for line in summary))
     if old is not None:
         print_changes(run.doc)
     return 1 if any(c.outcome == ERROR for c in run.doc.results) else 0

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..redaction import scrub
-from ..results import DEVIATION, ERROR, MEASURED, OUTCOMES, PASS, SUPPORTED
+from ..results import DEVIATION, ERROR, MEASURED, OUTCOMES, PASS, SUPPORTED, UNSUPPORTED
 
 # Outcomes that need no explanation; every other cell (and every deviation) becomes part of a finding.
 QUIET_OUTCOMES = frozenset({SUPPORTED, PASS, MEASURED})
@@ -90,7 +90,25 @@ def short_text(cell: dict[str, Any]) -> str:
 
 def is_finding(cell: dict[str, Any]) -> bool:
     """Whether a cell says something beyond "works": an unusual outcome, a deviation, or findings of its own."""
+    if is_impossible(cell):
+        return False
     return cell.get("outcome") not in QUIET_OUTCOMES or is_deviation(cell) or bool(cell.get("findings"))
+
+
+def is_impossible(cell: dict[str, Any]) -> bool:
+    """A parameter combination that cannot exist (an isolation level the engine does not have), refused as
+    expected: a cell only because cases are parametrised over every engine's levels, never a finding."""
+    return (cell.get("outcome") == UNSUPPORTED and cell.get("mechanism") == "error:IsolationUnsupported"
+            and not is_deviation(cell) and " has no isolation level " in str(cell.get("detail") or ""))
+
+
+def impossible_cells(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in doc.get("results") or [] if is_impossible(c)]
+
+
+def expected_reasons(cells: list[dict[str, Any]]) -> list[str]:
+    """The distinct reasons the expectations give for these cells' outcomes (``expected_reason``), in order."""
+    return list(dict.fromkeys(one_line(c["expected_reason"]) for c in cells if c.get("expected_reason")))
 
 
 def detail_line(cell: dict[str, Any]) -> str:
@@ -104,6 +122,8 @@ def detail_line(cell: dict[str, Any]) -> str:
     if cell.get("detail"):
         line += f" — {text(cell['detail'])}"
     verdict = [f"{k} {text(cell[k])}" for k in ("expected", "verdict") if cell.get(k)]
+    if cell.get("expected_reason"):
+        verdict.append(f"why expected: {text(cell['expected_reason'])}")
     if verdict:
         line += f" [{', '.join(verdict)}]"
     return " ".join(line.split())  # newlines in server messages would break a list item
@@ -127,6 +147,11 @@ class Finding:
     def attention(self) -> bool:
         return self.outcome == ERROR or self.deviations > 0
 
+    @property
+    def why(self) -> list[str]:
+        """Why the expectations predict this outcome (the reasons of the matching entries)."""
+        return expected_reasons(self.cells)
+
 
 @dataclass
 class Family:
@@ -140,6 +165,11 @@ class Family:
 
     def row_cells(self, row: RowKey) -> list[dict[str, Any]]:
         return [self.cells[(row, c)] for c in self.columns if (row, c) in self.cells]
+
+    def is_impossible(self, row: RowKey) -> bool:
+        """Every cell of the row is a combination that cannot exist (e.g. a level no target here has)."""
+        cells = self.row_cells(row)
+        return bool(cells) and all(map(is_impossible, cells))
 
     def is_uniform(self, row: RowKey) -> bool:
         """Two or more cells, one outcome, no deviation: nothing differs between engines or drivers."""
@@ -184,8 +214,27 @@ class Family:
                     spots.append(target)
                 else:
                     spots.append(f"{target} ({', '.join(driver_label(d) for d in sorted(drivers))})")
-            by_spot["; ".join(spots)].append(row_label(row))
-        return " · ".join(f"{', '.join(rows)}: {spot}" for spot, rows in by_spot.items())
+            by_spot["; ".join(spots)].append(row)
+        return " · ".join(f"{self._rows_text(rows)}: {spot}" for spot, rows in by_spot.items())
+
+    def _rows_text(self, rows: list[RowKey]) -> str:
+        """Rows compactly: ``every row`` of the family, else each case once with the parameter values it covers
+        (``isolation.dirty_write (isolation=read committed | serializable)``)."""
+        real = [r for r in self.rows if not self.is_impossible(r)]
+        if len(rows) > 1 and set(rows) >= set(real):
+            return f"every {self.name} row"
+        by_case: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for case, params in rows:
+            by_case[case].append(json.loads(params))
+        parts = []
+        for case, variants in by_case.items():
+            keys = sorted({k for p in variants for k in p})
+            if len(keys) != 1 or len(variants) == 1:
+                parts += [row_label((case, json.dumps(p, sort_keys=True))) for p in variants]
+                continue
+            values = [params_text({keys[0]: p.get(keys[0])}).split("=", 1)[1] for p in variants]
+            parts.append(f"{case} ({keys[0]}={' | '.join(values)})")
+        return ", ".join(parts)
 
 
 def column_sort_key(doc: dict[str, Any]) -> Any:

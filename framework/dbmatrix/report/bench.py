@@ -49,39 +49,108 @@ def _conc(r: dict[str, Any]) -> int:
     return int((r.get("params") or {}).get("concurrency", 1))
 
 
+def _interval(r: dict[str, Any]) -> tuple[float, float]:
+    m = r.get("metrics") or {}
+    qps, half = float(m.get("qps") or 0.0), float(m.get("qps_ci95") or 0.0)
+    return qps - half, qps + half
+
+
+def ranks(cells: list[dict[str, Any]]) -> dict[int, str]:
+    """Rank of each measured driver cell (by ``id``) among ``cells`` of one concurrency: 1 + the number of cells
+    faster beyond doubt (their 95% interval lies wholly above this one's). Cells whose intervals overlap share a
+    rank, written ``=2``: the run cannot tell them apart. Ceilings (pgbench, mysqlslap) are not ranked."""
+    rows = [r for r in cells if r.get("outcome") == "measured" and _variant(r) != CEILING]
+    out = {}
+    for r in rows:
+        lo, hi = _interval(r)
+        out[id(r)] = 1 + sum(1 for o in rows if o is not r and _interval(o)[0] > hi)
+    shared = {n for n in out.values() if list(out.values()).count(n) > 1}
+    return {k: (f"={n}" if n in shared else str(n)) for k, n in out.items()}
+
+
+def _overhead(value: Any) -> str:
+    """The harness overhead; a negative estimate is noise (the bare loop was slower this time), never shown raw."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "—"
+    return f"{value:.1f}" if value >= 0.05 else "≈0 (within noise)"
+
+
 def table_rows(cells: list[dict[str, Any]]) -> list[list[str]]:
-    """One row per (driver, concurrency): the default variant, with the tuned variant's gain beside it."""
-    tuned = {(r["driver"], _conc(r)): r for r in cells if _variant(r) == "tuned" and r.get("outcome") == "measured"}
+    """One row per (driver, variant, concurrency), fastest first within a concurrency and ranked only where the
+    intervals say so; a tuned variant is a row of its own with its gain over the default one."""
     rows = []
-    shown = [r for r in cells if _variant(r) in ("default", CEILING) or r.get("outcome") != "measured"]
-    shown.sort(key=lambda r: (_conc(r), _variant(r) != CEILING, -((r.get("metrics") or {}).get("qps") or 0)))
+    shown = sorted(cells, key=lambda r: (_conc(r), _variant(r) != CEILING,
+                                         -((r.get("metrics") or {}).get("qps") or 0)))
+    rank = {}
+    for conc in {_conc(r) for r in cells}:
+        rank.update(ranks([r for r in cells if _conc(r) == conc]))
     for r in shown:
         m = r.get("metrics") or {}
         if r.get("outcome") != "measured":
-            rows.append([r["driver"], str(_conc(r)), r.get("outcome", "?"), "", "", "", r.get("detail") or "", "",
+            rows.append([_name(r), str(_conc(r)), r.get("outcome", "?"), "", "", "", "", r.get("detail") or "", "",
                          "", "", ""])
             continue
-        t = tuned.get((r["driver"], _conc(r)))
         gain = ""
-        if t is not None:
-            tm = t["metrics"]
-            gain = f"{_num(tm.get('tuned_gain_pct'), '{:+.0f}%')} ({_num(tm['qps'])} qps)"
-            if abs(tm["qps"] - m["qps"]) <= tm.get("qps_ci95", 0.0) + m.get("qps_ci95", 0.0):
-                gain += " within noise"  # the two 95% intervals overlap
+        if _variant(r) == "tuned":
+            gain = _num(m.get("tuned_gain_pct"), "{:+.0f}%")
+            base = next((b for b in cells if b["driver"] == r["driver"] and _conc(b) == _conc(r)
+                         and _variant(b) == "default" and b.get("outcome") == "measured"), None)
+            if base is not None and _overlap(r, base):
+                gain += " (within noise)"  # the two 95% intervals overlap
         qps = f"{_num(m.get('qps'))} ± {_num(m.get('qps_ci95'))}"
         cmp = m.get("compare")
         if cmp and cmp.get("beyond_noise"):
             qps += f" ({cmp['verdict']} {cmp['change_pct']:+.0f}%)"
-        name = r["driver"] + (" (ceiling)" if _variant(r) == CEILING else "")
-        rows.append([name, str(_conc(r)), qps, _num(m.get("p50_us"), "{:,.1f}"), _num(m.get("p99_us"), "{:,.1f}"),
-                     _num(m.get("ceiling_pct"), "{:.0f}%"), r.get("detail") or "" if _variant(r) != CEILING else "",
-                     gain, _num(m.get("cv_pct"), "{:.1f}"), _num(m.get("cpu_wait_pct"), "{:.0f}"),
-                     _num(m.get("overhead_pct"), "{:+.1f}")])
+        rows.append([_name(r), str(_conc(r)), qps, rank.get(id(r), ""), _num(m.get("p50_us"), "{:,.1f}"),
+                     _num(m.get("p99_us"), "{:,.1f}"), _num(m.get("ceiling_pct"), "{:.0f}%"),
+                     r.get("detail") or "" if _variant(r) != CEILING else "", gain, _num(m.get("cv_pct"), "{:.1f}"),
+                     _num(m.get("cpu_wait_pct"), "{:.0f}"), _overhead(m.get("overhead_pct"))])
     return rows
 
 
-HEADER = ["driver", "conc.", "QPS ± 95% CI", "P50 µs", "P99 µs", "ceiling %", "bottleneck (profile)", "tuned gain",
-          "CV %", "CPU wait %", "harness overhead %"]
+def _name(r: dict[str, Any]) -> str:
+    variant = _variant(r)
+    return r["driver"] + (f" ({variant})" if variant and variant != "default" else "")
+
+
+def _overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    (alo, ahi), (blo, bhi) = _interval(a), _interval(b)
+    return alo <= bhi and blo <= ahi
+
+
+HEADER = ["driver", "conc.", "QPS ± 95% CI", "rank", "P50 µs", "P99 µs", "ceiling %", "bottleneck (profile)",
+          "tuned gain", "CV %", "CPU wait %", "harness overhead %"]
+
+
+def quick_line(doc: dict[str, Any]) -> str:
+    """Said at the top of the section when the run was ``dbmatrix bench --quick``: a smoke test, not a ranking."""
+    cells = bench_cells(doc)
+    if not any((r.get("metrics") or {}).get("quick") for r in cells):
+        return ""
+    return ("**A `--quick` run**: short repeats on a small table, a smoke test of the harness and the drivers; "
+            "its numbers are noisy and not for choosing between drivers (run `dbmatrix bench` without `--quick`).")
+
+
+def summary_lines(doc: dict[str, Any], top: int = 3) -> list[str]:
+    """The console's summary: per target, workload and concurrency, the fastest rows with their intervals and
+    ranks (shared where the intervals overlap), and the ceiling."""
+    lines = []
+    for (target, case), cells in sorted(_groups(doc).items()):
+        for conc in sorted({_conc(r) for r in cells}):
+            at = [r for r in cells if _conc(r) == conc and r.get("outcome") == "measured"]
+            rank = ranks(at)
+            drivers = sorted((r for r in at if _variant(r) != CEILING), key=lambda r: -r["metrics"]["qps"])
+            parts = [f"{rank[id(r)]}. {_name(r)} {_num(r['metrics']['qps'])} ± {_num(r['metrics'].get('qps_ci95'))}"
+                     for r in drivers[:top]]
+            if len(drivers) > top:
+                parts.append(f"… {len(drivers) - top} more")
+            ceilings = [f"{r['driver']} {_num(r['metrics']['qps'])}" for r in at if _variant(r) == CEILING]
+            failed = sum(1 for r in cells if _conc(r) == conc and r.get("outcome") != "measured")
+            line = f"{target} {case.removeprefix('bench.')} c={conc}: " + ("; ".join(parts) or "nothing measured")
+            line += f" (ceiling {', '.join(ceilings)})" if ceilings else ""
+            line += f"; {failed} failed" if failed else ""
+            lines.append(line)
+    return lines
 
 
 def noise_line(cells: list[dict[str, Any]]) -> str:
@@ -123,7 +192,11 @@ def bench_markdown(doc: dict[str, Any]) -> str:
              "QPS is the mean over repeats with its 95% confidence interval; P50/P99 from HdrHistogram merged over "
              "workers; ceiling % against pgbench/mysqlslap with the same statements and concurrency in the same run; "
              "bottleneck from a cProfile of one repeat; tuned gain is the tuned variant against the default one; "
-             "CPU wait is the share of the timed windows the load generator was ready but had no CPU.", ""]
+             "CPU wait is the share of the timed windows the load generator was ready but had no CPU. Rank: 1 + the "
+             "rows faster beyond their 95% intervals; rows whose intervals overlap share a rank (=2).", ""]
+    quick = quick_line(doc)
+    if quick:
+        lines[1:1] = ["", quick]
     noise = noise_line(bench_cells(doc))
     if noise:
         lines += [noise, ""]
@@ -313,7 +386,11 @@ def bench_html(doc: dict[str, Any]) -> str:
     parts = ['<div id="bench-performance" class="bench-report"><h2>Performance (dbmatrix bench)</h2>',
              "<p>QPS: mean over repeats ± 95% CI. Ceiling: pgbench/mysqlslap with the same statements and "
              "concurrency in the same run. Bottleneck: cProfile of one repeat. CPU wait: the share of the timed "
-             "windows the load generator was ready but had no CPU.</p>"]
+             "windows the load generator was ready but had no CPU. Rank: 1 + the rows faster beyond their 95% "
+             "intervals; rows whose intervals overlap share a rank (=2).</p>"]
+    quick = quick_line(doc)
+    if quick:
+        parts.append(f"<p><strong>{_e(quick.replace('**', '').replace('`', ''))}</strong></p>")
     noise = noise_line(bench_cells(doc))
     if noise:
         parts.append(f"<p>{_e(noise)}</p>")

@@ -1,9 +1,10 @@
 """Compare two results documents cell by cell (``dbmatrix diff OLD NEW``, e.g. a pull request against main).
 
 Each cell present in both runs whose outcome or verdict changed is labelled ``worse``, ``better`` or
-``changed``; a cell only in the new run is listed only when it is bad (an error, a failure or a deviation);
-cells present in one run only are otherwise counted, not listed, so a subset run compared with a full one
-stays readable.
+``changed``. A cell in one run only (a target, driver or case added or left out) is never ``worse``: nothing
+got worse where nothing was compared. Cells only in the new run are counted, and listed as ``new`` when they
+need a look (a deviation or a harness error); cells only in the old run are counted. So a run that only adds
+targets exits 0, and a subset run compared with a full one stays readable.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from ..results import (
 from ._model import cell_place, driver_label, family_of, one_line, params_text, plural
 
 CellKey = tuple[str, str, str, str]
-WORSE, BETTER, CHANGED = "worse", "better", "changed"
-LABELS = (WORSE, BETTER, CHANGED)
+WORSE, BETTER, CHANGED, NEW = "worse", "better", "changed", "new"
+LABELS = (WORSE, BETTER, CHANGED, NEW)  # NEW: only in the new run, and a deviation or an error
 
 # Outcome transitions that mean the stack got worse even when expectations were not updated; reversed: better.
 _WORSE_TRANSITIONS = {
@@ -80,8 +81,8 @@ class DiffReport:
     old_cells: int
     new_cells: int
     changes: list[Change] = field(default_factory=list)
-    only_old: list[CellKey] = field(default_factory=list)  # "not in the new run"
-    only_new: list[CellKey] = field(default_factory=list)  # new cells that are not bad
+    only_old: list[CellKey] = field(default_factory=list)  # only in the old run
+    only_new: list[CellKey] = field(default_factory=list)  # only in the new run (the bad ones are also NEW changes)
     warnings: list[str] = field(default_factory=list)
 
     def count(self, label: str) -> int:
@@ -93,12 +94,14 @@ class DiffReport:
 
     def summary_line(self) -> str:
         compared = self.old_cells - len(self.only_old)
-        parts = [f"{self.count(label)} {label}" for label in LABELS]
+        parts = [f"{self.count(label)} {label}" for label in (WORSE, BETTER, CHANGED)]
         parts.append(f"{plural(compared, 'cell')} compared")
-        if self.only_old:
-            parts.append(f"{plural(len(self.only_old), 'cell')} not in the new run")
         if self.only_new:
-            parts.append(f"{plural(len(self.only_new), 'cell')} only in the new run")
+            bad = self.count(NEW)
+            parts.append(f"{plural(len(self.only_new), 'cell')} only in the new run"
+                         + (f" ({bad} of them deviations or errors, listed as new)" if bad else ""))
+        if self.only_old:
+            parts.append(f"{plural(len(self.only_old), 'cell')} only in the old run")
         return "summary: " + ", ".join(parts)
 
 
@@ -109,10 +112,6 @@ def _key(cell: dict[str, Any]) -> CellKey:
 
 def _index(doc: dict[str, Any]) -> dict[CellKey, dict[str, Any]]:
     return {_key(c): c for c in doc.get("results") or [] if isinstance(c, dict)}
-
-
-def _is_bad(cell: dict[str, Any]) -> bool:
-    return cell.get("verdict") == DEVIATION or cell.get("outcome") in _BAD
 
 
 def label_of(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
@@ -161,10 +160,9 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> DiffReport:
         if n is None:
             report.only_old.append(key)
         elif o is None:
-            if _is_bad(n):
-                report.changes.append(_change(key, None, n, WORSE))
-            else:
-                report.only_new.append(key)
+            report.only_new.append(key)
+            if n.get("verdict") == DEVIATION or n.get("outcome") == ERROR:
+                report.changes.append(_change(key, None, n, NEW))
         elif (o.get("outcome"), o.get("verdict")) != (n.get("outcome"), n.get("verdict")):
             report.changes.append(_change(key, o, n, label_of(o, n)))
     report.changes.sort(key=lambda c: (LABELS.index(c.label), c.case, c.target, c.driver or "", str(c.params)))
@@ -206,7 +204,8 @@ def _run_text(run: dict[str, Any], cells: int) -> str:
 
 
 def render_diff(report: DiffReport | list[Change]) -> str:
-    """Plain text: header, warnings, one line per change (worse first), coverage counts, a summary line."""
+    """Plain text: header, warnings, one line per change (worse, better, changed, new), coverage counts, a
+    summary line."""
     if isinstance(report, list):
         report = DiffReport({}, {}, 0, 0, changes=report)
     lines = []
@@ -216,13 +215,13 @@ def render_diff(report: DiffReport | list[Change]) -> str:
     lines += [f"warning: {w}" for w in report.warnings]
     for c in report.changes:
         line = f"{c.label:<7} {c.cell_text()}  {c.transition()}"
-        if c.worse and c.detail:
+        if c.label in (WORSE, NEW) and c.detail:
             line += f" — {one_line(c.detail, 120)}"
         lines.append(line)
-    if report.only_old:
-        lines.append(f"{plural(len(report.only_old), 'cell')} not in the new run ({_breakdown(report.only_old)})")
     if report.only_new:
         lines.append(f"{plural(len(report.only_new), 'cell')} only in the new run ({_breakdown(report.only_new)})")
+    if report.only_old:
+        lines.append(f"{plural(len(report.only_old), 'cell')} only in the old run ({_breakdown(report.only_old)})")
     if not report.changes:
         lines.append("no changes")
     lines.append(report.summary_line())

@@ -13,7 +13,7 @@ body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:1em 1.5e
 h1{font-size:1.3em}h2{font-size:1.1em;margin-top:1.2em}
 table{border-collapse:collapse}th,td{border:1px solid #ddd;padding:2px 7px;text-align:left;vertical-align:top}
 thead th{background:#f3f3f3}.warn{background:#fff3c4;padding:4px 8px;border-left:4px solid #c90}
-.worse{color:#a00000}.better{color:#1d6b1d}.changed{color:#555}
+.worse{color:#a00000}.better{color:#1d6b1d}.changed{color:#555}.new{color:#8a5a00}
 td.detail{max-width:60em;word-break:break-word;font-size:12px;color:#444}
 .summary{font-weight:600}
 """
@@ -45,12 +45,12 @@ def render_diff_html(report: DiffReport) -> str:
                        ("case", "params", "target", "driver", "old", "new", "verdict", "new detail"))
         parts.append(f'<h2 class="{label}">{label} ({len(changes)})</h2>'
                      f'<table data-label="{label}"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>')
-    if report.only_old:
-        parts.append(f'<p class="missing">{m.plural(len(report.only_old), "cell")} not in the new run '
-                     f"({_e(_breakdown(report.only_old))})</p>")
     if report.only_new:
         parts.append(f'<p class="added">{m.plural(len(report.only_new), "cell")} only in the new run '
                      f"({_e(_breakdown(report.only_new))})</p>")
+    if report.only_old:
+        parts.append(f'<p class="missing">{m.plural(len(report.only_old), "cell")} only in the old run '
+                     f"({_e(_breakdown(report.only_old))})</p>")
     if not report.changes:
         parts.append("<p>No cell changed its outcome or verdict.</p>")
     page = (

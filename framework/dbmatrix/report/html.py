@@ -34,7 +34,9 @@ _STYLE = {
     "error": ("#7a1010", "#fff", "E"),
     "skipped": ("#f4f4f4", "#999", "s"),
 }
+_OTHER_STYLE = ("#d9c7f0", "#000", "?")  # an outcome added to the vocabulary later (e.g. a search's not-found)
 CELL_PX = 15
+LONG_LABEL = 56  # characters of a short row label beyond which it may not fit the case column on one line
 
 _CSS = """
 *{box-sizing:border-box}
@@ -51,7 +53,7 @@ p{margin:3px 0}.incomplete{color:#b00;font-weight:700}.skipped-t{color:#8a5a00}
 .sw{display:inline-block;width:12px;height:12px;vertical-align:-2px;margin-right:3px;border:1px solid #999;
  text-align:center;font-size:9px;line-height:11px}
 #layout{display:flex;align-items:flex-start;gap:10px;padding:6px 12px}
-main{flex:0 1 auto;min-width:0}
+main{flex:0 1 auto;min-width:0;max-width:100%}
 #wrap{overflow:auto;max-height:calc(100vh - 130px);max-width:100%;width:fit-content;border:1px solid #ccc}
 #matrix{border-collapse:separate;border-spacing:0;font-size:11px}
 #matrix td,#matrix th{padding:0;border-right:1px solid #fff;border-bottom:1px solid #fff}
@@ -62,10 +64,11 @@ main{flex:0 1 auto;min-width:0}
 #matrix thead tr.dr th span{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;
  font-weight:400;display:inline-block;max-height:146px;overflow:hidden;padding:2px 0}
 #matrix th.case{position:sticky;left:0;z-index:1;background:#fff;text-align:left;font-weight:400;
- white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:230px;min-width:120px;padding:0 6px 0 3px;
+ white-space:nowrap;max-width:360px;min-width:120px;padding:0 6px 0 3px;
  height:CELLpx;border-right:1px solid #ccc}
+#matrix th.case.long{white-space:normal;overflow-wrap:anywhere;line-height:1.2;min-width:360px}
 #matrix thead th.corner{left:0;z-index:3;top:0;text-align:left;vertical-align:bottom;padding:3px;
- min-width:120px;max-width:230px;border-right:1px solid #ccc}
+ min-width:120px;max-width:360px;border-right:1px solid #ccc}
 #matrix tr.fh th{position:sticky;left:0;text-align:left;background:#e9eef5;padding:2px 4px;font-weight:600;
  white-space:nowrap;z-index:1;cursor:pointer;border-top:2px solid #fff}
 #matrix tr.fh .alike{font-weight:400;color:#335;margin-left:8px;text-decoration:underline}
@@ -75,9 +78,12 @@ main{flex:0 1 auto;min-width:0}
 #matrix td.tb,#matrix th.tb{border-left:2px solid #888}
 #matrix td.dv,.sw.dvs{box-shadow:inset 0 0 0 2px #d00000;font-weight:700}
 #matrix td.dv::after{content:"⚠"!important;color:#d00000}
+#matrix td.na{opacity:.45}
+#findings small.why{color:#333;font-style:italic}
 #matrix td.sel{outline:2px solid #1a4fd0;outline-offset:-1px;position:relative;z-index:1}
 #matrix.hl-on td:not(.hl){opacity:.25}
 #matrix tr.r:hover th.case{background:#eef3ff}
+#matrix th.case .p{color:#335}
 OUTCOME_RULES
 aside{flex:1 1 380px;min-width:340px;max-width:900px;max-height:calc(100vh - 130px);overflow:auto;
  border:1px solid #ccc;padding:6px 8px;
@@ -95,10 +101,11 @@ aside h2{font-size:13px;margin:4px 0}
 .n{font-variant-numeric:tabular-nums;color:#333}
 footer{padding:6px 12px}footer table{border-collapse:collapse;font-size:12px}
 footer td,footer th{border:1px solid #ddd;padding:2px 6px;text-align:left}
-.extra{margin:8px 0}.extra table{border-collapse:collapse;font-size:12px;margin:4px 0}
+#extras{padding:0 12px}
+.extra{margin:8px 0;overflow-x:auto}.extra table{border-collapse:collapse;font-size:12px;margin:4px 0}
 .extra td,.extra th{border:1px solid #ddd;padding:2px 6px;text-align:left}.extra h2{font-size:14px}
 [hidden]{display:none!important}
-@media (max-width:1100px){#layout{flex-direction:column}aside{width:100%;position:static;max-height:none}
+@media (max-width:1100px){#layout{flex-direction:column}aside{width:100%;position:static;max-height:none;flex:none}
  #wrap{max-height:70vh}#cell{position:fixed;left:0;right:0;bottom:0;max-height:45vh;overflow:auto;background:#fff;
  box-shadow:0 -2px 10px rgba(0,0,0,.35);z-index:10;padding:8px 12px;margin:0}}
 @media (max-width:700px){#matrix th.case,#matrix thead th.corner{max-width:150px;min-width:90px}}
@@ -151,6 +158,7 @@ _JS = r"""
       th.hidden = n === 0; th.colSpan = Math.max(n, 1);
     });
     var q = F.q.toLowerCase(), oc = F.outcome ? D.codes[F.outcome] : "", open = opened(), rowOK = {};
+    var selecting = !!(oc || q), tally = {};
     var famInfo = {};
     rows.forEach(function (tr) {
       var fam = tr.parentNode.dataset.f, tds = tr.cells, seen = {}, kinds = 0, n = 0, dev = false, hit = !oc;
@@ -168,7 +176,14 @@ _JS = r"""
         && (!F.dev || dev) && hit;
       var alike = kinds === 1 && !dev && n > 1;  // a lone cell is never folded away
       rowOK[tr.dataset.r] = base;
-      tr.hidden = !base || (alike && !F.alike && open.indexOf(fam) < 0);
+      // an outcome or case-text filter selects rows: what it selects is shown, folded or not
+      tr.hidden = !base || (alike && !F.alike && !selecting && open.indexOf(fam) < 0);
+      if (base) {
+        for (var j = 1; j < tds.length; j++) {
+          var oj = colOK[j - 1] && code(tds[j]);
+          if (oj) { tally[oj] = (tally[oj] || 0) + 1; }
+        }
+      }
       var fi = famInfo[fam] || (famInfo[fam] = {rows: 0, folded: 0});
       if (base) { fi.rows++; if (tr.hidden) { fi.folded++; } }
     });
@@ -198,6 +213,14 @@ _JS = r"""
       var n = famTotals[d.dataset.f] || 0;
       d.hidden = n === 0 && !!(F.family || F.target || F.driver || F.outcome || F.q || F.dev);
       d.querySelector("summary .n").textContent = n + " cells";
+      var reasons = [].filter.call(d.querySelectorAll("li[data-cells]"), function (li) { return !li.hidden; });
+      d.querySelector("summary .nr").textContent = plural(reasons.length, "reason");
+    });
+    [].forEach.call(document.querySelectorAll(".legend button"), function (b) {
+      b.querySelector(".c").textContent = tally[D.codes[b.dataset.o]] || 0;
+    });
+    [].forEach.call(document.querySelectorAll("#extras section.extra[data-f]"), function (sec) {
+      sec.hidden = !!F.family && sec.dataset.f !== F.family;
     });
     var shown = rows.filter(function (tr) { return !tr.hidden; }).length;
     $("shown").textContent = shown + " of " + rows.length + " rows shown";
@@ -244,6 +267,7 @@ _JS = r"""
     item("outcome", S(c.o));
     item("mechanism", S(c.m));
     item("expected", S(c.e));
+    item("why expected", S(c.w));
     item("verdict", S(c.v));
     item("detail", S(c.d));
     if (c.x && Object.keys(c.x).length) {
@@ -324,7 +348,7 @@ def _e(value: object) -> str:
 def _css(used: list[str]) -> str:
     rules = []
     for outcome in OUTCOMES:
-        bg, fg, glyph = _STYLE[outcome]
+        bg, fg, glyph = _STYLE.get(outcome, _OTHER_STYLE)
         code = CODES[outcome]
         rules.append(f'#matrix td.{code},.sw.{code},b.{code}{{background:{bg};color:{fg}}}')
         if glyph:
@@ -351,7 +375,8 @@ class _Strings:
 def _cell_data(cell: dict[str, Any], strings: _Strings) -> dict[str, Any]:
     """What the details panel shows for one cell, with short keys and shared strings (one entry per cell)."""
     out: dict[str, Any] = {"o": strings(m.text(cell.get("outcome")))}
-    for key, short in (("verdict", "v"), ("expected", "e"), ("mechanism", "m"), ("detail", "d")):
+    for key, short in (("verdict", "v"), ("expected", "e"), ("mechanism", "m"), ("detail", "d"),
+                       ("expected_reason", "w")):
         if cell.get(key) not in (None, ""):
             out[short] = strings(m.text(cell[key]))
     for key, short in (("metrics", "x"), ("findings", "f"), ("artifacts", "a")):
@@ -372,6 +397,8 @@ def _td(cell: dict[str, Any] | None, boundary: bool) -> str:
         classes.append(CODES.get(str(cell.get("outcome")), "unk"))
         if m.is_deviation(cell):
             classes.append("dv")
+        elif m.is_impossible(cell):
+            classes.append("na")
     if boundary:
         classes.append("tb")
     return f'<td class="{" ".join(classes)}"></td>' if classes else "<td></td>"
@@ -394,7 +421,7 @@ def _header(doc: dict[str, Any]) -> str:
     )
     legend = "".join(
         f'<button type="button" data-o="{_e(o)}" aria-pressed="false" title="show rows with {_e(o)} cells">'
-        f'<span class="sw {CODES.get(o, "unk")}"></span>{_e(o)} {n}</button>'
+        f'<span class="sw {CODES.get(o, "unk")}"></span>{_e(o)} <span class="c">{n}</span></button>'
         for o, n in counts
     )
     if deviations:
@@ -466,11 +493,29 @@ def _matrix(doc: dict[str, Any], fams: list[m.Family]) -> tuple[str, dict[str, A
                     data["cells"][f"{r}.{c}"] = _cell_data(cell, strings)
                 tds.append(_td(cell, c in first_of_target))
             label = _e(fam.row_label(row))
-            body.append(f'<tr class="r" data-r="{r}" data-c="{label}"><th class="case" title="{label}">{label}</th>'
-                        f'{"".join(tds)}</tr>')
+            case, values = _short_label(fam.name, row)
+            short = _e(case) + (f' <span class="p">· {_e(values)}</span>' if values else "")
+            # a label too long for the column wraps (its row grows) rather than being cut
+            cls = "case long" if len(case) + len(values) + 3 > LONG_LABEL else "case"
+            body.append(f'<tr class="r" data-r="{r}" data-c="{label}"><th class="{cls}" title="{label}">'
+                        f'{short}</th>{"".join(tds)}</tr>')
         body.append("</tbody>")
         bodies.append("".join(body))
     return f'<table id="matrix">{head}{"".join(bodies)}</table>', data
+
+
+def _why(finding: m.Finding) -> str:
+    """Why the expectations predict this finding's outcome: each distinct reason of its cells."""
+    return "".join(f'<small class="why">expected because: {_e(r)}</small>' for r in finding.why)
+
+
+def _short_label(family: str, row: m.RowKey) -> tuple[str, str]:
+    """The row's case without its family (the family's header row names it) and its parameters' values:
+    ``dirty_write`` and ``read uncommitted``, so rows that differ only in a parameter stay apart in a narrow
+    column."""
+    case = row[0].removeprefix(f"{family}.")
+    params = json.loads(row[1])
+    return case, " · ".join(v if isinstance(v, str) else json.dumps(v) for _, v in sorted(params.items()))
 
 
 def _findings(fams: list[m.Family], data: dict[str, Any]) -> str:
@@ -494,11 +539,12 @@ def _findings(fams: list[m.Family], data: dict[str, Any]) -> str:
             items.append(
                 f'<li data-o="{_e(finding.outcome)}" data-cells="{cells}" title="click: highlight these cells">'
                 f'<b class="{code}">{_e(finding.outcome)}</b>{mech} <span class="n"></span>{dev} {reason}'
-                f"<small>{_e(fam.where(finding.cells))}</small></li>"
+                f"<small>{_e(fam.where(finding.cells))}</small>{_why(finding)}</li>"
             )
         body = f"<ul>{''.join(items)}</ul>" if items else "<p>Nothing differs between engines or drivers.</p>"
         parts.append(f'<details open data-f="{_e(fam.name)}"><summary>{_e(fam.name)} · '
-                     f'{m.plural(len(items), "reason")} · <span class="n"></span></summary>{body}</details>')
+                     f'<span class="nr">{m.plural(len(items), "reason")}</span> · <span class="n"></span></summary>'
+                     f"{body}</details>")
     return (f'<div id="findings"><h2>Findings: what differs, by reason</h2>{"".join(parts) or "<p>No results.</p>"}'
             "</div>")
 
@@ -530,14 +576,16 @@ def render_html(doc: dict[str, Any]) -> str:
         f'<section class="extra" data-f="{_e(f.name)}">{frag}</section>'
         for f in fams if (frag := html_fragment(f, doc))
     )
-    main = f'<div id="wrap">{table}</div>{extras}' if fams else "<p>No results.</p>"
+    # the families' own sections come after the matrix and the findings, so nothing stands between those two
+    main = f'<div id="wrap">{table}</div>' if fams else "<p>No results.</p>"
     run_id = _e((doc.get("run") or {}).get("id"))
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>dbmatrix report {run_id}</title><style>{_css(m.outcomes_used(doc))}</style></head>"
         f'<body>{_header(doc)}<div id="layout"><main>{main}</main>'
-        f'<aside><div id="cell" hidden></div>{_findings(fams, data)}</aside></div>{_footer(doc)}'
+        f'<aside><div id="cell" hidden></div>{_findings(fams, data)}</aside></div>'
+        f'<div id="extras">{extras}</div>{_footer(doc)}'
         f'<script type="application/json" id="dbm-data">{_script_json(data)}</script>'
         f"<script>{_JS}</script></body></html>\n"
     )

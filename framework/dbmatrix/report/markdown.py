@@ -1,8 +1,13 @@
 """Render a results document as Markdown fit for a pull-request comment.
 
-Order: summary, what needs attention, findings per family (one line per reason with the cells it covers), then
-narrow tables (one column per target, the drivers' outcomes counted inside), targets and run details. The full
-per-driver matrix is in report.html.
+Order: summary and why the run exits as it does, what needs attention, findings per family (one line per reason
+with the cells it covers and why it is expected), then narrow tables (one column per target, the drivers' outcomes
+counted inside), targets and run details. The full per-driver matrix is in report.html.
+
+GitHub refuses a comment over 65,536 characters, so the text stays within ``MAX_CHARS``: when it would not, the
+least urgent parts (the narrow tables, then the findings beyond the first few of each family, then the family
+sections' own tables, then the cell lists of findings) give way to a line pointing at report.html.
+Combinations that cannot exist (an isolation level an engine does not have) are counted once, not listed.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ REASON_WIDTH = 120  # a finding's reason is cut here; the full text is in report
 WRAP = 110  # continuation lines of a finding's cell list
 LINE_WIDTH = 170
 ATTENTION_LIMIT = 30
+MAX_CHARS = 60_000  # GitHub's limit for a comment is 65,536; the rest stays in report.html
 
 
 def _cell(value: object) -> str:
@@ -57,11 +63,34 @@ def _header(doc: dict[str, Any]) -> list[str]:
     head += ": " + (", ".join(f"{o} {n}" for o, n in counts) or "no cells")
     head += f"; **deviations: {deviations}**" if deviations else "; deviations: 0"
     lines.append(head + ".")
+    lines += ["", _exit_line(doc)]
     if not run.get("complete"):
         lines += ["", "**Incomplete run — partial results** (the run was interrupted or failed before the end)."]
     for t in m.skipped_targets(doc):
         lines += ["", f"Skipped target **{m.text(t.get('name'))}**: {m.one_line(t.get('reason'), REASON_WIDTH)}"]
     return [*lines, ""]
+
+
+def _exit_line(doc: dict[str, Any]) -> str:
+    """Why ``dbmatrix run`` exited 0 or 1: only deviations from the expectations and harness errors count."""
+    results = doc.get("results") or []
+    bad = [c for c in results if m.needs_attention(c)]
+    if bad:
+        errors = sum(1 for c in bad if c.get("outcome") == m.ERROR)
+        what = m.plural(len(bad) - errors, "deviation")
+        what += f" and {m.plural(errors, 'harness error')}" if errors else ""
+        return f"**Exit status 1:** {what} (listed first, under *Needs attention*)."
+    notable = Counter(str(c.get("outcome")) for c in results
+                      if c.get("outcome") not in m.QUIET_OUTCOMES and c.get("outcome") != "skipped"
+                      and not m.is_impossible(c))
+    line = "**Exit status 0:** every cell is as expected."
+    if notable:
+        ordered = [f"{o} ({n})" for o, n in sorted(notable.items(), key=lambda kv: (-kv[1], kv[0]))]
+        counted = ", ".join(ordered[:-1]) + " and " + ordered[-1] if len(ordered) > 1 else ordered[0]
+        line += (f"\nThe {counted} cells are outcomes the expectations predict"
+                 "\nfor those engines and drivers (each finding below says why); only a deviation from an expectation"
+                 " or a harness error fails a run.")
+    return line
 
 
 def _attention(doc: dict[str, Any]) -> list[str]:
@@ -75,7 +104,7 @@ def _attention(doc: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def _finding_lines(fam: m.Family, finding: m.Finding) -> list[str]:
+def _finding_lines(fam: m.Family, finding: m.Finding, where: bool = True) -> list[str]:
     n = len(finding.cells)
     head = f"- **{finding.outcome}**"
     if finding.mechanism:
@@ -86,12 +115,20 @@ def _finding_lines(fam: m.Family, finding: m.Finding) -> list[str]:
     # the reason gets what is left of a line of LINE_WIDTH after the head (outcome, mechanism, count)
     reason = m.one_line(finding.reason, max(LINE_WIDTH - len(head) - 3, 60)).replace("|", "\\|")
     lines = [f"{head} — {reason}" if reason else head]
-    return lines + _wrap(fam.where(finding.cells), "  ")
+    if where:
+        lines += _wrap(fam.where(finding.cells), "  ")
+    why = finding.why
+    if why:
+        more = f" (+{m.plural(len(why) - 1, 'other reason')} in report.html)" if len(why) > 1 else ""
+        because = m.one_line(why[0], 2 * REASON_WIDTH).replace("|", "\\|")
+        lines += _wrap(f"*Expected because:* {because}{more}", "  ")
+    return lines
 
 
 def _cell_findings(fam: m.Family) -> list[str]:
     """``findings`` dicts that cells reported (e.g. locks a migration took), as one small table per family."""
-    rows = [(c, f) for c in fam.details() for f in c.get("findings") or [] if isinstance(f, dict)]
+    rows = [(c, f) for c in fam.details() for f in c.get("findings") or [] if isinstance(f, dict)
+            and (c.get("outcome") not in m.QUIET_OUTCOMES or m.is_deviation(c))]
     if not rows:
         return []
     keys = list(dict.fromkeys(k for _, f in rows for k in f))[:6]
@@ -115,25 +152,34 @@ def _artifacts(fam: m.Family) -> list[str]:
                                     for c, p in paths[:20])]
 
 
-def _findings(fams: list[m.Family], doc: dict[str, Any]) -> list[str]:
+def _findings(fams: list[m.Family], doc: dict[str, Any], *, extras: bool = True, where: bool = True,
+              per_family: int | None = None) -> list[str]:
     lines = ["## Findings", ""]
     if not fams:
         return [*lines, "No results.", ""]
+    impossible = m.impossible_cells(doc)
+    if impossible:
+        lines += [f"Not listed: {m.plural(len(impossible), 'cell')} of combinations that cannot exist (an isolation"
+                  " level an engine does not have, refused as expected); report.html shows them.", ""]
     for fam in fams:
-        found = fam.findings()
-        uniform = sum(1 for r in fam.rows if fam.is_uniform(r))
+        # a cell that works as expected is no finding here, even with structured findings (report.html lists it)
+        found = [f for f in fam.findings() if f.outcome not in m.QUIET_OUTCOMES or f.deviations]
+        rows = [r for r in fam.rows if not fam.is_impossible(r)]
+        uniform = sum(1 for r in rows if fam.is_uniform(r))
         lines.append(f"### {fam.name}")
         lines.append("")
-        stats = (f"{m.plural(len(fam.rows), 'row')} × {m.plural(len(fam.columns), 'column')}; "
+        stats = (f"{m.plural(len(rows), 'row')} × {m.plural(len(fam.columns), 'column')}; "
                  f"{uniform} alike in every column")
         if not found:
             lines.append(f"Nothing differs: {stats}.")
         else:
             lines += [f"{m.plural(len(found), 'reason')} ({stats}):", ""]
-            for finding in found:
-                lines += _finding_lines(fam, finding)
+            for finding in found[:per_family]:  # the ones needing attention come first
+                lines += _finding_lines(fam, finding, where)
+            if per_family is not None and len(found) > per_family:
+                lines.append(f"- … and {m.plural(len(found) - per_family, 'more reason')} in report.html")
         lines += _cell_findings(fam) + _artifacts(fam)
-        extra = markdown_lines(fam, doc)
+        extra = markdown_lines(fam, doc) if extras else []
         if extra:
             lines += ["", *extra]
         lines.append("")
@@ -144,6 +190,9 @@ def _agreement(cells: list[dict[str, Any]]) -> str:
     """One table cell for a target: its drivers' outcomes counted, deviations marked."""
     if not cells:
         return m.NO_CELL
+    cells = [c for c in cells if not m.is_impossible(c)]
+    if not cells:
+        return "n/a"
     counts = Counter(str(c.get("outcome")) for c in cells)
     dev = sum(1 for c in cells if m.is_deviation(c))
     if len(counts) == 1:
@@ -161,6 +210,8 @@ def _narrow_tables(fams: list[m.Family]) -> list[str]:
         targets = fam.targets()
         rows = []
         for row in fam.rows:
+            if fam.is_impossible(row):
+                continue
             per_target = [[c for c in fam.row_cells(row) if c.get("target") == t] for t in targets]
             rows.append([fam.row_label(row), *(_agreement(cs) for cs in per_target)])
         header = ["case", *(f"{t} ({len(fam.drivers_of(t))})" for t in targets)]
@@ -202,12 +253,31 @@ def _libraries(doc: dict[str, Any]) -> list[str]:
     return [f"- {lines[0].strip()}", *lines[1:]]
 
 
-def render_markdown(doc: dict[str, Any]) -> str:
-    """The whole report as Markdown: summary, attention, findings, narrow tables, targets, run."""
+def render_markdown(doc: dict[str, Any], max_chars: int = MAX_CHARS) -> str:
+    """The whole report as Markdown: summary, attention, findings, narrow tables, targets, run; within
+    ``max_chars`` by leaving out, in this order, the narrow tables, the findings beyond the first 30, 20, 10 of
+    each family (the ones needing attention come first), the families' own sections and the cell lists of
+    findings (each time saying so)."""
     fams = m.families(doc)
-    lines = _header(doc) + _attention(doc) + _findings(fams, doc)
-    if fams:
-        lines += _narrow_tables(fams)
-    lines += _targets(doc) + _run(doc)
-    # Scrub the final text too: defence in depth against a secret split across fields we joined.
-    return scrub("\n".join(lines).rstrip("\n") + "\n", known=False)
+    text = ""
+    shorter = [(True, True, True, None), *((False, True, True, n) for n in (None, 30, 20, 10)),
+               (False, False, True, 10), *((False, False, False, n) for n in (10, 5, 2, 0))]
+    for tables, extras, where, per_family in shorter:
+        lines = _header(doc) + _attention(doc) + _findings(fams, doc, extras=extras, where=where,
+                                                            per_family=per_family)
+        if fams:
+            lines += _narrow_tables(fams) if tables else _left_out(extras, where, per_family)
+        lines += _targets(doc) + _run(doc)
+        # Scrub the final text too: defence in depth against a secret split across fields we joined.
+        text = scrub("\n".join(lines).rstrip("\n") + "\n", known=False)
+        if len(text) <= max_chars:
+            break
+    return text
+
+
+def _left_out(extras: bool, where: bool, per_family: int | None) -> list[str]:
+    parts = ["the matrix by target"] + ([] if extras else ["the families' own tables"]) + \
+        ([] if where else ["which cells each finding covers"]) + \
+        ([] if per_family is None else [f"findings beyond the first {per_family} of each family"])
+    return ["## Left out to fit a pull-request comment", "",
+            f"{', '.join(parts).capitalize()}: see report.html (every cell, filterable) and results.json.", ""]

@@ -74,9 +74,31 @@ def _nested_html(render: Callable[[dict[str, Any]], str]) -> HtmlSection:
     return lambda family, doc: render(doc)
 
 
+FAMILY_LEVEL = 3  # ``### family`` in report.md; a section's own headings go below it
+
+
 def markdown_lines(family: Family, doc: dict[str, Any]) -> list[str]:
     section = section_for(family.name)
-    return section.markdown(family, doc) if section and section.markdown else []
+    lines = section.markdown(family, doc) if section and section.markdown else []
+    return nest_headings(lines, FAMILY_LEVEL + 1)
+
+
+def nest_headings(lines: list[str], level: int) -> list[str]:
+    """Shift Markdown headings so the highest becomes ``level``: a section's ``## Title`` must not close the
+    family it belongs to (and make the next families look like its parts). Code blocks are left alone."""
+    fenced, found = False, []
+    for line in lines:
+        fenced = fenced != line.startswith("```")
+        if not fenced and line.startswith("#"):
+            found.append(len(line) - len(line.lstrip("#")))
+    shift = level - min(found) if found else 0
+    if shift <= 0:
+        return lines
+    out, fenced = [], False
+    for line in lines:
+        fenced = fenced != line.startswith("```")
+        out.append("#" * shift + line if not fenced and line.startswith("#") else line)
+    return out
 
 
 def html_fragment(family: Family, doc: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ with a short connect timeout so an unreachable target is reported quickly.
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -89,6 +90,7 @@ _REFUSALS = {
     "28P01": "refuses the password",
     "28000": "refuses the login",
     "1045": "refuses the login (wrong user or password)",
+    "1698": "refuses the login",
     "42501": "permission denied",
     "1044": "permission denied",
     "1227": "permission denied",
@@ -100,14 +102,34 @@ _REFUSALS = {
 }
 
 
+# A refused connection often carries no code (psycopg's OperationalError at connect): the server's words decide.
+_MESSAGE_REFUSALS = (
+    (re.compile(r'role "[^"]*" does not exist'), "has no such role"),
+    (re.compile(r"password authentication failed|Access denied for user", re.I), "refuses the login"),
+    (re.compile(r'database "[^"]*" does not exist|Unknown database', re.I), "has no such database"),
+    (re.compile(r"too many clients|too many connections|remaining connection slots", re.I),
+     "has no free connection slot"),
+)
+# libpq's preamble before the server's own words; it repeats once per address tried
+_LIBPQ_PREAMBLE = re.compile(r'(?:connection failed: )?connection to server (?:at|on) "[^"]*"(?: \([^)]*\))?'
+                             r'(?:, port \d+)? failed: (?:FATAL: )?')
+REASON_LIMIT = 200  # a reason is one line in the targets table, the console and results.json
+
+
 def failure_reason(exc: BaseException) -> str:
-    """One line saying why a target cannot be used: refused password, permission denied, or not answering."""
-    if isinstance(exc, DriverError):
-        what = _REFUSALS.get(exc.code or "", "does not answer")
-        return f"{what}: {exc}"
+    """One short line saying why a target cannot be used: the server refused the login (no such role, wrong
+    password), has no such database, permission denied, no free connection slot, or it does not answer."""
     if isinstance(exc, sa.exc.DBAPIError):
         return failure_reason(_one_line(exc))
-    return f"does not answer: {type(exc).__name__}: {scrub(exc)}"
+    if isinstance(exc, DriverError):
+        cls, code, message = exc.cls, exc.code, exc.message
+    else:
+        cls, code, message = type(exc).__name__, None, scrub(exc)
+    message = _LIBPQ_PREAMBLE.sub("", " ".join(str(message).split()))
+    what = _REFUSALS.get(code or "") or next((w for p, w in _MESSAGE_REFUSALS if p.search(message)),
+                                             "does not answer")
+    line = f"{what}: {cls}{f'[{code}]' if code else ''}: {message}"
+    return line if len(line) <= REASON_LIMIT else line[: REASON_LIMIT - 1].rstrip() + "…"
 
 
 def standby_lag(kind: str, url: URL) -> str | None:
