@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import PurePosixPath
 from typing import Any
 
 from ..redaction import scrub
 from . import _model as m
+from .isolation import TRANSCRIPT
 from .sections import markdown_lines
 
 REASON_WIDTH = 120  # a finding's reason is cut here; the full text is in report.html and results.json
@@ -145,7 +147,9 @@ def _value(v: object) -> str:
 
 
 def _artifacts(fam: m.Family) -> list[str]:
-    paths = [(c, p) for r in fam.rows for c in fam.row_cells(r) for p in c.get("artifacts") or []]
+    # every isolation cell writes a transcript; report.html links each, here they would crowd out the rest
+    paths = [(c, p) for r in fam.rows for c in fam.row_cells(r) for p in c.get("artifacts") or []
+             if PurePosixPath(str(p)).name != TRANSCRIPT]
     if not paths:
         return []
     return ["", "Artifacts:", "", *(f"- `{m.text(p)}` ({m.text(c.get('case'))} on {m.text(c.get('target'))})"
