@@ -16,7 +16,8 @@ def migrate_main(args: argparse.Namespace) -> int:
     source = MigrateSource("alembic", args.alembic) if args.alembic else MigrateSource("yoyo", args.yoyo)
     try:
         cells, run = run_migrate(source, args.target, args.require, args.out, args.models, args.seed_rows,
-                                 args.lock_budget_ms, progress=lambda m: print(f"dbmatrix: {m}", file=sys.stderr))
+                                 args.lock_budget_ms, progress=lambda m: print(f"dbmatrix: {m}", file=sys.stderr),
+                                 tool_log=args.verbose)
     except ForeignDatabase as exc:
         # loud on purpose: the user's env.py reached for a database dbmatrix did not create
         print(f"dbmatrix: STOPPED: {exc}", file=sys.stderr)

@@ -6,6 +6,7 @@ re-upgrade per revision, offline SQL, model drift), one for the seeded run (dura
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,9 +48,16 @@ class MigrateSource:
 def migrate_target(project: Any, target: Target, run_id: str, opts: MigrateOptions,
                    progress: Callable[[str], None] = lambda m: None, *name_parts: str) -> Walk:
     """Walk and seeded run on fresh scratch databases of ``target``; both are dropped before returning."""
+    with tool_logging(opts.tool_log):
+        return _migrate_target(project, target, run_id, opts, progress, *name_parts)
+
+
+def _migrate_target(project: Any, target: Target, run_id: str, opts: MigrateOptions,
+                    progress: Callable[[str], None], *name_parts: str) -> Walk:
     with scratch_database(target, run_id, *name_parts, "mwalk") as url:
         progress(f"{target.name}: walking the chain (upgrade / downgrade / re-upgrade per revision)")
         walk = project.walk(url, target.name, opts)
+    walk.extra["models_given"] = opts.models is not None  # a head not reached: model_drift says why it is missing
     if walk.records and not any(r.up_error for r in walk.records) and opts.seed_rows >= 0:
         with scratch_database(target, run_id, *name_parts, "mseed") as url:
             progress(f"{target.name}: seeded run ({opts.seed_rows} rows per table)")
@@ -62,6 +70,20 @@ def migrate_target(project: Any, target: Target, run_id: str, opts: MigrateOptio
         if sql:
             walk.extra["lint"] = lint_sql(sql, ".".join(str(v) for v in target.version[:2]) or None)
     return walk
+
+
+@contextmanager
+def tool_logging(shown: bool) -> Iterator[None]:
+    """alembic's stock env.py hands its INFO lines ("Context impl ...", "Running upgrade ...") to a stderr handler
+    through ``fileConfig``, several per step: the console would be mostly that. Quiet unless asked for (``-v``);
+    warnings still show. ``logging.disable`` holds across the ``fileConfig`` env.py runs for every command."""
+    before = logging.root.manager.disable
+    if not shown:
+        logging.disable(max(before, logging.INFO))
+    try:
+        yield
+    finally:
+        logging.disable(before)
 
 
 @contextmanager
@@ -86,7 +108,7 @@ def results_of(walks: list[Walk]) -> list[CellResult]:
     for w in walks:
         by_tool.setdefault(w.tool, []).append(w)
     for tool, group in by_tool.items():
-        for r, w in zip(cross_engine(group), [w for w in group if w.head is not None][1:], strict=False):
+        for w, r in cross_engine(group):
             cells.append(_cell(w.target, tool, r))
     return cells
 
@@ -99,7 +121,7 @@ def _cell(target: str, tool: str, r: CheckResult) -> CellResult:
 
 def run_migrate(source: MigrateSource, target_opts: list[str], require_opts: list[str], out: str | Path,
                 opts_models: str | None, seed_rows: int, lock_budget_ms: float | None,
-                progress: Callable[[str], None] = print) -> tuple[list[CellResult], Any]:
+                progress: Callable[[str], None] = print, tool_log: bool = False) -> tuple[list[CellResult], Any]:
     """Validate everything first (exit 2 material), then migrate on each target; returns cells and the run."""
     if seed_rows < 0:
         raise UsageError("--seed-rows must be 0 or more")
@@ -107,7 +129,7 @@ def run_migrate(source: MigrateSource, target_opts: list[str], require_opts: lis
     models = project.load_models(opts_models) if opts_models else None
     run = MatrixRun.from_options(target_opts, [], [], require_opts, out)
     named = {t.name for t in run.targets} if target_opts else set()
-    opts = MigrateOptions(models=models, seed_rows=seed_rows, lock_budget_ms=lock_budget_ms)
+    opts = MigrateOptions(models=models, seed_rows=seed_rows, lock_budget_ms=lock_budget_ms, tool_log=tool_log)
     try:
         run.prepare(progress, scratch=False)
         down = [t for t in run.targets if t.name in named and t.status != OK]

@@ -35,14 +35,16 @@ YOYO_ONLY = {"bookkeeping"}
 _walks: dict[tuple[str, str, str], Walk | BaseException] = {}
 
 
-def walked(cell: Any, key: str, make_project: Callable[[Any], Any], models: str | None, seed_rows: int) -> Walk:
+def walked(cell: Any, key: str, make_project: Callable[[Any], Any], models: str | None, seed_rows: int,
+           tool_log: bool = False) -> Walk:
     """The walk of the chain ``key`` on this cell's target, made once per process on scratch databases of its own.
     ``make_project(cell)`` may raise LookupError when the chain does not exist for this target."""
     k = (key, cell.target.name, cell.place.run_id)
     if k not in _walks:
         try:
             project = make_project(cell)
-            opts = MigrateOptions(models=project.load_models(models) if models else None, seed_rows=seed_rows)
+            opts = MigrateOptions(models=project.load_models(models) if models else None, seed_rows=seed_rows,
+                                  tool_log=tool_log)
             _walks[k] = migrate_target(project, cell.target, cell.place.run_id, opts, lambda m: None,
                                        *cell.place.name_parts, key)
         except BaseException as exc:  # noqa: BLE001 - every cell of this target reports it, none retries
@@ -69,7 +71,7 @@ def report(cell: Any, walk: Callable[[], Walk], check: str, revision: str | None
         cell.record(UNSUPPORTED, str(exc))
         return
     found = [r for r in judge(walk) if r.check == check and r.revision == revision]
-    if not found and check == "model_drift" and walk.head is not None:
+    if not found and check == "model_drift":  # a head not reached with models given is a result (skipped)
         cell.record(SKIPPED, "no models given to compare with (--dbm-models MODULE:ATTR)")
         return
     if not found:

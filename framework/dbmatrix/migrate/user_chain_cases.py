@@ -34,7 +34,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def user_walk(cell: Any, config: pytest.Config) -> Walk:
     ini, models, rows = _settings(config)
-    return walked(cell, "user-alembic", lambda c: AlembicProject(ini), models, rows)
+    # the tools' INFO lines would land in the first failure's captured output: -vv shows them
+    return walked(cell, "user-alembic", lambda c: AlembicProject(ini), models, rows,
+                  tool_log=config.getoption("verbose") >= 2)
 
 
 define_cases(globals(), "alembic", user_walk, None)
