@@ -24,6 +24,7 @@ from ..targets.scratch import create_space, scratch_name
 from .checks import CheckResult, cross_engine, judge
 from .guard import ForeignDatabase
 from .lint import lint_sql
+from .waivers import Waiver, is_waived, load_waivers, waive, waived_by
 from .walk import MigrateOptions, Walk
 
 
@@ -128,6 +129,7 @@ def run_migrate(source: MigrateSource, target_opts: list[str], require_opts: lis
     project = source.load()
     models = project.load_models(opts_models) if opts_models else None
     run = MatrixRun.from_options(target_opts, [], [], require_opts, out)
+    waivers = load_waivers(Path.cwd(), project.revision_ids())
     named = {t.name for t in run.targets} if target_opts else set()
     opts = MigrateOptions(models=models, seed_rows=seed_rows, lock_budget_ms=lock_budget_ms, tool_log=tool_log)
     try:
@@ -150,13 +152,24 @@ def run_migrate(source: MigrateSource, target_opts: list[str], require_opts: lis
                                    detail=f"dbmatrix could not run the chain: {type(exc).__name__}: {scrub(exc)}"))
         for cell in results_of(walks):
             run.add(cell)
+        used: set[Waiver] = set()
         for cell in run.doc.results:
             cell.expected = "pass" if cell.case != "migrate.duration" else "measured"
             cell.verdict = "as-expected" if cell.outcome in ("pass", "measured", "skipped") else "deviation"
+            hits = waived_by(waivers, cell.case.removeprefix("migrate."), cell.params.get("revision"), cell.target,
+                             cell.outcome, cell.findings)
+            if hits:
+                waive(cell, hits)
+                used.update(hits)
+        for w in waivers:
+            if w not in used:  # stale: the finding is gone (or never was); the config should say so no longer
+                progress(f"waiver of migrate.{'/'.join(w.checks)}{f' [{w.revision}]' if w.revision else ''} "
+                         f"matched no failing result ({w.reason})")
     finally:
         run.cleanup()
     return run.doc.results, run
 
 
 def failed(cells: list[CellResult]) -> bool:
-    return any(c.outcome in (FAIL, ERROR) for c in cells)
+    """An error, or a failure no waiver accepts."""
+    return any(c.outcome == ERROR or (c.outcome == FAIL and not is_waived(c)) for c in cells)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+WAIVERS = pytest.StashKey[list]()  # waivers.Waiver of [tool.dbmatrix.migrate], loaded at configure
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("dbmatrix-migrate", "dbmatrix: migration checks of your own alembic chain")
@@ -35,5 +37,13 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if not ini.is_file():
         raise pytest.UsageError(f"--dbm-alembic: alembic ini not found: {ini}")
+    from ..errors import UsageError
+    from .alembic_project import AlembicProject
+    from .waivers import load_waivers
+
+    try:  # the accepted findings, checked against the chain before anything runs
+        config.stash[WAIVERS] = load_waivers(config.invocation_params.dir, AlembicProject(ini).revision_ids())
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
     # the checks are a case module of ours: collect it (by path, so pytest imports it) beside the user's own tests
     config.args.append(str(Path(__file__).with_name("user_chain_cases.py")))
