@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fail migrate.locks when a write-blocking lock on a populated table is held longer (default: "
                          "report hold times, fail only on table rewrites)")
     mi.add_argument("--out", default="dbmatrix-out", metavar="DIR", help="output directory (default ./dbmatrix-out)")
+    mi.add_argument("-v", "--verbose", action="store_true", help="show the tools' own log lines (alembic's INFO)")
 
     df = sub.add_parser("diff", help="cells that got worse / better / changed; exit 1 if any got worse")
     df.add_argument("old", type=Path, help="results.json, a run folder, or OUT/latest")

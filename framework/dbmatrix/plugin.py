@@ -246,11 +246,13 @@ def pytest_runtest_call(item: pytest.Item):  # noqa: ANN201 - hook wrapper gener
     return outcome
 
 
-def _deviation(c: Cell) -> AssertionError:
+def _deviation(c: Cell) -> BaseException:
+    """The test's failure: one line naming the cell, without pytest's source listing of this hook (pytrace=False),
+    which says nothing about the case."""
     r = c.result
     assert r is not None
-    return AssertionError(f"{r.case} on {r.target}/{r.driver}: outcome {r.outcome!r}, expected {r.expected!r}"
-                          + (f" — {r.detail}" if r.detail else ""))
+    return pytest.fail.Exception(f"{r.case} on {r.target}/{r.driver}: outcome {r.outcome!r}, expected {r.expected!r}"
+                                 + (f" — {r.detail}" if r.detail else ""), pytrace=False)
 
 
 def _finish(run: MatrixRun, c: Cell, item: pytest.Item, missing: list[tuple[str, str]]) -> str | None:

@@ -22,7 +22,7 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy.engine import URL, Connection, make_url
 
 from ..errors import UsageError
 from ..targets.urls import redact
@@ -88,6 +88,13 @@ class AlembicProject:
         return [Step(r.revision, _ids(r.down_revision), str(r.path),
                      _ids(r.down_revision) + tuple(d for d in _ids(r.dependencies) if d not in _ids(r.down_revision)),
                      len(r.nextrev)) for r in revs]
+
+    def revision_ids(self) -> list[str] | None:
+        """Every revision id of the chain; None when alembic cannot read it (migrate.single_head says why)."""
+        try:
+            return [s.id for s in self.steps(make_url("sqlite://"))]
+        except Exception:  # noqa: BLE001 - a broken chain is judged, not raised, here
+            return None
 
     def branches(self, url: URL) -> dict[str, list[str]]:
         """Each head with the revisions of its own branch (from the revision after the branch point or base up to

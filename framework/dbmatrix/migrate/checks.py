@@ -41,11 +41,75 @@ def check(name: str) -> Callable[[Callable[[Walk], list[CheckResult]]], Callable
 
 
 def judge(walk: Walk) -> list[CheckResult]:
-    """Every registered check over one walk, in registration order."""
+    """Every registered check over one walk, in registration order; then, for each per-revision check, every
+    revision it could not judge on this target as ``skipped`` with the reason (nothing vanishes silently)."""
     out: list[CheckResult] = []
     for fn in CHECKS.values():
         out += fn(walk)
-    return out
+    return out + not_judged(walk, out)
+
+
+# per-revision checks, with the walks they apply to (the others' cells do not exist: see matrix_cases.CASE_CHECKS)
+PER_REVISION: dict[str, Callable[[Walk], bool]] = {
+    "upgrade": lambda w: True,
+    "downgrade_restores": lambda w: True,
+    "reupgrade": lambda w: True,
+    "offline_sql": lambda w: "offline" in w.extra,
+    "duration": lambda w: True,
+    "locks": lambda w: w.engine in ("postgresql", "mysql"),
+    "lint": lambda w: w.engine == "postgresql",
+}
+
+
+def not_judged(walk: Walk, judged: list[CheckResult]) -> list[CheckResult]:
+    """A ``skipped`` result, saying why, for each (per-revision check, revision) of the chain without a result."""
+    have = {(r.check, r.revision) for r in judged}
+    return [CheckResult(name, SKIPPED, step.id, detail=f"revision {step.id}: {why_not(walk, name, step.id)}")
+            for name, applies in PER_REVISION.items() if applies(walk)
+            for step in walk.steps if (name, step.id) not in have]
+
+
+def why_no_head(walk: Walk) -> str:
+    """Why the walk has no head catalog on this target."""
+    failed = next((r for r in walk.records if r.up_error), None)
+    if failed is not None:
+        return f"the chain did not reach its head on this target: revision {failed.step.id} failed to upgrade"
+    if walk.records:
+        return f"the chain did not reach its head on this target: the walk stopped at {walk.records[-1].step.id}"
+    return f"the chain was not walked on this target{f': {walk.chain_error}' if walk.chain_error else ''}"
+
+
+def why_not(walk: Walk, check: str, revision: str) -> str:
+    """Why ``check`` has no result for ``revision`` on this walk's target."""
+    rec = next((r for r in walk.records if r.step.id == revision), None)
+    failed = next((r for r in walk.records if r.up_error), None)
+    stopped = walk.records[-1] if walk.head is None and walk.records and failed is None else None
+    if check in ("duration", "locks"):
+        seeded = walk.extra.get("seeded")
+        if failed is not None:
+            return f"not run: the seeded run needs the whole chain, and revision {failed.step.id} failed to upgrade"
+        if stopped is not None:
+            return f"not run: the seeded run needs the whole chain, and the walk stopped at {stopped.step.id}"
+        bad = next((s for s in (seeded or {}).get("revisions", []) if s.get("error")), None)
+        if bad is not None:
+            return f"not reached: the seeded run stopped at revision {bad['revision']}, which failed on seeded tables"
+        return "not run: there was no seeded run on this target"
+    if check == "lint" and isinstance(walk.extra.get("lint"), str):
+        return walk.extra["lint"]
+    if rec is None:
+        if failed is not None:
+            return f"not reached: revision {failed.step.id} failed to upgrade on this target (the walk stops there)"
+        if stopped is not None:
+            return (f"not reached: the downgrade of revision {stopped.step.id} failed and left a state no chain "
+                    "produces (the walk stops there)")
+        return "not reached by the walk"
+    if rec.up_error:
+        return "it failed to upgrade on this target (see migrate.upgrade): nothing further to check"
+    if rec.down_error and check == "reupgrade":
+        return "its downgrade failed (see migrate.downgrade_restores): nothing to upgrade again"
+    if check == "lint" and isinstance((walk.extra.get("offline") or {}).get(revision), Exception):
+        return "it cannot render offline SQL (see migrate.offline_sql), so squawk has nothing to read"
+    return f"no {check} result for this revision"
 
 
 def compared(name: str, revision: str | None, want: Catalog, got: Catalog, differs: str, same: str,
@@ -148,7 +212,8 @@ def model_drift(walk: Walk) -> list[CheckResult]:
     """With --models: alembic's compare_metadata finds no difference between the models and the head schema."""
     drift = walk.extra.get("model_drift")
     if drift is None:
-        return []
+        given = walk.extra.get("models_given") and walk.head is None and walk.steps
+        return [CheckResult("model_drift", SKIPPED, detail=f"not compared: {why_no_head(walk)}")] if given else []
     if isinstance(drift, str):
         return [CheckResult("model_drift", FAIL, detail=f"cannot compare models: {drift}")]
     return [CheckResult("model_drift", FAIL if drift else PASS,
@@ -237,7 +302,7 @@ def lint(walk: Walk) -> list[CheckResult]:
     if linted is None:
         return []
     if isinstance(linted, str):
-        return [CheckResult("lint", SKIPPED, detail=linted)]
+        return []  # each revision says why (not_judged)
     out = []
     for rev, findings in linted.items():
         if isinstance(findings, str):
@@ -270,12 +335,20 @@ def bookkeeping(walk: Walk) -> list[CheckResult]:
                         metrics={"lock_rows": book["lock_rows"], **{f"log_{k}": v for k, v in book["log"].items()}})]
 
 
-def cross_engine(walks: list[Walk]) -> list[CheckResult]:
-    """The head catalogs of every engine agree on tables, columns (type family, nullability), keys and indexes."""
+def cross_engine(walks: list[Walk]) -> list[tuple[Walk, CheckResult]]:
+    """The head catalogs of every engine agree on tables, columns (type family, nullability), keys and indexes:
+    each walk but the first with a head (the reference) compared with it; a walk without a head says why."""
     heads = [w for w in walks if w.head is not None]
-    if len(heads) < 2:
+    if len(walks) < 2:
         return []
-    return [head_matches(w, portable(heads[0].head), heads[0].target) for w in heads[1:]]
+    if len(heads) < 2:  # nothing to compare with
+        return [(w, _no_head(w)) for w in walks if w.head is None]
+    return [(w, head_matches(w, portable(heads[0].head), heads[0].target) if w.head is not None else _no_head(w))
+            for w in walks if w is not heads[0]]
+
+
+def _no_head(walk: Walk) -> CheckResult:
+    return CheckResult("cross_engine", SKIPPED, detail=f"not compared: {why_no_head(walk)}")
 
 
 def head_matches(walk: Walk, reference: dict[str, Any], reference_name: str) -> CheckResult:

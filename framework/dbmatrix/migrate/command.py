@@ -6,6 +6,7 @@ re-upgrade per revision, offline SQL, model drift), one for the seeded run (dura
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from ..targets.scratch import create_space, scratch_name
 from .checks import CheckResult, cross_engine, judge
 from .guard import ForeignDatabase
 from .lint import lint_sql
+from .waivers import Waiver, is_waived, load_waivers, waive, waived_by
 from .walk import MigrateOptions, Walk
 
 
@@ -47,9 +49,16 @@ class MigrateSource:
 def migrate_target(project: Any, target: Target, run_id: str, opts: MigrateOptions,
                    progress: Callable[[str], None] = lambda m: None, *name_parts: str) -> Walk:
     """Walk and seeded run on fresh scratch databases of ``target``; both are dropped before returning."""
+    with tool_logging(opts.tool_log):
+        return _migrate_target(project, target, run_id, opts, progress, *name_parts)
+
+
+def _migrate_target(project: Any, target: Target, run_id: str, opts: MigrateOptions,
+                    progress: Callable[[str], None], *name_parts: str) -> Walk:
     with scratch_database(target, run_id, *name_parts, "mwalk") as url:
         progress(f"{target.name}: walking the chain (upgrade / downgrade / re-upgrade per revision)")
         walk = project.walk(url, target.name, opts)
+    walk.extra["models_given"] = opts.models is not None  # a head not reached: model_drift says why it is missing
     if walk.records and not any(r.up_error for r in walk.records) and opts.seed_rows >= 0:
         with scratch_database(target, run_id, *name_parts, "mseed") as url:
             progress(f"{target.name}: seeded run ({opts.seed_rows} rows per table)")
@@ -62,6 +71,20 @@ def migrate_target(project: Any, target: Target, run_id: str, opts: MigrateOptio
         if sql:
             walk.extra["lint"] = lint_sql(sql, ".".join(str(v) for v in target.version[:2]) or None)
     return walk
+
+
+@contextmanager
+def tool_logging(shown: bool) -> Iterator[None]:
+    """alembic's stock env.py hands its INFO lines ("Context impl ...", "Running upgrade ...") to a stderr handler
+    through ``fileConfig``, several per step: the console would be mostly that. Quiet unless asked for (``-v``);
+    warnings still show. ``logging.disable`` holds across the ``fileConfig`` env.py runs for every command."""
+    before = logging.root.manager.disable
+    if not shown:
+        logging.disable(max(before, logging.INFO))
+    try:
+        yield
+    finally:
+        logging.disable(before)
 
 
 @contextmanager
@@ -86,7 +109,7 @@ def results_of(walks: list[Walk]) -> list[CellResult]:
     for w in walks:
         by_tool.setdefault(w.tool, []).append(w)
     for tool, group in by_tool.items():
-        for r, w in zip(cross_engine(group), [w for w in group if w.head is not None][1:], strict=False):
+        for w, r in cross_engine(group):
             cells.append(_cell(w.target, tool, r))
     return cells
 
@@ -99,15 +122,16 @@ def _cell(target: str, tool: str, r: CheckResult) -> CellResult:
 
 def run_migrate(source: MigrateSource, target_opts: list[str], require_opts: list[str], out: str | Path,
                 opts_models: str | None, seed_rows: int, lock_budget_ms: float | None,
-                progress: Callable[[str], None] = print) -> tuple[list[CellResult], Any]:
+                progress: Callable[[str], None] = print, tool_log: bool = False) -> tuple[list[CellResult], Any]:
     """Validate everything first (exit 2 material), then migrate on each target; returns cells and the run."""
     if seed_rows < 0:
         raise UsageError("--seed-rows must be 0 or more")
     project = source.load()
     models = project.load_models(opts_models) if opts_models else None
     run = MatrixRun.from_options(target_opts, [], [], require_opts, out)
+    waivers = load_waivers(Path.cwd(), project.revision_ids())
     named = {t.name for t in run.targets} if target_opts else set()
-    opts = MigrateOptions(models=models, seed_rows=seed_rows, lock_budget_ms=lock_budget_ms)
+    opts = MigrateOptions(models=models, seed_rows=seed_rows, lock_budget_ms=lock_budget_ms, tool_log=tool_log)
     try:
         run.prepare(progress, scratch=False)
         down = [t for t in run.targets if t.name in named and t.status != OK]
@@ -128,13 +152,24 @@ def run_migrate(source: MigrateSource, target_opts: list[str], require_opts: lis
                                    detail=f"dbmatrix could not run the chain: {type(exc).__name__}: {scrub(exc)}"))
         for cell in results_of(walks):
             run.add(cell)
+        used: set[Waiver] = set()
         for cell in run.doc.results:
             cell.expected = "pass" if cell.case != "migrate.duration" else "measured"
             cell.verdict = "as-expected" if cell.outcome in ("pass", "measured", "skipped") else "deviation"
+            hits = waived_by(waivers, cell.case.removeprefix("migrate."), cell.params.get("revision"), cell.target,
+                             cell.outcome, cell.findings)
+            if hits:
+                waive(cell, hits)
+                used.update(hits)
+        for w in waivers:
+            if w not in used:  # stale: the finding is gone (or never was); the config should say so no longer
+                progress(f"waiver of migrate.{'/'.join(w.checks)}{f' [{w.revision}]' if w.revision else ''} "
+                         f"matched no failing result ({w.reason})")
     finally:
         run.cleanup()
     return run.doc.results, run
 
 
 def failed(cells: list[CellResult]) -> bool:
-    return any(c.outcome in (FAIL, ERROR) for c in cells)
+    """An error, or a failure no waiver accepts."""
+    return any(c.outcome == ERROR or (c.outcome == FAIL and not is_waived(c)) for c in cells)

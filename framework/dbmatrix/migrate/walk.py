@@ -25,6 +25,7 @@ class MigrateOptions:
     seed_rows: int = 50_000
     lock_budget_ms: float | None = None  # off: lock hold times are reported, a rewrite fails the check
     offline: bool = True
+    tool_log: bool = False  # show the tools' INFO log lines (alembic's stock env.py prints several per step)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Walk:
     engine: str
     tool: str
     records: list[StepRecord] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)  # every revision of the chain, walked or not
     chain_error: str | None = None  # the chain could not be read (syntax error, several heads, bad env.py)
     heads: list[str] = field(default_factory=list)
     branches: dict[str, list[str]] = field(default_factory=dict)  # head -> its branch's revisions (several heads)
@@ -113,6 +115,7 @@ def walk_chain(chain: Chain, snap: Callable[[], Catalog], take: Callable[[], lis
     except Exception as exc:  # noqa: BLE001 - a broken chain is the user's finding
         walk.chain_error = describe(exc)
         return
+    walk.steps = steps
     before = snap()
     for i, step in enumerate(steps):
         rec = StepRecord(step, before, chain.applied())

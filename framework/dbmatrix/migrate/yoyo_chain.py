@@ -123,6 +123,13 @@ class YoyoProject:
         if not any(p.suffix in (".sql", ".py") for p in self.directory.iterdir()):
             raise UsageError(f"{directory} has no yoyo migrations (*.sql or *.py)")
 
+    def revision_ids(self) -> list[str] | None:
+        """Every migration id in the directory; None when yoyo cannot read it (migrate.single_head says why)."""
+        try:
+            return [m.id for m in read_migrations(str(self.directory))]
+        except Exception:  # noqa: BLE001 - a broken chain is judged, not raised, here
+            return None
+
     def sql_by_revision(self) -> dict[str, str]:
         """The SQL of each plain-SQL migration as yoyo runs it (inside BEGIN/COMMIT unless the file says
         ``-- transactional: false``): what ``migrate.lint`` reads for yoyo chains."""
