@@ -112,6 +112,7 @@ class DriverAdapter:
     # SQLAlchemy: the dialect's driver name ("psycopg2"; None: no SQLAlchemy dialect) and what else it must import
     sa_driver: ClassVar[str | None] = None
     sa_modules: ClassVar[tuple[str, ...]] = ()
+    server_cursor: ClassVar[bool] = True  # a server-side cursor API (``Session.stream``); else "Unsupported"
     # connect options that switch named server-side prepared statements off (None: it never prepares any)
     pooler_safe_options: ClassVar[dict[str, Any] | None] = None
 

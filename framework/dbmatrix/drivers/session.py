@@ -230,7 +230,7 @@ class Session:
         """Subscribe this session to ``NOTIFY`` on ``channel`` through the driver's own notification API (the
         adapter's ``notifier()``), run where the connection lives."""
         notifier, raw = self._notifier(), self.driver_connection()
-        self._do(lambda: notifier.listen(raw, channel))
+        self._do(lambda: notifier.listen(raw, channel), refusals=True)
 
     def notifications(self, timeout: float) -> list[tuple[str, str]]:
         """``(channel, payload)`` of the notifications this session received, in arrival order.
@@ -239,7 +239,7 @@ class Session:
         received; ``[]`` when none arrived in time. Each notification is returned once.
         """
         notifier, raw = self._notifier(), self.driver_connection()
-        return self._do(lambda: notifier.received(raw, timeout))
+        return self._do(lambda: notifier.received(raw, timeout), refusals=True)  # e.g. a payload it cannot decode
 
     _notifier_of_session: Any = None
 
