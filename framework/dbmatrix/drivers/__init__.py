@@ -36,6 +36,7 @@ BUILTIN_DRIVERS: dict[str, str] = {
     "asyncmy": "dbmatrix.drivers.asyncmy_driver:AsyncmyAdapter",
     "sqlite3": "dbmatrix.drivers.sqlite3_driver:Sqlite3Adapter",
     "aiosqlite": "dbmatrix.drivers.aiosqlite_driver:AiosqliteAdapter",
+    "pg8000": "dbmatrix.drivers.pg8000_driver:Pg8000Adapter",
 }
 BUILTIN_LAYERS: dict[str, str] = {
     "sa-core": "dbmatrix.drivers.sqlalchemy_driver:SQLAlchemyCore",
