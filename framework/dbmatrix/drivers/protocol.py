@@ -234,6 +234,9 @@ class Layer(DriverAdapter):
         if not self.can_sit_on(under):
             raise ValueError(f"layer {self.name} cannot sit on driver {under.id}")
         self._under = under
+        for attr in ("paramstyle", "modules"):  # a layer that passes SQL through takes the DBAPI's
+            if not hasattr(type(self), attr):
+                setattr(self, attr, getattr(under, attr))
         self.id = f"{self.name}+{under.id}"  # type: ignore[misc]
         self.layer = self.name  # type: ignore[misc]
         self.kinds = under.kinds  # type: ignore[misc]
