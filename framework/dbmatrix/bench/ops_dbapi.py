@@ -154,7 +154,7 @@ def _sync_cursor_op(session: Session, driver_id: str, workload: str, variant: st
                     for row in nxt():
                         copy.write_row(row)
         else:  # psycopg2
-            from psycopg2.extras import execute_values
+            from psycopg2.extras import execute_values  # optional driver, imported when used
 
             nxt = cycle([[tuple(r[c] for c in COPY_COLUMNS) for r in b] for b in batches])
 

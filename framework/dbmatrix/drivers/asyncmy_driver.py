@@ -15,7 +15,7 @@ from .session import Session
 
 async def stream_batches(conn: Any, query: str, args: Any, batch: int) -> AsyncIterator[list[tuple[Any, ...]]]:
     """asyncmy's unbuffered ``SSCursor``, ``batch`` rows per ``fetchmany``; closing it drains what is left."""
-    from asyncmy.cursors import SSCursor
+    from asyncmy.cursors import SSCursor  # optional driver, imported when used
 
     async with conn.cursor(SSCursor) as cursor:
         await cursor.execute(query, args)

@@ -124,7 +124,7 @@ async def stream_batches(conn: Any, sql: str, args: Any, batch: int) -> AsyncIte
 class AsyncpgSession(AsyncSession):
     def __init__(self, adapter: DriverAdapter, info: ConnectInfo):
         super().__init__(adapter, info)
-        import asyncpg
+        import asyncpg  # optional driver, imported when used
 
         try:
             self.conn = self._call(lambda: self.run(asyncpg.connect(**connect_kwargs(info))))

@@ -66,7 +66,7 @@ FOREIGN_ADAPTED = (uuid.UUID,)
 @contextlib.contextmanager
 def own_adapters() -> Iterator[None]:
     """psycopg2's adapters as psycopg2 alone installs them, for the duration of one statement."""
-    from psycopg2.extensions import ISQLQuote, adapters
+    from psycopg2.extensions import ISQLQuote, adapters  # optional driver, imported when used
 
     borrowed = {key: adapters.pop(key) for key in [(t, ISQLQuote) for t in FOREIGN_ADAPTED] if key in adapters}
     try:
@@ -83,7 +83,7 @@ class Psycopg2Session(LibpqSession):
             return super()._execute(sql, params, types)
 
     def open_connection(self, info: ConnectInfo) -> Any:
-        import psycopg2
+        import psycopg2  # optional driver, imported when used
 
         conn = psycopg2.connect(**libpq_kwargs(info))
         conn.autocommit = True  # transactions are opened by SQL (Session.begin), never implicitly

@@ -50,7 +50,7 @@ def cursor_name() -> str:
 
 def listen_statement(channel: str) -> Any:
     """``LISTEN "channel"`` with the channel quoted as an identifier by psycopg."""
-    from psycopg import sql
+    from psycopg import sql  # optional driver, imported when used
 
     return sql.SQL("LISTEN {}").format(sql.Identifier(channel))
 
@@ -124,7 +124,7 @@ class LibpqSession(DBAPISession):
 
 def isolation_level(isolation: str) -> Any:
     """psycopg's ``IsolationLevel`` member for a lower-case level name."""
-    from psycopg import IsolationLevel
+    from psycopg import IsolationLevel  # optional driver, imported when used
 
     return IsolationLevel[isolation.upper().replace(" ", "_")]
 
@@ -133,7 +133,7 @@ class PsycopgSession(LibpqSession):
     stream_batches = staticmethod(stream_batches)
 
     def open_connection(self, info: ConnectInfo) -> Any:
-        import psycopg
+        import psycopg  # optional driver, imported when used
 
         return psycopg.connect(autocommit=True, **libpq_kwargs(info))
 
@@ -159,7 +159,7 @@ class PsycopgSession(LibpqSession):
 class PsycopgAsyncSession(AsyncSession):
     def __init__(self, adapter: DriverAdapter, info: ConnectInfo):
         super().__init__(adapter, info)
-        import psycopg
+        import psycopg  # optional driver, imported when used
 
         try:
             self.conn = self._call(

@@ -22,6 +22,10 @@ import importlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError, StatementError
+from sqlalchemy.pool import NullPool
+
 from ..engines import IsolationUnsupported
 from ..errors import DriverError
 from . import params
@@ -103,8 +107,6 @@ class SQLAlchemyOps:
         return how
 
     def _begin(self, opts: dict[str, Any]) -> None:
-        from sqlalchemy.exc import ArgumentError
-
         if self.executor.in_transaction() and not self.in_transaction:
             self.executor.commit()  # the no-op transaction SQLAlchemy autobegan in AUTOCOMMIT mode
         try:
@@ -155,8 +157,6 @@ class SQLAlchemyOps:
         self.conn.execution_options(isolation_level=AUTOCOMMIT)
 
     def driver_connection(self) -> Any:
-        from sqlalchemy.exc import SQLAlchemyError
-
         try:
             return self.conn.connection.driver_connection if self.conn is not None else None
         except SQLAlchemyError:  # invalidated (e.g. after a cancelled step): there is no driver connection now
@@ -216,8 +216,6 @@ class SQLAlchemySession(SQLAlchemyOps, Session):
             self.engine.dispose()
 
     def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
-        from sqlalchemy import text
-
         query, args = translate(self.adapter, sql, params)
         stmt, bound, executor = text(text_sql(query)), args or {}, self.executor
         # text() is built once: SQLAlchemy compiles it on the first call and reuses its compiled cache after that
@@ -238,9 +236,9 @@ class SQLAlchemyAsyncSession(SQLAlchemyOps, AsyncSession):
         return lambda: self.aconn.run_sync(lambda _sync_conn: fn())
 
     async def _aopen(self, url: Any, connect_args: dict[str, Any]) -> None:
+        # the ORM and the asyncio extension take ~0.5 s to import: only when a session of them opens, not per command
         from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
         from sqlalchemy.ext.asyncio import create_async_engine
-        from sqlalchemy.pool import NullPool
 
         self.aengine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
         self.engine = self.aengine.sync_engine
@@ -264,8 +262,6 @@ class SQLAlchemyAsyncSession(SQLAlchemyOps, AsyncSession):
                 await self.aengine.dispose()
 
     def _ahot_path(self, sql: str, params: Mapping[str, Any] | None) -> Callable[[], Any]:
-        from sqlalchemy import text
-
         query, args = translate(self.adapter, sql, params)
         stmt, bound, executor = text(text_sql(query)), args or {}, self.aorm or self.aconn
 
@@ -277,8 +273,6 @@ class SQLAlchemyAsyncSession(SQLAlchemyOps, AsyncSession):
 
 
 def _listen_sqlite(sync_engine: Any) -> None:
-    from sqlalchemy import event
-
     event.listen(sync_engine, "connect", _sqlite_no_dbapi_begin)
     event.listen(sync_engine, "begin", _sqlite_emit_begin)
 
@@ -348,9 +342,7 @@ class SQLAlchemyAdapter(Layer):
             raise self.normalise_error(exc) or DriverError(None, type(exc).__name__, first_line(exc)) from None
 
     def _open_sync(self, info: ConnectInfo) -> Session:
-        from sqlalchemy import create_engine
-        from sqlalchemy.orm import Session as ORMSession
-        from sqlalchemy.pool import NullPool
+        from sqlalchemy.orm import Session as ORMSession  # imported when a session opens: see _aopen
 
         engine = create_engine(self.url_for(info), poolclass=NullPool, connect_args=self.connect_args_for(info))
         if info.kind == "sqlite":
@@ -375,8 +367,6 @@ class SQLAlchemyAdapter(Layer):
 
     def normalise_error(self, exc: BaseException) -> DriverError | None:
         """Unwrap SQLAlchemy's ``DBAPIError.orig`` and, for async dialects, the driver exception they adapt."""
-        from sqlalchemy.exc import DBAPIError, StatementError
-
         driver_exc = _driver_exception(exc)
         # the DBAPI adapter's own mapping (MySQL drivers: the errno, not the coarser sqlstate)
         err = self.under.normalise_error(driver_exc) if driver_exc is not exc else None
