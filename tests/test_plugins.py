@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_SRC = ROOT / "tests" / "plugins"
 GOOD = {"dbmatrix.drivers": {"tiny": "dbm_tiny_plugin:TinyAdapter"},
         "dbmatrix.layers": {"audit": "dbm_tiny_plugin:AuditLayer"}}
+ENGINE = {"dbmatrix.engines": {"tinypg": "dbm_tiny_plugin:TinyPostgres"}}
 
 
 def install(site: Path, name: str, groups: dict[str, dict[str, str]]) -> Path:
@@ -80,6 +81,30 @@ def test_plugin_ids_get_their_own_columns_in_a_run(site: Path, tmp_path: Path) -
         for case in ("types.int_limits", "types.unicode_text"):
             # the same answer as the built-in sqlite3 driver gives: a real run on SQLite, not a stub
             assert cells[(case, driver_id)] == cells[(case, "sqlite3")] == "supported", cells
+
+
+def test_plugin_engine_is_detected_and_drives_the_sessions(tmp_path: Path) -> None:
+    """An engine plugin claims the local PostgreSQL 15 from its version(); sessions of a target detected as it open
+    their transactions with its SQL (BEGIN ... READ ONLY, read back from the server)."""
+    site = install(tmp_path / "site", "dbm-tiny-engine", ENGINE)
+    probe = (
+        "from sqlalchemy.engine import make_url\n"
+        "from dbmatrix.drivers import get_adapter\n"
+        "from dbmatrix.drivers.base import ConnectInfo\n"
+        "from dbmatrix.targets.admin import detect_server\n"
+        "url = make_url('postgresql://postgres@127.0.0.1:5432/postgres')\n"
+        "engine, version = detect_server('postgresql', url)\n"
+        "with get_adapter('psycopg').connect(ConnectInfo(kind='postgresql', url=url, engine=engine)) as s:\n"
+        "    s.begin('serializable')\n"
+        "    print(engine, version, s.isolation_in_effect(), s.execute('SHOW transaction_read_only').scalar())\n"
+        "    s.rollback()\n"
+    )
+    proc = run(site, "-c", probe)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    engine, version, isolation, read_only = proc.stdout.split()
+    assert (engine, isolation, read_only) == ("tinypg", "serializable", "on") and version.startswith("15")
+    proc = run(tmp_path / "none", "-c", probe)  # without the plugin: the built-in engine, its plain BEGIN
+    assert proc.returncode == 0 and proc.stdout.split()[::3] == ["postgresql", "off"], proc.stderr[-2000:]
 
 
 @pytest.mark.parametrize("groups, message", [

@@ -40,6 +40,12 @@ def engine_classes() -> dict[str, type[Engine]]:
     return {**_BY_ENGINE, **{n: checked_class(n, cls, Engine, "name", "engine") for n, cls in plugins.items()}}
 
 
+def plugin_engine_detected(kind: str, version_text: str) -> str | None:
+    """The name of the plugin engine that claims a server of ``kind`` with this ``version()`` text, if any."""
+    return next((name for name, cls in engine_classes().items()
+                 if name not in _BY_ENGINE and cls.kind == kind and cls.detects(version_text)), None)
+
+
 def engine_for(kind: str, engine: str = "") -> Engine:
     """The engine class for a target of ``kind`` whose detected product is ``engine`` (may be empty)."""
     cls = (engine_classes().get(engine) if engine else None) or _BY_KIND.get(kind)
@@ -48,4 +54,5 @@ def engine_for(kind: str, engine: str = "") -> Engine:
     return cls()
 
 
-__all__ = ["CapabilityMissing", "Engine", "IsolationUnsupported", "engine_classes", "engine_for"]
+__all__ = ["CapabilityMissing", "Engine", "IsolationUnsupported", "engine_classes", "engine_for",
+           "plugin_engine_detected"]

@@ -1,6 +1,7 @@
 """A tiny dbmatrix plugin, installed from outside ``framework/`` through entry points (see tests/test_plugins.py):
 
 * ``tiny``: a driver of its own, the standard library's sqlite3 driven with ``?`` placeholders;
+* ``tinypg``: an engine, a PostgreSQL-compatible product detected from the server's ``version()``;
 * ``audit``: a layer (an in-house data-access layer, say) that sits on any blocking SQLite driver and counts the
   statements it sends, reusing what the adapter underneath knows (errors, cancel) by asking it.
 """
@@ -12,6 +13,7 @@ from typing import Any
 
 from dbmatrix.drivers import params
 from dbmatrix.drivers.base import ConnectInfo, DBAPISession, DriverAdapter, Layer, Session
+from dbmatrix.engines.postgresql import PostgreSQL
 
 
 class TinySession(DBAPISession):
@@ -58,3 +60,18 @@ class AuditLayer(Layer):
 
         session._execute = audited  # type: ignore[method-assign]
         return session
+
+
+class TinyPostgres(PostgreSQL):
+    """An engine for a PostgreSQL-compatible product (here: any PostgreSQL 15, to be testable on the local
+    server); it opens every transaction READ ONLY (as for a read-only product), so its SQL is visible in what runs."""
+
+    name = "tinypg"
+    kind = "postgresql"
+
+    @classmethod
+    def detects(cls, version_text: str) -> bool:
+        return version_text.startswith("PostgreSQL 15")
+
+    def begin_statements(self, isolation: str | None) -> list[str]:
+        return [f"{stmt} READ ONLY" for stmt in super().begin_statements(isolation)]
