@@ -13,8 +13,6 @@ just released.
 from __future__ import annotations
 
 import concurrent.futures
-import fnmatch
-import uuid
 from collections import Counter
 from typing import Any
 
@@ -32,34 +30,6 @@ ROUNDS = 10  # executions of the one statement per client: more than psycopg's p
 PG = ("postgresql",)
 
 
-class UniqueStatementNames:
-    """SQLAlchemy's asyncpg dialect ``prepared_statement_name_func``: a fresh name per statement, so two server
-    connections never hold a statement of the same name (its documented setting for PgBouncer)."""
-
-    def __call__(self) -> str:
-        return f"__dbm_{uuid.uuid4().hex}__"
-
-    def __repr__(self) -> str:  # recorded in params: stable across runs
-        return "uuid4 names"
-
-    __str__ = __repr__
-
-
-# driver id glob -> the connect options that switch the driver's server-side prepared statements off
-FIXES: dict[str, dict[str, Any]] = {
-    "asyncpg": {"statement_cache_size": 0},
-    "psycopg": {"prepare_threshold": None},
-    "psycopg-async": {"prepare_threshold": None},
-    "sa-*+asyncpg": {"prepared_statement_cache_size": 0, "prepared_statement_name_func": UniqueStatementNames()},
-    "sa-*+psycopg": {"prepare_threshold": None},
-    "sa-*+psycopg-async": {"prepare_threshold": None},
-}
-
-
-def fix_for(driver_id: str) -> dict[str, Any] | None:
-    return next((opts for glob, opts in FIXES.items() if fnmatch.fnmatchcase(driver_id, glob)), None)
-
-
 @axes("target", "driver", kinds=PG)
 @pytest.mark.parametrize("variant", ["default", "fixed"])
 def test_prepared_statements(cell: Cell, variant: str) -> None:
@@ -71,7 +41,7 @@ def test_prepared_statements(cell: Cell, variant: str) -> None:
     (wrong rows). ``fixed`` connects with the options that turn named statements off (recorded in ``params``)."""
     options: dict[str, Any] | None = None
     if variant == "fixed":
-        options = fix_for(cell.driver_id)
+        options = cell.driver.pooler_fix()  # the adapter's own: e.g. asyncpg statement_cache_size=0
         if options is None:
             pytest.skip(f"{cell.driver_id} never prepares statements on the server: there is nothing to switch off")
     clients = [cell.connect(options=options) for _ in range(CLIENTS)]
@@ -131,13 +101,6 @@ def _release(holder: Session) -> None:
         holder.rollback()
 
 
-STARTUP_OPTIONS = {  # a startup parameter the server would apply, as each driver passes it
-    "asyncpg": {"server_settings": {"work_mem": "7MB"}},
-    "sa-*+asyncpg": {"server_settings": {"work_mem": "7MB"}},
-}
-LIBPQ_STARTUP = {"options": "-c work_mem=7MB"}
-
-
 @axes("target", "driver", kinds=PG)
 @pytest.mark.parametrize("state", ["set", "set_local", "temp_table", "startup_parameter"])
 def test_session_state(cell: Cell, state: str) -> None:
@@ -145,8 +108,7 @@ def test_session_state(cell: Cell, state: str) -> None:
     pooler), ``SET LOCAL`` (lives in one transaction: safe everywhere), a temp table (belongs to the server
     connection) and a startup parameter given at connect (a pooler must drop or refuse it)."""
     if state == "startup_parameter":
-        options = next((o for g, o in STARTUP_OPTIONS.items() if fnmatch.fnmatchcase(cell.driver_id, g)),
-                       LIBPQ_STARTUP)
+        options = cell.driver.startup_options({"work_mem": "7MB"})  # as the driver passes a startup parameter
         try:
             s = cell.connect(options=options)
         except DriverError as err:
@@ -160,7 +122,7 @@ def test_session_state(cell: Cell, state: str) -> None:
             cell.differs(f"the startup parameter work_mem=7MB was dropped silently: SHOW work_mem = {got!r}")
         return
     # without the driver's named prepared statements, which would fail here first (pooling.prepared_statements)
-    options = fix_for(cell.driver_id)
+    options = cell.driver.pooler_fix()
     client, holder = cell.connect(options=options), cell.connect(options=options)
     t = cell.table("tmp")
     try:

@@ -31,6 +31,25 @@ def sqlite_info(path: str) -> ConnectInfo:
     return ConnectInfo(kind="sqlite", url=make_url(f"sqlite:///{path}"), engine="sqlite")
 
 
+LIVE_KINDS = ("postgresql", "mysql", "sqlite")  # the kinds of the local servers, in order of preference
+
+
+def live_kind(driver_id: str) -> str:
+    """The kind of live server a driver's tests run on: the first of ``LIVE_KINDS`` its adapter supports."""
+    adapter = get_adapter(driver_id)
+    return next(kind for kind in LIVE_KINDS if adapter.supports(kind))
+
+
+def live_info(driver_id: str, sqlite_path: str) -> ConnectInfo:
+    """Connection facts for the live server of ``driver_id``'s kind (SQLite: a file at ``sqlite_path``)."""
+    kind = live_kind(driver_id)
+    if kind == "postgresql":
+        return postgres_info()
+    if kind == "mysql":
+        return mariadb_info()
+    return sqlite_info(sqlite_path)
+
+
 def installed_adapter(driver_id: str) -> DriverAdapter:
     """The adapter for ``driver_id``; a missing driver fails the test (CI installs every one, so never skip)."""
     adapter = get_adapter(driver_id)

@@ -13,28 +13,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from live import installed_adapter, mariadb_info, postgres_info, reachable, sqlite_info
+from live import installed_adapter, live_kind, mariadb_info, postgres_info, reachable, sqlite_info
 from sqlalchemy.engine import make_url
 
 from dbmatrix import redaction
-from dbmatrix.drivers import DBAPI_DRIVERS, SA_LAYERS, get_adapter
+from dbmatrix.drivers import BUILTIN_DRIVERS, BUILTIN_LAYERS, get_adapter, layer_pairs
 from dbmatrix.drivers.base import ConnectInfo, Session
 from dbmatrix.drivers.sqlalchemy_driver import SQLAlchemyAdapter, text_sql
 from dbmatrix.engines import IsolationUnsupported
 from dbmatrix.errors import DriverError
 
-KIND_OF = {
-    "psycopg": "postgresql",
-    "psycopg2": "postgresql",
-    "asyncpg": "postgresql",
-    "psycopg-async": "postgresql",
-    "pymysql": "mysql",
-    "mysqlclient": "mysql",
-    "asyncmy": "mysql",
-    "sqlite3": "sqlite",
-    "aiosqlite": "sqlite",
-}
-DRIVER_IDS = [f"{layer}+{dbapi}" for layer in SA_LAYERS for dbapi in KIND_OF]
+# every built-in pair of a SQLAlchemy layer and a DBAPI driver it sits on, and the live server kind of each
+DRIVER_IDS = [f"{layer}+{dbapi}" for layer, dbapis in layer_pairs().items() if layer in BUILTIN_LAYERS
+              for dbapi in dbapis if dbapi in BUILTIN_DRIVERS]
+KIND_OF = {i.partition("+")[2]: live_kind(i) for i in DRIVER_IDS}
 # per target kind, so that a test that only applies to some kinds is generated for those and no others (no skips)
 POSTGRES_IDS = [i for i in DRIVER_IDS if KIND_OF[i.partition("+")[2]] == "postgresql"]
 MYSQL_IDS = [i for i in DRIVER_IDS if KIND_OF[i.partition("+")[2]] == "mysql"]
@@ -106,7 +98,8 @@ def test_registry_builds_instance_attributes(driver_id: str) -> None:
     assert adapter.is_async == (dbapi in {"asyncpg", "psycopg-async", "asyncmy", "aiosqlite"})
     assert adapter.supports(KIND_OF[dbapi])
     assert adapter.supports("cockroachdb") == (KIND_OF[dbapi] == "postgresql")
-    assert set(KIND_OF) == set(DBAPI_DRIVERS)
+    # the layer sits on exactly the DBAPI drivers that name a SQLAlchemy dialect
+    assert set(KIND_OF) == {d for d in BUILTIN_DRIVERS if get_adapter(d).sa_driver is not None}
 
 
 def test_connect_server_id(connect: Callable[[], Session], kind: str) -> None:

@@ -21,6 +21,7 @@ from dbmatrix.bench.runner import BenchConfig, CellSpec, estimate_seconds, plan_
 from dbmatrix.bench.timesplit import part_of, split_profile
 from dbmatrix.bench.worker import OVERHEAD_MIN_ROUNDS, WARMUP_CHUNKS, Worker, overhead_sync, settled
 from dbmatrix.bench.workloads import BATCH_ROWS, WORKLOADS, pgbench_script
+from dbmatrix.drivers import get_adapter
 from dbmatrix.errors import UsageError
 from dbmatrix.report.bench import bench_html, bench_markdown, noise_line
 from dbmatrix.results import MEASURED, CellResult, RunDocument
@@ -264,9 +265,12 @@ def test_every_layer_has_a_default_and_names_its_tuned_knobs() -> None:
 
 
 def test_profile_parts() -> None:
-    mods = ("psycopg", "psycopg_binary")
-    assert part_of("/x/site-packages/sqlalchemy/orm/session.py", "get", mods) == "sqlalchemy-orm"
-    assert part_of("/x/site-packages/sqlalchemy/engine/base.py", "execute", mods) == "sqlalchemy-core"
+    mods = get_adapter("psycopg").profile_modules
+    layer = get_adapter("sa-orm+psycopg").profile_parts  # the layer says which modules are its parts
+    assert part_of("/x/site-packages/sqlalchemy/orm/session.py", "get", mods, layer) == "sqlalchemy-orm"
+    assert part_of("/x/site-packages/sqlalchemy/engine/base.py", "execute", mods, layer) == "sqlalchemy-core"
+    assert part_of("~", "<method 'switch' of 'greenlet.greenlet' objects>", mods, layer) == "sqlalchemy-core"
+    assert part_of("/x/site-packages/sqlalchemy/engine/base.py", "execute", mods) == "other"  # no layer: not its
     assert part_of("/x/site-packages/psycopg/cursor.py", "execute", mods) == "driver"
     assert part_of("/x/site-packages/psycopg/connection.py", "wait", mods) == "wait"
     assert part_of("~", "<method 'poll' of 'select.epoll' objects>", mods) == "wait"

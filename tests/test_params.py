@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dbmatrix.drivers.params import NAMED, NUMERIC_DOLLAR, PYFORMAT, QMARK, parameter_names, translate
+from dbmatrix.drivers.params import FORMAT, NAMED, NUMERIC_DOLLAR, PYFORMAT, QMARK, parameter_names, translate
 
 ALL_STYLES = [NAMED, PYFORMAT, NUMERIC_DOLLAR, QMARK]
 
@@ -134,7 +134,13 @@ def test_sql_without_parameters(style: str) -> None:
 
 def test_unknown_style_is_refused() -> None:
     with pytest.raises(ValueError, match="paramstyle"):
-        translate("SELECT :a", {"a": 1}, "format")
+        translate("SELECT :a", {"a": 1}, "numeric")
+
+
+def test_format_is_positional_percent_s_with_percent_doubled() -> None:
+    """pg8000's ``format``: ``%s`` per occurrence (repeats repeated), '%' doubled everywhere as in pyformat."""
+    sql, args = translate("SELECT :a, '5%', :b, :a -- 9%", {"a": 1, "b": 2}, FORMAT)
+    assert (sql, args) == ("SELECT %s, '5%%', %s, %s -- 9%%", [1, 2, 1])
 
 
 # --- properties --------------------------------------------------------------------------------------------------

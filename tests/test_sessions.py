@@ -1,4 +1,4 @@
-"""Serial, cancellable sessions, for every driver id (9 DBAPI drivers and SQLAlchemy Core/ORM over each).
+"""Serial, cancellable sessions, for every registered driver id (DBAPI drivers and every layer over each).
 
 Each test puts session B in a step blocked on a row lock held by session A, confirmed by the lock observer (never
 by a timer), and then checks what the session protocol promises:
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live import installed_adapter, mariadb_info, postgres_info, sqlite_info
+from live import installed_adapter, live_info, postgres_info
 
 from dbmatrix.drivers import all_driver_ids
 from dbmatrix.drivers.base import CLOSE_BOUND_S, ConnectInfo, LoopThread, Session
@@ -30,19 +30,12 @@ from dbmatrix.engines import IsolationUnsupported, engine_for
 from dbmatrix.engines.observer import LockObserver
 from dbmatrix.errors import DriverError
 
-KIND_OF = {"asyncpg": "postgresql", "psycopg": "postgresql", "psycopg-async": "postgresql", "psycopg2": "postgresql",
-           "pymysql": "mysql", "mysqlclient": "mysql", "asyncmy": "mysql", "sqlite3": "sqlite", "aiosqlite": "sqlite"}
 GONE_WITHIN_S = 5.0  # how long the server may take to reap a closed connection (polled, not slept)
 SLACK_S = 0.5  # scheduling slack on a loaded 2-core machine on top of the close bound
 
 
 def info_for(driver_id: str, tmp_path: Path) -> ConnectInfo:
-    kind = KIND_OF[driver_id.partition("+")[2] or driver_id]
-    if kind == "postgresql":
-        return postgres_info()
-    if kind == "mysql":
-        return mariadb_info()
-    return sqlite_info(str(tmp_path / "sessions.db"))
+    return live_info(driver_id, str(tmp_path / "sessions.db"))
 
 
 @dataclass

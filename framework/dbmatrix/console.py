@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .drivers import DBAPI_DRIVERS, SA_LAYERS
+from . import drivers
 from .errors import UsageError
 from .targets.config import BUILTIN, DEFAULT_RUN, TargetResolver, env_var
 from .targets.model import Target
@@ -44,9 +44,7 @@ def usage_epilog() -> str:
     if extra:
         lines.append(f"targets (configured here): {', '.join(extra)}")
     lines += [
-        f"drivers: {', '.join(DBAPI_DRIVERS)}",
-        f"  and SQLAlchemy over any of them: {', '.join(f'{layer}+<driver>' for layer in SA_LAYERS)}"
-        " (e.g. sa-orm+asyncpg)",
+        *drivers.describe(),
         "exit codes: 0 as expected, 1 deviations or errors, 2 bad usage or configuration",
         "'dbmatrix targets' shows which targets answer here",
     ]

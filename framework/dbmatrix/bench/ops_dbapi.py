@@ -13,16 +13,51 @@ import itertools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..drivers.base import Session, begin_statements, translate
+from ..drivers.base import DriverAdapter, Session, begin_statements, translate
 from ..drivers.params import parameter_names
-from .ops import DEFAULT, SELECTS, TUNED, Op
+from .op import DEFAULT, SELECTS, TUNED, Op
 from .schema import EVENTS
 from .workloads import COPY_COLUMNS, INSERT_SQL, UPDATE_SQL, call_params, insert_batches, lock_select_sql, select_sql
 
 Binder = Callable[[Mapping[str, Any]], Any]
 COPY_SQL = f"COPY {EVENTS} ({', '.join(COPY_COLUMNS)}) FROM STDIN"
 VALUES_SQL = f"INSERT INTO {EVENTS} ({', '.join(COPY_COLUMNS)}) VALUES %s"
-ASYNC_CURSOR_DRIVERS = ("psycopg-async", "asyncmy", "aiosqlite")
+# (driver id or "sa-core"/"sa-orm", workload) -> knobs of the tuned variant; default knobs below.
+_DBAPI_TUNED: dict[str, dict[str, dict[str, str]]] = {
+    "psycopg": {
+        **{w: {"prepare": "True (server-side prepared from the first call)", "binary": "True"} for w in SELECTS},
+        "update_txn": {"prepare": "True (server-side prepared from the first call)"},
+        "insert_batch": {"method": "COPY FROM STDIN (cursor.copy, write_row)"},
+    },
+    "psycopg2": {"insert_batch": {"method": "psycopg2.extras.execute_values(page_size=1000)"}},
+    "asyncpg": {
+        **{w: {"statement": "conn.prepare() once, PreparedStatement.fetch"} for w in SELECTS},
+        "update_txn": {"statement": "conn.prepare() once per statement"},
+        "insert_batch": {"method": "copy_records_to_table (binary COPY)"},
+    },
+    "aiosqlite": {w: {"call": "execute_fetchall (one hop to aiosqlite's thread per query)"} for w in SELECTS},
+}
+_DBAPI_TUNED["psycopg-async"] = _DBAPI_TUNED["psycopg"]
+
+_DBAPI_DEFAULT: dict[str, dict[str, str]] = {
+    "insert_batch": {"method": "executemany in one transaction"},
+    "update_txn": {"statements": "SELECT ... FOR UPDATE, UPDATE, INSERT in one transaction"},
+}
+_DRIVER_DEFAULT: dict[str, dict[str, str]] = {
+    "psycopg": {"prepare_threshold": "5 (psycopg default)"},
+    "psycopg-async": {"prepare_threshold": "5 (psycopg default)"},
+    "asyncpg": {"statement_cache_size": "100 (asyncpg default)"},
+}
+
+
+
+def variants(adapter: DriverAdapter, workload: str) -> dict[str, dict[str, str]]:
+    """``{variant: knobs}`` of a DBAPI driver on ``workload``: ``default``, and ``tuned`` where a knob exists."""
+    out = {DEFAULT: {**_DRIVER_DEFAULT.get(adapter.id, {}), **_DBAPI_DEFAULT.get(workload, {})}}
+    tuned_knobs = _DBAPI_TUNED.get(adapter.id, {}).get(workload)
+    if tuned_knobs is not None:
+        out[TUNED] = dict(tuned_knobs)
+    return out
 
 
 def binder(session: Session, sql: str) -> tuple[str, Binder]:
@@ -46,12 +81,16 @@ def begin_sql(session: Session) -> list[str]:
     return begin_statements(kind, "immediate" if kind == "sqlite" else None, session.info.engine)[-1:]
 
 
-def build_dbapi_op(session: Session, driver_id: str, workload: str, variant: str, rows: int, seed: int) -> Op:
-    if driver_id == "asyncpg":
+def build_op(session: Session, workload: str, variant: str, rows: int, seed: int) -> Op:
+    """The operation in the shape the adapter declares (``bench_shape``): blocking cursor, asyncio cursor, asyncpg."""
+    shape, driver_id = session.adapter.bench_shape, session.adapter.id
+    if shape == "asyncpg":
         return session.run(_asyncpg_op(session, workload, variant, rows, seed))  # type: ignore[attr-defined]
-    if driver_id in ASYNC_CURSOR_DRIVERS:
+    if shape == "async-cursor":
         return session.run(_async_cursor_op(session, driver_id, workload, variant, rows, seed))  # type: ignore[attr-defined]
-    return _sync_cursor_op(session, driver_id, workload, variant, rows, seed)
+    if shape == "cursor":
+        return _sync_cursor_op(session, driver_id, workload, variant, rows, seed)
+    raise ValueError(f"{driver_id}: unknown bench shape {shape!r}")
 
 
 def _psycopg_kwargs(driver_id: str, workload: str, variant: str) -> dict[str, Any]:
@@ -115,7 +154,7 @@ def _sync_cursor_op(session: Session, driver_id: str, workload: str, variant: st
                     for row in nxt():
                         copy.write_row(row)
         else:  # psycopg2
-            from psycopg2.extras import execute_values
+            from psycopg2.extras import execute_values  # optional driver, imported when used
 
             nxt = cycle([[tuple(r[c] for c in COPY_COLUMNS) for r in b] for b in batches])
 

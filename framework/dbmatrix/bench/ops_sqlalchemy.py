@@ -18,16 +18,52 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 
-from ..drivers.base import Session
-from .ops import SELECTS, TUNED, Op
+from ..drivers.base import DriverAdapter, Session
+from .op import DEFAULT, SELECTS, TUNED, Op
 from .schema import Event, User, events, users
 from .workloads import call_params, insert_batches
 
 Body = Callable[[Any], Any]
 
 
-def build_sqlalchemy_op(session: Session, workload: str, variant: str, rows: int, seed: int) -> Op:
-    orm = session.adapter.layer == "sa-orm"
+_CORE_BUILT_ONCE = {"statement": "built once with bindparam (compiled cache hit, no construction per call)"}
+_SA_KNOBS: dict[str, dict[str, tuple[dict[str, str], dict[str, str] | None]]] = {
+    "sa-core": {
+        **{w: ({"statement": "built per call"}, _CORE_BUILT_ONCE) for w in SELECTS},
+        "update_txn": ({"statement": "built per call, conn.begin()"}, _CORE_BUILT_ONCE),
+        "insert_batch": ({"method": "conn.execute(insert(table), rows): SQLAlchemy's executemany"}, None),
+    },
+    "sa-orm": {
+        "pk_select": ({"query": "select(User).where(User.id == id) per call", "autoflush": "True"},
+                      {"query": "Session.get(User, id)", "autoflush": "False"}),
+        "range_select": ({"query": "select(User) entities per call", "autoflush": "True"},
+                         {"query": "select(User.id, User.name, User.email, User.score) built once (rows, no entities)",
+                          "autoflush": "False"}),
+        "json_select": ({"query": "select(User) entities per call", "autoflush": "True"},
+                        {"query": "select(User.doc) built once (no entities)", "autoflush": "False"}),
+        "update_txn": ({"read": "Session.get(with_for_update=True)", "write": "attribute + Session.add(Event), flush at"
+                        " commit", "autoflush": "True", "expire_on_commit": "True"},
+                       {"read": "Session.get(with_for_update=True)", "write": "attribute + ORM bulk insert(Event)",
+                        "autoflush": "False", "expire_on_commit": "False"}),
+        "insert_batch": ({"method": "Session.add_all(objects), commit (unit of work)"},
+                         {"method": "Session.execute(insert(Event), rows) (ORM bulk INSERT, no objects)"}),
+    },
+}
+
+
+
+
+def variants(adapter: DriverAdapter, workload: str) -> dict[str, dict[str, str]]:
+    """``{variant: knobs}`` of the layer on ``workload``: ``default``, and ``tuned`` where a knob exists."""
+    default, tuned = _SA_KNOBS[adapter.layer][workload]
+    out = {DEFAULT: dict(default)}
+    if tuned is not None:
+        out[TUNED] = dict(tuned)
+    return out
+
+
+def build_op(session: Session, workload: str, variant: str, rows: int, seed: int) -> Op:
+    orm = session.adapter.uses_orm  # type: ignore[attr-defined]
     tuned = variant == TUNED
     params = call_params(workload, rows, seed) if workload != "insert_batch" else None
     nxt = itertools.cycle(params or insert_batches(rows, seed)).__next__

@@ -31,10 +31,11 @@ from typing import Any
 from ..errors import UsageError
 from ..matrix import MatrixRun
 from ..report.bench import noise_line, summary_lines
-from ..results import ERROR, MEASURED, SKIPPED, WALL_MS, CellResult
+from ..results import ERROR, MEASURED, SKIPPED, WALL_MS, CellResult, load_document
 from ..targets.model import OK, Target
 from ..timing import cv_pct, mean_ci95, merge_encoded, percentile_curve_us, percentiles_us
 from . import ceilings
+from .compare import annotate, print_changes
 from .custom import CustomWorkload, is_custom, resolve
 from .ops import DEFAULT, TUNED, variants
 from .schema import create_and_load
@@ -562,9 +563,6 @@ def _shown(cell: CellResult) -> str:
 
 def cmd_bench(args: Any) -> int:
     """The ``dbmatrix bench`` verb (options parsed by cli.py)."""
-    from ..results import load_document
-    from .compare import annotate, print_changes
-
     cfg = BenchConfig.from_args(args.workload, args.concurrency, args.seconds, args.repeats, args.quick, args.rows,
                                 getattr(args, "duration", None), getattr(args, "rate", None))
     old = load_document(args.compare) if args.compare else None

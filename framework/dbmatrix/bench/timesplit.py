@@ -1,10 +1,12 @@
 """Where the time goes: a cProfile of one repeat, its own time (``tottime``) summed per part of the stack.
 
-Parts: ``driver`` (the driver's Python and C code; for C drivers that block inside libpq/libmysqlclient calls,
-psycopg2 and mysqlclient, this includes the server round trip: the profiler cannot see inside), ``wait`` (socket
-reads/writes, the event loop's poll and psycopg's wait loop: the server and the network seen from Python, or the
-driver's own thread for aiosqlite), ``sqlalchemy-core`` / ``sqlalchemy-orm`` (the layer, greenlet
-switches included), ``asyncio`` (the event loop's own bookkeeping), ``harness`` (our loop), ``other``.
+What belongs to the driver and to the layer is the adapter's to say: its ``profile_modules`` (the DBAPI driver's)
+and, for a layer, its ``profile_parts``. Parts: ``driver`` (the driver's Python and C code; for C drivers that block
+inside libpq/libmysqlclient calls, psycopg2 and mysqlclient, this includes the server round trip: the profiler cannot
+see inside), ``wait`` (socket reads/writes, the event loop's poll and psycopg's wait loop: the server and the network
+seen from Python, or the driver's own thread for aiosqlite), the layer's parts (``sqlalchemy-core`` /
+``sqlalchemy-orm``, greenlet switches included), ``asyncio`` (the event loop's own bookkeeping), ``harness`` (our
+loop), ``other``.
 """
 
 from __future__ import annotations
@@ -13,40 +15,38 @@ import pstats
 import re
 from typing import Any
 
-DRIVER_MODULES = {
-    "asyncpg": ("asyncpg",),
-    "psycopg": ("psycopg", "psycopg_binary", "psycopg_c"),
-    "psycopg-async": ("psycopg", "psycopg_binary", "psycopg_c"),
-    "psycopg2": ("psycopg2",),
-    "pymysql": ("pymysql",),
-    "mysqlclient": ("MySQLdb", "_mysql", "Connection.query"),  # its C query() shows as "<function Connection.query>"
-    "asyncmy": ("asyncmy",),
-    "sqlite3": ("sqlite3",),
-    "aiosqlite": ("aiosqlite", "sqlite3", "_queue"),  # its hop to its own thread is a queue put
-}
+from ..drivers import get_adapter
+
 _WAIT = ("of 'select.epoll'", "'select' of 'select.", "_socket.socket", "_io.BufferedReader", "'_ssl.",
          "select.select", "_selector")
 _WAIT_FUNCS = ("wait", "wait_c", "wait_select", "wait_epoll", "wait_poll", "wait_async")  # psycopg's waiting loops
 _ADDRESS = re.compile(r" at 0x[0-9a-f]+")  # "<function Connection.query at 0x7f...>": keep output stable
-PARTS = ("driver", "wait", "sqlalchemy-core", "sqlalchemy-orm", "asyncio", "harness", "other")
 
 
-def part_of(filename: str, func: str, driver_modules: tuple[str, ...]) -> str:
+def parts(layer_parts: tuple[tuple[str, str], ...] = ()) -> tuple[str, ...]:
+    """The parts of a profile: the driver, the wait, the layer's own parts, the loop, the harness, the rest."""
+    return ("driver", "wait", *dict.fromkeys(p for _, p in layer_parts), "asyncio", "harness", "other")
+
+
+def part_of(filename: str, func: str, driver_modules: tuple[str, ...],
+            layer_parts: tuple[tuple[str, str], ...] = ()) -> str:
+    """The part of the stack a profiled function belongs to. ``layer_parts``: the layer's ``(module path, part)``
+    pairs, most specific first ("sqlalchemy/orm" before "sqlalchemy")."""
     path = filename.replace("\\", "/")
     if filename == "~":  # a builtin: the name says whose it is, e.g. "<method 'execute' of 'sqlite3.Cursor' objects>"
         if any(w in func for w in _WAIT):
             return "wait"
         if any(f"'{m}." in func or f" {m}" in func for m in driver_modules):
             return "driver"
-        if "sqlalchemy" in func or "greenlet" in func:
-            return "sqlalchemy-core"
+        for module, part in layer_parts:  # e.g. "<method 'switch' of 'greenlet.greenlet' objects>"
+            if "/" not in module and module in func:
+                return part
         if "_asyncio" in func:
             return "asyncio"
         return "other"
-    if "/sqlalchemy/orm/" in path:
-        return "sqlalchemy-orm"
-    if "/sqlalchemy/" in path or "/greenlet/" in path:
-        return "sqlalchemy-core"
+    for module, part in layer_parts:
+        if f"/{module}/" in path:
+            return part
     if any(f"/{m}/" in path for m in driver_modules):
         return "wait" if func in _WAIT_FUNCS else "driver"
     if path.endswith("/dbmatrix/bench/ops_dbapi.py"):
@@ -62,12 +62,13 @@ def part_of(filename: str, func: str, driver_modules: tuple[str, ...]) -> str:
 
 def split_profile(stats: pstats.Stats, driver_id: str) -> dict[str, Any]:
     """``{"split_pct": {part: percent}, "top": [[part, function, percent], ...]}`` from ``stats``."""
-    dbapi = driver_id.partition("+")[2] or driver_id
-    modules = DRIVER_MODULES.get(dbapi, (dbapi,))
-    totals = dict.fromkeys(PARTS, 0.0)
+    adapter = get_adapter(driver_id)
+    modules = adapter.profile_modules or adapter.under.modules
+    layer_parts: tuple[tuple[str, str], ...] = getattr(adapter, "profile_parts", ())
+    totals = dict.fromkeys(parts(layer_parts), 0.0)
     funcs: list[tuple[float, str, str]] = []
     for (filename, line, func), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        part = part_of(filename, func, modules)
+        part = part_of(filename, func, modules, layer_parts)
         totals[part] += tottime
         name = _ADDRESS.sub("", func) if filename == "~" else f"{filename.rsplit('/', 1)[-1]}:{line}({func})"
         funcs.append((tottime, part, name))

@@ -278,7 +278,7 @@ def peak_rss_kb() -> int:
                     return int(line.split()[1])
     except OSError:
         pass
-    import resource
+    import resource  # Unix-only; reached only where /proc is missing
 
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 

@@ -6,9 +6,11 @@ import importlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
-from . import params
-from .base import AsyncSession, ConnectInfo, DriverAdapter, Result, Session, cursor_result, translate
-from .sqlite3_driver import LEGACY_MODES, legacy_begin_api, sqlite_connect_args
+from .async_session import AsyncSession
+from .dbapi import cursor_result, translate
+from .protocol import ConnectInfo, Result
+from .session import Session
+from .sqlite3_driver import LEGACY_MODES, SQLiteKnowledge, legacy_begin_api, sqlite_connect_args
 
 
 async def stream_batches(conn: Any, query: str, args: Any, batch: int) -> AsyncIterator[list[tuple[Any, ...]]]:
@@ -73,12 +75,15 @@ class AiosqliteSession(AsyncSession):
         return self.conn._conn if self.conn is not None else None  # created on aiosqlite's own thread
 
 
-class AiosqliteAdapter(DriverAdapter):
+class AiosqliteAdapter(SQLiteKnowledge):
     id: ClassVar[str] = "aiosqlite"
-    kinds: ClassVar[frozenset[str]] = frozenset({"sqlite"})
     is_async: ClassVar[bool] = True
-    paramstyle: ClassVar[str] = params.NAMED
     modules: ClassVar[tuple[str, ...]] = ("aiosqlite",)
+    distributions: ClassVar[tuple[str, ...]] = ("aiosqlite",)
+    profile_modules: ClassVar[tuple[str, ...]] = ("aiosqlite", "sqlite3", "_queue")  # its hop to its thread: a queue
+    bench_shape: ClassVar[str] = "async-cursor"
+    sa_driver: ClassVar[str | None] = "aiosqlite"
+    sa_modules: ClassVar[tuple[str, ...]] = ("greenlet",)
 
     def open(self, info: ConnectInfo) -> Session:
         aiosqlite = importlib.import_module("aiosqlite")

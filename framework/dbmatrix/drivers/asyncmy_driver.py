@@ -6,15 +6,16 @@ import importlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
-from ..errors import DriverError
-from . import params
-from .base import AsyncSession, ConnectInfo, DriverAdapter, Result, Session, cursor_result, translate
-from .mysql_common import SessionLevel, connect_errors, connect_kwargs, normalise_mysql_error
+from .async_session import AsyncSession
+from .dbapi import cursor_result, translate
+from .mysql_common import MySQLKnowledge, SessionLevel, connect_errors, connect_kwargs
+from .protocol import ConnectInfo, Result
+from .session import Session
 
 
 async def stream_batches(conn: Any, query: str, args: Any, batch: int) -> AsyncIterator[list[tuple[Any, ...]]]:
     """asyncmy's unbuffered ``SSCursor``, ``batch`` rows per ``fetchmany``; closing it drains what is left."""
-    from asyncmy.cursors import SSCursor
+    from asyncmy.cursors import SSCursor  # optional driver, imported when used
 
     async with conn.cursor(SSCursor) as cursor:
         await cursor.execute(query, args)
@@ -69,15 +70,15 @@ class AsyncmySession(AsyncSession):
         return once
 
 
-class AsyncmyAdapter(DriverAdapter):
+class AsyncmyAdapter(MySQLKnowledge):
     id: ClassVar[str] = "asyncmy"
-    kinds: ClassVar[frozenset[str]] = frozenset({"mysql"})
     is_async: ClassVar[bool] = True
-    paramstyle: ClassVar[str] = params.PYFORMAT
     modules: ClassVar[tuple[str, ...]] = ("asyncmy",)
-
-    def normalise_error(self, exc: BaseException) -> DriverError | None:
-        return normalise_mysql_error(exc)
+    exceptions: ClassVar[tuple[str, ...]] = ("asyncmy.errors.MySQLError",)
+    distributions: ClassVar[tuple[str, ...]] = ("asyncmy",)
+    bench_shape: ClassVar[str] = "async-cursor"
+    sa_driver: ClassVar[str | None] = "asyncmy"
+    sa_modules: ClassVar[tuple[str, ...]] = ("greenlet",)
 
     def open(self, info: ConnectInfo) -> Session:
         asyncmy = importlib.import_module("asyncmy")

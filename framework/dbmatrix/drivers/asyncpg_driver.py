@@ -20,22 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import DriverError
 from ..redaction import register_secret, scrub
 from . import params as paramstyles
-from .base import (
-    CONNECT_TIMEOUT_S,
-    AsyncSession,
-    ConnectInfo,
-    DriverAdapter,
-    Result,
-    default_normalise,
-    translate,
-    with_options,
-)
+from .async_session import AsyncSession
+from .dbapi import translate
+from .normalise import default_normalise, socket_error
+from .protocol import CONNECT_TIMEOUT_S, PG_KINDS, ConnectInfo, DriverAdapter, Notifier, Result, with_options
+from .session import Session
 
 # Commands that never return rows; with no parameters they take the simple query protocol.
 _COMMAND = re.compile(
@@ -77,22 +73,24 @@ def connect_kwargs(info: ConnectInfo) -> dict[str, Any]:
     return with_options({k: v for k, v in kwargs.items() if v is not None}, info)
 
 
-# --- notifications and streaming, shared with the SQLAlchemy layers (they pass the raw asyncpg connection) -------
-class NotificationQueue:
+class AsyncpgNotifier(Notifier):
     """asyncpg's notification API is a callback (``add_listener``) run on the connection's event loop; the callback
-    puts ``(channel, payload)`` on this queue, which lives on that loop too. Create and use it on that loop."""
+    puts ``(channel, payload)`` on a queue made on that loop at the first ``listen`` (asyncpg drops notifications
+    nobody listens to, so before it nothing can arrive)."""
 
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    queue: asyncio.Queue[tuple[str, str]] | None = None
 
-    async def listen(self, conn: Any, channel: str) -> None:
-        await conn.add_listener(channel, self._received)
+    async def listen(self, raw: Any, channel: str) -> None:
+        if self.queue is None:
+            self.queue = asyncio.Queue()
+        await raw.add_listener(channel, self._arrived)
 
-    def _received(self, conn: Any, pid: int, channel: str, payload: str) -> None:
-        self.queue.put_nowait((channel, payload))
+    def _arrived(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        self.queue.put_nowait((channel, payload))  # type: ignore[union-attr]
 
-    async def wait(self, timeout: float) -> list[tuple[str, str]]:
-        """Up to ``timeout`` s for the first notification, then whatever else has arrived."""
+    async def received(self, raw: Any, timeout: float) -> list[tuple[str, str]]:
+        if self.queue is None:
+            return []
         try:
             got = [await asyncio.wait_for(self.queue.get(), timeout)]
         except TimeoutError:
@@ -100,6 +98,19 @@ class NotificationQueue:
         while not self.queue.empty():
             got.append(self.queue.get_nowait())
         return got
+
+
+class UniqueStatementNames:
+    """SQLAlchemy's asyncpg dialect ``prepared_statement_name_func``: a fresh name per statement, so two server
+    connections never hold a statement of the same name (its documented setting for PgBouncer)."""
+
+    def __call__(self) -> str:
+        return f"__dbm_{uuid.uuid4().hex}__"
+
+    def __repr__(self) -> str:  # recorded in a cell's params: stable across runs
+        return "uuid4 names"
+
+    __str__ = __repr__
 
 
 async def stream_batches(conn: Any, sql: str, args: Any, batch: int) -> AsyncIterator[list[tuple[Any, ...]]]:
@@ -113,7 +124,7 @@ async def stream_batches(conn: Any, sql: str, args: Any, batch: int) -> AsyncIte
 class AsyncpgSession(AsyncSession):
     def __init__(self, adapter: DriverAdapter, info: ConnectInfo):
         super().__init__(adapter, info)
-        import asyncpg
+        import asyncpg  # optional driver, imported when used
 
         try:
             self.conn = self._call(lambda: self.run(asyncpg.connect(**connect_kwargs(info))))
@@ -162,21 +173,6 @@ class AsyncpgSession(AsyncSession):
 
         return self._open_native(begin, end)
 
-    _notices: NotificationQueue | None = None
-
-    def _listen(self, channel: str) -> None:
-        async def listen() -> None:
-            if self._notices is None:
-                self._notices = NotificationQueue()  # made on the session's loop, where the callbacks run
-            await self._notices.listen(self.conn, channel)
-
-        self.run(listen())
-
-    def _notifications(self, timeout: float) -> list[tuple[str, str]]:
-        if self._notices is None:
-            return []  # not listening: nothing can arrive (asyncpg drops notifications nobody listens to)
-        return self.run(self._notices.wait(timeout))
-
     def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
         sql, args = translate(self.adapter, sql, params)
         return self._within_transaction(self._drive(stream_batches(self.conn, sql, args, batch)))
@@ -190,10 +186,16 @@ class AsyncpgSession(AsyncSession):
 
 class AsyncpgAdapter(DriverAdapter):
     id = "asyncpg"
-    kinds = frozenset({"postgresql", "cockroachdb"})  # CockroachDB speaks the PostgreSQL wire protocol
+    kinds = PG_KINDS
     is_async = True
     paramstyle = paramstyles.NUMERIC_DOLLAR
     modules = ("asyncpg",)
+    exceptions = ("asyncpg.PostgresError", "asyncpg.InterfaceError")
+    distributions = ("asyncpg",)
+    bench_shape = "asyncpg"
+    sa_driver = "asyncpg"
+    sa_modules = ("greenlet",)
+    pooler_safe_options: ClassVar[dict[str, Any] | None] = {"statement_cache_size": 0}
 
     def open(self, info: ConnectInfo) -> AsyncpgSession:
         return AsyncpgSession(self, info)
@@ -202,6 +204,25 @@ class AsyncpgAdapter(DriverAdapter):
         # asyncpg lets socket errors and its connect timeout through unwrapped (psycopg wraps them in
         # OperationalError), so map them here or a refused connection would escape as a raw OSError.
         if isinstance(exc, OSError | asyncio.TimeoutError) and not hasattr(exc, "sqlstate"):
-            text = str(exc).strip().splitlines()
-            return DriverError(None, type(exc).__name__, scrub(text[0] if text else type(exc).__name__))
+            return socket_error(exc)
         return default_normalise(exc)
+
+    def cancel_running(self, session: Session, raw: Any, fut: Any) -> None:
+        # cancelling the step's task: asyncpg then sends the cancel request itself and keeps the connection
+        session._owner.cancel_task(fut)
+
+    def notifier(self) -> Notifier:
+        return AsyncpgNotifier()
+
+    def sa_connect_args(self, info: ConnectInfo) -> dict[str, Any]:
+        args: dict[str, Any] = {"timeout": CONNECT_TIMEOUT_S}
+        if info.application_name:
+            args["server_settings"] = {"application_name": info.application_name}
+        return args
+
+    def startup_options(self, settings: Mapping[str, str]) -> dict[str, Any]:
+        return {"server_settings": dict(settings)}
+
+    def sa_pooler_safe_options(self) -> dict[str, Any] | None:
+        # SQLAlchemy's asyncpg dialect keeps its own statement cache and names statements itself
+        return {"prepared_statement_cache_size": 0, "prepared_statement_name_func": UniqueStatementNames()}

@@ -9,26 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..engines import engine_for
+from ..engines import mysql as mysql_engine
 from ..errors import DriverError
-from ..redaction import scrub
 from . import params
-from .base import (
-    CONNECT_TIMEOUT_S,
-    ConnectInfo,
-    DriverAdapter,
-    Result,
-    Session,
-    cursor_result,
-    default_normalise,
-    fetch_batches,
-    translate,
-    with_options,
-)
+from .dbapi import DBAPISession, fetch_batches, translate
+from .normalise import default_normalise, socket_error
+from .protocol import CONNECT_TIMEOUT_S, ConnectInfo, DriverAdapter, with_options
+from .session import Session
 
 
 def connect_kwargs(info: ConnectInfo) -> dict[str, Any]:
@@ -64,8 +56,7 @@ def normalise_mysql_error(exc: BaseException) -> DriverError | None:
     is the OS's, not MySQL's, so it gets no code.
     """
     if isinstance(exc, OSError):  # refused, unresolvable host, timeout (TimeoutError is an OSError)
-        text = str(exc).strip()
-        return DriverError(None, type(exc).__name__, scrub(text.splitlines()[0] if text else type(exc).__name__))
+        return socket_error(exc)
     err = default_normalise(exc)
     if err is not None and exc.args and isinstance(exc.args[0], int):  # (errno, message)
         err = DriverError(str(exc.args[0]), err.cls, err.message)
@@ -118,24 +109,9 @@ class SessionLevel:
                    f"{session.adapter.id} has no isolation API: {sql}, then conn.begin()")
 
 
-class MySQLDBAPISession(Session):
-    """One autocommit connection of a MySQLdb-style driver; a fresh buffered cursor per statement."""
-
-    def __init__(self, adapter: DriverAdapter, info: ConnectInfo, conn: Any):
-        super().__init__(adapter, info)
-        self.conn = conn
-
-    def _execute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
-        query, args = translate(self.adapter, sql, params)
-        cursor = self.conn.cursor()
-        try:
-            cursor.execute(query, args)  # args None: the driver does no '%' interpolation at all
-            return cursor_result(cursor)
-        finally:
-            cursor.close()
-
-    def _close(self) -> None:
-        self.conn.close()
+class MySQLDBAPISession(DBAPISession):
+    """One autocommit connection of a MySQLdb-style driver; a fresh buffered cursor per statement (args None: the
+    driver does no '%' interpolation at all)."""
 
     def begin_native(self, isolation: str) -> str:
         how, conn = SessionLevel.of(self, isolation), self.conn
@@ -162,28 +138,30 @@ class MySQLDBAPISession(Session):
         cursor_class = importlib.import_module(f"{self.adapter.modules[0]}.cursors").SSCursor
         return stream_batches(self.conn, cursor_class, query, args, batch)
 
-    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
-        query, args = translate(self.adapter, sql, params)
-        cursor = self.conn.cursor()
 
-        def run() -> Any:
-            cursor.execute(query, args)
-            return cursor.fetchall()
-
-        return run
-
-
-class MySQLDBAPIAdapter(DriverAdapter):
-    """A blocking MySQLdb-style driver; subclasses name the module (and may adjust ``connect_kwargs``)."""
+class MySQLKnowledge(DriverAdapter):
+    """What every MySQL driver here declares alike: the MySQL protocol has no out-of-band cancel, so a running
+    statement is stopped with ``KILL QUERY <thread>`` from an admin connection of its own; client-side
+    interpolation, so nothing is prepared on the server (safe behind a pooler as it is)."""
 
     kinds: ClassVar[frozenset[str]] = frozenset({"mysql"})
     paramstyle: ClassVar[str] = params.PYFORMAT
 
-    def connect_kwargs(self, info: ConnectInfo) -> dict[str, Any]:
-        return connect_kwargs(info)
+    def cancel_running(self, session: Session, raw: Any, fut: Any) -> None:
+        mysql_engine.kill_query(session.info.url, int(session.server_id))  # type: ignore[arg-type]
+
+    def sa_connect_args(self, info: ConnectInfo) -> dict[str, Any]:
+        return {"connect_timeout": CONNECT_TIMEOUT_S}
 
     def normalise_error(self, exc: BaseException) -> DriverError | None:
         return normalise_mysql_error(exc)
+
+
+class MySQLDBAPIAdapter(MySQLKnowledge):
+    """A blocking MySQLdb-style driver; subclasses name the module (and may adjust ``connect_kwargs``)."""
+
+    def connect_kwargs(self, info: ConnectInfo) -> dict[str, Any]:
+        return connect_kwargs(info)
 
     def open(self, info: ConnectInfo) -> Session:
         module = importlib.import_module(self.modules[0])

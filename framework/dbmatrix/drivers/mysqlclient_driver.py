@@ -10,3 +10,8 @@ from .mysql_common import MySQLDBAPIAdapter
 class MysqlclientAdapter(MySQLDBAPIAdapter):
     id: ClassVar[str] = "mysqlclient"
     modules: ClassVar[tuple[str, ...]] = ("MySQLdb",)
+    exceptions: ClassVar[tuple[str, ...]] = ("MySQLdb.MySQLError",)
+    sa_driver: ClassVar[str | None] = "mysqldb"
+    distributions: ClassVar[tuple[str, ...]] = ("mysqlclient",)
+    # its C query() shows in a profile as "<function Connection.query>"
+    profile_modules: ClassVar[tuple[str, ...]] = ("MySQLdb", "_mysql", "Connection.query")

@@ -20,6 +20,7 @@ _TOKEN = re.compile(
 
 NAMED = "named"  # :name (sqlite3, SQLAlchemy text())
 PYFORMAT = "pyformat"  # %(name)s (psycopg, psycopg2, pymysql, mysqlclient, asyncmy)
+FORMAT = "format"  # %s positional (pg8000)
 NUMERIC_DOLLAR = "numeric_dollar"  # $1 (asyncpg)
 QMARK = "qmark"  # ? positional
 
@@ -47,9 +48,9 @@ def translate(sql: str, params: Mapping[str, Any] | None, style: str) -> tuple[s
     def repl(m: re.Match[str]) -> str:
         if m["skip"]:
             # pyformat drivers interpolate '%' everywhere, quoted text included
-            return m["skip"].replace("%", "%%") if style == PYFORMAT else m["skip"]
+            return m["skip"].replace("%", "%%") if style in (PYFORMAT, FORMAT) else m["skip"]
         if m["pct"]:
-            return "%%" if style == PYFORMAT else "%"
+            return "%%" if style in (PYFORMAT, FORMAT) else "%"
         name = m["name"]
         if name not in params:
             raise KeyError(f"SQL parameter :{name} has no value")
@@ -59,9 +60,9 @@ def translate(sql: str, params: Mapping[str, Any] | None, style: str) -> tuple[s
             if name not in order:
                 order.append(name)
             return f"${order.index(name) + 1}"
-        if style == QMARK:
+        if style in (QMARK, FORMAT):
             order.append(name)
-            return "?"
+            return "?" if style == QMARK else "%s"
         raise ValueError(f"unknown paramstyle {style!r}")
 
     out = _TOKEN.sub(repl, sql)

@@ -13,30 +13,31 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from . import params as paramstyles
-from .base import ConnectInfo, DriverAdapter, Result, fetch_batches
-from .psycopg_driver import LibpqSession, cursor_name, libpq_kwargs
+from .dbapi import fetch_batches
+from .protocol import ConnectInfo, Notifier, Result
+from .psycopg_driver import LibpqKnowledge, LibpqSession, cursor_name, libpq_kwargs
 
 
-# --- notifications and streaming, shared with the SQLAlchemy layers (they pass the raw psycopg2 connection) ------
-def listen_on(conn: Any, channel: str) -> None:
-    """``LISTEN "channel"``, the channel quoted as an identifier by psycopg2."""
-    from psycopg2 import sql
-
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-
-
-def notifications_of(conn: Any, timeout: float) -> list[tuple[str, str]]:
+class Psycopg2Notifier(Notifier):
     """psycopg2's documented loop: ``select()`` on the connection's socket, ``poll()``, read ``conn.notifies``
-    (which also holds what arrived during other statements); wait up to ``timeout`` s for the first one."""
-    deadline = time.monotonic() + timeout
-    conn.poll()
-    while not conn.notifies and (remaining := deadline - time.monotonic()) > 0:
-        select.select([conn], [], [], remaining)
-        conn.poll()
-    got = [(n.channel, n.payload) for n in conn.notifies]
-    del conn.notifies[:]
-    return got
+    (which also holds what arrived during other statements)."""
+
+    def listen(self, raw: Any, channel: str) -> None:
+        """``LISTEN "channel"``, the channel quoted as an identifier by psycopg2."""
+        from psycopg2 import sql  # psycopg2 is optional: imported when a session of it is listening
+
+        with raw.cursor() as cur:
+            cur.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+
+    def received(self, raw: Any, timeout: float) -> list[tuple[str, str]]:
+        deadline = time.monotonic() + timeout
+        raw.poll()
+        while not raw.notifies and (remaining := deadline - time.monotonic()) > 0:
+            select.select([raw], [], [], remaining)
+            raw.poll()
+        got = [(n.channel, n.payload) for n in raw.notifies]
+        del raw.notifies[:]
+        return got
 
 
 def stream_batches(conn: Any, sql: str, args: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
@@ -65,7 +66,7 @@ FOREIGN_ADAPTED = (uuid.UUID,)
 @contextlib.contextmanager
 def own_adapters() -> Iterator[None]:
     """psycopg2's adapters as psycopg2 alone installs them, for the duration of one statement."""
-    from psycopg2.extensions import ISQLQuote, adapters
+    from psycopg2.extensions import ISQLQuote, adapters  # optional driver, imported when used
 
     borrowed = {key: adapters.pop(key) for key in [(t, ISQLQuote) for t in FOREIGN_ADAPTED] if key in adapters}
     try:
@@ -75,8 +76,6 @@ def own_adapters() -> Iterator[None]:
 
 
 class Psycopg2Session(LibpqSession):
-    listen_on = staticmethod(listen_on)
-    notifications_of = staticmethod(notifications_of)
     stream_batches = staticmethod(stream_batches)
 
     def _execute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
@@ -84,7 +83,7 @@ class Psycopg2Session(LibpqSession):
             return super()._execute(sql, params, types)
 
     def open_connection(self, info: ConnectInfo) -> Any:
-        import psycopg2
+        import psycopg2  # optional driver, imported when used
 
         conn = psycopg2.connect(**libpq_kwargs(info))
         conn.autocommit = True  # transactions are opened by SQL (Session.begin), never implicitly
@@ -106,11 +105,17 @@ class Psycopg2Session(LibpqSession):
                                         "autocommit=False)")
 
 
-class Psycopg2Adapter(DriverAdapter):
+class Psycopg2Adapter(LibpqKnowledge):
     id = "psycopg2"
-    kinds = frozenset({"postgresql", "cockroachdb"})  # CockroachDB speaks the PostgreSQL wire protocol
     paramstyle = paramstyles.PYFORMAT
     modules = ("psycopg2",)
+    exceptions = ("psycopg2.Error",)
+    refusals = (("ValueError", r"^A string literal cannot contain NUL \(0x00\) characters"),)
+    distributions = ("psycopg2", "psycopg2-binary")
+    sa_driver = "psycopg2"
 
     def open(self, info: ConnectInfo) -> Psycopg2Session:
         return Psycopg2Session(self, info)
+
+    def notifier(self) -> Notifier:
+        return Psycopg2Notifier()

@@ -10,21 +10,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from ..redaction import register_secret
 from . import params as paramstyles
-from .base import (
-    CONNECT_TIMEOUT_S,
-    AsyncSession,
-    ConnectInfo,
-    DriverAdapter,
-    Result,
-    Session,
-    cursor_result,
-    translate,
-    with_options,
-)
+from .async_session import AsyncSession
+from .dbapi import DBAPISession, cursor_result, translate
+from .protocol import CONNECT_TIMEOUT_S, PG_KINDS, ConnectInfo, DriverAdapter, Notifier, Result, with_options
+from .session import Session
 
 
 def libpq_kwargs(info: ConnectInfo) -> dict[str, Any]:
@@ -57,34 +50,36 @@ def cursor_name() -> str:
 
 def listen_statement(channel: str) -> Any:
     """``LISTEN "channel"`` with the channel quoted as an identifier by psycopg."""
-    from psycopg import sql
+    from psycopg import sql  # optional driver, imported when used
 
     return sql.SQL("LISTEN {}").format(sql.Identifier(channel))
 
 
-def listen_on(conn: Any, channel: str) -> None:
-    conn.execute(listen_statement(channel))
+class PsycopgNotifier(Notifier):
+    """psycopg's ``conn.notifies(timeout=, stop_after=)`` (psycopg >= 3.2); notifications received during other
+    statements wait in psycopg's backlog."""
+
+    def listen(self, raw: Any, channel: str) -> None:
+        raw.execute(listen_statement(channel))
+
+    def received(self, raw: Any, timeout: float) -> list[tuple[str, str]]:
+        got = [(n.channel, n.payload) for n in raw.notifies(timeout=timeout, stop_after=1)]
+        if got:
+            got += [(n.channel, n.payload) for n in raw.notifies(timeout=0)]  # timeout=0 polls once
+        return got
 
 
-async def alisten_on(conn: Any, channel: str) -> None:
-    await conn.execute(listen_statement(channel))
+class PsycopgAsyncNotifier(Notifier):
+    """``PsycopgNotifier`` for an ``AsyncConnection``."""
 
+    async def listen(self, raw: Any, channel: str) -> None:
+        await raw.execute(listen_statement(channel))
 
-def notifications_of(conn: Any, timeout: float) -> list[tuple[str, str]]:
-    """Wait up to ``timeout`` s for the first notification, then take whatever else has arrived (psycopg >= 3.2:
-    ``notifies(timeout=, stop_after=)``; ones received during other statements wait in psycopg's backlog)."""
-    got = [(n.channel, n.payload) for n in conn.notifies(timeout=timeout, stop_after=1)]
-    if got:
-        got += [(n.channel, n.payload) for n in conn.notifies(timeout=0)]  # timeout=0 polls once
-    return got
-
-
-async def anotifications_of(conn: Any, timeout: float) -> list[tuple[str, str]]:
-    """``notifications_of`` for an ``AsyncConnection``."""
-    got = [(n.channel, n.payload) async for n in conn.notifies(timeout=timeout, stop_after=1)]
-    if got:
-        got += [(n.channel, n.payload) async for n in conn.notifies(timeout=0)]
-    return got
+    async def received(self, raw: Any, timeout: float) -> list[tuple[str, str]]:
+        got = [(n.channel, n.payload) async for n in raw.notifies(timeout=timeout, stop_after=1)]
+        if got:
+            got += [(n.channel, n.payload) async for n in raw.notifies(timeout=0)]
+        return got
 
 
 def stream_batches(conn: Any, sql: Any, args: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
@@ -103,10 +98,9 @@ async def astream_batches(conn: Any, sql: Any, args: Any, batch: int) -> AsyncIt
             yield rows
 
 
-class LibpqSession(Session):
-    """What a psycopg and a psycopg2 session share: both are libpq underneath, with the same cursor API, the same
-    libpq cancel (``drivers/cancel.py``) and the same shape of notification and named-cursor APIs; a subclass opens
-    the connection and names its module's ``listen_on`` / ``notifications_of`` / ``stream_batches``."""
+class LibpqSession(DBAPISession):
+    """What a psycopg and a psycopg2 session share: both are libpq underneath, with the same cursor API and the
+    same shape of named-cursor API; a subclass opens the connection and names its module's ``stream_batches``."""
 
     def __init__(self, adapter: DriverAdapter, info: ConnectInfo):
         super().__init__(adapter, info)
@@ -120,41 +114,8 @@ class LibpqSession(Session):
         raise NotImplementedError
 
     @staticmethod
-    def listen_on(conn: Any, channel: str) -> None:
-        raise NotImplementedError
-
-    @staticmethod
-    def notifications_of(conn: Any, timeout: float) -> list[tuple[str, str]]:
-        raise NotImplementedError
-
-    @staticmethod
     def stream_batches(conn: Any, sql: Any, args: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
         raise NotImplementedError
-
-    def _execute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
-        sql, args = translate(self.adapter, sql, params)
-        cur = self.conn.cursor()
-        cur.execute(sql, args)
-        return cursor_result(cur)
-
-    def _close(self) -> None:
-        self.conn.close()
-
-    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
-        sql, args = translate(self.adapter, sql, params)
-        cur = self.conn.cursor()
-
-        def call() -> Any:
-            cur.execute(sql, args)
-            return cur.fetchall() if cur.description is not None else None
-
-        return call
-
-    def _listen(self, channel: str) -> None:
-        self.listen_on(self.conn, channel)
-
-    def _notifications(self, timeout: float) -> list[tuple[str, str]]:
-        return self.notifications_of(self.conn, timeout)
 
     def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
         sql, args = translate(self.adapter, sql, params)
@@ -163,18 +124,16 @@ class LibpqSession(Session):
 
 def isolation_level(isolation: str) -> Any:
     """psycopg's ``IsolationLevel`` member for a lower-case level name."""
-    from psycopg import IsolationLevel
+    from psycopg import IsolationLevel  # optional driver, imported when used
 
     return IsolationLevel[isolation.upper().replace(" ", "_")]
 
 
 class PsycopgSession(LibpqSession):
-    listen_on = staticmethod(listen_on)
-    notifications_of = staticmethod(notifications_of)
     stream_batches = staticmethod(stream_batches)
 
     def open_connection(self, info: ConnectInfo) -> Any:
-        import psycopg
+        import psycopg  # optional driver, imported when used
 
         return psycopg.connect(autocommit=True, **libpq_kwargs(info))
 
@@ -200,7 +159,7 @@ class PsycopgSession(LibpqSession):
 class PsycopgAsyncSession(AsyncSession):
     def __init__(self, adapter: DriverAdapter, info: ConnectInfo):
         super().__init__(adapter, info)
-        import psycopg
+        import psycopg  # optional driver, imported when used
 
         try:
             self.conn = self._call(
@@ -236,12 +195,6 @@ class PsycopgAsyncSession(AsyncSession):
         return self._open_with_settings(conn, apply, restore, "psycopg await conn.set_autocommit(False); "
                                         f"await conn.set_isolation_level(IsolationLevel.{level.name})")
 
-    def _listen(self, channel: str) -> None:
-        self.run(alisten_on(self.conn, channel))
-
-    def _notifications(self, timeout: float) -> list[tuple[str, str]]:
-        return self.run(anotifications_of(self.conn, timeout))
-
     def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
         sql, args = translate(self.adapter, sql, params)
         return self._within_transaction(self._drive(astream_batches(self.conn, sql, args, batch)))
@@ -257,18 +210,39 @@ class PsycopgAsyncSession(AsyncSession):
         return call
 
 
-class PsycopgAdapter(DriverAdapter):
+class LibpqKnowledge(DriverAdapter):
+    """What the libpq drivers (psycopg, psycopg2) declare alike."""
+
+    kinds: ClassVar[frozenset[str]] = PG_KINDS
+    paramstyle: ClassVar[str] = paramstyles.PYFORMAT
+
+    def cancel_running(self, session: Session, raw: Any, fut: Any) -> None:
+        raw.cancel()  # libpq's cancel request, safe from another thread
+
+
+class PsycopgAdapter(LibpqKnowledge):
     id = "psycopg"
-    kinds = frozenset({"postgresql", "cockroachdb"})  # CockroachDB speaks the PostgreSQL wire protocol
-    paramstyle = paramstyles.PYFORMAT
     modules = ("psycopg",)
+    exceptions = ("psycopg.Error",)
+    distributions = ("psycopg", "psycopg-binary")
+    profile_modules = ("psycopg", "psycopg_binary", "psycopg_c")
+    sa_driver = "psycopg"
+    pooler_safe_options: ClassVar[dict[str, Any] | None] = {"prepare_threshold": None}
     session_class: type[Session] = PsycopgSession
 
     def open(self, info: ConnectInfo) -> Session:
         return self.session_class(self, info)
 
+    def notifier(self) -> Notifier:
+        return PsycopgNotifier()
+
 
 class PsycopgAsyncAdapter(PsycopgAdapter):
     id = "psycopg-async"
     is_async = True
+    bench_shape = "async-cursor"
+    sa_modules = ("greenlet",)
     session_class = PsycopgAsyncSession
+
+    def notifier(self) -> Notifier:
+        return PsycopgAsyncNotifier()

@@ -10,3 +10,8 @@ from .mysql_common import MySQLDBAPIAdapter
 class PyMySQLAdapter(MySQLDBAPIAdapter):
     id: ClassVar[str] = "pymysql"
     modules: ClassVar[tuple[str, ...]] = ("pymysql",)
+    exceptions: ClassVar[tuple[str, ...]] = ("pymysql.err.MySQLError",)
+    refusals: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("ProgrammingError", r"^(nan|inf|-inf) can not be used with MySQL"),)
+    sa_driver: ClassVar[str | None] = "pymysql"
+    distributions: ClassVar[tuple[str, ...]] = ("pymysql",)

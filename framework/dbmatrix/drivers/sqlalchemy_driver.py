@@ -19,101 +19,29 @@ for them); ``read uncommitted`` is SQLAlchemy's ``READ UNCOMMITTED`` (``PRAGMA r
 from __future__ import annotations
 
 import importlib
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError, StatementError
+from sqlalchemy.pool import NullPool
 
 from ..engines import IsolationUnsupported
 from ..errors import DriverError
-from ..redaction import scrub
 from . import params
-from .base import (
-    CONNECT_TIMEOUT_S,
-    LOCK_TIMEOUT_S,
-    AsyncSession,
-    ConnectInfo,
-    DriverAdapter,
-    Result,
-    Session,
-    begin_statements,
-    default_normalise,
-    translate,
-    with_options,
-)
+from .async_session import AsyncSession
+from .dbapi import translate
+from .normalise import default_normalise, first_line
+from .protocol import PG_KINDS, ConnectInfo, DriverAdapter, Layer, Result, begin_statements, with_options
+from .session import Session
+from .sqlalchemy_sql import result_of, statement, streaming, text_sql
 
-PG_KINDS = frozenset({"postgresql", "cockroachdb"})
-# dbapi id -> (SQLAlchemy driver name, async engine?, target kinds, modules that must import, connect timeout kwargs)
-_DBAPIS: dict[str, tuple[str, bool, frozenset[str], tuple[str, ...], dict[str, Any]]] = {
-    "asyncpg": ("asyncpg", True, PG_KINDS, ("asyncpg", "greenlet"), {"timeout": CONNECT_TIMEOUT_S}),
-    "psycopg": ("psycopg", False, PG_KINDS, ("psycopg",), {"connect_timeout": CONNECT_TIMEOUT_S}),
-    "psycopg-async": ("psycopg", True, PG_KINDS, ("psycopg", "greenlet"), {"connect_timeout": CONNECT_TIMEOUT_S}),
-    "psycopg2": ("psycopg2", False, PG_KINDS, ("psycopg2",), {"connect_timeout": CONNECT_TIMEOUT_S}),
-    "pymysql": ("pymysql", False, frozenset({"mysql"}), ("pymysql",), {"connect_timeout": CONNECT_TIMEOUT_S}),
-    "mysqlclient": ("mysqldb", False, frozenset({"mysql"}), ("MySQLdb",), {"connect_timeout": CONNECT_TIMEOUT_S}),
-    "asyncmy": ("asyncmy", True, frozenset({"mysql"}), ("asyncmy", "greenlet"), {"connect_timeout": CONNECT_TIMEOUT_S}),
-    # sqlite has no connect timeout; ``timeout`` is its busy timeout, as in the sqlite3 adapter.
-    # check_same_thread=False: submit() runs statements on a worker thread (one at a time per session).
-    "sqlite3": (
-        "pysqlite",
-        False,
-        frozenset({"sqlite"}),
-        ("sqlite3",),
-        {"timeout": LOCK_TIMEOUT_S, "check_same_thread": False},
-    ),
-    "aiosqlite": ("aiosqlite", True, frozenset({"sqlite"}), ("aiosqlite", "greenlet"), {"timeout": LOCK_TIMEOUT_S}),
-}
 # SQLAlchemy dialect name per target kind; CockroachDB needs the third-party sqlalchemy-cockroachdb dialect.
 _DIALECTS = {"postgresql": "postgresql", "cockroachdb": "cockroachdb", "mysql": "mysql", "sqlite": "sqlite"}
 COCKROACH_MODULE = "sqlalchemy_cockroachdb"
 
 AUTOCOMMIT = "AUTOCOMMIT"
 _SQLITE_BEGIN = "dbmatrix_sqlite_begin"  # our execution option: the BEGIN statement the listener emits
-
-# text() differs from params.py in two places, so we adapt the SQL the way SQLAlchemy documents:
-# it treats ``:word`` as a parameter even inside quoted literals and comments (e.g. '{"a":true}') -> escape as
-# ``\:word``; and it does not see ``:name::int`` as a parameter (its regex refuses a ':' after the name) -> a space.
-_TEXT_TOKEN = re.compile(
-    r"""(?P<quoted>'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*)"""
-    r"""|(?<![:\w\\])(?P<cast_param>:[A-Za-z_]\w*)(?=::)"""
-)
-_SA_BIND = re.compile(r"(?<![:\w\x5c]):(\w+)(?![:\w])")
-
-
-def text_sql(sql: str) -> str:
-    """``sql`` (``:name`` parameters, params.py rules) rewritten so that ``text()`` reads the same parameters."""
-
-    def repl(m: re.Match[str]) -> str:
-        if m["quoted"]:
-            return _SA_BIND.sub(r"\\:\1", m["quoted"])
-        return m["cast_param"] + " "
-
-    return _TEXT_TOKEN.sub(repl, sql)
-
-
-def statement(sql: str, types: Mapping[str, Any] | None) -> Any:
-    """``text(sql)`` typed by ``types``: parameters get ``bindparam(type_=...)``, result columns ``.columns()``."""
-    from sqlalchemy import bindparam, text
-
-    stmt = text(text_sql(sql)).execution_options(preserve_rowcount=True)  # rowcount as the DBAPI said
-    if not types:
-        return stmt
-    names = set(params.parameter_names(sql))
-    binds = [bindparam(name, type_=type_) for name, type_ in types.items() if name in names]
-    if binds:
-        stmt = stmt.bindparams(*binds)
-    return stmt.columns(**types)
-
-
-def result_of(result: Any) -> Result:
-    """A Result from a SQLAlchemy (Cursor)Result, rows as plain tuples of what SQLAlchemy returned."""
-    if not result.returns_rows:
-        return Result([], [], result.rowcount)
-    columns = list(result.keys())
-    rows = [tuple(row) for row in result.all()]
-    # preserve_rowcount captures the count at execute time; some DBAPIs (sqlite3 with RETURNING) only
-    # know it once the rows are fetched, so read the DBAPI cursor again afterwards.
-    after = getattr(getattr(getattr(result, "context", None), "cursor", None), "rowcount", None)
-    return Result(columns, rows, after if isinstance(after, int) and after >= 0 else result.rowcount, result.rowcount)
 
 
 def _sqlite_no_dbapi_begin(dbapi_connection: Any, connection_record: Any) -> None:
@@ -179,8 +107,6 @@ class SQLAlchemyOps:
         return how
 
     def _begin(self, opts: dict[str, Any]) -> None:
-        from sqlalchemy.exc import ArgumentError
-
         if self.executor.in_transaction() and not self.in_transaction:
             self.executor.commit()  # the no-op transaction SQLAlchemy autobegan in AUTOCOMMIT mode
         try:
@@ -190,7 +116,7 @@ class SQLAlchemyOps:
                 raise
             dialect = self.engine.dialect
             raise IsolationUnsupported(f"SQLAlchemy's {dialect.name}+{dialect.driver} dialect",
-                                       str(opts["isolation_level"]).lower(), detail=_first_line(exc)) from None
+                                       str(opts["isolation_level"]).lower(), detail=first_line(exc)) from None
 
     def _begin_at(self, opts: dict[str, Any]) -> None:
         if self.orm is None:
@@ -231,8 +157,6 @@ class SQLAlchemyOps:
         self.conn.execution_options(isolation_level=AUTOCOMMIT)
 
     def driver_connection(self) -> Any:
-        from sqlalchemy.exc import SQLAlchemyError
-
         try:
             return self.conn.connection.driver_connection if self.conn is not None else None
         except SQLAlchemyError:  # invalidated (e.g. after a cancelled step): there is no driver connection now
@@ -242,50 +166,7 @@ class SQLAlchemyOps:
         raw = self.driver_connection()
         return getattr(raw, "_conn", raw)  # aiosqlite keeps its sqlite3 connection as ``_conn``
 
-    # --- notifications: the raw driver connection; streaming: SQLAlchemy's stream_results ------------------------
-    def _listen(self, channel: str) -> None:
-        raw = self.driver_connection()
-        if self.adapter.dbapi in ("psycopg", "psycopg2"):
-            module = importlib.import_module(f"{__package__}.{self.adapter.dbapi}_driver")
-            self._do(self._sa(lambda: module.listen_on(raw, channel)))
-        elif self.adapter.dbapi == "asyncpg":
-            from .asyncpg_driver import NotificationQueue
-
-            async def listen() -> None:
-                if self._notices is None:
-                    self._notices = NotificationQueue()  # made on the session's loop, where callbacks run
-                await self._notices.listen(raw, channel)
-
-            self._do(listen)
-        elif self.adapter.dbapi == "psycopg-async":
-            from .psycopg_driver import alisten_on
-
-            self._do(lambda: alisten_on(raw, channel))
-        else:
-            raise self._unsupported("has no notification API")
-
-    _notices: Any = None  # asyncpg_driver.NotificationQueue, made on the session's loop
-
-    def _notifications(self, timeout: float) -> list[tuple[str, str]]:
-        raw = self.driver_connection()
-        if self.adapter.dbapi in ("psycopg", "psycopg2"):
-            module = importlib.import_module(f"{__package__}.{self.adapter.dbapi}_driver")
-            return self._do(self._sa(lambda: module.notifications_of(raw, timeout)))
-        if self.adapter.dbapi == "asyncpg":
-            notices = self._notices
-            return self._do(lambda: notices.wait(timeout)) if notices is not None else []
-        if self.adapter.dbapi == "psycopg-async":
-            from .psycopg_driver import anotifications_of
-
-            return self._do(lambda: anotifications_of(raw, timeout))
-        raise self._unsupported("has no notification API")
-
-    def listen(self, channel: str) -> None:
-        self._call(lambda: self._listen(channel))
-
-    def notifications(self, timeout: float) -> list[tuple[str, str]]:
-        return self._call(lambda: self._notifications(timeout))
-
+    # --- streaming: SQLAlchemy's stream_results (notifications: the DBAPI adapter's notifier on the raw connection)
     def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[Sequence[tuple[Any, ...]]]:
         query, args = translate(self.adapter, sql, params)
         batches = self._stepped(self._stream_batches(streaming(query, batch), args or {}, batch))
@@ -335,8 +216,6 @@ class SQLAlchemySession(SQLAlchemyOps, Session):
             self.engine.dispose()
 
     def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
-        from sqlalchemy import text
-
         query, args = translate(self.adapter, sql, params)
         stmt, bound, executor = text(text_sql(query)), args or {}, self.executor
         # text() is built once: SQLAlchemy compiles it on the first call and reuses its compiled cache after that
@@ -357,9 +236,9 @@ class SQLAlchemyAsyncSession(SQLAlchemyOps, AsyncSession):
         return lambda: self.aconn.run_sync(lambda _sync_conn: fn())
 
     async def _aopen(self, url: Any, connect_args: dict[str, Any]) -> None:
+        # the ORM and the asyncio extension take ~0.5 s to import: only when a session of them opens, not per command
         from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
         from sqlalchemy.ext.asyncio import create_async_engine
-        from sqlalchemy.pool import NullPool
 
         self.aengine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
         self.engine = self.aengine.sync_engine
@@ -368,7 +247,7 @@ class SQLAlchemyAsyncSession(SQLAlchemyOps, AsyncSession):
         self.aconn = await self.aengine.connect()
         await self.aconn.execution_options(isolation_level=AUTOCOMMIT)
         self.conn = self.aconn.sync_connection
-        self.aorm = SAAsyncSession(bind=self.aconn) if self.adapter.layer == "sa-orm" else None
+        self.aorm = SAAsyncSession(bind=self.aconn) if self.adapter.uses_orm else None
         self.orm = self.aorm.sync_session if self.aorm is not None else None
         self.executor = self.orm if self.orm is not None else self.conn
 
@@ -383,8 +262,6 @@ class SQLAlchemyAsyncSession(SQLAlchemyOps, AsyncSession):
                 await self.aengine.dispose()
 
     def _ahot_path(self, sql: str, params: Mapping[str, Any] | None) -> Callable[[], Any]:
-        from sqlalchemy import text
-
         query, args = translate(self.adapter, sql, params)
         stmt, bound, executor = text(text_sql(query)), args or {}, self.aorm or self.aconn
 
@@ -395,34 +272,34 @@ class SQLAlchemyAsyncSession(SQLAlchemyOps, AsyncSession):
         return once
 
 
-def streaming(sql: str, batch: int) -> Any:
-    """``text(sql)`` read with a server-side cursor where the dialect has one, ``batch`` rows at a time."""
-    return statement(sql, None).execution_options(stream_results=True, yield_per=batch)
-
-
 def _listen_sqlite(sync_engine: Any) -> None:
-    from sqlalchemy import event
-
     event.listen(sync_engine, "connect", _sqlite_no_dbapi_begin)
     event.listen(sync_engine, "begin", _sqlite_emit_begin)
 
 
-class SQLAlchemyAdapter(DriverAdapter):
-    """SQLAlchemy ``layer`` ('sa-core' or 'sa-orm') over the DBAPI driver ``dbapi`` (an id of DBAPI_DRIVERS)."""
+class SQLAlchemyAdapter(Layer):
+    """A SQLAlchemy layer over the DBAPI adapter ``under``: SQLAlchemy's dialect for that driver (the adapter's
+    ``sa_driver``), its connect arguments and notification API taken from the adapter."""
 
-    def __init__(self, layer: str, dbapi: str):
-        if layer not in ("sa-core", "sa-orm") or dbapi not in _DBAPIS:
-            raise ValueError(f"no SQLAlchemy driver {layer}+{dbapi}")
-        sa_driver, is_async, kinds, modules, connect_args = _DBAPIS[dbapi]
-        self.id = f"{layer}+{dbapi}"
-        self.layer = layer
-        self.dbapi = dbapi
-        self.kinds = kinds
-        self.is_async = is_async
-        self.paramstyle = params.NAMED  # text() takes :name itself
-        self.modules = ("sqlalchemy", *modules)
-        self.sa_driver = sa_driver
-        self.connect_args = connect_args
+    paramstyle: ClassVar[str] = params.NAMED  # text() takes :name itself
+    exceptions: ClassVar[tuple[str, ...]] = ("sqlalchemy.exc.DBAPIError",)
+    # SQLAlchemy's own type processing refusing a value (a TypeError inside a StatementError)
+    refusals: ClassVar[tuple[tuple[str, str], ...]] = (("TypeError", r"^SQLite \w+ type only accepts Python"),)
+    uses_orm: ClassVar[bool] = False  # an ORM Session over the connection (sa-orm) or the Connection itself
+    bench_module: ClassVar[str] = "dbmatrix.bench.ops_sqlalchemy"
+    profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("sqlalchemy/orm", "sqlalchemy-orm"), ("sqlalchemy", "sqlalchemy-core"), ("greenlet", "sqlalchemy-core"))
+
+    def __init__(self, under: DriverAdapter):
+        super().__init__(under)
+        self.modules = ("sqlalchemy", *under.modules, *under.sa_modules)  # type: ignore[misc]
+
+    @classmethod
+    def can_sit_on(cls, dbapi: DriverAdapter) -> bool:
+        return dbapi.sa_driver is not None
+
+    def pooler_fix(self) -> dict[str, Any] | None:
+        return self.under.sa_pooler_safe_options()
 
     def unavailable_reason_for(self, kind: str) -> str | None:
         """Like ``unavailable_reason``, plus the dialect package a target kind needs (CockroachDB)."""
@@ -445,18 +322,12 @@ class SQLAlchemyAdapter(DriverAdapter):
         return {"isolation_level": isolation.upper() if isolation else dialect.default_isolation_level}
 
     def connect_args_for(self, info: ConnectInfo) -> dict[str, Any]:
-        """The DBAPI's connect arguments: timeouts, and on PostgreSQL the session's application_name."""
-        args = dict(self.connect_args)
-        if info.kind in PG_KINDS and info.application_name:
-            if self.dbapi == "asyncpg":
-                args["server_settings"] = {"application_name": info.application_name}
-            else:
-                args["application_name"] = info.application_name
-        return with_options(args, info)
+        """The DBAPI's connect arguments (its adapter's ``sa_connect_args``) plus the cell's connect options."""
+        return with_options(self.under.sa_connect_args(info), info)
 
     def url_for(self, info: ConnectInfo) -> Any:
         """``info.url`` with this driver's ``dialect+driver`` name."""
-        return info.url.set(drivername=f"{_DIALECTS[info.kind]}+{self.sa_driver}")
+        return info.url.set(drivername=f"{_DIALECTS[info.kind]}+{self.under.sa_driver}")
 
     def open(self, info: ConnectInfo) -> Session:
         reason = self.unavailable_reason_for(info.kind)
@@ -468,12 +339,10 @@ class SQLAlchemyAdapter(DriverAdapter):
             raise
         except Exception as exc:
             # e.g. asyncpg raises a bare OSError for a refused connection, which is no DBAPI error
-            raise self.normalise_error(exc) or DriverError(None, type(exc).__name__, _first_line(exc)) from None
+            raise self.normalise_error(exc) or DriverError(None, type(exc).__name__, first_line(exc)) from None
 
     def _open_sync(self, info: ConnectInfo) -> Session:
-        from sqlalchemy import create_engine
-        from sqlalchemy.orm import Session as ORMSession
-        from sqlalchemy.pool import NullPool
+        from sqlalchemy.orm import Session as ORMSession  # imported when a session opens: see _aopen
 
         engine = create_engine(self.url_for(info), poolclass=NullPool, connect_args=self.connect_args_for(info))
         if info.kind == "sqlite":
@@ -484,7 +353,7 @@ class SQLAlchemyAdapter(DriverAdapter):
         except BaseException:
             engine.dispose()
             raise
-        orm = ORMSession(bind=conn) if self.layer == "sa-orm" else None
+        orm = ORMSession(bind=conn) if self.uses_orm else None
         return SQLAlchemySession(self, info, engine, conn, orm)
 
     def _open_async(self, info: ConnectInfo) -> Session:
@@ -498,22 +367,15 @@ class SQLAlchemyAdapter(DriverAdapter):
 
     def normalise_error(self, exc: BaseException) -> DriverError | None:
         """Unwrap SQLAlchemy's ``DBAPIError.orig`` and, for async dialects, the driver exception they adapt."""
-        from sqlalchemy.exc import DBAPIError, StatementError
-
         driver_exc = _driver_exception(exc)
-        err = default_normalise(driver_exc) if driver_exc is not exc else None
+        # the DBAPI adapter's own mapping (MySQL drivers: the errno, not the coarser sqlstate)
+        err = self.under.normalise_error(driver_exc) if driver_exc is not exc else None
         if err is None and isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
             if isinstance(exc.orig, (ValueError, TypeError, OverflowError)):
                 # SQLAlchemy's type processing refused a value (e.g. SQLite DateTime given a str): a finding,
                 # like a driver refusing one (see Session._call)
-                return DriverError(None, type(exc.orig).__name__, _first_line(exc.orig))
-        if err is None:
-            return default_normalise(exc)
-        if driver_exc.args and isinstance(driver_exc.args[0], int):
-            # MySQL drivers: (errno, message). PyMySQL >= 1.2 and asyncmy also set ``sqlstate`` ('23000' for
-            # every integrity error), which default_normalise prefers; the errno ('1062') is the precise code.
-            err = DriverError(str(driver_exc.args[0]), err.cls, err.message)
-        return err
+                return DriverError(None, type(exc.orig).__name__, first_line(exc.orig))
+        return err if err is not None else default_normalise(exc)
 
 
 def _driver_exception(exc: BaseException) -> BaseException:
@@ -527,6 +389,10 @@ def _driver_exception(exc: BaseException) -> BaseException:
         exc = inner
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return scrub(text.splitlines()[0] if text else type(exc).__name__)
+class SQLAlchemyCore(SQLAlchemyAdapter):
+    name = "sa-core"
+
+
+class SQLAlchemyORM(SQLAlchemyAdapter):
+    name = "sa-orm"
+    uses_orm = True

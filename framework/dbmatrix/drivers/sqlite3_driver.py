@@ -7,21 +7,14 @@ extended result code (``SQLITE_CONSTRAINT_PRIMARYKEY``, ``SQLITE_BUSY``), which 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
+from ..engines.base import LOCK_TIMEOUT_S
 from . import params
-from .base import (
-    LOCK_TIMEOUT_S,
-    ConnectInfo,
-    DriverAdapter,
-    Result,
-    Session,
-    cursor_result,
-    fetch_batches,
-    translate,
-    with_options,
-)
+from .dbapi import DBAPISession, fetch_batches, translate
+from .protocol import ConnectInfo, DriverAdapter, with_options
+from .session import Session
 
 
 def sqlite_connect_args(info: ConnectInfo) -> tuple[str, dict[str, Any]]:
@@ -51,23 +44,12 @@ def stream_batches(conn: Any, query: str, args: Any, batch: int) -> Iterator[lis
     yield from fetch_batches(conn.execute(query, args if args is not None else ()), batch)
 
 
-class Sqlite3Session(Session):
+class Sqlite3Session(DBAPISession):
     """One sqlite3 connection in autocommit mode (``isolation_level=None``)."""
 
-    def __init__(self, adapter: DriverAdapter, info: ConnectInfo, conn: Any):
-        super().__init__(adapter, info)
-        self.conn = conn
-
-    def _execute(self, sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
-        query, args = translate(self.adapter, sql, params)
-        cursor = self.conn.execute(query, args if args is not None else ())
-        try:
-            return cursor_result(cursor)
-        finally:
-            cursor.close()
-
-    def _close(self) -> None:
-        self.conn.close()
+    @staticmethod
+    def _bind(args: Any) -> Any:
+        return args if args is not None else ()  # sqlite3 wants a sequence even for no parameters
 
     def begin_native(self, isolation: str) -> str:
         """``conn.isolation_level = 'DEFERRED' | 'IMMEDIATE'``, the one sqlite3 API that names a transaction mode, on
@@ -103,18 +85,33 @@ class Sqlite3Session(Session):
         query, args = translate(self.adapter, sql, params)
         return stream_batches(self.conn, query, args, batch)
 
-    def hot_path(self, sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
-        query, args = translate(self.adapter, sql, params)
-        cursor = self.conn.cursor()
-        bound = args if args is not None else ()
-        return lambda: cursor.execute(query, bound).fetchall()
 
+class SQLiteKnowledge(DriverAdapter):
+    """What sqlite3 and aiosqlite declare alike (aiosqlite is sqlite3 on a thread of its own)."""
 
-class Sqlite3Adapter(DriverAdapter):
-    id: ClassVar[str] = "sqlite3"
     kinds: ClassVar[frozenset[str]] = frozenset({"sqlite"})
     paramstyle: ClassVar[str] = params.NAMED
+    exceptions: ClassVar[tuple[str, ...]] = ("sqlite3.Error",)
+    refusals: ClassVar[tuple[tuple[str, str], ...]] = (("ProgrammingError", r"type '[\w.]+' is not supported"),)
+
+    def cancel_running(self, session: Session, raw: Any, fut: Any) -> None:
+        # ``interrupt()`` ends a running statement; the busy watch (engines/sqlite.py) gives up a lock wait, which
+        # sqlite3_interrupt does not end
+        session.raw_sqlite3().interrupt()
+
+    def sa_connect_args(self, info: ConnectInfo) -> dict[str, Any]:
+        # no connect timeout in SQLite; ``timeout`` is its busy timeout, as in the sqlite3 adapter
+        return {"timeout": LOCK_TIMEOUT_S}
+
+
+class Sqlite3Adapter(SQLiteKnowledge):
+    id: ClassVar[str] = "sqlite3"
     modules: ClassVar[tuple[str, ...]] = ("sqlite3",)  # a Python built without SQLite has no _sqlite3
+    sa_driver: ClassVar[str | None] = "pysqlite"
+
+    def sa_connect_args(self, info: ConnectInfo) -> dict[str, Any]:
+        # check_same_thread=False: submit() runs statements on a worker thread (one at a time per session)
+        return {**super().sa_connect_args(info), "check_same_thread": False}
 
     def open(self, info: ConnectInfo) -> Session:
         sqlite3 = importlib.import_module("sqlite3")

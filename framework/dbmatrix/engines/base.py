@@ -41,10 +41,17 @@ class Engine:
     """What dbmatrix knows about one database engine."""
 
     name: ClassVar[str]
+    kind: ClassVar[str] = ""  # the target kind it is detected on (a plugin engine: a product on a known kind)
     # the levels ``begin_statements`` accepts (lower case); None (the server's default) is always accepted
     isolation_levels: ClassVar[tuple[str, ...]] = ()
     server_id_query: ClassVar[str | None] = None  # the server's id of this connection
     read_isolation_sql: ClassVar[str | None] = None  # the isolation level in effect, read inside a transaction
+
+    @classmethod
+    def detects(cls, version_text: str) -> bool:
+        """Whether a server of ``kind`` whose ``version()`` is ``version_text`` is this product (plugin engines;
+        the built-in products are told apart by the target's detection itself)."""
+        return False
 
     def check_isolation(self, isolation: str | None) -> str | None:
         """``isolation`` in lower case, or IsolationUnsupported when this engine has no such level."""

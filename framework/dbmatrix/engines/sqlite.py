@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 _DELAYS_MS = (1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100)
 _BUSY_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
 _lib: Any = None
+_BUSY_TIMEOUT_PRAGMA = re.compile(r"\s*PRAGMA\s+(?:main\.)?busy_timeout\s*=\s*(-?\d+)\s*;?\s*$", re.IGNORECASE)
 _lib_lock = threading.Lock()
 
 
@@ -107,10 +109,21 @@ class BusyWatch:
         time.sleep(delay / 1000.0)
         return 1
 
+    _rearm_after: int | None = None
+
+    def step_starts(self, sql: str) -> None:
+        """Called by the session when a step starts: ``PRAGMA busy_timeout = N`` replaces this handler, so the
+        watch is installed again (with bound N) once that step has run."""
+        if pragma := _BUSY_TIMEOUT_PRAGMA.match(sql):
+            self._rearm_after = int(pragma[1])
+
     def step_done(self) -> None:
         """Called by the session when a step ends (the handler is not told when a retry succeeds)."""
         self.waiting = False
         self.cancelled = False
+        if self._rearm_after is not None:
+            self.rearm(self._rearm_after)
+            self._rearm_after = None
 
     def cancel(self) -> None:
         self.cancelled = True

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
 
+from ..engines import plugin_engine_detected
 from ..errors import DriverError
 from ..redaction import scrub
 from .hosted import cockroach_version
@@ -77,12 +78,15 @@ def detect_server(kind: str, url: URL) -> tuple[str, str]:
     with admin_connection(kind, url) as conn:
         if kind in ("postgresql", "cockroachdb"):
             full = conn.exec_driver_sql("SELECT version()").scalar_one()
+            if plugin := plugin_engine_detected(kind, full):  # an installed engine claims this product
+                return plugin, conn.exec_driver_sql("SHOW server_version").scalar_one().split()[0]
             crdb = cockroach_version(full)
             if crdb is not None or "CockroachDB" in full:
                 return "cockroachdb", crdb or "0"
             return "postgresql", conn.exec_driver_sql("SHOW server_version").scalar_one().split()[0]
         version = conn.exec_driver_sql("SELECT VERSION()").scalar_one()
-        return ("mariadb" if "mariadb" in version.lower() else "mysql"), version
+        return (plugin_engine_detected(kind, version) or ("mariadb" if "mariadb" in version.lower() else "mysql"),
+                version)
 
 
 # SQLSTATE / MySQL errno -> what it means for a target we tried to reach
