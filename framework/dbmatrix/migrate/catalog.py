@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 # Bookkeeping tables of the migration tools: never part of the user's schema.
-TOOL_TABLES = frozenset({"alembic_version", "_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock"})
+TOOL_TABLES = frozenset({"alembic_version", "_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock",
+                         "django_migrations"})
 
 Catalog = dict[str, Any]
 
