@@ -66,7 +66,7 @@ def _lines(diffs: list[str], limit: int = 12) -> str:
 def single_head(walk: Walk) -> list[CheckResult]:
     """The chain can be read and has exactly one head; several heads are named with their branches."""
     if walk.tool == "django":
-        return single_leaf(walk)  # Django's heads are per app: one cell per app, named migrate.single_leaf
+        return []  # Django has a head per app: migrate.single_leaf judges its graph
     if walk.chain_error:
         return [CheckResult("single_head", FAIL, detail=f"the chain cannot be read: {walk.chain_error}")]
     if len(walk.heads) > 1:
@@ -78,20 +78,22 @@ def single_head(walk: Walk) -> list[CheckResult]:
                         detail=f"one head: {walk.heads[0] if walk.heads else '(empty chain)'}")]
 
 
+@check("single_leaf")
 def single_leaf(walk: Walk) -> list[CheckResult]:
     """Django: the graph can be built and each app has one leaf migration; conflicting leaves are named."""
+    if walk.tool != "django":
+        return []
     if walk.chain_error:
         return [CheckResult("single_leaf", FAIL, detail=f"the migration graph cannot be built: {walk.chain_error}")]
-    out = []
-    for app, leaves in sorted(walk.extra.get("leaves", {}).items()):
-        if len(leaves) > 1:
-            out.append(CheckResult("single_leaf", FAIL, app, detail=(
-                f"app {app} has {len(leaves)} leaf migrations: {', '.join(leaves)} (conflicting: "
-                "makemigrations --merge joins them)"), findings=[{"app": app, "leaf": n} for n in leaves]))
-        else:
-            out.append(CheckResult("single_leaf", PASS, app,
-                                   detail=f"app {app}: one leaf, {leaves[0] if leaves else '(none)'}"))
-    return out
+    leaves = walk.extra.get("leaves", {})
+    split = {app: names for app, names in sorted(leaves.items()) if len(names) > 1}
+    if split:
+        return [CheckResult("single_leaf", FAIL, detail="; ".join(
+            f"app {app} has {len(names)} leaf migrations: {', '.join(names)} (conflicting: makemigrations --merge "
+            "joins them)" for app, names in split.items()),
+            findings=[{"app": app, "leaf": n} for app, names in split.items() for n in names])]
+    return [CheckResult("single_leaf", PASS, detail="one leaf per app: " + ", ".join(
+        f"{app}.{names[0]}" for app, names in sorted(leaves.items()) if names))]
 
 
 @check("upgrade")

@@ -50,6 +50,7 @@ class DjangoProject:
         from django.db.migrations.loader import MigrationLoader
 
         loader = MigrationLoader(None, ignore_no_migrations=True)
+        self._graph = loader.graph
         with_migrations = sorted({k[0] for k in loader.graph.nodes})
         if apps:
             for label in apps:
@@ -66,6 +67,10 @@ class DjangoProject:
                          if not registry.get_app_config(a).name.startswith("django.")]
         if not self.apps:
             raise UsageError(f"--django {spec}: no installed app of the project has migrations")
+
+    def step_ids(self) -> list[str]:
+        """The walk's migrations in its order, read from the files alone (pytest parametrizes its cells by them)."""
+        return [_id(k) for k in walk_order(self._graph, self.apps)[0]]
 
     def load_models(self, spec: str) -> Any:
         raise UsageError("--models is for alembic and yoyo chains; Django's model_drift is makemigrations --check")
@@ -136,6 +141,20 @@ def _bounded(kind: str) -> Iterator[None]:
         connection_created.disconnect(bound)
 
 
+def walk_order(graph: Any, apps: list[str]) -> tuple[list[Key], list[Key]]:
+    """(walked, prerequisites): every migration the selected apps' leaves need, dependencies first. A migration of
+    another app is walked when it needs a selected one (it cannot be applied before it), else applied first."""
+    plan: list[Key] = []
+    for app in apps:
+        for leaf in graph.leaf_nodes(app):
+            plan += [k for k in graph.forwards_plan(leaf) if k not in plan]
+    walked: list[Key] = []
+    for key in plan:
+        if key[0] in apps or any(p.key in walked for p in graph.node_map[key].parents):
+            walked.append(key)
+    return walked, [k for k in plan if k not in walked]
+
+
 class DjangoChain:
     """The selected apps' migrations on Django's ``default`` connection (the scratch database): the walk's Chain."""
 
@@ -156,22 +175,9 @@ class DjangoChain:
         self._statements: list[str] = []
         self._in_python: dict[str, Any] | None = None  # the counts of the RunPython running now
         self._hook: Callable[[], None] | None = None
-        self._plan, self._prerequisites = self._order()
+        self._plan, self._prerequisites = walk_order(self.graph, apps)
 
     # --- the graph ----------------------------------------------------------------------------------------
-    def _order(self) -> tuple[list[Key], list[Key]]:
-        """(walked, prerequisites): every migration the selected apps' leaves need, dependencies first. A migration
-        of another app is walked when it needs a selected one (it cannot be applied before it), else applied first."""
-        plan: list[Key] = []
-        for app in self.apps:
-            for leaf in self.graph.leaf_nodes(app):
-                plan += [k for k in self.graph.forwards_plan(leaf) if k not in plan]
-        walked: list[Key] = []
-        for key in plan:
-            if key[0] in self.apps or any(p.key in walked for p in self.graph.node_map[key].parents):
-                walked.append(key)
-        return walked, [k for k in plan if k not in walked]
-
     def leaves(self) -> dict[str, list[str]]:
         return {app: sorted(n for _, n in self.graph.leaf_nodes(app)) for app in self.apps}
 
@@ -275,25 +281,23 @@ class DjangoChain:
             sql = [self.connection.ops.start_transaction_sql(), *sql, self.connection.ops.end_transaction_sql()]
         return "\n".join(sql) + "\n"
 
-    def drift(self) -> list[str] | str:
+    def drift(self) -> list[str]:
         """``makemigrations --check --dry-run`` for the selected apps: the operations it would write."""
         from django.core.management import call_command
         from django.core.management.base import CommandError
 
-        out = io.StringIO()
-        try:
-            call_command("makemigrations", *self.apps, check=True, dry_run=True, stdout=out, stderr=io.StringIO(),
-                         interactive=False, verbosity=1)
-        except SystemExit:
-            pass  # --check exits 1 when there are changes; the output names them
-        except CommandError as exc:
-            return f"makemigrations --check: {exc}"
-        found, app = [], None
-        for line in out.getvalue().splitlines():
-            if line.startswith("Migrations for '"):
-                app = line.split("'")[1]
-            elif line.startswith("    ") and app:
-                found.append(f"{app}: {line.strip()}")
+        found = []
+        for app in self.apps:  # one app at a time: a conflict in one app does not hide drift in another
+            out = io.StringIO()
+            try:
+                call_command("makemigrations", app, check=True, dry_run=True, stdout=out, stderr=io.StringIO(),
+                             interactive=False, verbosity=1)
+            except SystemExit:
+                pass  # --check exits 1 when there are changes; the output names them
+            except CommandError as exc:
+                found.append(f"{app}: makemigrations --check refused: {' '.join(str(exc).split())}")
+                continue
+            found += [f"{app}: {line.strip()}" for line in out.getvalue().splitlines() if line.startswith("    ")]
         return found
 
     @contextmanager
@@ -303,13 +307,14 @@ class DjangoChain:
             yield
 
     def _wrapper(self, execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+        counts = self._in_python
+        if counts is None:
+            self._statements.append(sql)  # before it runs: a statement that fails is one the migration sent
         result = execute(sql, params, many, context)
-        if self._in_python is not None:
-            self._in_python["statements"] += 1
+        if counts is not None:
+            counts["statements"] += 1
             if sql.lstrip().lower().startswith(_DML):
-                self._in_python["rows"] += max(context["cursor"].rowcount or 0, 0)
-        else:
-            self._statements.append(sql)
+                counts["rows"] += max(context["cursor"].rowcount or 0, 0)
         if self._hook is not None:
             self._hook()
         return result
