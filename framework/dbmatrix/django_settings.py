@@ -77,15 +77,18 @@ def configure(settings_module: str, pythonpath: list[Path] | None = None) -> Non
             raise UsageError(f"Django is already configured with {have} in this process, not {settings_module}")
         django.setup()
         return
-    from .migrate.guard import no_connections
+    from .migrate.guard import ForeignDatabase, no_connections
 
     try:
         with no_connections(f"the Django settings module {settings_module}"):
             module = importlib.import_module(settings_module)
-    except UsageError:
+    except (UsageError, ForeignDatabase):
         raise
     except ImportError as exc:
         raise UsageError(f"--django: cannot import {settings_module}: {exc} (is --pythonpath right?)") from None
+    except Exception as exc:  # noqa: BLE001 - the settings module itself fails: one line, not a traceback
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise UsageError(f"--django: importing {settings_module} failed: {type(exc).__name__}: {first}") from None
     values = {k: getattr(module, k) for k in dir(module) if k.isupper()}
     values["DATABASES"] = {}
     values["SETTINGS_MODULE"] = settings_module
