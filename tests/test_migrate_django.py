@@ -96,6 +96,15 @@ def test_planted_defects_are_caught_and_named(tmp_path: Path) -> None:
     assert "tables.halfway_part.columns.size: only after" in my["detail"]
 
 
+def test_a_graph_django_cannot_build_is_named(tmp_path: Path) -> None:
+    proc = migrate("--django", "defsite.broken_settings", "--pythonpath", str(DEFECTS), "--target", "sqlite",
+                   "--out", str(tmp_path))
+    assert proc.returncode == 1, proc.stderr
+    [leaf] = by(results(tmp_path), "migrate.single_leaf", "sqlite")
+    assert leaf["outcome"] == "fail" and "NodeNotFoundError: Migration broken.0001_initial dependencies reference " \
+        "nonexistent parent node ('broken', '0000_missing')" in leaf["detail"]
+
+
 def test_settings_connecting_on_import_are_stopped(tmp_path: Path) -> None:
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as pg:
         pg.execute("DROP TABLE IF EXISTS dbmatrix_sentinel_django")
