@@ -212,10 +212,8 @@ class DjangoChain:
     def _executor(self) -> Any:
         from django.db.migrations.executor import MigrationExecutor
 
-        executor = MigrationExecutor(self.connection)
-        executor.loader = self.loader
-        self.loader.build_graph()  # re-reads django_migrations: what is applied now
-        self.graph = self.loader.graph
+        executor = MigrationExecutor(self.connection)  # a fresh loader: what django_migrations says now
+        self.loader, self.graph = executor.loader, executor.loader.graph
         return executor
 
     def prepare(self) -> None:
