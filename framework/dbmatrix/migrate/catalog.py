@@ -76,6 +76,10 @@ def _table(conn: Connection, insp: sa.Inspector, name: str) -> dict[str, Any]:
             "onupdate": (opts.get("onupdate") or "NO ACTION").upper(),
         }
     uniques = {u.get("name") or _anon(u["column_names"]): u["column_names"] for u in insp.get_unique_constraints(name)}
+    if engine == "sqlite":
+        for cols in _sqlite_column_uniques(conn, name):
+            if cols not in uniques.values():
+                uniques[_anon(cols)] = cols
     checks = {c.get("name") or _anon([c["sqltext"]]): _sql(c["sqltext"]) for c in insp.get_check_constraints(name)}
     indexes = {}
     for ix in insp.get_indexes(name):
@@ -98,6 +102,18 @@ def _table(conn: Connection, insp: sa.Inspector, name: str) -> dict[str, Any]:
         comment = None
     return {"columns": columns, "primary_key": pk.get("constrained_columns") or [], "foreign_keys": fks,
             "unique": uniques, "checks": checks, "indexes": indexes, "comment": comment}
+
+
+def _sqlite_column_uniques(conn: Connection, table: str) -> list[list[str]]:
+    """SQLite: the columns of each UNIQUE constraint, column-level ones (``name TEXT UNIQUE``) included, which the
+    inspector does not report (SQLite keeps them as automatic indexes only)."""
+    q = conn.dialect.identifier_preparer.quote
+    out = []
+    for row in conn.execute(sa.text(f"PRAGMA index_list({q(table)})")).mappings():
+        if row["origin"] == "u":
+            info = conn.execute(sa.text(f"PRAGMA index_info({q(row['name'])})")).mappings()
+            out.append([r["name"] for r in sorted(info, key=lambda r: r["seqno"])])
+    return out
 
 
 def _index_definitions(conn: Connection, table: str) -> dict[str, str]:
