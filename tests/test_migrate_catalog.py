@@ -55,6 +55,18 @@ def test_portable_reads_an_in_list_check_as_the_enum_it_spells(tmp_path: Path) -
     assert portable(cat)["tables"]["e"]["checks"] == []
 
 
+def test_portable_keys_foreign_keys_and_indexes_by_columns_not_names(tmp_path: Path) -> None:
+    cat = _snap(tmp_path / "f.db", "CREATE TABLE p (id INTEGER PRIMARY KEY)",
+                "CREATE TABLE c (id INTEGER PRIMARY KEY, p_id INT REFERENCES p (id), code VARCHAR(5), "
+                "slug VARCHAR(5) UNIQUE, CONSTRAINT c_code_uniq UNIQUE (code))",
+                "CREATE INDEX ix_c_p_id ON c (p_id)")
+    assert cat["tables"]["c"]["unique"] == {"c_code_uniq": ["code"], "(unnamed slug)": ["slug"]}
+    c = portable(cat)["tables"]["c"]
+    assert c["foreign_keys"] == {"(p_id) -> p(id)": {"ondelete": "NO ACTION"}}  # unnamed on SQLite: no matter
+    # the FK's own index is left out; the constraints are in, the column-level one too
+    assert c["indexes"] == {"(code)": {"unique": True}, "(slug)": {"unique": True}}
+
+
 def test_offline_statements_match_online_ones_up_to_their_parameters() -> None:
     offline = ("BEGIN;\n\n-- Running upgrade  -> r1\n\nCREATE TABLE t (\n    id INTEGER\n);\n\n"
                "INSERT INTO alembic_version (version_num) VALUES ('r1');\n\nUPDATE t SET id = 1 WHERE id = 2;\n\n"

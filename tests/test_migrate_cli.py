@@ -196,7 +196,7 @@ def test_async_env_with_prepend_sys_path_and_here(tmp_path: Path, target: str) -
     (["--alembic", "migrations/alembic/alembic.ini", "--models", "no_such_module_x:Base"], "cannot import"),
     (["--alembic", "migrations/alembic/alembic.ini", "--target", "nosuch"], "unknown target 'nosuch'"),
     (["--alembic", "migrations/alembic/alembic.ini", "--seed-rows", "-1"], "--seed-rows must be 0 or more"),
-    ([], "one of the arguments --alembic --yoyo is required"),
+    ([], "one of the arguments --alembic --yoyo --django is required"),
 ])
 def test_unusable_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
     proc = migrate(*args, "--out", str(tmp_path / "out"), timeout=60)

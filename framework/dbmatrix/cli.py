@@ -95,11 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("results", type=Path, help="results.json, a run folder, or OUT/latest")
     rep.add_argument("--out", type=Path, default=None, metavar="DIR", help="default: the results file's directory")
 
-    mi = sub.add_parser("migrate", help="dry-run a migration chain (alembic or yoyo) on every target's scratch")
+    mi = sub.add_parser("migrate", help="dry-run a migration chain (alembic, yoyo or Django) on every target's scratch")
     target_options(mi)
     src = mi.add_mutually_exclusive_group(required=True)
     src.add_argument("--alembic", type=Path, metavar="INI", help="the project's alembic.ini")
     src.add_argument("--yoyo", type=Path, metavar="DIR", help="a yoyo migrations directory")
+    src.add_argument("--django", metavar="SETTINGS", help="a Django settings module (or the project's manage.py)")
+    mi.add_argument("--app", action="append", default=[], metavar="LABEL",
+                    help="with --django: an app whose migrations are checked (repeatable; default: the project's apps)")
+    mi.add_argument("--pythonpath", action="append", default=[], type=Path, metavar="DIR",
+                    help="with --django: a directory to import the settings and apps from (repeatable)")
     mi.add_argument("--models", metavar="MODULE_OR_FILE:ATTR", help="MetaData or declarative Base for model_drift")
     mi.add_argument("--seed-rows", type=int, default=50_000, metavar="N", help="rows per table in the seeded run")
     mi.add_argument("--lock-budget-ms", type=float, default=None, metavar="MS",

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 # Bookkeeping tables of the migration tools: never part of the user's schema.
-TOOL_TABLES = frozenset({"alembic_version", "_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock"})
+TOOL_TABLES = frozenset({"alembic_version", "_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock",
+                         "django_migrations"})
 
 Catalog = dict[str, Any]
 
@@ -75,6 +76,10 @@ def _table(conn: Connection, insp: sa.Inspector, name: str) -> dict[str, Any]:
             "onupdate": (opts.get("onupdate") or "NO ACTION").upper(),
         }
     uniques = {u.get("name") or _anon(u["column_names"]): u["column_names"] for u in insp.get_unique_constraints(name)}
+    if engine == "sqlite":
+        for cols in _sqlite_column_uniques(conn, name):
+            if cols not in uniques.values():
+                uniques[_anon(cols)] = cols
     checks = {c.get("name") or _anon([c["sqltext"]]): _sql(c["sqltext"]) for c in insp.get_check_constraints(name)}
     indexes = {}
     for ix in insp.get_indexes(name):
@@ -97,6 +102,18 @@ def _table(conn: Connection, insp: sa.Inspector, name: str) -> dict[str, Any]:
         comment = None
     return {"columns": columns, "primary_key": pk.get("constrained_columns") or [], "foreign_keys": fks,
             "unique": uniques, "checks": checks, "indexes": indexes, "comment": comment}
+
+
+def _sqlite_column_uniques(conn: Connection, table: str) -> list[list[str]]:
+    """SQLite: the columns of each UNIQUE constraint, column-level ones (``name TEXT UNIQUE``) included, which the
+    inspector does not report (SQLite keeps them as automatic indexes only)."""
+    q = conn.dialect.identifier_preparer.quote
+    out = []
+    for row in conn.execute(sa.text(f"PRAGMA index_list({q(table)})")).mappings():
+        if row["origin"] == "u":
+            info = conn.execute(sa.text(f"PRAGMA index_info({q(row['name'])})")).mappings()
+            out.append([r["name"] for r in sorted(info, key=lambda r: r["seqno"])])
+    return out
 
 
 def _index_definitions(conn: Connection, table: str) -> dict[str, str]:
@@ -193,19 +210,32 @@ def portable(cat: Catalog) -> Catalog:
                             "has_default": _declared_default(v["default"])}
                         for c, v in t["columns"].items()},
             "primary_key": t["primary_key"],
-            "foreign_keys": {n: {k: fk[k] for k in ("columns", "references", "ondelete")}
-                             for n, fk in t["foreign_keys"].items()},
+            # keyed by what they constrain, not by name: engines (and Django per engine) name them differently,
+            # and SQLite leaves an inline REFERENCES unnamed
+            "foreign_keys": {f"({', '.join(fk['columns'])}) -> {fk['references']}": {"ondelete": fk["ondelete"]}
+                             for fk in t["foreign_keys"].values()},
             "checks": sorted(n for n in t["checks"]
                              if not n.startswith("(unnamed") and n not in {k for _, k in as_enum.values()}),
-            "indexes": {n: {"columns": ix["columns"], "unique": ix["unique"]} for n, ix in t["indexes"].items()
-                        if n in _declared_indexes(t)},
+            "indexes": _portable_indexes(t),
         }
     return {"tables": tables}
 
 
-def _declared_indexes(t: dict[str, Any]) -> set[str]:
-    # MariaDB adds an index per foreign key (named after the constraint); it is not part of the declared schema.
-    return {n for n in t["indexes"] if n not in t["foreign_keys"] and n != "PRIMARY"}
+def _portable_indexes(t: dict[str, Any]) -> dict[str, dict[str, bool]]:
+    """Indexes by their columns, unique constraints among them (PostgreSQL and MariaDB list a unique constraint's
+    index as an index, SQLite only as a constraint). A plain index on exactly a foreign key's columns is left out:
+    MariaDB/MySQL make one for every foreign key whether it is declared or not (Django declares it on the other
+    engines only), so it tells nothing about the chain."""
+    fk_columns = {tuple(fk["columns"]) for fk in t["foreign_keys"].values()}
+    out: dict[str, dict[str, bool]] = {}
+    for name, ix in t["indexes"].items():
+        if name == "PRIMARY" or (not ix["unique"] and tuple(ix["columns"]) in fk_columns):
+            continue
+        key = f"({', '.join(ix['columns'])})" if None not in ix["columns"] else name  # expression index: its name
+        out[key] = {"unique": out.get(key, {}).get("unique", False) or ix["unique"]}
+    for columns in t.get("unique", {}).values():
+        out[f"({', '.join(columns)})"] = {"unique": True}
+    return out
 
 
 _IN_LIST = re.compile(r"^\(*\s*(\w+)\s+IN\s*\(([^()]*)\)\s*\)*$", re.IGNORECASE)

@@ -129,6 +129,8 @@ def _lines(diffs: list[str], limit: int = 12) -> str:
 @check("single_head")
 def single_head(walk: Walk) -> list[CheckResult]:
     """The chain can be read and has exactly one head; several heads are named with their branches."""
+    if walk.tool == "django":
+        return []  # Django has a head per app: migrate.single_leaf judges its graph
     if walk.chain_error:
         return [CheckResult("single_head", FAIL, detail=f"the chain cannot be read: {walk.chain_error}")]
     if len(walk.heads) > 1:
@@ -138,6 +140,24 @@ def single_head(walk: Walk) -> list[CheckResult]:
                             findings=[{"head": h, "branch": walk.branches.get(h, [h])} for h in heads])]
     return [CheckResult("single_head", PASS,
                         detail=f"one head: {walk.heads[0] if walk.heads else '(empty chain)'}")]
+
+
+@check("single_leaf")
+def single_leaf(walk: Walk) -> list[CheckResult]:
+    """Django: the graph can be built and each app has one leaf migration; conflicting leaves are named."""
+    if walk.tool != "django":
+        return []
+    if walk.chain_error:
+        return [CheckResult("single_leaf", FAIL, detail=f"the migration graph cannot be built: {walk.chain_error}")]
+    leaves = walk.extra.get("leaves", {})
+    split = {app: names for app, names in sorted(leaves.items()) if len(names) > 1}
+    if split:
+        return [CheckResult("single_leaf", FAIL, detail="; ".join(
+            f"app {app} has {len(names)} leaf migrations: {', '.join(names)} (conflicting: makemigrations --merge "
+            "joins them)" for app, names in split.items()),
+            findings=[{"app": app, "leaf": n} for app, names in split.items() for n in names])]
+    return [CheckResult("single_leaf", PASS, detail="one leaf per app: " + ", ".join(
+        f"{app}.{names[0]}" for app, names in sorted(leaves.items()) if names))]
 
 
 @check("upgrade")
@@ -196,12 +216,15 @@ def partial_failure(walk: Walk) -> list[CheckResult]:
     failed = next((r for r in walk.records if r.up_error), None)
     if failed is None:
         return [] if walk.chain_error else [CheckResult("partial_failure", PASS, detail="no revision failed")]
+    atomic = walk.extra.get("atomic", {}).get(failed.step.id)
+    atomic = f" ({atomic})" if atomic else ""
     if not failed.leftover:
         return [CheckResult("partial_failure", PASS, failed.step.id,
-                            detail=f"revision {failed.step.id} failed and left the schema as it was")]
+                            detail=f"revision {failed.step.id} failed and left the schema as it was{atomic}")]
     return [CheckResult(
         "partial_failure", FAIL, failed.step.id,
-        detail=(f"revision {failed.step.id} failed after part of it was committed: the version table still says "
+        detail=(f"revision {failed.step.id}{atomic} failed after part of it was committed: the version table still "
+                f"says "
                 f"{', '.join(sorted(failed.applied_before)) or 'base'} but the schema changed: "
                 f"{_lines(failed.leftover)}"),
         findings=[{"revision": failed.step.id, "left_behind": d} for d in failed.leftover])]
@@ -312,6 +335,22 @@ def lint(walk: Walk) -> list[CheckResult]:
             "lint", FAIL if findings else PASS, rev,
             detail=(f"revision {rev}: " + "; ".join(f"{f['rule']}: {f['message']}" for f in findings)) if findings
             else f"revision {rev}: squawk found nothing", findings=findings))
+    return out
+
+
+@check("data_migration")
+def data_migration(walk: Walk) -> list[CheckResult]:
+    """Django: each migration with RunPython, on the seeded rows: rows changed forward and backward (measured)."""
+    seeded = walk.extra.get("seeded") or {}
+    out = []
+    for rev, counts in sorted((seeded.get("data") or {}).items()):
+        parts = [f"{d}: {c['rows']} row(s) changed by {c['statements']} statement(s)"
+                 for d, c in sorted(counts.items(), reverse=True)]
+        if "backward" not in counts:
+            parts.append("backward: not run (irreversible, or a later migration could not be reversed)")
+        out.append(CheckResult("data_migration", MEASURED, rev, detail=f"revision {rev} on {seeded['rows']} seeded "
+                               f"rows per table: " + "; ".join(parts),
+                               metrics={f"{d}_rows": c["rows"] for d, c in counts.items()}))
     return out
 
 

@@ -15,6 +15,10 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 def migrate_main(args: argparse.Namespace) -> int:
     source = MigrateSource("alembic", args.alembic) if args.alembic else MigrateSource("yoyo", args.yoyo)
+    if getattr(args, "django", None):
+        source = MigrateSource("django", args.django, args.app, args.pythonpath)
+    elif args.app or args.pythonpath:
+        raise UsageError("--app and --pythonpath go with --django")
     try:
         cells, run = run_migrate(source, args.target, args.require, args.out, args.models, args.seed_rows,
                                  args.lock_budget_ms, progress=lambda m: print(f"dbmatrix: {m}", file=sys.stderr),

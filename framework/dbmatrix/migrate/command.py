@@ -30,10 +30,13 @@ from .walk import MigrateOptions, Walk
 
 @dataclass
 class MigrateSource:
-    """What to migrate: ``tool`` is ``alembic`` (path to alembic.ini) or ``yoyo`` (a migrations directory)."""
+    """What to migrate: ``tool`` is ``alembic`` (path to alembic.ini), ``yoyo`` (a migrations directory) or
+    ``django`` (a settings module or manage.py, with ``apps`` and ``pythonpath``)."""
 
     tool: str
-    path: Path
+    path: Path | str
+    apps: list[str] | None = None
+    pythonpath: list[Path] | None = None
 
     def load(self) -> Any:
         # imported here: each tool is an optional dependency, needed only when its chain is migrated
@@ -41,6 +44,10 @@ class MigrateSource:
             from .alembic_project import AlembicProject
 
             return AlembicProject(self.path)
+        if self.tool == "django":
+            from .django_project import DjangoProject
+
+            return DjangoProject(str(self.path), self.apps, self.pythonpath)
         from .yoyo_chain import YoyoProject
 
         return YoyoProject(self.path)

@@ -77,3 +77,37 @@ def scratch_guard(scratch: URL) -> Iterator[ScratchGuard]:
     finally:
         event.remove(Engine, "before_cursor_execute", guard._before)
         event.remove(Engine, "engine_connect", guard._connected)
+
+
+_DBAPIS = ("psycopg", "psycopg2", "MySQLdb", "pymysql", "sqlite3", "mariadb", "asyncpg", "aiomysql", "asyncmy")
+
+
+@contextmanager
+def no_connections(what: str) -> Iterator[None]:
+    """Inside, opening a connection with any installed DBAPI is refused (``ForeignDatabase``): for code that must
+    not reach a database at all, such as a Django settings module while it is imported (it cannot know dbmatrix's
+    scratch database yet, so any database it reaches is the application's own)."""
+    import importlib
+
+    patched = []
+    for name in _DBAPIS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        original = getattr(module, "connect", None)
+        if original is None:
+            continue
+
+        def refuse(*args: Any, _name: str = name, **kw: Any) -> Any:
+            raise ForeignDatabase(f"{what} opened a database connection ({_name}.connect) while it was imported; "
+                                  "refused before its first statement: dbmatrix replaces DATABASES with its "
+                                  "scratch database, so settings must not connect anywhere themselves")
+
+        module.connect = refuse
+        patched.append((module, original))
+    try:
+        yield
+    finally:
+        for module, original in patched:
+            module.connect = original

@@ -19,6 +19,7 @@ from .walk import MigrateOptions, Walk
 # check -> (per revision?, default expected outcome, the target kinds it applies to (None: every kind))
 CASE_CHECKS: dict[str, tuple[bool, str, tuple[str, ...] | None]] = {
     "single_head": (False, PASS, None),
+    "single_leaf": (False, PASS, None),
     "upgrade": (True, PASS, None),
     "downgrade_restores": (True, PASS, None),
     "reupgrade": (True, PASS, None),
@@ -30,8 +31,9 @@ CASE_CHECKS: dict[str, tuple[bool, str, tuple[str, ...] | None]] = {
     "model_drift": (False, PASS, None),
     "bookkeeping": (False, PASS, None),
 }
-ALEMBIC_ONLY = {"offline_sql"}
-YOYO_ONLY = {"bookkeeping"}
+# the checks that exist for some tools only (Django's heads are per app: single_leaf)
+TOOLS_OF = {"offline_sql": ("alembic", "django"), "bookkeeping": ("yoyo",), "single_head": ("alembic", "yoyo"),
+            "single_leaf": ("django",)}
 
 _walks: dict[tuple[str, str, str], Walk | BaseException] = {}
 
@@ -108,7 +110,7 @@ def define_cases(namespace: dict[str, Any], tool: str, walk_of: WalkOf,
     expected outcome of (check, revision) cells, e.g. a lint finding that is real.
     """
     for check, (per_revision, default, kinds) in CASE_CHECKS.items():
-        if (check in ALEMBIC_ONLY and tool != "alembic") or (check in YOYO_ONLY and tool != "yoyo"):
+        if tool not in TOOLS_OF.get(check, (tool,)):
             continue
         # a check that means nothing on an engine (squawk lints PostgreSQL SQL) gives it no cell at all
         marks = [case_id(f"migrate.{check}"), axes("target", tool=tool, kinds=kinds or ())]

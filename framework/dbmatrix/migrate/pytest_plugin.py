@@ -22,6 +22,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--dbm-models", default=None, metavar="MODULE_OR_FILE:ATTR",
                 help="MetaData or declarative Base for migrate.model_drift")
     g.addoption("--dbm-seed-rows", type=int, default=None, metavar="N", help="rows per table (default 1000)")
+    g.addoption("--dbm-django", default=None, metavar="SETTINGS",
+                help="run the migrate.* checks on this Django project's migrations (settings module or manage.py)")
+    g.addoption("--dbm-django-app", action="append", default=[], metavar="LABEL",
+                help="with --dbm-django: an app whose migrations are checked (repeatable; default: the project's)")
+    parser.addini("dbm_django", "Django settings module whose migrations the migrate.* checks run on")
     parser.addini("dbm_alembic", "alembic.ini whose chain the migrate.* checks run on (relative to rootdir)")
     parser.addini("dbm_models", "MODULE_OR_FILE:ATTR for migrate.model_drift")
 
@@ -34,7 +39,13 @@ def alembic_ini(config: pytest.Config) -> Path | None:
     return (config.rootpath / from_ini).resolve() if from_ini else None
 
 
+def django_settings(config: pytest.Config) -> str | None:
+    return config.getoption("dbm_django") or config.getini("dbm_django") or None
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if django_settings(config):
+        config.args.append(str(Path(__file__).with_name("user_django_cases.py")))
     ini = alembic_ini(config)
     if ini is None:
         return

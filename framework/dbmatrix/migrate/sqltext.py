@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_TOOL = re.compile(r"alembic_version|_yoyo_|yoyo_lock", re.IGNORECASE)
+_TOOL = re.compile(r"alembic_version|_yoyo_|yoyo_lock|django_migrations", re.IGNORECASE)
 _SKIP = re.compile(r"^(begin|commit|rollback|select|pragma|show|set |savepoint|release)", re.IGNORECASE)
 _PARAM = re.compile(r"%\(\w+\)s|%s|\?|(?<!:):\w+|\$\d+")
 
