@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
 
+from ..engines import mysql as mysql_engine
 from ..errors import DriverError
 from ..redaction import scrub
 from .hosted import cockroach_version
@@ -40,14 +41,17 @@ def admin_drivername(kind: str) -> str:
 def admin_connection(kind: str, url: URL) -> Iterator[Connection]:
     """An AUTOCOMMIT SQLAlchemy connection to ``url``; database errors come out as one-line DriverError."""
     connect_args: dict[str, object] = {}
+    drivername = admin_drivername(kind)
     if kind in ("postgresql", "cockroachdb"):
-        connect_args["connect_timeout"] = PROBE_CONNECT_TIMEOUT_S
+        connect_args["connect_timeout"] = PROBE_CONNECT_TIMEOUT_S  # libpq: TCP, TLS and authentication
     elif kind == "mysql":
-        connect_args["connect_timeout"] = PROBE_CONNECT_TIMEOUT_S
+        connect_args.update(mysql_engine.bounded_connect_args("pymysql" if "pymysql" in drivername else "MySQLdb"))
     engine = sa.create_engine(
-        url.set(drivername=admin_drivername(kind)), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool,
+        url.set(drivername=drivername), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool,
         connect_args=connect_args,
     )
+    if kind == "mysql":
+        sa.event.listen(engine, "connect", lambda dbapi_conn, _record: mysql_engine.after_handshake(dbapi_conn))
     try:
         with engine.connect() as conn:
             yield conn
