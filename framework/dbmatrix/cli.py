@@ -168,6 +168,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.close()
         run.cleanup()
         restore_signals()
+    if run.write_error:
+        raise UsageError(run.write_error)
     if interrupt.requested():
         wrote = f"partial results (incomplete) in {run.written}" if run.written else "no results written"
         print(f"dbmatrix: interrupted by {interrupt.signal_name()}; scratch cleaned up; {wrote}", file=sys.stderr)
@@ -257,11 +259,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from .report.diff import compare, render_diff, render_diff_markdown
     from .report.diff_html import render_diff_html
-    from .results import load_document, write_text_atomic
+    from .results import load_document, output_file, write_text_atomic
 
     for path in (args.html, args.md):
-        if path is not None and path.is_dir():
-            raise UsageError(f"{path} is a directory; give a file name")
+        if path is not None:
+            output_file(path)  # a directory or a device is refused before anything is compared or printed
     report = compare(load_document(args.old), load_document(args.new))
     sys.stdout.write(render_diff(report))
     for path, render in ((args.html, render_diff_html), (args.md, render_diff_markdown)):

@@ -57,6 +57,7 @@ class MatrixRun:
     prepared: bool = False
     support: list[Target] = field(default_factory=list)  # primaries of selected replicas: prepared, no cells
     written: Path | None = None  # results.json (or the shard file) once written
+    write_error: str | None = None  # why the results could not be written (full disk, a device at --out)
     _place: CellPlace | None = None
     _scratch: list[ScratchSpace] = field(default_factory=list)
     _embedded: list[EmbeddedPostgres] = field(default_factory=list)

@@ -25,7 +25,7 @@ from .errors import DriverError, UsageError
 from .expectations import Expectations, verdict
 from .matrix import TARGET_DRIVER, Column, MatrixRun, write_run
 from .redact_reports import RedactReports
-from .results import DEVIATION, ERROR, SKIPPED, SUPPORTED, UNSUPPORTED, merge_documents
+from .results import DEVIATION, ERROR, SKIPPED, SUPPORTED, UNSUPPORTED, OutputError, merge_documents
 from .targets.capabilities import profile_entry, refusal_errors
 from .targets.model import OK
 
@@ -293,6 +293,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     try:
         with interrupt.shielded():  # a second Ctrl-C must not cut the results file or the cleanup in half
             _write(session, run, exitstatus)
+    except OutputError as exc:  # a full disk or a device at --out: one line from the command, not a traceback
+        run.write_error = str(exc)
     finally:
         run.cleanup()
 
