@@ -264,7 +264,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
     for path in (args.html, args.md):
         if path is not None:
             output_file(path)  # a directory or a device is refused before anything is compared or printed
-    report = compare(load_document(args.old), load_document(args.new))
+    old, new = load_document(args.old), load_document(args.new)
+    for path, doc in ((args.old, old), (args.new, new)):
+        if not doc["results"]:  # comparing against nothing would say "no change" about every cell
+            raise UsageError(f"{path} has no cells (run {doc['run']['id']}): nothing to compare")
+    report = compare(old, new)
     sys.stdout.write(render_diff(report))
     for path, render in ((args.html, render_diff_html), (args.md, render_diff_markdown)):
         if path is not None:

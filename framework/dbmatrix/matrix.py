@@ -7,7 +7,6 @@ plugin. Nothing here knows pytest.
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from .targets.embedded import EmbeddedPostgres
 from .targets.model import OK, Target
 from .targets.scratch import ScratchSpace, create_scratch, replica_url, wait_for_replay
 from .targets.urls import parse_url
+from .vocabulary import SHARD_NAME_PATTERN
 
 TARGET_DRIVER, TARGET, PAIR, PAIR_DRIVER = ("target", "driver"), ("target",), ("pair",), ("pair", "driver")
 
@@ -266,6 +266,6 @@ def write_run(data: dict, out_dir: Path) -> Path:
 
 
 def check_shard_name(name: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+    if not SHARD_NAME_PATTERN.fullmatch(name):
         raise UsageError(f"shard name must be letters, digits, '_', '.' or '-' (got {name!r})")
     return name

