@@ -77,3 +77,110 @@ def test_a_server_that_never_answers_makes_every_verb_give_up_with_one_line(
     if verb in ("run", "migrate"):  # --require: a target that must answer and does not is exit 2, one line
         assert proc.returncode == 2, said
         assert len(proc.stderr.strip().splitlines()) <= 2, proc.stderr
+
+
+# --- a target that stops answering mid-run ------------------------------------------------------------------------
+
+class FreezingProxy:
+    """A TCP proxy to the shared PostgreSQL that, once ``flag`` exists, freezes: established connections get no
+    more bytes and new ones are accepted and never answered (what a SIGSTOPped server looks like to a client)."""
+
+    def __init__(self, flag: Path, upstream: tuple[str, int] = ("127.0.0.1", 5432)):
+        self.flag, self.upstream = flag, upstream
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(64)
+        self.port = self.server.getsockname()[1]
+        self.socks: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def frozen(self) -> bool:
+        return self.flag.exists()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client = self.server.accept()[0]
+            except OSError:
+                return
+            self.socks.append(client)
+            if self.frozen:
+                continue
+            up = socket.create_connection(self.upstream)
+            self.socks.append(up)
+            for a, b in ((client, up), (up, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                if self.frozen:
+                    return  # swallow: the peer waits for an answer that never comes
+                dst.sendall(data)
+        except OSError:
+            return
+
+    def close(self) -> None:
+        self.server.close()
+        for s in self.socks:
+            s.close()
+
+
+FREEZING_CASES = '''
+import os
+import pathlib
+
+
+def answer(cell):
+    s = cell.connect()
+    s.execute("SELECT 1")
+    cell.supported()
+
+
+def test_before(cell):
+    answer(cell)
+
+
+def test_freeze(cell):
+    pathlib.Path(os.environ["DBM_TEST_FREEZE"]).touch()
+    answer(cell)
+''' + "".join(f"\n\ndef test_after_{i}(cell):\n    answer(cell)\n" for i in range(6))
+
+
+def test_a_target_that_stops_answering_is_detected_once_and_its_remaining_cells_skipped(tmp_path: Path) -> None:
+    """Before: a frozen PostgreSQL cost ~10 s per remaining cell (~18 min for 109 cells), each an ``error``."""
+    import json
+    import os
+
+    import psycopg
+
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    (cases / "test_frozen.py").write_text(FREEZING_CASES, encoding="utf-8")
+    flag = tmp_path / "freeze"
+    proxy = FreezingProxy(flag)
+    out = tmp_path / "out"
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [*CLI, "run", "--target", f"mute=postgresql://postgres@127.0.0.1:{proxy.port}/postgres",
+             "--driver", "psycopg", "--cases", str(cases), "--out", str(out)],
+            cwd=tmp_path, capture_output=True, text=True, timeout=240, env={**os.environ, "DBM_TEST_FREEZE": str(flag)})
+    finally:
+        proxy.close()
+    took = time.monotonic() - start
+    doc = json.loads((out / "latest" / "results.json").read_text(encoding="utf-8"))
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as pg:
+        pg.execute(f"DROP DATABASE IF EXISTS dbmatrix_{doc['run']['id']} WITH (FORCE)")  # the frozen run's scratch
+    cells = {r["case"].rsplit(".", 1)[-1]: r for r in doc["results"]}
+    assert cells["before"]["outcome"] == "supported", cells["before"]
+    frozen = cells["freeze"]
+    assert (frozen["outcome"], frozen["mechanism"]) == ("skipped", "target-stopped"), frozen
+    after = [cells[f"after_{i}"] for i in range(6)]
+    assert all(c["outcome"] == "skipped" and "stopped answering at" in c["detail"] for c in after), after
+    assert all(c["metrics"].get("wall_ms", 0) < 1000 for c in after), after  # skipped at once, not timed out
+    target = next(t for t in doc["targets"] if t["name"] == "mute")
+    assert target["status"] == "skipped" and "stopped answering at" in target["reason"], target
+    assert "stopped answering" in proc.stdout + proc.stderr and "Traceback" not in proc.stdout + proc.stderr
+    assert took < 90, took  # the freeze costs the connect bound twice, not a bound per remaining cell

@@ -27,6 +27,7 @@ from .matrix import TARGET_DRIVER, Column, MatrixRun, write_run
 from .redact_reports import RedactReports
 from .results import DEVIATION, ERROR, SKIPPED, SUPPORTED, UNSUPPORTED, OutputError, merge_documents
 from .targets.capabilities import profile_entry, refusal_errors
+from .targets.liveness import after_cell
 from .targets.model import OK
 
 RUN_KEY = pytest.StashKey[MatrixRun]()
@@ -254,6 +255,8 @@ def _deviation(c: Cell) -> AssertionError:
 def _finish(run: MatrixRun, c: Cell, item: pytest.Item, missing: list[tuple[str, str]]) -> str | None:
     r = c.result
     assert r is not None
+    if not interrupt.requested():
+        after_cell(c.target, r)  # a target that stopped answering: this cell and every later one on it are skipped
     if interrupt.requested() and r.outcome == ERROR:
         # cut short by Ctrl-C/SIGTERM: not a finding about the database, and not a bug of ours
         r.outcome, r.mechanism, r.detail = SKIPPED, "interrupted", f"interrupted by {interrupt.signal_name()}"
