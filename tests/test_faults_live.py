@@ -184,3 +184,60 @@ def test_a_target_that_stops_answering_is_detected_once_and_its_remaining_cells_
     assert target["status"] == "skipped" and "stopped answering at" in target["reason"], target
     assert "stopped answering" in proc.stdout + proc.stderr and "Traceback" not in proc.stdout + proc.stderr
     assert took < 90, took  # the freeze costs the connect bound twice, not a bound per remaining cell
+
+
+def test_sigterm_with_a_frozen_server_says_truly_what_was_left_and_how_to_remove_it(tmp_path: Path) -> None:
+    """Before: after SIGTERM with a frozen PostgreSQL, "could not drop scratch ..." then "scratch cleaned up"."""
+    import os
+    import signal
+
+    import psycopg
+
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    (cases / "test_hang.py").write_text(
+        "import os, pathlib, time\n\n\ndef test_hang(cell):\n    cell.connect().execute('SELECT 1')\n"
+        "    pathlib.Path(os.environ['DBM_TEST_FREEZE']).touch()\n    time.sleep(120)\n", encoding="utf-8")
+    flag = tmp_path / "freeze"
+    proxy = FreezingProxy(flag)
+    try:
+        proc = subprocess.Popen(
+            [*CLI, "run", "--target", f"mute=postgresql://postgres@127.0.0.1:{proxy.port}/postgres",
+             "--driver", "psycopg", "--cases", str(cases), "--out", str(tmp_path / "out")],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "DBM_TEST_FREEZE": str(flag)})
+        deadline = time.monotonic() + 120
+        while not flag.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert flag.exists(), proc.communicate()
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        proxy.close()
+    said = out + err
+    names = [w.strip(",;") for w in said.split() if w.startswith("dbmatrix_")]
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as pg:
+        for name in set(names):
+            pg.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert proc.returncode == 143, said
+    assert "could not drop scratch" in said and "scratch cleaned up" not in said, said
+    assert "scratch left behind: dbmatrix_" in err and "dbmatrix clean" in err, err
+    assert "Traceback" not in said
+    assert took < 20, took  # the drop waits out one connect bound (5 s), then the run is gone
+
+
+@pytest.mark.parametrize(("source", "cause"), [("def test_x(cell:\n    pass\n", "SyntaxError"),
+                                               ("import no_such_module_dbm\n", "No module named 'no_such_module_dbm'")])
+def test_a_case_module_that_cannot_load_names_its_cause(source: str, cause: str, tmp_path: Path) -> None:
+    """Before: "interrupted; nothing was written", exit 130, no cause."""
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    (cases / "test_broken.py").write_text(source, encoding="utf-8")
+    proc = subprocess.run([*CLI, "run", "--target", "sqlite", "--cases", str(cases), "--out", str(tmp_path / "out")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("dbmatrix: error: cannot load case module") and "test_broken.py" in last, last
+    assert cause in last and "interrupted" not in proc.stderr, proc.stderr

@@ -129,6 +129,28 @@ def main(argv: list[str] | None = None) -> int:
         return interrupt.exit_code()
 
 
+def cleanup_said(left_behind: list[str]) -> str:
+    """What cleanup did, truly: every scratch space dropped, or which were left and how they go away."""
+    if not left_behind:
+        return "scratch cleaned up"
+    return (f"scratch left behind: {', '.join(left_behind)} (the server did not answer); `dbmatrix clean` "
+            "removes it once this process has exited")
+
+
+class CollectErrors:
+    """pytest plugin: the first line that says why a case module could not be loaded (a syntax or import error)."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def pytest_collectreport(self, report: Any) -> None:
+        if report.failed:
+            lines = [line.strip() for line in str(report.longrepr).splitlines() if line.strip()]
+            cause = next((line.lstrip("E").strip() for line in reversed(lines) if line.startswith("E ")),
+                         lines[-1] if lines else "unknown error")
+            self.errors.append(f"cannot load case module {report.nodeid or report.fspath}: {scrub(cause)}")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
@@ -146,6 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_out_dir(out)
     restore_signals = interrupt.install()
+    collect_errors = CollectErrors()
     pyargs = [str(cases), "--dbm-out", str(out), "-p", "no:cacheprovider", f"--rootdir={cases.parent}"]
     if args.router:
         from .routing import load_router
@@ -158,7 +181,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         say = progress.message if progress else lambda m: print(f"dbmatrix: {m}")
         run.prepare(say)
         warn_leftovers(run.targets, say)
-        plugins: list[Any] = [PresetRun(run)]
+        plugins: list[Any] = [PresetRun(run), collect_errors]
         if progress is not None:
             plugins.append(progress)
             pyargs += ["-p", "no:terminal", "--dbm-quiet-summary"]
@@ -172,8 +195,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(run.write_error)
     if interrupt.requested():
         wrote = f"partial results (incomplete) in {run.written}" if run.written else "no results written"
-        print(f"dbmatrix: interrupted by {interrupt.signal_name()}; scratch cleaned up; {wrote}", file=sys.stderr)
+        print(f"dbmatrix: interrupted by {interrupt.signal_name()}; {cleanup_said(run.left_behind)}; {wrote}",
+              file=sys.stderr)
         return interrupt.exit_code()
+    if code == pytest.ExitCode.INTERRUPTED and collect_errors.errors:
+        # pytest's "interrupted" also means a case module failed to import: name the cause, not a signal
+        more = len(collect_errors.errors) - 1
+        raise UsageError(collect_errors.errors[0] + (f" (and {more} more module(s) that cannot load)" if more else ""))
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
