@@ -6,6 +6,7 @@ import importlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
+from ..engines.mysql import with_utf8_password
 from ..errors import DriverError
 from . import params
 from .base import AsyncSession, ConnectInfo, DriverAdapter, Result, Session, cursor_result, translate
@@ -84,7 +85,7 @@ class AsyncmyAdapter(DriverAdapter):
         session = AsyncmySession(self, info)
 
         async def connect() -> Any:
-            return await asyncmy.connect(**connect_kwargs(info))
+            return await asyncmy.connect(**with_utf8_password(connect_kwargs(info)))
 
         try:
             with connect_errors(self):

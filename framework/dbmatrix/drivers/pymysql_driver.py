@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from ..engines.mysql import with_utf8_password
+from .base import ConnectInfo
 from .mysql_common import MySQLDBAPIAdapter
 
 
 class PyMySQLAdapter(MySQLDBAPIAdapter):
     id: ClassVar[str] = "pymysql"
     modules: ClassVar[tuple[str, ...]] = ("pymysql",)
+
+    def connect_kwargs(self, info: ConnectInfo) -> dict[str, Any]:
+        return with_utf8_password(super().connect_kwargs(info))

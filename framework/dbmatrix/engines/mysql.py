@@ -45,6 +45,15 @@ def after_handshake(dbapi_connection: Any) -> None:
         dbapi_connection._read_timeout = dbapi_connection._write_timeout = READ_TIMEOUT_S
 
 
+def with_utf8_password(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """PyMySQL and asyncmy send a ``str`` password as Latin-1: any other character fails with an encoding error that
+    quotes it (and its position). The server hashes the bytes the client sends, as UTF-8 on a utf8mb4 connection,
+    so the password goes as UTF-8 bytes (mysqlclient encodes ``str`` as UTF-8 itself)."""
+    if isinstance(kwargs.get("password"), str):
+        return {**kwargs, "password": kwargs["password"].encode("utf-8")}
+    return kwargs
+
+
 def admin_dbapi_connection(url: URL) -> Any:
     """An autocommit PyMySQL (else mysqlclient) connection to ``url``, every wait bounded."""
     module = "pymysql" if importlib.util.find_spec("pymysql") is not None else "MySQLdb"
@@ -55,7 +64,7 @@ def admin_dbapi_connection(url: URL) -> Any:
     if url.port:
         kwargs["port"] = url.port
     kwargs.update({k: v for k, v in url.query.items() if isinstance(v, str)})
-    conn = importlib.import_module(module).connect(**kwargs)
+    conn = importlib.import_module(module).connect(**(with_utf8_password(kwargs) if module == "pymysql" else kwargs))
     after_handshake(conn)
     return conn
 

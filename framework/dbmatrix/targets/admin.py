@@ -45,7 +45,10 @@ def admin_connection(kind: str, url: URL) -> Iterator[Connection]:
     if kind in ("postgresql", "cockroachdb"):
         connect_args["connect_timeout"] = PROBE_CONNECT_TIMEOUT_S  # libpq: TCP, TLS and authentication
     elif kind == "mysql":
-        connect_args.update(mysql_engine.bounded_connect_args("pymysql" if "pymysql" in drivername else "MySQLdb"))
+        module = "pymysql" if "pymysql" in drivername else "MySQLdb"
+        connect_args.update(mysql_engine.bounded_connect_args(module))
+        if module == "pymysql" and url.password:
+            connect_args.update(mysql_engine.with_utf8_password({"password": url.password}))
     engine = sa.create_engine(
         url.set(drivername=drivername), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool,
         connect_args=connect_args,
