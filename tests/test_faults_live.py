@@ -241,3 +241,60 @@ def test_a_case_module_that_cannot_load_names_its_cause(source: str, cause: str,
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("dbmatrix: error: cannot load case module") and "test_broken.py" in last, last
     assert cause in last and "interrupted" not in proc.stderr, proc.stderr
+
+
+def dirs_of(pid: int, tmp_root: Path) -> list[Path]:
+    """The temp dirs whose owner marker names process ``pid`` (other engineers' runs share this machine)."""
+    def marker(d: Path) -> str:
+        try:
+            return (d / ".dbmatrix-owner").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    return [d for d in tmp_root.glob("dbmatrix_*") if f"pid={pid} " in marker(d)]
+
+
+def servers_in(dirs: list[Path]) -> list[str]:
+    """Processes (an embedded postgres) whose command line names one of ``dirs``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        found += [cmd for d in dirs if str(d) in cmd]
+    return found
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_migrate_stopped_by_a_signal_stops_its_embedded_server_and_says_so(signum: str, tmp_path: Path) -> None:
+    """Before: ``migrate`` had no signal handling: SIGTERM killed it at once and 5 of 5 runs left an embedded
+    PostgreSQL server running (plus its temp dir)."""
+    import os
+    import signal
+    import tempfile
+
+    tmp_root = Path(tempfile.gettempdir())
+    proc = subprocess.Popen(
+        [*CLI, "migrate", "--target", "postgres-embedded", "--alembic",
+         str(REPO / "tests" / "migrate_chains" / "app_project" / "alembic.ini"), "--out", str(tmp_path / "out")],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    assert proc.stderr is not None
+    lines = []
+    for line in proc.stderr:  # wait until the embedded server is up and the chain is being walked
+        lines.append(line)
+        if "walking the chain" in line:
+            break
+    ours = dirs_of(proc.pid, tmp_root)
+    assert ours and servers_in(ours), "the embedded server of the run was not found"
+    sent = time.monotonic()
+    proc.send_signal(getattr(signal, signum))
+    out, err = proc.communicate(timeout=60)
+    took = time.monotonic() - sent
+    err = "".join(lines) + err
+    assert proc.returncode == 128 + getattr(signal, signum), err
+    assert took < 15, took
+    assert err.strip().splitlines()[-1] == f"dbmatrix: interrupted by {signum}; scratch cleaned up; no results written"
+    assert "Traceback" not in out + err, err
+    assert not servers_in(ours), "an embedded server outlived the run"
+    assert not [d for d in ours if d.exists()], "a temp dir outlived the run"

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, interrupt
 from .errors import DriverError, UsageError
 from .redaction import scrub
 
@@ -117,24 +117,20 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         commands = {"run": cmd_run, "bench": cmd_bench, "targets": cmd_targets, "report": cmd_report,
                     "diff": cmd_diff, "merge": cmd_merge, "clean": cmd_clean, "migrate": cmd_migrate}
-        return commands[args.command](args)
+        # one interrupt mechanism for every verb: SIGTERM unwinds like Ctrl-C, so every cleanup runs
+        interrupt.reset()  # a verb's own stop request and record (tests call main() many times in one process)
+        restore_signals = interrupt.install()
+        try:
+            return commands[args.command](args)
+        finally:
+            restore_signals()
     except UsageError as exc:
         print(f"dbmatrix: error: {scrub(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        from . import interrupt
-
         how = f" by {interrupt.signal_name()}" if interrupt.requested() else ""
-        print(f"dbmatrix: interrupted{how}; cleaned up, nothing written", file=sys.stderr)
+        print(f"dbmatrix: interrupted{how}; {interrupt.summary()}", file=sys.stderr)
         return interrupt.exit_code()
-
-
-def cleanup_said(left_behind: list[str]) -> str:
-    """What cleanup did, truly: every scratch space dropped, or which were left and how they go away."""
-    if not left_behind:
-        return "scratch cleaned up"
-    return (f"scratch left behind: {', '.join(left_behind)} (the server did not answer); `dbmatrix clean` "
-            "removes it once this process has exited")
 
 
 class CollectErrors:
@@ -194,9 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if run.write_error:
         raise UsageError(run.write_error)
     if interrupt.requested():
-        wrote = f"partial results (incomplete) in {run.written}" if run.written else "no results written"
-        print(f"dbmatrix: interrupted by {interrupt.signal_name()}; {cleanup_said(run.left_behind)}; {wrote}",
-              file=sys.stderr)
+        print(f"dbmatrix: interrupted by {interrupt.signal_name()}; {interrupt.summary()}", file=sys.stderr)
         return interrupt.exit_code()
     if code == pytest.ExitCode.INTERRUPTED and collect_errors.errors:
         # pytest's "interrupted" also means a case module failed to import: name the cause, not a signal

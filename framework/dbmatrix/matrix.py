@@ -58,7 +58,6 @@ class MatrixRun:
     support: list[Target] = field(default_factory=list)  # primaries of selected replicas: prepared, no cells
     written: Path | None = None  # results.json (or the shard file) once written
     write_error: str | None = None  # why the results could not be written (full disk, a device at --out)
-    left_behind: list[str] = field(default_factory=list)  # scratch spaces cleanup could not drop ("NAME on TARGET")
     _place: CellPlace | None = None
     _scratch: list[ScratchSpace] = field(default_factory=list)
     _embedded: list[EmbeddedPostgres] = field(default_factory=list)
@@ -227,7 +226,7 @@ class MatrixRun:
                 space.drop()
             except Exception as exc:  # noqa: BLE001 - cleanup must go on for the other targets
                 print(f"dbmatrix: could not drop scratch {space.name} on {space.target.name}: {scrub(exc)}")
-                self.left_behind.append(f"{space.name} on {space.target.name}")
+                interrupt.record_left(f"{space.name} on {space.target.name}")
         while self._embedded:
             self._embedded.pop().stop()
 
@@ -251,6 +250,7 @@ class MatrixRun:
         else:
             path = write_run(data, self.out_dir)
         self.written = path
+        interrupt.record_written(path)
         return path
 
 

@@ -312,6 +312,7 @@ def _write(session: pytest.Session, run: MatrixRun, exitstatus: int) -> None:
         doc["run"]["complete"] = doc["run"]["complete"] and complete
         if run.doc.shard is None:  # with --dbm-shard too, `dbmatrix merge` folds every job's shards later
             run.written = write_run(doc, run.out_dir)
+            interrupt.record_written(run.written)
         session.config.stash[_SUMMARY] = doc
         return
     if not run.doc.results and not interrupt.requested():
