@@ -298,3 +298,34 @@ def test_migrate_stopped_by_a_signal_stops_its_embedded_server_and_says_so(signu
     assert "Traceback" not in out + err, err
     assert not servers_in(ours), "an embedded server outlived the run"
     assert not [d for d in ours if d.exists()], "a temp dir outlived the run"
+
+
+def test_bench_stopped_by_ctrl_c_keeps_what_it_measured_and_says_what_it_wrote(tmp_path: Path) -> None:
+    """Before: ``bench`` on SIGINT wrote results.json but said "nothing written", printed a ~70-line worker
+    traceback, and dropped every cell already measured on the target in progress."""
+    import json
+    import os
+    import signal
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([*CLI, "bench", "--target", "sqlite", "--driver", "sqlite3", "--quick", "--out", str(out)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env=dict(os.environ))
+    assert proc.stderr is not None
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if "[2/" in line:  # two cells measured on the target in progress
+            break
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group, workers included
+    rest_out, rest_err = proc.communicate(timeout=60)
+    err = "".join(lines) + rest_err
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err + rest_out, err
+    last = err.strip().splitlines()[-1]
+    said = "dbmatrix: interrupted by SIGINT; scratch cleaned up; partial results (incomplete) in "
+    assert last.startswith(said), last
+    written = Path(last.rsplit(" in ", 1)[1])
+    doc = json.loads(written.read_text(encoding="utf-8"))
+    assert doc["run"]["complete"] is False
+    assert len([c for c in doc["results"] if c["outcome"] == "measured"]) >= 2, doc["results"]
