@@ -225,7 +225,7 @@ def test_sigterm_with_a_frozen_server_says_truly_what_was_left_and_how_to_remove
     assert "could not drop scratch" in said and "scratch cleaned up" not in said, said
     assert "scratch left behind: dbmatrix_" in err and "dbmatrix clean" in err, err
     assert "Traceback" not in said
-    assert took < 20, took  # the drop waits out one connect bound (5 s), then the run is gone
+    assert took < 8, took  # the drop waits out one stopping connect bound (2 s), then the run is gone
 
 
 @pytest.mark.parametrize(("source", "cause"), [("def test_x(cell:\n    pass\n", "SyntaxError"),

@@ -30,12 +30,11 @@ _LOCK_STATES = ("state LIKE 'Waiting for %%lock%%' OR state LIKE '%%user lock%%'
 READ_TIMEOUT_S = STATEMENT_TIMEOUT_S + 30
 
 
-def bounded_connect_args(module: str) -> dict[str, Any]:
+def bounded_connect_args(module: str, connect_s: float = CONNECT_TIMEOUT_S) -> dict[str, Any]:
     """Connect keywords that bound every wait of a ``module`` (pymysql, MySQLdb, asyncmy) connection."""
     if module == "pymysql":  # widened by ``after_handshake`` once the server has answered
-        return {"connect_timeout": CONNECT_TIMEOUT_S, "read_timeout": CONNECT_TIMEOUT_S,
-                "write_timeout": CONNECT_TIMEOUT_S}
-    return {"connect_timeout": CONNECT_TIMEOUT_S, "read_timeout": READ_TIMEOUT_S, "write_timeout": READ_TIMEOUT_S}
+        return {"connect_timeout": connect_s, "read_timeout": connect_s, "write_timeout": connect_s}
+    return {"connect_timeout": connect_s, "read_timeout": READ_TIMEOUT_S, "write_timeout": READ_TIMEOUT_S}
 
 
 def after_handshake(dbapi_connection: Any) -> None:
