@@ -81,7 +81,7 @@ RESULTS_V1: dict[str, Any] = {
 
 def document_problem(doc: object) -> str | None:
     """None if ``doc`` is a valid results document, else one line naming the first problem and where it is."""
-    import jsonschema
+    import jsonschema  # here, not at import: only commands that read a document pay for it
     from jsonschema.exceptions import best_match
 
     validator = jsonschema.Draft202012Validator(RESULTS_V1)
