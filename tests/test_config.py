@@ -194,7 +194,7 @@ def test_unknown_key_in_a_table_entry_is_refused(tmp_path: Path, filename: str, 
     with pytest.raises(UsageError) as err:
         resolver(tmp_path)
     msg = str(err.value)
-    assert "poolr" in msg and "staging" in msg and str(path) in msg
+    assert "poolr" in msg and "staging" in msg and str(path) in msg and "did you mean 'pooler'" in msg
 
 
 @pytest.mark.parametrize(
@@ -458,3 +458,35 @@ def test_target_record_url_is_redacted(tmp_path: Path) -> None:
     record = t.record().to_dict()
     assert pw not in str(record)
     assert record["url"] == "postgresql://postgres:***@h:5432/postgres"
+
+
+@pytest.mark.parametrize(
+    ("filename", "text", "key", "near"),
+    [
+        ("pyproject.toml", '[tool.dbmatrix.target]\nstaging = "postgresql://u@h/db"\n', "target", "targets"),
+        ("pyproject.toml", '[tool.dbmatrix]\ntargest = {}\n', "targest", "targets"),
+        ("pyproject.toml", '[tool.dbmatrix]\nverbose = true\n', "verbose", None),
+        ("dbmatrix.toml", '[target]\nstaging = "postgresql://u@h/db"\n', "target", "targets"),
+        ("dbmatrix.toml", 'targets = {}\nschema = 1\n', "schema", None),
+    ],
+)
+def test_an_unknown_section_or_key_is_refused_naming_the_nearest_valid_one(
+        tmp_path: Path, filename: str, text: str, key: str, near: str | None) -> None:
+    """A typo such as ``[tool.dbmatrix.target]`` used to be ignored: the run silently used the defaults."""
+    path = write(tmp_path / filename, text)
+    with pytest.raises(UsageError) as err:
+        resolver(tmp_path)
+    msg = str(err.value)
+    assert "\n" not in msg and str(path) in msg and repr(key) in msg
+    assert (f"did you mean {near!r}?" in msg) if near else "valid: targets" in msg
+
+
+def test_a_config_typo_is_one_line_and_exit_2_on_the_command_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    write(tmp_path / "pyproject.toml", '[tool.dbmatrix.target]\nstaging = "postgresql://u@h/db"\n')
+    proc = subprocess.run([sys.executable, "-c", "import sys; from dbmatrix.cli import main; sys.exit(main())",
+                           "targets"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "did you mean 'targets'?" in proc.stderr, proc.stderr

@@ -142,3 +142,59 @@ def test_a_cell_detail_is_redacted_when_recorded_and_documents_are_written_verba
     path = tmp_path / "r.json"
     write_json_atomic(path, {"schema": "dbmatrix/results/v1", "n": 1, "cell": c.to_dict()})
     assert json.loads(path.read_text())["schema"] == "dbmatrix/results/v1"
+
+
+# --- linear time, and only where a password can sit ---------------------------------------------------------------
+
+def seconds_to_scrub(text: str) -> float:
+    import time
+
+    start = time.perf_counter()
+    scrub(text)
+    return time.perf_counter() - start
+
+
+def test_a_20_mb_detail_is_scrubbed_in_well_under_a_second_per_mb(monkeypatch) -> None:
+    """A driver's message echoing a huge value, with a URL and a DSN in it (the old URL pattern backtracked over
+    every run of letters: a 100,000-character detail took minutes in ``dbmatrix report``)."""
+    from dbmatrix import redaction
+
+    monkeypatch.setattr(redaction, "_secrets", set())  # a run's registry: a few passwords, not every test's
+    pw = secret("%!")
+    register_secret(pw)
+    head = f"could not insert: postgresql://bob:{pw}@db/app host=db password={pw} value '"
+    text = head + "row data " * (20_000_000 // 9) + "'"
+    assert seconds_to_scrub(text) < 10.0  # 20 MB: < 0.5 s per MB on a busy 2-core machine
+    assert pw not in scrub(text)
+
+
+@pytest.mark.parametrize("unit", ["a", "x://", "x://u:", "x://u:p@", "password='", "password=", "'", "pwd:'", "Rd"])
+def test_scrub_is_linear_even_on_pathological_text(unit: str, monkeypatch) -> None:
+    from dbmatrix import redaction
+
+    monkeypatch.setattr(redaction, "_secrets", set())
+    register_secret(secret("%!"))
+    register_secret("rows")
+    text = unit * (2_000_000 // len(unit))
+    assert seconds_to_scrub(text) < 2.0, unit  # 2 MB: < 1 s per MB (the old patterns: hours)
+
+
+@pytest.mark.parametrize("word", ["rows", "postgres", "1234", "select"])
+def test_a_password_that_is_an_ordinary_word_is_masked_only_where_a_password_sits(word: str, monkeypatch) -> None:
+    from dbmatrix import redaction
+
+    monkeypatch.setattr(redaction, "_secrets", set())  # keep the ordinary word to this test
+    register_secret(word)
+    text = f"moved 3 {word} in one statement; {word}: done"
+    assert scrub(text) == text  # a finding is never rewritten (nor the password revealed by where *** lands)
+    assert scrub(f"connect(host='h', password='{word}')") == "connect(host='h', password=***)"
+    assert scrub(f"args = ('h', 3306, 'root', '{word}')") == f"args = ('h', 3306, 'root', '{MASK}')"
+    assert scrub(f"PGPASSWORD={word} MYSQL_PWD={word}") == f"PGPASSWORD={MASK} MYSQL_PWD={MASK}"
+    assert scrub(f"{{'db_password': b'{word}'}}") == f"{{'db_password': {MASK}}}"
+    assert scrub(f"mysql://root:{word}@h/db") == f"mysql://root:{MASK}@h/db"
+
+
+def test_a_password_that_cannot_be_a_word_is_masked_anywhere() -> None:
+    pw = secret("%!")
+    register_secret(pw)
+    assert scrub(f"failed after {pw} was sent") == f"failed after {MASK} was sent"

@@ -109,3 +109,46 @@ def test_short_and_common_passwords_corrupt_nothing(password: str, tmp_path: Pat
     assert {c["target"] for c in doc["results"]} == {"postgres"}
     assert all(c["outcome"] != "error" for c in doc["results"]), doc["results"]
     assert f":{password}@" not in proc.stdout + proc.stderr + files_text(out)
+
+
+UNICODE_ROLE = "dbmatrix_unicode_pw"
+UNICODE_PW = "Pä€ss字wörd9"  # characters outside Latin-1: PyMySQL and asyncmy used to encode a str as Latin-1
+
+
+@pytest.fixture(scope="module")
+def unicode_role() -> Iterator[str]:
+    root = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True,
+                           charset="utf8mb4")
+    with root.cursor() as cur:
+        for host in ("%", "localhost"):
+            cur.execute(f"CREATE USER IF NOT EXISTS '{UNICODE_ROLE}'@'{host}' IDENTIFIED BY '{UNICODE_PW}'")
+            cur.execute(f"GRANT ALL ON `dbmatrix\\_%`.* TO '{UNICODE_ROLE}'@'{host}'")
+    try:
+        yield UNICODE_ROLE
+    finally:
+        with root.cursor() as cur:
+            for host in ("%", "localhost"):
+                cur.execute(f"DROP USER IF EXISTS '{UNICODE_ROLE}'@'{host}'")
+        root.close()
+
+
+def test_a_password_with_non_latin1_characters_works_with_every_mysql_driver(unicode_role: str,
+                                                                           tmp_path: Path) -> None:
+    """Before: refused as "wrong user or password", and the driver's encoding error quoted a character of the
+    password and its position."""
+    from urllib.parse import quote
+
+    out = tmp_path / "out"
+    target = f"mariadb=mysql://{unicode_role}:{quote(UNICODE_PW, safe='')}@127.0.0.1:3306/"
+    proc = run(["run", "--target", target, "--driver", "pymysql,mysqlclient,asyncmy", "--case", "types.int_limits",
+                "--out", out], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    doc = json.loads((out / "latest" / "results.json").read_text())
+    assert {(c["driver"], c["outcome"]) for c in doc["results"]} == {
+        ("pymysql", "supported"), ("mysqlclient", "supported"), ("asyncmy", "supported")}, doc["results"]
+    assert_nowhere(UNICODE_PW, proc.stdout, proc.stderr, files_text(out))
+    wrong_pw = quote("Wr€ng字pw", safe="")
+    wrong = run(["targets", "--target", f"mariadb=mysql://{unicode_role}:{wrong_pw}@127.0.0.1:3306/"], cwd=tmp_path)
+    said = wrong.stdout + wrong.stderr
+    assert "refuses the login" in said and "Traceback" not in said, said
+    assert not any(ch in said for ch in "€字") and "position" not in said, said  # nothing of the password

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, interrupt
 from .errors import DriverError, UsageError
 from .redaction import scrub
 
@@ -142,16 +142,34 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         commands = {"run": cmd_run, "bench": cmd_bench, "targets": cmd_targets, "report": cmd_report,
                     "diff": cmd_diff, "merge": cmd_merge, "clean": cmd_clean, "migrate": cmd_migrate}
-        return commands[args.command](args)
+        # one interrupt mechanism for every verb: SIGTERM unwinds like Ctrl-C, so every cleanup runs
+        interrupt.reset()  # a verb's own stop request and record (tests call main() many times in one process)
+        restore_signals = interrupt.install()
+        try:
+            return commands[args.command](args)
+        finally:
+            restore_signals()
     except UsageError as exc:
         print(f"dbmatrix: error: {scrub(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        from . import interrupt
-
         how = f" by {interrupt.signal_name()}" if interrupt.requested() else ""
-        print(f"dbmatrix: interrupted{how}; cleaned up, nothing written", file=sys.stderr)
+        print(f"dbmatrix: interrupted{how}; {interrupt.summary()}", file=sys.stderr)
         return interrupt.exit_code()
+
+
+class CollectErrors:
+    """pytest plugin: the first line that says why a case module could not be loaded (a syntax or import error)."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def pytest_collectreport(self, report: Any) -> None:
+        if report.failed:
+            lines = [line.strip() for line in str(report.longrepr).splitlines() if line.strip()]
+            cause = next((line.lstrip("E").strip() for line in reversed(lines) if line.startswith("E ")),
+                         lines[-1] if lines else "unknown error")
+            self.errors.append(f"cannot load case module {report.nodeid or report.fspath}: {scrub(cause)}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -169,6 +187,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_out_dir(out)
     restore_signals = interrupt.install()
+    collect_errors = CollectErrors()
     rootdir = os.path.commonpath([str(p.resolve().parent) for p in cases])
     pyargs = [*map(str, cases), "--dbm-out", str(out), "-p", "no:cacheprovider", f"--rootdir={rootdir}"]
     if args.router:
@@ -182,7 +201,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         say = progress.message if progress else lambda m: print(f"dbmatrix: {m}")
         run.prepare(say)
         warn_leftovers(run.targets, say)
-        plugins: list[Any] = [PresetRun(run)]
+        plugins: list[Any] = [PresetRun(run), collect_errors]
         if progress is not None:
             plugins.append(progress)
             pyargs += ["-p", "no:terminal", "--dbm-quiet-summary"]
@@ -192,10 +211,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.close()
         run.cleanup()
         restore_signals()
+    if run.write_error:
+        raise UsageError(run.write_error)
     if interrupt.requested():
-        wrote = f"partial results (incomplete) in {run.written}" if run.written else "no results written"
-        print(f"dbmatrix: interrupted by {interrupt.signal_name()}; scratch cleaned up; {wrote}", file=sys.stderr)
+        print(f"dbmatrix: interrupted by {interrupt.signal_name()}; {interrupt.summary()}", file=sys.stderr)
         return interrupt.exit_code()
+    if code == pytest.ExitCode.INTERRUPTED and collect_errors.errors:
+        # pytest's "interrupted" also means a case module failed to import: name the cause, not a signal
+        more = len(collect_errors.errors) - 1
+        raise UsageError(collect_errors.errors[0] + (f" (and {more} more module(s) that cannot load)" if more else ""))
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
@@ -284,12 +308,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from .report.diff import compare, render_diff, render_diff_markdown
     from .report.diff_html import render_diff_html
-    from .results import load_document, write_text_atomic
+    from .results import load_document, output_file, write_text_atomic
 
     for path in (args.html, args.md):
-        if path is not None and path.is_dir():
-            raise UsageError(f"{path} is a directory; give a file name")
-    report = compare(load_document(args.old), load_document(args.new))
+        if path is not None:
+            output_file(path)  # a directory or a device is refused before anything is compared or printed
+    old, new = load_document(args.old), load_document(args.new)
+    for path, doc in ((args.old, old), (args.new, new)):
+        if not doc["results"]:  # comparing against nothing would say "no change" about every cell
+            raise UsageError(f"{path} has no cells (run {doc['run']['id']}): nothing to compare")
+    report = compare(old, new)
     sys.stdout.write(render_diff(report))
     for path, render in ((args.html, render_diff_html), (args.md, render_diff_markdown)):
         if path is not None:

@@ -2,14 +2,16 @@
 
 It pins what ``report``, ``diff`` and ``merge`` rely on (types of the identity fields, the outcome vocabulary) and
 leaves room for what later versions add: unknown keys are allowed everywhere, metrics may hold numbers, lists
-or small dicts, and ``findings``/``artifacts``/shard fields are optional.
+or small dicts, and ``findings``/``artifacts``/shard fields are optional. Every field that becomes a path or a link
+is pinned to its shape (``vocabulary``): a run id or shard name cannot climb out of ``--out``, and an artifact is a
+relative path inside the run folder (no ``..``, no scheme such as ``javascript:``), whoever wrote the document.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .results import OUTCOMES, SCHEMA, VERDICTS
+from .vocabulary import ARTIFACT_PATTERN, OUTCOMES, RUN_ID_PATTERN, SCHEMA, SHARD_NAME_PATTERN, VERDICTS
 
 _TEXT_OR_NULL = {"type": ["string", "null"]}
 
@@ -25,7 +27,9 @@ RESULTS_V1: dict[str, Any] = {
             "type": "object",
             "required": ["id", "complete"],
             "properties": {
-                "id": {"type": "string", "minLength": 1},
+                "id": {"type": "string", "pattern": RUN_ID_PATTERN.pattern},
+                # a shard's name becomes shards/<name>.json; other shapes are left to later versions
+                "shard": {"if": {"type": "string"}, "then": {"pattern": SHARD_NAME_PATTERN.pattern}},
                 "started": _TEXT_OR_NULL,
                 "finished": _TEXT_OR_NULL,
                 "complete": {"type": "boolean"},
@@ -68,7 +72,7 @@ RESULTS_V1: dict[str, Any] = {
                     "verdict": {"enum": [*VERDICTS, None]},
                     "metrics": {"type": ["object", "null"]},
                     "findings": {"type": "array", "items": {"type": "object"}},
-                    "artifacts": {"type": "array", "items": {"type": "string"}},
+                    "artifacts": {"type": "array", "items": {"type": "string", "pattern": ARTIFACT_PATTERN.pattern}},
                 },
             },
         },
@@ -78,7 +82,7 @@ RESULTS_V1: dict[str, Any] = {
 
 def document_problem(doc: object) -> str | None:
     """None if ``doc`` is a valid results document, else one line naming the first problem and where it is."""
-    import jsonschema
+    import jsonschema  # here, not at import: only commands that read a document pay for it
     from jsonschema.exceptions import best_match
 
     validator = jsonschema.Draft202012Validator(RESULTS_V1)

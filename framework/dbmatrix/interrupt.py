@@ -27,6 +27,8 @@ class _State:
         self.count = 0
         self.shield_depth = 0
         self.previous: dict[int, Any] = {}
+        self.written: str | None = None  # what the verb wrote before it stopped (results.json, a shard)
+        self.left: list[str] = []  # scratch spaces cleanup could not remove ("NAME on TARGET")
 
 
 _state = _State()
@@ -97,7 +99,28 @@ def install() -> Callable[[], None]:
 
 def reset() -> None:
     """Forget a previous stop request (a new run in the same process, e.g. tests)."""
-    _state.signum, _state.count = None, 0
+    _state.signum, _state.count, _state.written, _state.left = None, 0, None, []
+
+
+def record_written(path: object) -> None:
+    """Every verb reports what it wrote here, so the last line after a stop says it truly."""
+    _state.written = str(path)
+
+
+def record_left(what: str) -> None:
+    """A scratch space (or server) cleanup could not remove: said after a stop, with how to remove it."""
+    _state.left.append(what)
+
+
+def summary() -> str:
+    """The true end of a stopped verb: what was cleaned up or left, and what was written."""
+    if _state.left:
+        cleaned = (f"scratch left behind: {', '.join(_state.left)} (the server did not answer); `dbmatrix clean` "
+                   "removes it once this process has exited")
+    else:
+        cleaned = "scratch cleaned up"
+    wrote = f"partial results (incomplete) in {_state.written}" if _state.written else "no results written"
+    return f"{cleaned}; {wrote}"
 
 
 @contextmanager

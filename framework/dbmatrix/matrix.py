@@ -7,7 +7,6 @@ plugin. Nothing here knows pytest.
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from .targets.embedded import EmbeddedPostgres
 from .targets.model import OK, Target
 from .targets.scratch import ScratchSpace, create_scratch, replica_url, wait_for_replay
 from .targets.urls import parse_url
+from .vocabulary import SHARD_NAME_PATTERN
 
 TARGET_DRIVER, TARGET, PAIR, PAIR_DRIVER = ("target", "driver"), ("target",), ("pair",), ("pair", "driver")
 
@@ -57,6 +57,7 @@ class MatrixRun:
     prepared: bool = False
     support: list[Target] = field(default_factory=list)  # primaries of selected replicas: prepared, no cells
     written: Path | None = None  # results.json (or the shard file) once written
+    write_error: str | None = None  # why the results could not be written (full disk, a device at --out)
     _place: CellPlace | None = None
     _scratch: list[ScratchSpace] = field(default_factory=list)
     _embedded: list[EmbeddedPostgres] = field(default_factory=list)
@@ -225,6 +226,7 @@ class MatrixRun:
                 space.drop()
             except Exception as exc:  # noqa: BLE001 - cleanup must go on for the other targets
                 print(f"dbmatrix: could not drop scratch {space.name} on {space.target.name}: {scrub(exc)}")
+                interrupt.record_left(f"{space.name} on {space.target.name}")
         while self._embedded:
             self._embedded.pop().stop()
 
@@ -248,6 +250,7 @@ class MatrixRun:
         else:
             path = write_run(data, self.out_dir)
         self.written = path
+        interrupt.record_written(path)
         return path
 
 
@@ -265,6 +268,6 @@ def write_run(data: dict, out_dir: Path) -> Path:
 
 
 def check_shard_name(name: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+    if not SHARD_NAME_PATTERN.fullmatch(name):
         raise UsageError(f"shard name must be letters, digits, '_', '.' or '-' (got {name!r})")
     return name

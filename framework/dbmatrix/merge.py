@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import UsageError
+from .matrix import write_run
 from .results import load_document, merge_documents
 
 DEFAULT_OUT = Path("dbmatrix-out")
@@ -36,8 +37,6 @@ def default_root(files: list[Path]) -> Path:
 
 def merge_shards(inputs: list[Path], out: Path | None = None) -> Path:
     """Merge, write ``<out>/<run-id>/results.json`` + reports, point ``<out>/latest`` at it; returns the path."""
-    from .matrix import write_run
-
     files = shard_files(inputs)
     docs = [load_document(f) for f in files]
     try:

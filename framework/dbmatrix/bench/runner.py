@@ -21,8 +21,10 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import signal
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,6 +142,10 @@ class WorkerHung(Exception):
     """A worker did not answer in time; the pool is restarted."""
 
 
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
 @dataclass
 class WorkerPool:
     size: int
@@ -148,13 +154,20 @@ class WorkerPool:
 
     def start(self) -> None:
         ctx = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited sockets, threads or loops
-        for i in range(self.size):
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=worker_main, args=(child,), name=f"dbmatrix-bench-{i}", daemon=True)
-            proc.start()
-            child.close()
-            self._procs.append(proc)
-            self._pipes.append(parent)
+        # Workers are started with SIGINT ignored (Python keeps an inherited SIG_IGN): a Ctrl-C to the terminal's
+        # process group stops the parent, which stops them; a worker never prints its own traceback.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+        try:
+            for i in range(self.size):
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(target=worker_main, args=(child,), name=f"dbmatrix-bench-{i}", daemon=True)
+                proc.start()
+                child.close()
+                self._procs.append(proc)
+                self._pipes.append(parent)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
 
     def ask(self, n: int, msg: tuple[Any, ...], timeout: float) -> list[dict[str, Any]]:
         """Send ``msg`` to workers ``0..n-1`` at once, then collect every reply (bounded by ``timeout``)."""
@@ -535,21 +548,23 @@ def bench(run: MatrixRun, cfg: BenchConfig, say: Callable[[str], None]) -> None:
                                        detail=f"loading the benchmark tables failed: {type(exc).__name__}: {exc}"))
                 continue
             target_cells: list[CellResult] = []
-            for step in plans[target.name]:
-                if isinstance(step, CellResult):
-                    target_cells.append(step)
-                    continue
-                if isinstance(step, CeilingSpec):
-                    done = ceiling_cells(target, step.workload, cfg)
-                    shown = ", ".join(_shown(c) for c in done)
-                else:
-                    done = [measure_cell(pool, step, cfg)]
-                    shown = _shown(done[0])
-                target_cells += done
-                progress.step(step_seconds(step, cfg), f"{step.label()}: {shown}")
-            add_ratios(target_cells)
-            for cell in target_cells:
-                run.add(cell)
+            try:
+                for step in plans[target.name]:
+                    if isinstance(step, CellResult):
+                        target_cells.append(step)
+                        continue
+                    if isinstance(step, CeilingSpec):
+                        done = ceiling_cells(target, step.workload, cfg)
+                        shown = ", ".join(_shown(c) for c in done)
+                    else:
+                        done = [measure_cell(pool, step, cfg)]
+                        shown = _shown(done[0])
+                    target_cells += done
+                    progress.step(step_seconds(step, cfg), f"{step.label()}: {shown}")
+            finally:  # interrupted: the cells already measured on this target are kept (the run is incomplete)
+                add_ratios(target_cells)
+                for cell in target_cells:
+                    run.add(cell)
     finally:
         pool.stop()
 

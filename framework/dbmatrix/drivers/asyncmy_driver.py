@@ -6,6 +6,7 @@ import importlib
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, ClassVar
 
+from ..engines.mysql import with_utf8_password
 from .async_session import AsyncSession
 from .dbapi import cursor_result, translate
 from .mysql_common import MySQLKnowledge, SessionLevel, connect_errors, connect_kwargs
@@ -85,7 +86,7 @@ class AsyncmyAdapter(MySQLKnowledge):
         session = AsyncmySession(self, info)
 
         async def connect() -> Any:
-            return await asyncmy.connect(**connect_kwargs(info))
+            return await asyncmy.connect(**with_utf8_password(connect_kwargs(info)))
 
         try:
             with connect_errors(self):

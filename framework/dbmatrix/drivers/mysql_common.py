@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from ..engines import engine_for
 from ..engines import mysql as mysql_engine
+from ..engines.mysql import READ_TIMEOUT_S
 from ..errors import DriverError
 from . import params
 from .dbapi import DBAPISession, fetch_batches, translate
@@ -36,6 +37,7 @@ def connect_kwargs(info: ConnectInfo) -> dict[str, Any]:
         "charset": "utf8mb4",
         "autocommit": True,
         "connect_timeout": CONNECT_TIMEOUT_S,
+        "read_timeout": READ_TIMEOUT_S,  # the greeting, authentication and every read: a mute server cannot hang us
     }
     if url.host:
         kwargs["host"] = url.host

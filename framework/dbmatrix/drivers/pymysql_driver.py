@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from ..engines.mysql import with_utf8_password
 from .mysql_common import MySQLDBAPIAdapter
+from .protocol import ConnectInfo
 
 
 class PyMySQLAdapter(MySQLDBAPIAdapter):
@@ -15,3 +17,6 @@ class PyMySQLAdapter(MySQLDBAPIAdapter):
         ("ProgrammingError", r"^(nan|inf|-inf) can not be used with MySQL"),)
     sa_driver: ClassVar[str | None] = "pymysql"
     distributions: ClassVar[tuple[str, ...]] = ("pymysql",)
+
+    def connect_kwargs(self, info: ConnectInfo) -> dict[str, Any]:
+        return with_utf8_password(super().connect_kwargs(info))

@@ -24,17 +24,48 @@ _LOCK_STATES = ("state LIKE 'Waiting for %%lock%%' OR state LIKE '%%user lock%%'
                 " OR state LIKE 'Waiting for %%metadata%%'")
 
 
+# A server that accepts TCP and never answers must not hang a verb: connect_timeout covers only the TCP connect,
+# so the greeting and authentication reads are bounded by a read timeout of the same few seconds; after the
+# handshake, reads wait at most as long as a statement may run (max_statement_time) plus a margin.
+READ_TIMEOUT_S = STATEMENT_TIMEOUT_S + 30
+
+
+def bounded_connect_args(module: str, connect_s: float = CONNECT_TIMEOUT_S) -> dict[str, Any]:
+    """Connect keywords that bound every wait of a ``module`` (pymysql, MySQLdb, asyncmy) connection."""
+    if module == "pymysql":  # widened by ``after_handshake`` once the server has answered
+        return {"connect_timeout": connect_s, "read_timeout": connect_s, "write_timeout": connect_s}
+    return {"connect_timeout": connect_s, "read_timeout": READ_TIMEOUT_S, "write_timeout": READ_TIMEOUT_S}
+
+
+def after_handshake(dbapi_connection: Any) -> None:
+    """Give an open PyMySQL connection the statement-length read bound (PyMySQL applies ``_read_timeout`` to the
+    socket before every read)."""
+    if type(dbapi_connection).__module__.startswith("pymysql"):
+        dbapi_connection._read_timeout = dbapi_connection._write_timeout = READ_TIMEOUT_S
+
+
+def with_utf8_password(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """PyMySQL and asyncmy send a ``str`` password as Latin-1: any other character fails with an encoding error that
+    quotes it (and its position). The server hashes the bytes the client sends, as UTF-8 on a utf8mb4 connection,
+    so the password goes as UTF-8 bytes (mysqlclient encodes ``str`` as UTF-8 itself)."""
+    if isinstance(kwargs.get("password"), str):
+        return {**kwargs, "password": kwargs["password"].encode("utf-8")}
+    return kwargs
+
+
 def admin_dbapi_connection(url: URL) -> Any:
-    """An autocommit PyMySQL (else mysqlclient) connection to ``url``."""
-    kwargs: dict[str, Any] = {"user": url.username or "root", "password": url.password or "",
-                              "connect_timeout": CONNECT_TIMEOUT_S, "autocommit": True}
+    """An autocommit PyMySQL (else mysqlclient) connection to ``url``, every wait bounded."""
+    module = "pymysql" if importlib.util.find_spec("pymysql") is not None else "MySQLdb"
+    kwargs: dict[str, Any] = {"user": url.username or "root", "password": url.password or "", "autocommit": True,
+                              **bounded_connect_args(module)}
     if url.host:
         kwargs["host"] = url.host
     if url.port:
         kwargs["port"] = url.port
     kwargs.update({k: v for k, v in url.query.items() if isinstance(v, str)})
-    module = "pymysql" if importlib.util.find_spec("pymysql") is not None else "MySQLdb"
-    return importlib.import_module(module).connect(**kwargs)
+    conn = importlib.import_module(module).connect(**(with_utf8_password(kwargs) if module == "pymysql" else kwargs))
+    after_handshake(conn)
+    return conn
 
 
 def kill_query(url: URL, thread_id: int) -> None:

@@ -44,6 +44,7 @@ class ScratchGuard:
     scratch: URL
     statements: list[str] = field(default_factory=list)
     refused: str | None = None
+    _sandboxed: set[int] = field(default_factory=set)
 
     def _before(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
         url = conn.engine.url
@@ -51,6 +52,8 @@ class ScratchGuard:
             self.refused = (f"the migration environment connected to {redact(url)} instead of dbmatrix's scratch "
                             f"database {redact(self.scratch)}; refused before its first statement ({statement[:60]!r})")
             raise ForeignDatabase(self.refused)
+        if url.get_backend_name() == "sqlite":
+            self._sandbox_sqlite(conn.connection.driver_connection)
         self.statements.append(statement)
 
     def _connected(self, conn: Any) -> None:
@@ -60,6 +63,29 @@ class ScratchGuard:
             return
         bound_session(kind_of(self.scratch), fairy.dbapi_connection)
         fairy.info[BOUNDED] = True
+
+    def _sandbox_sqlite(self, dbapi: Any) -> None:
+        """SQLite's authorizer refuses ATTACH of any other file: the scratch connection cannot reach outside it
+        (a privilege sandbox; a raw ``sqlite3.connect`` of env.py's own is not seen)."""
+        if id(dbapi) in self._sandboxed or not hasattr(dbapi, "set_authorizer"):
+            return
+        import sqlite3  # the sqlite backend is in use: its module is loaded already
+
+        def authorize(action: int, arg1: str | None, *_: Any) -> int:
+            if action == sqlite3.SQLITE_ATTACH and arg1 not in ("", ":memory:"):
+                self.refused = (f"the migration tried to ATTACH {arg1!r}, a database outside dbmatrix's scratch "
+                                f"{redact(self.scratch)}; refused by SQLite's authorizer")
+                return sqlite3.SQLITE_DENY
+            return sqlite3.SQLITE_OK
+
+        dbapi.set_authorizer(authorize)
+        self._sandboxed.add(id(dbapi))
+
+    def _error(self, context: Any) -> BaseException | None:
+        # the authorizer cannot raise: the statement fails "not authorized", and the refusal replaces that error
+        if self.refused and "not authorized" in str(context.original_exception):
+            return ForeignDatabase(self.refused)
+        return None
 
     def take(self) -> list[str]:
         """The statements recorded since the last call."""
@@ -72,10 +98,12 @@ def scratch_guard(scratch: URL) -> Iterator[ScratchGuard]:
     guard = ScratchGuard(scratch)
     event.listen(Engine, "before_cursor_execute", guard._before)
     event.listen(Engine, "engine_connect", guard._connected)
+    event.listen(Engine, "handle_error", guard._error)
     try:
         yield guard
     finally:
         event.remove(Engine, "before_cursor_execute", guard._before)
+        event.remove(Engine, "handle_error", guard._error)
         event.remove(Engine, "engine_connect", guard._connected)
 
 

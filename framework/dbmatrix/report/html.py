@@ -9,6 +9,8 @@ Every text value is HTML-escaped after secrets are masked.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from html import escape
 from typing import Any
@@ -443,7 +445,7 @@ def _filters(doc: dict[str, Any]) -> str:
     targets = list(dict.fromkeys(t for t, _ in m.all_columns(doc, fams)))
     drivers = sorted({c.get("driver") or "" for c in results} - {""})
     return (
-        '<form id="filters" onsubmit="return false">'
+        f'<form id="filters" onsubmit="{_FORM_HANDLER}">'
         f'<label>Target <select id="f-target">{_options(targets)}</select></label>'
         f'<label>Driver <select id="f-driver">{_options(drivers)}</select></label>'
         f'<label>Family <select id="f-family">{_options([f.name for f in fams])}</select></label>'
@@ -564,6 +566,19 @@ def _footer(doc: dict[str, Any]) -> str:
             f"</thead><tbody>{rows}</tbody></table><p>{meta}</p></details></footer>")
 
 
+_FORM_HANDLER = "return false"  # the filter form's onsubmit: allowed by its hash, like the page's one script
+
+
+def _csp(script: str, style: str) -> str:
+    """A Content-Security-Policy that lets exactly this page's own script and style run: a results document from
+    elsewhere cannot add a script, a ``javascript:`` link, a remote image or a form target that does anything."""
+    def digest(text: str) -> str:
+        return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+    return (f"default-src 'none'; script-src {digest(script)} 'unsafe-hashes' {digest(_FORM_HANDLER)}; "
+            f"style-src {digest(style)}; img-src data:; base-uri 'none'; form-action 'none'")
+
+
 def render_html(doc: dict[str, Any]) -> str:
     """The whole report as a single HTML page: summary and filters, the heat map, findings and a details panel."""
     fams = m.families(doc)
@@ -579,10 +594,12 @@ def render_html(doc: dict[str, Any]) -> str:
     # the families' own sections come after the matrix and the findings, so nothing stands between those two
     main = f'<div id="wrap">{table}</div>' if fams else "<p>No results.</p>"
     run_id = _e((doc.get("run") or {}).get("id"))
+    style = _css(m.outcomes_used(doc))
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_csp(_JS, style)}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>dbmatrix report {run_id}</title><style>{_css(m.outcomes_used(doc))}</style></head>"
+        f"<title>dbmatrix report {run_id}</title><style>{style}</style></head>"
         f'<body>{_header(doc)}<div id="layout"><main>{main}</main>'
         f'<aside><div id="cell" hidden></div>{_findings(fams, data)}</aside></div>'
         f'<div id="extras">{extras}</div>{_footer(doc)}'

@@ -14,12 +14,19 @@ from contextlib import contextmanager
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
 
+from .. import interrupt
+from ..engines import mysql as mysql_engine
 from ..engines import plugin_engine_detected
 from ..errors import DriverError
 from ..redaction import scrub
 from .hosted import cockroach_version
 
 PROBE_CONNECT_TIMEOUT_S = 5
+STOPPING_CONNECT_TIMEOUT_S = 2  # after SIGINT/SIGTERM: cleanup must not wait long on a mute server (libpq's minimum)
+
+
+def connect_bound() -> int:
+    return STOPPING_CONNECT_TIMEOUT_S if interrupt.requested() else PROBE_CONNECT_TIMEOUT_S
 
 # kind -> (importable module, SQLAlchemy drivername), in order of preference
 _ADMIN_DBAPIS = {
@@ -42,14 +49,20 @@ def admin_drivername(kind: str) -> str:
 def admin_connection(kind: str, url: URL) -> Iterator[Connection]:
     """An AUTOCOMMIT SQLAlchemy connection to ``url``; database errors come out as one-line DriverError."""
     connect_args: dict[str, object] = {}
+    drivername = admin_drivername(kind)
     if kind in ("postgresql", "cockroachdb"):
-        connect_args["connect_timeout"] = PROBE_CONNECT_TIMEOUT_S
+        connect_args["connect_timeout"] = connect_bound()  # libpq: TCP, TLS and authentication
     elif kind == "mysql":
-        connect_args["connect_timeout"] = PROBE_CONNECT_TIMEOUT_S
+        module = "pymysql" if "pymysql" in drivername else "MySQLdb"
+        connect_args.update(mysql_engine.bounded_connect_args(module, connect_bound()))
+        if module == "pymysql" and url.password:
+            connect_args.update(mysql_engine.with_utf8_password({"password": url.password}))
     engine = sa.create_engine(
-        url.set(drivername=admin_drivername(kind)), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool,
+        url.set(drivername=drivername), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool,
         connect_args=connect_args,
     )
+    if kind == "mysql":
+        sa.event.listen(engine, "connect", lambda dbapi_conn, _record: mysql_engine.after_handshake(dbapi_conn))
     try:
         with engine.connect() as conn:
             yield conn

@@ -6,6 +6,7 @@ Precedence (later wins): built-in defaults < ``[tool.dbmatrix.targets]`` in ./py
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -67,8 +68,12 @@ def load_file_config(cwd: Path) -> dict[str, dict[str, str]]:
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise UsageError(f"cannot read {path}: {exc}") from None
         where = ".".join(dig)
-        for key in dig:
+        for key in dig[:-1]:
             data = data.get(key, {}) if isinstance(data, dict) else data
+        if not isinstance(data, dict):
+            raise UsageError(f"{path}: [{'.'.join(dig[:-1])}] must be a table, not {type(data).__name__}")
+        _refuse_unknown(path, ".".join(dig[:-1]), data, SECTIONS)
+        data = data.get(dig[-1], {})
         if not isinstance(data, dict):
             raise UsageError(f"{path}: [{where}] must be a table of NAME = \"URL\" or NAME = {{ url = \"...\" }}, "
                              f"not {type(data).__name__}")
@@ -83,15 +88,28 @@ def _config_entry(path: Path, name: str, entry: object) -> dict[str, str]:
     entry = {"url": entry} if isinstance(entry, str) else entry
     if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
         raise UsageError(f"{path}: target {name!r} needs a url string")
-    unknown = set(entry) - {"url", "pooler", "replica_of"}
-    if unknown:
-        raise UsageError(f"{path}: target {name!r} has unknown keys: {', '.join(sorted(map(str, unknown)))}")
+    _refuse_unknown(path, f"target {name!r}", entry, ENTRY_KEYS)
     if "replica_of" in entry:
         check_target_name(entry["replica_of"], f"{path}: target {name!r}: replica_of")
     if "pooler" in entry and entry["pooler"] not in POOLERS:
         raise UsageError(f"{path}: target {name!r}: pooler must be one of {', '.join(POOLERS)}, "
                          f"not {entry['pooler']!r}")
     return entry
+
+
+SECTIONS = ("targets", "migrate")  # what [tool.dbmatrix] and dbmatrix.toml may hold
+ENTRY_KEYS = ("url", "pooler", "replica_of")
+
+
+def _refuse_unknown(path: Path, where: str, table: dict[str, object], valid: tuple[str, ...]) -> None:
+    """One line for the first key that is not ``valid``, with the nearest valid one: a typo such as
+    ``[tool.dbmatrix.target]`` never silently turns a setting off."""
+    for key in table:
+        if key not in valid:
+            near = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
+            hint = f"; did you mean {near[0]!r}?" if near else f"; valid: {', '.join(valid)}"
+            place = f" in [{where}]" if where else ""
+            raise UsageError(f"{path}: unknown key {str(key)!r}{place}{hint}")
 
 
 POOLERS = ("transaction", "session")

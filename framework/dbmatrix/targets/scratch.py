@@ -19,8 +19,8 @@ from sqlalchemy.engine import URL
 from ..engines import engine_for
 from ..errors import DriverError
 from .admin import admin_connection
-from .leftovers import marker_sql, this_process, write_dir_marker
 from .model import Target
+from .owner import marker_sql, this_process, write_dir_marker
 
 # SQLSTATE / errno meaning "you may not create a database" -> fall back to a schema
 _NO_CREATEDB = {"42501", "1044", "1227"}
@@ -143,7 +143,7 @@ def create_space(target: Target, name: str, *, run_id: str | None = None) -> Scr
     """Create a database named ``name`` (a schema where CREATE DATABASE is refused; a temp dir for SQLite).
 
     The returned space is the only record of what exists: ``drop()`` removes exactly that. It carries an owner
-    marker (run id, pid, host; see leftovers.py) so that ``dbmatrix clean`` can tell it from anyone else's.
+    marker (run id, pid, host; see owner.py) so that ``dbmatrix clean`` can tell it from anyone else's.
     """
     owner = this_process(run_id or _run_of(name))
     if not name.startswith("dbmatrix_"):
@@ -223,7 +223,7 @@ def wait_for_replay(space: ScratchSpace, replica: Target, timeout_s: float = REP
 
 
 def _stamp(conn: object, space: ScratchSpace, sql: str | None) -> None:
-    """Write the owner marker (see leftovers.py) that lets ``dbmatrix clean`` recognise this space later."""
+    """Write the owner marker (see owner.py) that lets ``dbmatrix clean`` recognise this space later."""
     if sql is None:
         return
     try:

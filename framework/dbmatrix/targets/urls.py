@@ -39,7 +39,9 @@ def parse_url(text: str, *, target: str) -> URL:
         value = url.query.get(key)
         for v in (value,) if isinstance(value, str) else (value or ()):
             register_secret(v)
-    if url.host and "@" in url.host:
+    if (url.host and "@" in url.host) or text.partition("://")[2].partition("?")[0].count("@") > 1:
+        # a second '@' (in the host, or where the parser took the first for the end of the password) is part of
+        # an unquoted password: refuse before anything shows the URL
         register_secret(text.rpartition("@")[0].partition("://")[2].partition(":")[2])
         raise UsageError(f"malformed URL for target {target!r}: URL-quote '@' in the password as %40")
     if url.port is not None and not 1 <= url.port <= 65535:
