@@ -229,6 +229,10 @@ class Layer(DriverAdapter):
     bench_module: ClassVar[str] = ""  # a layer names the module that builds its bench operations
     # (module path, part) pairs, most specific first: a profile charges a function of that module to the part
     profile_parts: ClassVar[tuple[tuple[str, str], ...]] = ()
+    # case id globs a run that does not name its drivers gives this layer cells for: an ORM's columns in every
+    # plain-SQL case would repeat its DBAPI's (it passes SQL through) at the cost of a full column each
+    cases_by_default: ClassVar[tuple[str, ...]] = ("*",)
+    layer_distributions: ClassVar[tuple[str, ...]] = ()  # the layer's own PyPI names (a run records their versions)
 
     def __init__(self, under: DriverAdapter):
         if not self.can_sit_on(under):
@@ -256,7 +260,7 @@ class Layer(DriverAdapter):
 
     @property
     def distributions(self) -> tuple[str, ...]:  # type: ignore[override]
-        return self._under.distributions
+        return (*self.layer_distributions, *self._under.distributions)
 
     @property
     def profile_modules(self) -> tuple[str, ...]:  # type: ignore[override]
