@@ -404,3 +404,9 @@ class SQLAlchemyCore(SQLAlchemyAdapter):
 class SQLAlchemyORM(SQLAlchemyAdapter):
     name = "sa-orm"
     uses_orm = True
+
+    def orm_kit(self, session: Session, prefix: str) -> Any:
+        """The ``orm.*`` cases' models and operations, declared the SQLAlchemy ORM way (``layers/sa_kit.py``)."""
+        from ..layers.sa_kit import SAKit  # the case family's models: imported when an orm.* case asks
+
+        return SAKit(session, prefix)

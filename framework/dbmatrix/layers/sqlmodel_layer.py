@@ -17,6 +17,9 @@ class SQLModelLayer(SQLAlchemyORM):
     name = "sqlmodel"
     cases_by_default: ClassVar[tuple[str, ...]] = ("orm.*",)
     layer_distributions: ClassVar[tuple[str, ...]] = ("sqlmodel",)
+    # SQLModel's own validation refusing a naive datetime for a ``datetime`` field (``NaiveDatetime`` takes one)
+    refusals: ClassVar[tuple[tuple[str, str], ...]] = (
+        *SQLAlchemyORM.refusals, ("ValueError", r"^Datetime values must have timezone information"))
     profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("sqlmodel", "sqlmodel"), *SQLAlchemyORM.profile_parts)
 
     def orm_session(self, bind: Any) -> Any:
