@@ -38,32 +38,56 @@ VALUES: dict[str, Any] = {
 assert set(VALUES) == set(FIELDS)
 
 
-def _field_case(field: str) -> Any:
-    def case(cell: Cell) -> None:
-        kit, sent = schema_kit(cell), VALUES[field]
-        if kit is None:
-            return
-        try:
-            pk = kit.save_field(field, sent)
-        except DriverError as exc:
-            cell.unsupported(exc)
-            return
-        got = kit.load_field(pk, field)
-        stored = plain_session(cell).execute(
-            f"SELECT {kit.column(field)} FROM {kit.table('things')} WHERE id = :id", {"id": pk}).scalar()
-        where = f"the engine holds {show(stored)} (read with {cell.driver.dbapi})"  # type: ignore[union-attr]
-        if exact(sent, got):
-            cell.supported(f"{kit.orm} saved and read back {show(got)}; {where}")
-        else:
-            cell.differs(f"{kit.orm} saved {show(sent)} and read back {show(got)}; {where}")
-
-    case.__name__ = case.__qualname__ = f"test_field_roundtrip_{field}"
-    case.__doc__ = f"A {field} value saved through the ORM's model comes back exactly, with its type."
-    return case
+def field_roundtrip(cell: Cell, field: str) -> None:
+    """A ``field`` value saved through the ORM's model comes back exactly, with its type (a fresh query)."""
+    kit, sent = schema_kit(cell), VALUES[field]
+    if kit is None:
+        return
+    try:
+        pk = kit.save_field(field, sent)
+    except DriverError as exc:
+        cell.unsupported(exc)
+        return
+    got = kit.load_field(pk, field)
+    stored = plain_session(cell).execute(
+        f"SELECT {kit.column(field)} FROM {kit.table('things')} WHERE id = :id", {"id": pk}).scalar()
+    where = f"the engine holds {show(stored)} (read with {cell.driver.dbapi})"  # type: ignore[union-attr]
+    if exact(sent, got):
+        cell.supported(f"{kit.orm} saved and read back {show(got)}; {where}")
+    else:
+        cell.differs(f"{kit.orm} saved {show(sent)} and read back {show(got)}; {where}")
 
 
-for _field in FIELDS:
-    globals()[f"test_field_roundtrip_{_field}"] = _field_case(_field)
+def test_field_roundtrip_json(cell: Cell) -> None:
+    field_roundtrip(cell, "json")
+
+
+def test_field_roundtrip_uuid(cell: Cell) -> None:
+    field_roundtrip(cell, "uuid")
+
+
+def test_field_roundtrip_decimal(cell: Cell) -> None:
+    field_roundtrip(cell, "decimal")
+
+
+def test_field_roundtrip_datetime_aware(cell: Cell) -> None:
+    field_roundtrip(cell, "datetime_aware")
+
+
+def test_field_roundtrip_datetime_naive(cell: Cell) -> None:
+    field_roundtrip(cell, "datetime_naive")
+
+
+def test_field_roundtrip_bool(cell: Cell) -> None:
+    field_roundtrip(cell, "bool")
+
+
+def test_field_roundtrip_bytes(cell: Cell) -> None:
+    field_roundtrip(cell, "bytes")
+
+
+def test_field_roundtrip_bigint(cell: Cell) -> None:
+    field_roundtrip(cell, "bigint")
 
 
 def test_bulk_insert_returns_ids(cell: Cell) -> None:
