@@ -122,8 +122,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         columns = [c for c in columns if c.driver is None or any(fnmatch.fnmatchcase(c.driver, g) for g in drivers)]
     if not run.drivers_named:  # a layer may run only some families unless named (``Layer.cases_by_default``)
         case = case_of(metafunc.definition)
-        columns = [c for c in columns if c.driver is None or any(
-            fnmatch.fnmatchcase(case, g) for g in getattr(run.adapter(c.driver), "cases_by_default", ("*",)))]
+        columns = [c for c in columns if c.driver is None or run.adapter(c.driver).runs_by_default(case)]
     metafunc.parametrize("cell", columns, ids=[c.id for c in columns], indirect=True)
 
 

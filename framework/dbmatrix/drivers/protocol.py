@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import fnmatch
 import importlib
 import uuid
 from collections.abc import Mapping
@@ -138,6 +139,11 @@ class DriverAdapter:
     def supports(self, kind: str) -> bool:
         return kind in self.kinds
 
+    def runs_by_default(self, case: str) -> bool:
+        """Whether a run that does not name its drivers gives this adapter a cell in ``case`` (a layer may limit
+        itself to some families: ``Layer.cases_by_default``)."""
+        return True
+
     def connect(self, info: ConnectInfo, options: Mapping[str, Any] | None = None, *,
                 loop: LoopThread | None = None) -> Session:
         """Open a session on ``info``: connected, bounded by timeouts, in autocommit mode.
@@ -249,6 +255,9 @@ class Layer(DriverAdapter):
     @classmethod
     def can_sit_on(cls, dbapi: DriverAdapter) -> bool:
         raise NotImplementedError
+
+    def runs_by_default(self, case: str) -> bool:
+        return any(fnmatch.fnmatchcase(case, glob) for glob in self.cases_by_default)
 
     @property
     def dbapi(self) -> str:
