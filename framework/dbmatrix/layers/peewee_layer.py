@@ -52,6 +52,8 @@ class PeeweeLayer(Layer):
     exceptions: ClassVar[tuple[str, ...]] = ("peewee.PeeweeException",)
     cases_by_default: ClassVar[tuple[str, ...]] = ("orm.*",)
     layer_distributions: ClassVar[tuple[str, ...]] = ("peewee",)
+    bench_module: ClassVar[str] = "dbmatrix.layers.peewee_bench"
+    profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("peewee", "peewee"), ("playhouse", "peewee"))
 
     def __init__(self, under: DriverAdapter):
         super().__init__(under)
