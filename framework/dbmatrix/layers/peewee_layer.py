@@ -6,7 +6,9 @@ those four. The DBAPI adapter underneath opens the connection (its timeouts, its
 ``Database`` adopts it through its own connect hook (``_connect``), then runs its own connection setup
 (server version, SQLite functions and pragmas) as it would on a connection it opened; from then on every statement
 of the session goes through ``Database.execute_sql``, Peewee's one path to the cursor, and Peewee's exceptions
-(which wrap the DBAPI's) are unwrapped to the DBAPI adapter's mapping.
+(which wrap the DBAPI's) are unwrapped to the DBAPI adapter's mapping. Streaming, notifications, cancelling and
+``begin_native`` stay the DBAPI adapter's, on the same connection: Peewee has no API of its own for them on every
+engine (its server-side cursors are PostgreSQL-only, in playhouse).
 """
 
 from __future__ import annotations
