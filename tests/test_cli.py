@@ -137,7 +137,7 @@ def test_help_lists_target_names_and_driver_ids(tmp_path: Path) -> None:
     for name in ("sqlite", "postgres-embedded", "postgres", "pgbouncer", "mariadb", "neon", "staging"):
         assert name in proc.stdout, name
     for driver in ("asyncpg", "psycopg-async", "psycopg2", "pymysql", "mysqlclient", "asyncmy", "aiosqlite",
-                   "sa-core+<driver>", "sa-orm+asyncpg"):
+                   "sa-core+<driver>", "sa-orm+<driver>", "peewee+<driver> for: psycopg, psycopg2, pymysql, sqlite3"):
         assert driver in proc.stdout, driver
 
 

@@ -123,9 +123,11 @@ class TargetRecord:
 
 
 def recorded_libraries() -> list[str]:
-    """Every distribution whose version a run records: each DBAPI driver's own, then ``RECORDED_LIBRARIES``."""
+    """Every distribution whose version a run records: each DBAPI driver's and layer's own, then
+    ``RECORDED_LIBRARIES``."""
     drivers = [name for driver_id in registry().drivers for name in get_adapter(driver_id).distributions]
-    return list(dict.fromkeys([*drivers, *RECORDED_LIBRARIES]))
+    layers = [name for layer in registry().layers.values() for name in layer.layer_distributions]
+    return list(dict.fromkeys([*drivers, *layers, *RECORDED_LIBRARIES]))
 
 
 def library_versions() -> dict[str, str | None]:

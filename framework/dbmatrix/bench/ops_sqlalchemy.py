@@ -55,7 +55,8 @@ _SA_KNOBS: dict[str, dict[str, tuple[dict[str, str], dict[str, str] | None]]] = 
 
 def variants(adapter: DriverAdapter, workload: str) -> dict[str, dict[str, str]]:
     """``{variant: knobs}`` of the layer on ``workload``: ``default``, and ``tuned`` where a knob exists."""
-    default, tuned = _SA_KNOBS[adapter.layer][workload]
+    # a layer on SQLAlchemy's ORM (SQLModel) runs the ORM's operations through its own session class
+    default, tuned = _SA_KNOBS["sa-orm" if adapter.uses_orm else "sa-core"][workload]  # type: ignore[attr-defined]
     out = {DEFAULT: dict(default)}
     if tuned is not None:
         out[TUNED] = dict(tuned)

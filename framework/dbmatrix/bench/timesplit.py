@@ -45,7 +45,7 @@ def part_of(filename: str, func: str, driver_modules: tuple[str, ...],
             return "asyncio"
         return "other"
     for module, part in layer_parts:
-        if f"/{module}/" in path:
+        if f"/{module}/" in path or path.endswith(f"/{module}.py"):  # a package, or a one-file module (peewee.py)
             return part
     if any(f"/{m}/" in path for m in driver_modules):
         return "wait" if func in _WAIT_FUNCS else "driver"

@@ -41,6 +41,8 @@ BUILTIN_DRIVERS: dict[str, str] = {
 BUILTIN_LAYERS: dict[str, str] = {
     "sa-core": "dbmatrix.drivers.sqlalchemy_driver:SQLAlchemyCore",
     "sa-orm": "dbmatrix.drivers.sqlalchemy_driver:SQLAlchemyORM",
+    "peewee": "dbmatrix.layers.peewee_layer:PeeweeLayer",
+    "sqlmodel": "dbmatrix.layers.sqlmodel_layer:SQLModelLayer",
 }
 
 

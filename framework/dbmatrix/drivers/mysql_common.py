@@ -137,7 +137,7 @@ class MySQLDBAPISession(DBAPISession):
     def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
         query, args = translate(self.adapter, sql, params)
         # pymysql.cursors.SSCursor / MySQLdb.cursors.SSCursor: the same class name in both drivers
-        cursor_class = importlib.import_module(f"{self.adapter.modules[0]}.cursors").SSCursor
+        cursor_class = importlib.import_module(f"{self.adapter.under.modules[0]}.cursors").SSCursor
         return stream_batches(self.conn, cursor_class, query, args, batch)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import fnmatch
 import importlib
 import uuid
 from collections.abc import Mapping
@@ -138,6 +139,11 @@ class DriverAdapter:
     def supports(self, kind: str) -> bool:
         return kind in self.kinds
 
+    def runs_by_default(self, case: str) -> bool:
+        """Whether a run that does not name its drivers gives this adapter a cell in ``case`` (a layer may limit
+        itself to some families: ``Layer.cases_by_default``)."""
+        return True
+
     def connect(self, info: ConnectInfo, options: Mapping[str, Any] | None = None, *,
                 loop: LoopThread | None = None) -> Session:
         """Open a session on ``info``: connected, bounded by timeouts, in autocommit mode.
@@ -229,6 +235,10 @@ class Layer(DriverAdapter):
     bench_module: ClassVar[str] = ""  # a layer names the module that builds its bench operations
     # (module path, part) pairs, most specific first: a profile charges a function of that module to the part
     profile_parts: ClassVar[tuple[tuple[str, str], ...]] = ()
+    # case id globs a run that does not name its drivers gives this layer cells for: an ORM's columns in every
+    # plain-SQL case would repeat its DBAPI's (it passes SQL through) at the cost of a full column each
+    cases_by_default: ClassVar[tuple[str, ...]] = ("*",)
+    layer_distributions: ClassVar[tuple[str, ...]] = ()  # the layer's own PyPI names (a run records their versions)
 
     def __init__(self, under: DriverAdapter):
         if not self.can_sit_on(under):
@@ -246,6 +256,9 @@ class Layer(DriverAdapter):
     def can_sit_on(cls, dbapi: DriverAdapter) -> bool:
         raise NotImplementedError
 
+    def runs_by_default(self, case: str) -> bool:
+        return any(fnmatch.fnmatchcase(case, glob) for glob in self.cases_by_default)
+
     @property
     def dbapi(self) -> str:
         return self._under.id
@@ -256,7 +269,7 @@ class Layer(DriverAdapter):
 
     @property
     def distributions(self) -> tuple[str, ...]:  # type: ignore[override]
-        return self._under.distributions
+        return (*self.layer_distributions, *self._under.distributions)
 
     @property
     def profile_modules(self) -> tuple[str, ...]:  # type: ignore[override]

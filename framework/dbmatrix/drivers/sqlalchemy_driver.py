@@ -237,7 +237,6 @@ class SQLAlchemyAsyncSession(SQLAlchemyOps, AsyncSession):
 
     async def _aopen(self, url: Any, connect_args: dict[str, Any]) -> None:
         # the ORM and the asyncio extension take ~0.5 s to import: only when a session of them opens, not per command
-        from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
         from sqlalchemy.ext.asyncio import create_async_engine
 
         self.aengine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
@@ -247,7 +246,7 @@ class SQLAlchemyAsyncSession(SQLAlchemyOps, AsyncSession):
         self.aconn = await self.aengine.connect()
         await self.aconn.execution_options(isolation_level=AUTOCOMMIT)
         self.conn = self.aconn.sync_connection
-        self.aorm = SAAsyncSession(bind=self.aconn) if self.adapter.uses_orm else None
+        self.aorm = self.adapter.orm_session(self.aconn) if self.adapter.uses_orm else None
         self.orm = self.aorm.sync_session if self.aorm is not None else None
         self.executor = self.orm if self.orm is not None else self.conn
 
@@ -341,9 +340,18 @@ class SQLAlchemyAdapter(Layer):
             # e.g. asyncpg raises a bare OSError for a refused connection, which is no DBAPI error
             raise self.normalise_error(exc) or DriverError(None, type(exc).__name__, first_line(exc)) from None
 
-    def _open_sync(self, info: ConnectInfo) -> Session:
-        from sqlalchemy.orm import Session as ORMSession  # imported when a session opens: see _aopen
+    def orm_session(self, bind: Any) -> Any:
+        """The ORM session bound to ``bind`` (a ``Connection``, or an ``AsyncConnection`` for an async driver):
+        SQLAlchemy's own here; a layer built on the ORM (SQLModel) returns its subclass."""
+        if self.is_async:
+            from sqlalchemy.ext.asyncio import AsyncSession  # imported when a session opens: see _aopen
 
+            return AsyncSession(bind=bind)
+        from sqlalchemy.orm import Session as ORMSession
+
+        return ORMSession(bind=bind)
+
+    def _open_sync(self, info: ConnectInfo) -> Session:
         engine = create_engine(self.url_for(info), poolclass=NullPool, connect_args=self.connect_args_for(info))
         if info.kind == "sqlite":
             _listen_sqlite(engine)
@@ -353,7 +361,7 @@ class SQLAlchemyAdapter(Layer):
         except BaseException:
             engine.dispose()
             raise
-        orm = ORMSession(bind=conn) if self.uses_orm else None
+        orm = self.orm_session(conn) if self.uses_orm else None
         return SQLAlchemySession(self, info, engine, conn, orm)
 
     def _open_async(self, info: ConnectInfo) -> Session:
@@ -396,3 +404,9 @@ class SQLAlchemyCore(SQLAlchemyAdapter):
 class SQLAlchemyORM(SQLAlchemyAdapter):
     name = "sa-orm"
     uses_orm = True
+
+    def orm_kit(self, session: Session, prefix: str) -> Any:
+        """The ``orm.*`` cases' models and operations, declared the SQLAlchemy ORM way (``layers/sa_kit.py``)."""
+        from ..layers.sa_kit import SAKit  # the case family's models: imported when an orm.* case asks
+
+        return SAKit(session, prefix)

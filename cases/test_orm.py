@@ -1,0 +1,279 @@
+"""orm.*: an ORM's own API (models, sessions, querysets) judged on the real engine.
+
+Each ORM layer (``peewee+``, ``sqlmodel+``, ``sa-orm+``) declares a small schema its own way and offers the idiomatic
+operations on it (its ``orm_kit``, ``framework/dbmatrix/layers/``); the cases drive those and take the reference from
+the engine: what it holds afterwards, read with the plain DBAPI driver under the layer, and the exact values and
+types that come back. By default each ORM runs over its own default driver per engine (``ormcheck.DEFAULT_DRIVERS``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import decimal
+import uuid
+from typing import Any
+
+import pytest
+from ormcheck import DEFAULT_DRIVERS, exact, orm_kit, plain_session, schema_kit
+
+from dbmatrix.casekit import axes, expect
+from dbmatrix.cell import Cell, show
+from dbmatrix.errors import DriverError
+from dbmatrix.layers.ormkit import FIELDS, LOCK_MODES
+
+pytestmark = axes("target", "driver", drivers=DEFAULT_DRIVERS)
+WAIT_S = 15  # bounds every wait on another session (each session carries its own lock timeout too)
+
+VALUES: dict[str, Any] = {
+    "json": {"text": "é ✓", "list": [1, 2.5, None, True], "nested": {"a": 1}},
+    "uuid": uuid.UUID("1b4e28ba-2fa1-11d2-883f-0016d3cca427"),
+    "decimal": decimal.Decimal("1234567890.1234"),  # all 14 digits, 4 of them after the point
+    "datetime_aware": dt.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+    "datetime_naive": dt.datetime(2024, 5, 6, 7, 8, 9, 123456),
+    "bool": True,
+    "bytes": b"\x00\xffdbm\x80",
+    "bigint": 2**62 + 1,
+}
+assert set(VALUES) == set(FIELDS)
+
+
+def field_roundtrip(cell: Cell, field: str) -> None:
+    """A ``field`` value saved through the ORM's model comes back exactly, with its type (a fresh query)."""
+    kit, sent = schema_kit(cell), VALUES[field]
+    if kit is None:
+        return
+    try:
+        pk = kit.save_field(field, sent)
+    except DriverError as exc:
+        cell.unsupported(exc)
+        return
+    got = kit.load_field(pk, field)
+    stored = plain_session(cell).execute(
+        f"SELECT {kit.column(field)} FROM {kit.table('things')} WHERE id = :id", {"id": pk}).scalar()
+    where = f"the engine holds {show(stored)} (read with {cell.driver.dbapi})"  # type: ignore[union-attr]
+    if exact(sent, got):
+        cell.supported(f"{kit.orm} saved and read back {show(got)}; {where}")
+    else:
+        cell.differs(f"{kit.orm} saved {show(sent)} and read back {show(got)}; {where}")
+
+
+def test_field_roundtrip_json(cell: Cell) -> None:
+    field_roundtrip(cell, "json")
+
+
+def test_field_roundtrip_uuid(cell: Cell) -> None:
+    field_roundtrip(cell, "uuid")
+
+
+def test_field_roundtrip_decimal(cell: Cell) -> None:
+    field_roundtrip(cell, "decimal")
+
+
+def test_field_roundtrip_datetime_aware(cell: Cell) -> None:
+    field_roundtrip(cell, "datetime_aware")
+
+
+def test_field_roundtrip_datetime_naive(cell: Cell) -> None:
+    field_roundtrip(cell, "datetime_naive")
+
+
+def test_field_roundtrip_bool(cell: Cell) -> None:
+    field_roundtrip(cell, "bool")
+
+
+def test_field_roundtrip_bytes(cell: Cell) -> None:
+    field_roundtrip(cell, "bytes")
+
+
+def test_field_roundtrip_bigint(cell: Cell) -> None:
+    field_roundtrip(cell, "bigint")
+
+
+def test_bulk_insert_returns_ids(cell: Cell) -> None:
+    """The ORM's bulk insert sets each object's primary key, and each is the id the engine gave that row."""
+    kit, names = schema_kit(cell), [f"bulk {i}" for i in range(5)]
+    if kit is None:
+        return
+    kit.count_statements()
+    ids, call = kit.bulk_insert(names)
+    rows = plain_session(cell).execute(f"SELECT name, id FROM {kit.table('things')} ORDER BY id").rows
+    held = {name: pk for name, pk in rows}
+    metrics = {"statements": kit.statements, "objects": len(names)}
+    if any(pk is None for pk in ids):
+        cell.differs(f"{call}: the objects carry no ids ({show(ids)}); the engine gave {held}", metrics=metrics)
+    elif dict(zip(names, ids, strict=True)) != held:
+        cell.differs(f"{call}: objects carry {dict(zip(names, ids, strict=True))}, the engine holds {held}",
+                     metrics=metrics)
+    else:
+        cell.supported(f"{call} set every id as the engine gave it, in {kit.statements} statement(s)",
+                       metrics=metrics)
+
+
+def test_upsert(cell: Cell) -> None:
+    """The ORM's own conflict API inserts a new row, then updates it in place on a second call for the same key."""
+    kit = schema_kit(cell)
+    if kit is None:
+        return
+    try:
+        call = kit.upsert("u", 1)
+        kit.upsert("u", 2)
+    except DriverError as exc:
+        cell.unsupported(exc)
+        return
+    rows = plain_session(cell).execute(f"SELECT name, n FROM {kit.table('things')}").rows
+    if rows == [("u", 2)]:
+        cell.supported(f"{call}: inserted, then updated the row in place: {rows}")
+    else:
+        cell.differs(f"{call}: after inserting n=1 then upserting n=2 the engine holds {rows}")
+
+
+@pytest.mark.parametrize("mode", LOCK_MODES)
+def test_select_for_update(cell: Cell, mode: str) -> None:
+    """The ORM's locking read, checked by the lock observer while a plain session holds row 1: ``plain`` waits,
+    ``skip_locked`` returns row 2 at once, ``nowait`` fails at once with the engine's lock error. A read that runs
+    without the lock (the clause silently dropped) is ``differs``."""
+    a = plain_session(cell)
+    kit = schema_kit(cell)
+    if kit is None:
+        return
+    things = kit.table("things")
+    for pk in (1, 2, 3):
+        a.execute(f"INSERT INTO {things} (id, name) VALUES (:id, :name)", {"id": pk, "name": f"row {pk}"})
+    try:
+        step, call = kit.lock_step(mode)
+    except DriverError as exc:
+        cell.unsupported(exc)
+        return
+    a.begin()
+    a.execute(f"UPDATE {things} SET n = 1 WHERE id = 1")  # A holds row 1 (SQLite: the database's write lock)
+    future: concurrent.futures.Future[Any] = kit.submit(step, call)
+    try:
+        blocked = cell.observer().wait_until_blocked(kit.session, future, WAIT_S)
+    finally:
+        a.rollback()
+    try:
+        got, err = future.result(WAIT_S), None
+    except DriverError as exc:
+        got, err = None, exc
+    finally:
+        try:
+            kit.end(False)
+        except DriverError:
+            pass  # the step's own outcome is the finding; a broken transaction has nothing left to end
+    failed = f"{err.cls} [{err.code}]: {err.message}" if err is not None else ""
+    want = {"plain": [1], "skip_locked": [2], "nowait": None}[mode]
+    if mode == "plain" and blocked and err is None and got == want:
+        cell.supported(f"{call} waited for the row lock, then read {got}", mechanism="blocked")
+    elif mode == "skip_locked" and not blocked and err is None and got == want:
+        cell.supported(f"{call} skipped the locked row at once and read {got}", mechanism="skipped")
+    elif mode == "nowait" and not blocked and err is not None:
+        cell.supported(f"{call} refused at once: {failed}", mechanism=f"error:{err.code or err.cls}")
+    elif not blocked and err is None and got == [1]:
+        cell.differs(f"{call} ran and read the locked row {got} without waiting: the lock clause was dropped "
+                     "(nothing is locked)")
+    else:
+        cell.differs(f"{call}: {'waited' if blocked else 'did not wait'}, then "
+                     f"{failed or f'read {show(got)}'}")
+
+
+def test_nested_transactions(cell: Cell) -> None:
+    """An inner (nested) transaction rolled back undoes only its own work: the outer one commits what it did."""
+    kit = schema_kit(cell)
+    if kit is None:
+        return
+    try:
+        names, call = kit.nested()
+    except DriverError as exc:
+        cell.unsupported(exc)
+        return
+    held = [r[0] for r in plain_session(cell).execute(f"SELECT name FROM {kit.table('things')} ORDER BY id").rows]
+    if names == held == ["outer"]:
+        cell.supported(f"{call}: the outer work stayed, the inner was undone ({held})", mechanism="savepoint")
+    else:
+        cell.differs(f"{call}: the engine holds {held} (the ORM read {names}); expected ['outer']")
+
+
+@expect("measured")
+def test_n_plus_one(cell: Cell) -> None:
+    """Statements the driver sent for "10 books with their authors": lazily (one per author) and eagerly."""
+    kit = schema_kit(cell)
+    if kit is None:
+        return
+    kit.seed_books(10)
+    kit.count_statements()
+    counts, calls = {}, {}
+    want = [(f"book {i}", f"author {i}") for i in range(10)]
+    for way, eager in (("lazy", False), ("eager", True)):
+        kit.statements = 0
+        rows, calls[way] = kit.books_with_authors(eager)
+        counts[way] = kit.statements
+        if rows != want:
+            cell.differs(f"{calls[way]} returned {show(rows)}")
+            return
+    detail = (f"lazy: {counts['lazy']} statements ({calls['lazy']}); eager: {counts['eager']} "
+              f"({calls['eager']}); counted at each DBAPI cursor execute")
+    if counts["eager"] >= counts["lazy"]:
+        cell.differs(f"eager loading saved nothing: {detail}", metrics=counts)
+    else:
+        cell.record("measured", detail, metrics=counts)
+
+
+@expect("prevented")
+@pytest.mark.parametrize("form", ["read_modify_save", "atomic"])
+def test_concurrent_increment(cell: Cell, form: str) -> None:
+    """Two sessions each add 100 to one balance at the ORM's default transaction settings, the read-modify-save way
+    (A and B read, A saves and commits, then B) or the atomic way (an UPDATE with an expression: B's waits for A's
+    row lock). ``prevented``: both applied, or the engine refused B (its code); ``allowed``: a lost update.
+    SQLite runs on a database file of the cell's own in WAL mode."""
+    if cell.kind == "sqlite":
+        cell.scratch_database()
+        plain_session(cell).execute("PRAGMA journal_mode=WAL")
+    kits = orm_kit(cell, cell.connect(), cell.connect())
+    if kits is None:
+        return
+    a, b = kits
+    a.create_schema()
+    pk = a.seed_account(0)
+    refused: DriverError | None = None
+    blocked = False
+    if form == "read_modify_save":
+        call = "read the model, balance += 100, save, commit"
+        seen = [a.read_balance(pk), b.read_balance(pk)]
+        a.save_balance(pk, seen[0] + 100)
+        try:
+            b.save_balance(pk, seen[1] + 100)
+        except DriverError as exc:
+            refused = exc
+            b.end(False)
+    else:
+        step_a, call = a.add_atomic(pk, 100)
+        a.run(step_a)
+        step_b, _ = b.add_atomic(pk, 100)
+        future = b.submit(step_b, call)
+        try:
+            blocked = cell.observer().wait_until_blocked(b.session, future, WAIT_S)
+        finally:
+            a.end(True)
+        try:
+            future.result(WAIT_S)
+            b.end(True)
+        except DriverError as exc:
+            refused = exc
+            b.end(False)
+    final = plain_session(cell).execute(f"SELECT balance FROM {a.table('accounts')} WHERE id = :id",
+                                        {"id": pk}).scalar()
+    metrics = {"final_balance": final, "b_waited": blocked}
+    if refused is not None:
+        cell.record("prevented", f"{call}: the engine refused B ({refused.cls} [{refused.code}]: {refused.message});"
+                    f" the balance is {final}: the application must retry B",
+                    mechanism=f"error:{refused.code or refused.cls}", metrics=metrics)
+    elif final == 200:
+        how = "B waited for A's row lock" if blocked else "B ran after A"
+        cell.record("prevented", f"{call}: both applied (balance {final}); {how}",
+                    mechanism="blocked" if blocked else "serial", metrics=metrics)
+    elif final == 100:
+        cell.record("allowed", f"{call}: a lost update: both read 0, both saved 100 (balance {final})",
+                    mechanism="lost update", metrics=metrics)
+    else:
+        cell.differs(f"{call}: the balance is {show(final)}, neither 100 nor 200", metrics=metrics)
