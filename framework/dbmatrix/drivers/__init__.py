@@ -41,6 +41,7 @@ BUILTIN_DRIVERS: dict[str, str] = {
 BUILTIN_LAYERS: dict[str, str] = {
     "sa-core": "dbmatrix.drivers.sqlalchemy_driver:SQLAlchemyCore",
     "sa-orm": "dbmatrix.drivers.sqlalchemy_driver:SQLAlchemyORM",
+    "pypika": "dbmatrix.layers.pypika_layer:PypikaLayer",
 }
 
 
