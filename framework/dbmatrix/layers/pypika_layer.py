@@ -5,10 +5,12 @@ string to a DBAPI cursor. So the layer's session is the DBAPI adapter's own sess
 are the adapter's), which also runs a pypika query object given instead of SQL text (rendered with ``get_sql()``).
 Text a case writes runs unchanged, so every case that is not about building SQL sees exactly its DBAPI driver.
 
-pypika has a dialect for each kind dbmatrix talks to (``query_class``); it sits on the blocking DBAPI drivers of
-those kinds (its query objects are strings for ``cursor.execute``; an asyncio driver would take the same string,
-and the pairs with one add nothing a builder case could see). The bench builds every workload's statements with
-pypika per call, as its users write them, and runs them on the DBAPI cursor (``variants``/``build_op``).
+pypika has a dialect for each kind dbmatrix talks to (``query_class``). It renders values into the SQL itself, so
+every DBAPI driver of a kind receives the same text from it: what differs between them is the DBAPI's own behaviour,
+which that driver's own column already shows. So the layer sits on one blocking DBAPI driver per dialect
+(``SITS_ON``), which keeps every case and the bench from running the same pypika text once per driver; a subclass
+(or a plugin layer) can widen it. The bench builds every workload's statements with pypika per call, as its users
+write them, and runs them on the DBAPI cursor (``variants``/``build_op``).
 """
 
 from __future__ import annotations
@@ -17,10 +19,6 @@ import itertools
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from ..bench.op import DEFAULT, SELECTS, Op
-from ..bench.ops_dbapi import begin_sql
-from ..bench.schema import EVENTS, USERS
-from ..bench.workloads import call_params, insert_batches
 from ..drivers.protocol import ConnectInfo, DriverAdapter, Layer
 from ..drivers.session import Session
 from ..errors import DriverError
@@ -39,12 +37,13 @@ def query_class(kind: str) -> Any:
 
 class PypikaLayer(Layer):
     name = "pypika"
+    SITS_ON: ClassVar[frozenset[str]] = frozenset({"psycopg", "pymysql", "sqlite3"})  # one per pypika dialect
     bench_module: ClassVar[str] = "dbmatrix.layers.pypika_layer"
     profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("pypika", "pypika"),)
 
     def __init__(self, under: DriverAdapter):
         super().__init__(under)
-        self.modules = ("pypika", *under.modules)  # type: ignore[misc]
+        self.modules = (*under.modules, "pypika")  # type: ignore[misc]  # the driver first: sessions import modules[0]
         # the session is the DBAPI's own: so are its server-side cursor and its pooler-safe connect options
         self.server_cursor = under.server_cursor  # type: ignore[misc]
         self.pooler_safe_options = under.pooler_safe_options  # type: ignore[misc]
@@ -52,7 +51,8 @@ class PypikaLayer(Layer):
 
     @classmethod
     def can_sit_on(cls, dbapi: DriverAdapter) -> bool:
-        return dbapi.layer == "dbapi" and not dbapi.is_async and bool(dbapi.kinds & _QUERY_CLASSES.keys())
+        return (dbapi.id in cls.SITS_ON and dbapi.layer == "dbapi" and not dbapi.is_async
+                and bool(dbapi.kinds & _QUERY_CLASSES.keys()))
 
     @property
     def distributions(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -67,28 +67,37 @@ class PypikaLayer(Layer):
     def open(self, info: ConnectInfo) -> Session:
         session = self.under.open(info)
         session.adapter = self  # errors, cancels and notifications go through the layer, which asks the DBAPI's
-        execute = session._execute
+        submit = session.submit  # what execute() runs through: a query object becomes its SQL text first
 
-        def rendered(sql: Any, params: Mapping[str, Any] | None, types: Any) -> Any:
-            return execute(sql if isinstance(sql, str) else sql.get_sql(), params, types)
+        def rendered(sql: Any, params: Mapping[str, Any] | None = None, *, types: Any = None) -> Any:
+            return submit(sql if isinstance(sql, str) else sql.get_sql(), params, types=types)
 
-        session._execute = rendered  # type: ignore[method-assign]
+        session.submit = rendered  # type: ignore[method-assign]
         return session
 
 
 # --- bench: every statement built with pypika per call, run on the DBAPI cursor --------------------------------
-_KNOBS = {w: {"statement": "built with pypika per call (values inlined), cursor.execute(str(query))"} for w in SELECTS}
-_KNOBS["update_txn"] = {"statements": "SELECT ... FOR UPDATE, UPDATE, INSERT built with pypika per call"}
-_KNOBS["insert_batch"] = {"method": "one multi-row INSERT built with pypika per batch"}
+# (the bench package imports its ORM schema: imported by a bench run, not by every command that reads the registry)
+_KNOBS = {"update_txn": {"statements": "SELECT ... FOR UPDATE, UPDATE, INSERT built with pypika per call"},
+          "insert_batch": {"method": "one multi-row INSERT built with pypika per batch"}}
+_SELECT_KNOBS = {"statement": "built with pypika per call (values inlined), cursor.execute(str(query))"}
 
 
 def variants(adapter: DriverAdapter, workload: str) -> dict[str, dict[str, str]]:
     """``{variant: knobs}``: pypika has no knob of its own (no statement cache, no parameters by default)."""
-    return {DEFAULT: dict(_KNOBS[workload])}
+    from ..bench.op import DEFAULT, SELECTS
+
+    return {DEFAULT: dict(_SELECT_KNOBS if workload in SELECTS else _KNOBS[workload])}
 
 
-def build_op(session: Session, workload: str, variant: str, rows: int, seed: int) -> Op:
+def build_op(session: Session, workload: str, variant: str, rows: int, seed: int) -> Any:
+    """The bench operation (``bench.op.Op``) for one connection: statements built with pypika per call."""
     from pypika import Table, functions
+
+    from ..bench.op import SELECTS, Op
+    from ..bench.ops_dbapi import _swallow, begin_sql
+    from ..bench.schema import EVENTS, USERS
+    from ..bench.workloads import call_params, insert_batches
 
     kind = session.info.kind
     q, users, events = query_class(kind), Table(USERS), Table(EVENTS)
@@ -129,7 +138,7 @@ def build_op(session: Session, workload: str, variant: str, rows: int, seed: int
         body()
         execute("COMMIT")
 
-    return Op(txn, False, recover=_quiet(lambda: execute("ROLLBACK")))
+    return Op(txn, False, recover=_swallow(lambda: execute("ROLLBACK")))
 
 
 def _select_builder(workload: str, kind: str, q: Any, users: Any, functions: Any) -> Callable[[dict[str, Any]], Any]:
@@ -143,12 +152,3 @@ def _select_builder(workload: str, kind: str, q: Any, users: Any, functions: Any
     return lambda p: (q.from_(users).select(users.doc).where(users.id[p["lo"]:p["hi"]])
                       .where(tag == p["tag"]))
 
-
-def _quiet(fn: Callable[[], Any]) -> Callable[[], Any]:
-    def run() -> Any:
-        try:
-            return fn()
-        except Exception:  # noqa: BLE001 - a failed ROLLBACK after a failed call changes nothing we report
-            return None
-
-    return run
