@@ -120,6 +120,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     drivers = marker.kwargs.get("drivers") if marker else None
     if drivers and not run.drivers_named:
         columns = [c for c in columns if c.driver is None or any(fnmatch.fnmatchcase(c.driver, g) for g in drivers)]
+    case = case_of(metafunc.definition)  # a layer may judge only some families (``DriverAdapter.cases``)
+    columns = [c for c in columns if c.driver is None or run.adapter(c.driver).runs_case(case)]
     metafunc.parametrize("cell", columns, ids=[c.id for c in columns], indirect=True)
 
 

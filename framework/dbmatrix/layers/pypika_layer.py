@@ -3,13 +3,14 @@
 pypika builds SQL text and nothing else: values are rendered into the text as literals, and the user hands the
 string to a DBAPI cursor. So the layer's session is the DBAPI adapter's own session (errors, cancel, notifications
 are the adapter's), which also runs a pypika query object given instead of SQL text (rendered with ``get_sql()``).
-Text a case writes runs unchanged, so every case that is not about building SQL sees exactly its DBAPI driver.
+Text a case writes runs unchanged, exactly as on the DBAPI driver alone, so the layer is judged by the builder
+family only (``cases``); every other case's cell would copy that driver's column.
 
 pypika has a dialect for each kind dbmatrix talks to (``query_class``). It renders values into the SQL itself, so
 every DBAPI driver of a kind receives the same text from it: what differs between them is the DBAPI's own behaviour,
 which that driver's own column already shows. So the layer sits on one blocking DBAPI driver per dialect
-(``SITS_ON``), which keeps every case and the bench from running the same pypika text once per driver; a subclass
-(or a plugin layer) can widen it. The bench builds every workload's statements with pypika per call, as its users
+(``SITS_ON``), which keeps the bench and the session suites from running the same pypika text once per driver; a
+subclass (or a plugin layer) can widen it. The bench builds every workload's statements with pypika per call, as its users
 write them, and runs them on the DBAPI cursor (``variants``/``build_op``).
 """
 
@@ -37,6 +38,7 @@ def query_class(kind: str) -> Any:
 
 class PypikaLayer(Layer):
     name = "pypika"
+    cases: ClassVar[tuple[str, ...]] = ("builder.*",)  # other SQL goes to the DBAPI as written: its own column
     SITS_ON: ClassVar[frozenset[str]] = frozenset({"psycopg", "pymysql", "sqlite3"})  # one per pypika dialect
     bench_module: ClassVar[str] = "dbmatrix.layers.pypika_layer"
     profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("pypika", "pypika"),)
