@@ -10,8 +10,8 @@ pypika has a dialect for each kind dbmatrix talks to (``query_class``). It rende
 every DBAPI driver of a kind receives the same text from it: what differs between them is the DBAPI's own behaviour,
 which that driver's own column already shows. So the layer sits on one blocking DBAPI driver per dialect
 (``SITS_ON``), which keeps the bench and the session suites from running the same pypika text once per driver; a
-subclass (or a plugin layer) can widen it. The bench builds every workload's statements with pypika per call, as its users
-write them, and runs them on the DBAPI cursor (``variants``/``build_op``).
+subclass (or a plugin layer) can widen it. The bench builds every workload's statements with pypika per call, as
+its users write them, and runs them on the DBAPI cursor (``variants``/``build_op``).
 """
 
 from __future__ import annotations
