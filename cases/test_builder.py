@@ -39,6 +39,7 @@ ROWS = [  # id, g, v, name, doc, parent
     (4, 2, 40, "d", '{"tag": "x"}', 1),
 ]
 JSON_DDL = {"postgresql": "JSONB", "cockroachdb": "JSONB", "mysql": "JSON", "sqlite": "TEXT"}
+LOCKING = ("skip_locked", "nowait")
 LOCK_WAIT_S = 2  # the waiting session's bound: a dropped SKIP LOCKED / NOWAIT waits this long, then fails
 LOCK_WAIT = {"postgresql": f"SET LOCAL lock_timeout = '{LOCK_WAIT_S}s'",
              "mysql": f"SET SESSION innodb_lock_wait_timeout = {LOCK_WAIT_S}"}
@@ -142,7 +143,9 @@ def sa_returning(t: Any) -> Any:
 def sa_upsert(t: Any, dialect: str) -> Any:
     import importlib
 
-    ins = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert(t).values(id=1, g=1, v=99, name="a")
+    # the dialect's own insert() construct; CockroachDB's dialect builds on PostgreSQL's
+    module = {"cockroachdb": "postgresql"}.get(dialect, dialect)
+    ins = importlib.import_module(f"sqlalchemy.dialects.{module}").insert(t).values(id=1, g=1, v=99, name="a")
     if hasattr(ins, "on_duplicate_key_update"):
         return ins.on_duplicate_key_update(v=ins.inserted.v)
     return ins.on_conflict_do_update(index_elements=[t.c.id], set_={"v": ins.excluded.v})
@@ -257,11 +260,11 @@ def reference(cell: Cell, feature: str, t: str) -> str:
     return (by.get(cell.engine) or by.get(cell.kind) or by["*"]).format(t=t)
 
 
-def run(cell: Cell, s: Session, sql: str, writes: bool, t: str) -> tuple[list[Any], float]:
+def run(cell: Cell, s: Session, sql: str, writes: bool, t: str, locking: bool) -> tuple[list[Any], float]:
     """The statement's rows (and the table after it, for a write: rolled back after), and its seconds."""
     if writes:
         s.begin()
-    elif cell.has("for_update"):
+    elif locking and cell.has("for_update"):  # a locking read: in a transaction, with a short lock wait
         s.begin()
         s.execute(LOCK_WAIT.get(cell.kind, "SELECT 1"))
     started = time.perf_counter()
@@ -290,7 +293,7 @@ def outcome_of(cell: Cell, s: Session, feature: str, t: str) -> None:
     for text in (sql, ref):
         started = time.perf_counter()
         try:
-            rows, took = run(cell, s, text, writes, t)
+            rows, took = run(cell, s, text, writes, t, feature in LOCKING)
             results.append((rows, None, took))
         except DriverError as exc:
             results.append((None, exc, time.perf_counter() - started))
@@ -338,7 +341,7 @@ def _case(feature: str) -> Callable[[Cell], None]:
         s.execute(f"CREATE TABLE {t} (id INTEGER PRIMARY KEY, g INTEGER, v INTEGER, name VARCHAR(20), "
                   f"doc {JSON_DDL[cell.kind]}, parent INTEGER)")
         insert_rows(s, t, ("id", "g", "v", "name", "doc", "parent"), ROWS)
-        if feature in ("skip_locked", "nowait") and cell.has("for_update"):
+        if feature in LOCKING and cell.has("for_update"):
             holder = cell.connect()  # holds row 1 while the builder's and the reference's statements run
             holder.begin()
             holder.execute(f"SELECT id FROM {t} WHERE id = 1 FOR UPDATE")
