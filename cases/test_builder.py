@@ -37,6 +37,7 @@ ROWS = [  # id, g, v, name, doc, parent
     (2, 1, 20, "b", '{"tag": "y", "a": {"b": "two"}}', 1),
     (3, 2, 30, "c", '{"tag": "x", "a": {"b": "three"}}', 2),
     (4, 2, 40, "d", '{"tag": "x"}', 1),
+    (5, 1, 50, "e", '{"tag": "y"}', 3),  # a third row in group 1: a frame of 1 PRECEDING differs from the default
 ]
 JSON_DDL = {"postgresql": "JSONB", "cockroachdb": "JSONB", "mysql": "JSON", "sqlite": "TEXT"}
 LOCKING = ("skip_locked", "nowait")

@@ -8,6 +8,7 @@ tests/test_adapters_listen_stream.py); builder.* (cases/test_builder.py) judges 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -85,3 +86,38 @@ def test_bench_selects_return_the_hand_written_rows(tmp_path: Path) -> None:
                 assert built and built == s.execute(select_sql(workload, "sqlite"), p).rows, (workload, p)
     finally:
         s.close()
+
+
+# --- builder.* can fail: mutate the family and its cells must turn into deviations -----------------------------
+def _mutant(old: str, new: str, cases: str, what: str) -> Any:
+    from test_mutations import Mutant
+
+    return Mutant("builder", "test_builder.py", old, new, cases, what)
+
+
+BUILDER_ROUNDS = {
+    "reference": [
+        ('{"*": STD_LOCK + " SKIP LOCKED"}', '{"*": STD_LOCK + " SKIP LOCKEDX"}', "builder.skip_locked",
+         "the reference's SKIP LOCKED misspelt: the builder's SQL runs, the reference's does not"),
+        ("ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS s", "ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS s",
+         "builder.window_frame", "the reference's frame widened: other sums"),
+    ],
+    "builder": [
+        ("(lambda q, t: pk_lock(q, t, skip_locked=True)", "(lambda q, t: pk_lock(q, t)", "builder.skip_locked",
+         "pypika's SKIP LOCKED silently dropped: its FOR UPDATE waits on the held row"),
+        ('{"*": "SELECT id, name FROM {t} ORDER BY id LIMIT 2 OFFSET 1"}',
+         '{"*": "SELECT id, CAST(id AS CHAR(3)) FROM {t} ORDER BY id LIMIT 2 OFFSET 1"}', "builder.limit_offset",
+         "the reference's second column the same rows' ids as text: other values and types"),
+    ],
+}
+
+
+@pytest.mark.parametrize("round_name", list(BUILDER_ROUNDS))
+def test_builder_mutants_are_killed(round_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import test_mutations
+
+    monkeypatch.setattr(test_mutations, "DRIVERS", "pypika+psycopg,pypika+sqlite3,sa-core+psycopg")
+    mutants = [_mutant(*m) for m in BUILDER_ROUNDS[round_name]]
+    results = test_mutations._run(tmp_path, mutants, sorted({m.cases for m in mutants}))
+    survivors = [f"{m.cases}: {m.what}" for m in mutants if not test_mutations._killed(results, m.cases)]
+    assert not survivors, "mutants survived (the case could not fail): " + "; ".join(survivors)
