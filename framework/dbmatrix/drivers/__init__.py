@@ -115,7 +115,7 @@ def describe() -> list[str]:
         lines.append(f"  {layer}+<driver> for: {', '.join(dbapis)}")
         examples += [f"{layer}+{dbapis[0]}"] if dbapis else []
     if examples:
-        lines.append(f"  e.g. {examples[-1]}")
+        lines.append(f"  e.g. {', '.join(examples)}")  # one pair per layer
     return lines
 
 
