@@ -17,7 +17,7 @@ from live import installed_adapter, live_kind, mariadb_info, postgres_info, reac
 from sqlalchemy.engine import make_url
 
 from dbmatrix import redaction
-from dbmatrix.drivers import BUILTIN_DRIVERS, BUILTIN_LAYERS, get_adapter, layer_pairs
+from dbmatrix.drivers import BUILTIN_DRIVERS, BUILTIN_LAYERS, get_adapter, layer_pairs, registry
 from dbmatrix.drivers.base import ConnectInfo, Session
 from dbmatrix.drivers.sqlalchemy_driver import SQLAlchemyAdapter, text_sql
 from dbmatrix.engines import IsolationUnsupported
@@ -25,6 +25,7 @@ from dbmatrix.errors import DriverError
 
 # every built-in pair of a SQLAlchemy layer and a DBAPI driver it sits on, and the live server kind of each
 DRIVER_IDS = [f"{layer}+{dbapi}" for layer, dbapis in layer_pairs().items() if layer in BUILTIN_LAYERS
+              and issubclass(registry().layers[layer], SQLAlchemyAdapter)
               for dbapi in dbapis if dbapi in BUILTIN_DRIVERS]
 KIND_OF = {i.partition("+")[2]: live_kind(i) for i in DRIVER_IDS}
 # per target kind, so that a test that only applies to some kinds is generated for those and no others (no skips)
