@@ -24,8 +24,8 @@ from dbmatrix.engines import IsolationUnsupported
 from dbmatrix.errors import DriverError
 
 # every built-in pair of a SQLAlchemy layer and a DBAPI driver it sits on, and the live server kind of each
-DRIVER_IDS = [f"{layer}+{dbapi}" for layer, dbapis in layer_pairs().items()
-              if layer in BUILTIN_LAYERS and issubclass(registry().layers[layer], SQLAlchemyAdapter)
+DRIVER_IDS = [f"{layer}+{dbapi}" for layer, dbapis in layer_pairs().items() if layer in BUILTIN_LAYERS
+              and issubclass(registry().layers[layer], SQLAlchemyAdapter)
               for dbapi in dbapis if dbapi in BUILTIN_DRIVERS]
 KIND_OF = {i.partition("+")[2]: live_kind(i) for i in DRIVER_IDS}
 # per target kind, so that a test that only applies to some kinds is generated for those and no others (no skips)

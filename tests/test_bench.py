@@ -21,14 +21,14 @@ from dbmatrix.bench.runner import BenchConfig, CellSpec, estimate_seconds, plan_
 from dbmatrix.bench.timesplit import part_of, split_profile
 from dbmatrix.bench.worker import OVERHEAD_MIN_ROUNDS, WARMUP_CHUNKS, Worker, overhead_sync, settled
 from dbmatrix.bench.workloads import BATCH_ROWS, WORKLOADS, pgbench_script
-from dbmatrix.drivers import get_adapter
+from dbmatrix.drivers import all_driver_ids, get_adapter
 from dbmatrix.errors import UsageError
 from dbmatrix.report.bench import bench_html, bench_markdown, noise_line
 from dbmatrix.results import MEASURED, CellResult, RunDocument
 from dbmatrix.timing import cv_pct, histogram_of, mean_ci95, merge_encoded, percentiles_us
 
 DBMATRIX = Path(sys.executable).parent / "dbmatrix"
-SQLITE_DRIVERS = {"sqlite3", "aiosqlite", "sa-core+sqlite3", "sa-core+aiosqlite", "sa-orm+sqlite3", "sa-orm+aiosqlite"}
+SQLITE_DRIVERS = {d for d in all_driver_ids() if get_adapter(d).supports("sqlite")}  # every layer over each
 
 
 def bench(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -121,9 +121,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     drivers = marker.kwargs.get("drivers") if marker else None
     if drivers and not run.drivers_named:
         columns = [c for c in columns if c.driver is None or any(fnmatch.fnmatchcase(c.driver, g) for g in drivers)]
-    if not run.drivers_named:  # a layer may run only some families unless named (``Layer.cases_by_default``)
-        case = case_of(metafunc.definition)
-        columns = [c for c in columns if c.driver is None or run.adapter(c.driver).runs_by_default(case)]
+    case = case_of(metafunc.definition)
+    # a layer may judge only some families (``DriverAdapter.cases``: pypika, builder.*), and may run only some
+    # families unless its drivers are named (``Layer.cases_by_default``: the ORMs, orm.*)
+    columns = [c for c in columns if c.driver is None or (
+        run.adapter(c.driver).runs_case(case) and (run.drivers_named or run.adapter(c.driver).runs_by_default(case)))]
     metafunc.parametrize("cell", columns, ids=[c.id for c in columns], indirect=True)
 
 

@@ -43,6 +43,7 @@ BUILTIN_LAYERS: dict[str, str] = {
     "sa-orm": "dbmatrix.drivers.sqlalchemy_driver:SQLAlchemyORM",
     "peewee": "dbmatrix.layers.peewee_layer:PeeweeLayer",
     "sqlmodel": "dbmatrix.layers.sqlmodel_layer:SQLModelLayer",
+    "pypika": "dbmatrix.layers.pypika_layer:PypikaLayer",
 }
 
 
@@ -116,7 +117,7 @@ def describe() -> list[str]:
         lines.append(f"  {layer}+<driver> for: {', '.join(dbapis)}")
         examples += [f"{layer}+{dbapis[0]}"] if dbapis else []
     if examples:
-        lines.append(f"  e.g. {examples[-1]}")
+        lines.append(f"  e.g. {', '.join(examples)}")  # one pair per layer
     return lines
 
 

@@ -116,6 +116,9 @@ class DriverAdapter:
     server_cursor: ClassVar[bool] = True  # a server-side cursor API (``Session.stream``); else "Unsupported"
     # connect options that switch named server-side prepared statements off (None: it never prepares any)
     pooler_safe_options: ClassVar[dict[str, Any] | None] = None
+    # case-id globs whose cells run through this adapter. A layer that hands SQL text to its DBAPI unchanged names
+    # only the families about what it adds (pypika: builder.*); elsewhere its cells would copy that driver's column
+    cases: ClassVar[tuple[str, ...]] = ("*",)
 
     @property
     def dbapi(self) -> str:
@@ -143,6 +146,10 @@ class DriverAdapter:
         """Whether a run that does not name its drivers gives this adapter a cell in ``case`` (a layer may limit
         itself to some families: ``Layer.cases_by_default``)."""
         return True
+
+    def runs_case(self, case: str) -> bool:
+        """Whether case ``case`` gets a cell on this adapter (``cases``)."""
+        return any(fnmatch.fnmatchcase(case, glob) for glob in self.cases)
 
     def connect(self, info: ConnectInfo, options: Mapping[str, Any] | None = None, *,
                 loop: LoopThread | None = None) -> Session:

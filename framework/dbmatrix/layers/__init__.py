@@ -1,1 +1,1 @@
-"""Layers beyond the SQLAlchemy built-ins (ORMs, query builders), one file each; registered in drivers/."""
+"""Layers other than SQLAlchemy's (ORMs, query builders), one module each, registered in ``drivers.BUILTIN_LAYERS``."""
