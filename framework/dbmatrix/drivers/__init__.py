@@ -40,6 +40,7 @@ BUILTIN_DRIVERS: dict[str, str] = {
     "aiomysql": "dbmatrix.drivers.aiomysql_driver:AiomysqlAdapter",
     "mysql-connector": "dbmatrix.drivers.mysql_connector_driver:MySQLConnectorAdapter",
     "mysql-connector-pure": "dbmatrix.drivers.mysql_connector_driver:MySQLConnectorPureAdapter",
+    "mariadb-connector": "dbmatrix.drivers.mariadb_driver:MariaDBConnectorAdapter",
 }
 BUILTIN_LAYERS: dict[str, str] = {
     "sa-core": "dbmatrix.drivers.sqlalchemy_driver:SQLAlchemyCore",

@@ -1,0 +1,66 @@
+"""MariaDB Connector/Python (the ``mariadb`` package): a C extension over MariaDB Connector/C (libmariadb).
+
+Unlike the PyMySQL family it binds parameters on the server: a statement with parameters goes through the binary
+protocol (COM_STMT_PREPARE/EXECUTE), so values come back typed by the binary protocol rather than parsed from
+text, and a statement without parameters is plain COM_QUERY. Its paramstyle is ``qmark`` (``?``). No isolation
+API: the level is set with SQL, as with the other MySQL drivers. Its errors carry the message alone in ``args``;
+the errno is ``exc.errno``. ``read_timeout``/``write_timeout`` bound every statement at the harness deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+from ..errors import DriverError
+from . import params
+from .dbapi import fetch_batches, translate
+from .mysql_common import MySQLDBAPIAdapter, MySQLDBAPISession, connect_errors, connect_kwargs, normalise_mysql_error
+from .normalise import message
+from .protocol import CONNECT_TIMEOUT_S, HARNESS_DEADLINE_S, ConnectInfo
+from .session import Session
+
+
+class MariaDBSession(MySQLDBAPISession):
+    def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+        query, args = translate(self.adapter, sql, params)
+        cursor = self.conn.cursor(buffered=False)  # rows read from the socket as fetched; close() skips the rest
+        try:
+            cursor.execute(query, args or ())
+        except BaseException:
+            cursor.close()
+            raise
+        return fetch_batches(cursor, batch)
+
+
+class MariaDBConnectorAdapter(MySQLDBAPIAdapter):
+    id: ClassVar[str] = "mariadb-connector"
+    paramstyle: ClassVar[str] = params.QMARK
+    modules: ClassVar[tuple[str, ...]] = ("mariadb",)
+    exceptions: ClassVar[tuple[str, ...]] = ("mariadb.Error",)
+    distributions: ClassVar[tuple[str, ...]] = ("mariadb",)
+    profile_modules: ClassVar[tuple[str, ...]] = ("mariadb",)
+    sa_driver: ClassVar[str | None] = "mariadbconnector"
+
+    def connect_kwargs(self, info: ConnectInfo) -> dict[str, Any]:
+        kwargs = connect_kwargs(info)
+        kwargs.pop("charset", None)  # Connector/C's default is utf8mb4 already; it takes no charset keyword
+        kwargs.update(read_timeout=HARNESS_DEADLINE_S, write_timeout=HARNESS_DEADLINE_S)
+        return kwargs
+
+    def open(self, info: ConnectInfo) -> Session:
+        import mariadb  # optional driver: imported when a session of it opens
+
+        with connect_errors(self):
+            conn = mariadb.connect(**self.connect_kwargs(info))
+        return MariaDBSession(self, info, conn)
+
+    def normalise_error(self, exc: BaseException) -> DriverError | None:
+        errno = getattr(exc, "errno", None)
+        if isinstance(errno, int) and errno > 0 and not isinstance(exc, OSError):
+            return DriverError(str(errno), type(exc).__name__, message(exc))
+        return normalise_mysql_error(exc)
+
+    def sa_connect_args(self, info: ConnectInfo) -> dict[str, Any]:
+        return {"connect_timeout": CONNECT_TIMEOUT_S, "read_timeout": HARNESS_DEADLINE_S,
+                "write_timeout": HARNESS_DEADLINE_S}
