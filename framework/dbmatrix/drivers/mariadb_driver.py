@@ -1,8 +1,8 @@
 """MariaDB Connector/Python (the ``mariadb`` package): a C extension over MariaDB Connector/C (libmariadb).
 
-Unlike the PyMySQL family it binds parameters on the server: a statement with parameters goes through the binary
-protocol (COM_STMT_PREPARE/EXECUTE), so values come back typed by the binary protocol rather than parsed from
-text, and a statement without parameters is plain COM_QUERY. Its paramstyle is ``qmark`` (``?``). No isolation
+Its paramstyle is ``qmark`` (``?``). Like the PyMySQL family its default cursor substitutes parameters client-side
+into a plain COM_QUERY (text protocol): nothing is prepared on the server, not even with ``cursor(prepared=True)``;
+only ``cursor(binary=True)`` sends COM_STMT_PREPARE/EXECUTE. No isolation
 API: the level is set with SQL, as with the other MySQL drivers. Its errors carry the message alone in ``args``;
 the errno is ``exc.errno``. ``read_timeout``/``write_timeout`` bound every statement at the harness deadline.
 """

@@ -120,7 +120,8 @@ class MySQLDBAPISession(DBAPISession):
             cursor = conn.cursor()
             try:
                 cursor.execute(sql, args)
-                return cursor.fetchall()
+                # no result set (SET): PyMySQL's fetchall gives (), MariaDB Connector/Python's raises
+                return cursor.fetchall() if cursor.description is not None else None
             finally:
                 cursor.close()
 
