@@ -51,7 +51,8 @@ class MySQLConnectorAdapter(MySQLKnowledge):
     use_pure: ClassVar[bool] = False
     # the C extension: mysql.connector falls back to nothing, it raises ImportError when it cannot load it
     modules: ClassVar[tuple[str, ...]] = ("mysql.connector", "mysql.connector.connection_cext")
-    exceptions: ClassVar[tuple[str, ...]] = ("mysql.connector.errors.Error",)
+    # the C extension's own error (a value it cannot convert) is raised as it is, outside mysql.connector.Error
+    exceptions: ClassVar[tuple[str, ...]] = ("mysql.connector.errors.Error", "_mysql_connector.MySQLInterfaceError")
     distributions: ClassVar[tuple[str, ...]] = ("mysql-connector-python",)
     profile_modules: ClassVar[tuple[str, ...]] = ("mysql.connector", "_mysql_connector")
     sa_driver: ClassVar[str | None] = "mysqlconnector"
@@ -76,4 +77,5 @@ class MySQLConnectorPureAdapter(MySQLConnectorAdapter):
     id: ClassVar[str] = "mysql-connector-pure"
     use_pure: ClassVar[bool] = True
     modules: ClassVar[tuple[str, ...]] = ("mysql.connector",)
+    exceptions: ClassVar[tuple[str, ...]] = ("mysql.connector.errors.Error",)
     profile_modules: ClassVar[tuple[str, ...]] = ("mysql.connector",)
