@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from . import interrupt
+from . import interrupt, sampling
 from .cell import Cell
 from .errors import DriverError, UsageError
 from .expectations import Expectations, verdict
@@ -120,6 +120,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     drivers = marker.kwargs.get("drivers") if marker else None
     if drivers and not run.drivers_named:
         columns = [c for c in columns if c.driver is None or any(fnmatch.fnmatchcase(c.driver, g) for g in drivers)]
+    if sampling.active():  # the bounded CI profile: a deterministic sample of some layered pairs (sampling.py)
+        case = case_of(metafunc.definition)
+        columns = [c for c in columns if c.driver is None or sampling.keeps(case, run.adapter(c.driver))]
     metafunc.parametrize("cell", columns, ids=[c.id for c in columns], indirect=True)
 
 

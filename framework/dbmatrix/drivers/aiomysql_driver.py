@@ -27,6 +27,7 @@ class AiomysqlAdapter(AsyncmyAdapter):
     distributions: ClassVar[tuple[str, ...]] = ("aiomysql", "pymysql")
     profile_modules: ClassVar[tuple[str, ...]] = ("aiomysql", "pymysql")
     sa_driver: ClassVar[str | None] = "aiomysql"
+    ci_sample_layers: ClassVar[bool] = True  # a newer rung: its sa-core+/sa-orm+ pairs are sampled in CI
 
     def connect_kwargs(self, info: ConnectInfo) -> dict[str, Any]:
         kwargs = connect_kwargs(info)

@@ -41,6 +41,7 @@ class MariaDBConnectorAdapter(MySQLDBAPIAdapter):
     distributions: ClassVar[tuple[str, ...]] = ("mariadb",)
     profile_modules: ClassVar[tuple[str, ...]] = ("mariadb",)
     sa_driver: ClassVar[str | None] = "mariadbconnector"
+    ci_sample_layers: ClassVar[bool] = True  # a newer rung: its sa-core+/sa-orm+ pairs are sampled in CI
 
     def connect_kwargs(self, info: ConnectInfo) -> dict[str, Any]:
         kwargs = connect_kwargs(info)

@@ -56,6 +56,7 @@ class MySQLConnectorAdapter(MySQLKnowledge):
     distributions: ClassVar[tuple[str, ...]] = ("mysql-connector-python",)
     profile_modules: ClassVar[tuple[str, ...]] = ("mysql.connector", "_mysql_connector")
     sa_driver: ClassVar[str | None] = "mysqlconnector"
+    ci_sample_layers: ClassVar[bool] = True  # a newer rung: its sa-core+/sa-orm+ pairs are sampled in CI
 
     def connect_kwargs(self, info: ConnectInfo) -> dict[str, Any]:
         kwargs = connect_kwargs(info)

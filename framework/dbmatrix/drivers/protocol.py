@@ -115,6 +115,8 @@ class DriverAdapter:
     server_cursor: ClassVar[bool] = True  # a server-side cursor API (``Session.stream``); else "Unsupported"
     # connect options that switch named server-side prepared statements off (None: it never prepares any)
     pooler_safe_options: ClassVar[dict[str, Any] | None] = None
+    # under the bounded CI profile (DBMATRIX_CI_SAMPLE=1) the layers over this driver run a sample of the cases
+    ci_sample_layers: ClassVar[bool] = False
 
     @property
     def dbapi(self) -> str:
