@@ -1,7 +1,9 @@
 """mysql-connector-python: Oracle's MySQL client, with its C extension (``mysql-connector``) and in pure Python
 (``mysql-connector-pure``, ``use_pure=True``).
 
-Both interpolate ``%(name)s`` parameters client-side into a plain COM_QUERY (a prepared cursor is opt-in), and
+Both interpolate ``%(name)s`` parameters client-side into a plain COM_QUERY (a prepared cursor is opt-in), leave
+every other ``%`` as it is (PyMySQL wants ``%%`` for a literal ``%`` once there are parameters; here ``%%`` would
+reach the server as two), and
 convert some values differently: the C extension returns a bytes parameter read back as text as ``str``. The
 default cursor is unbuffered: a result must be read to its end before the connection runs anything else (``Unread
 result found``), so a stream drains what it did not read before the cursor closes. The level of one transaction is
@@ -15,6 +17,7 @@ import importlib
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
+from . import params
 from .dbapi import DBAPISession, translate
 from .mysql_common import MySQLKnowledge, connect_errors, connect_kwargs
 from .protocol import CONNECT_TIMEOUT_S, HARNESS_DEADLINE_S, ConnectInfo
@@ -49,6 +52,7 @@ class MySQLConnectorSession(DBAPISession):
 class MySQLConnectorAdapter(MySQLKnowledge):
     id: ClassVar[str] = "mysql-connector"
     use_pure: ClassVar[bool] = False
+    paramstyle: ClassVar[str] = params.PYFORMAT_BARE  # its DBAPI paramstyle is pyformat, but '%%' is not unescaped
     # the C extension: mysql.connector falls back to nothing, it raises ImportError when it cannot load it
     modules: ClassVar[tuple[str, ...]] = ("mysql.connector", "mysql.connector.connection_cext")
     # the C extension's own error (a value it cannot convert) is raised as it is, outside mysql.connector.Error
