@@ -12,11 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from ..errors import DriverError
 from . import params
 from .dbapi import fetch_batches, translate
-from .mysql_common import MySQLDBAPIAdapter, MySQLDBAPISession, connect_errors, connect_kwargs, normalise_mysql_error
-from .normalise import message
+from .mysql_common import MySQLDBAPIAdapter, MySQLDBAPISession, connect_errors, connect_kwargs
 from .protocol import CONNECT_TIMEOUT_S, HARNESS_DEADLINE_S, ConnectInfo
 from .session import Session
 
@@ -55,12 +53,6 @@ class MariaDBConnectorAdapter(MySQLDBAPIAdapter):
         with connect_errors(self):
             conn = mariadb.connect(**self.connect_kwargs(info))
         return MariaDBSession(self, info, conn)
-
-    def normalise_error(self, exc: BaseException) -> DriverError | None:
-        errno = getattr(exc, "errno", None)
-        if isinstance(errno, int) and errno > 0 and not isinstance(exc, OSError):
-            return DriverError(str(errno), type(exc).__name__, message(exc))
-        return normalise_mysql_error(exc)
 
     def sa_connect_args(self, info: ConnectInfo) -> dict[str, Any]:
         return {"connect_timeout": CONNECT_TIMEOUT_S, "read_timeout": HARNESS_DEADLINE_S,

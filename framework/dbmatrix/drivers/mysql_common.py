@@ -18,7 +18,7 @@ from ..engines import mysql as mysql_engine
 from ..errors import DriverError
 from . import params
 from .dbapi import DBAPISession, fetch_batches, translate
-from .normalise import default_normalise, socket_error
+from .normalise import default_normalise, message, socket_error
 from .protocol import CONNECT_TIMEOUT_S, ConnectInfo, DriverAdapter, with_options
 from .session import Session
 
@@ -57,6 +57,9 @@ def normalise_mysql_error(exc: BaseException) -> DriverError | None:
     """
     if isinstance(exc, OSError):  # refused, unresolvable host, timeout (TimeoutError is an OSError)
         return socket_error(exc)
+    errno = getattr(exc, "errno", None)  # MariaDB Connector/Python, mysql-connector's C extension: an attribute
+    if isinstance(errno, int) and errno > 0:
+        return DriverError(str(errno), type(exc).__name__, message(exc))
     err = default_normalise(exc)
     if err is not None and exc.args and isinstance(exc.args[0], int):  # (errno, message)
         err = DriverError(str(exc.args[0]), err.cls, err.message)
