@@ -19,16 +19,22 @@ from .protocol import CONNECT_TIMEOUT_S, HARNESS_DEADLINE_S, ConnectInfo
 from .session import Session
 
 
+def stream_batches(conn: Any, query: str, args: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+    """An unbuffered cursor (rows read from the socket as they are fetched; ``close()`` skips the rest), ``batch``
+    rows per ``fetchmany``. A generator: nothing runs until the caller starts reading."""
+    cursor = conn.cursor(buffered=False)
+    try:
+        cursor.execute(query, args or ())
+    except BaseException:
+        cursor.close()
+        raise
+    yield from fetch_batches(cursor, batch)
+
+
 class MariaDBSession(MySQLDBAPISession):
     def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
         query, args = translate(self.adapter, sql, params)
-        cursor = self.conn.cursor(buffered=False)  # rows read from the socket as fetched; close() skips the rest
-        try:
-            cursor.execute(query, args or ())
-        except BaseException:
-            cursor.close()
-            raise
-        return fetch_batches(cursor, batch)
+        return stream_batches(self.conn, query, args, batch)
 
 
 class MariaDBConnectorAdapter(MySQLDBAPIAdapter):
