@@ -23,6 +23,14 @@ from .mysql_common import MySQLKnowledge, connect_errors, connect_kwargs
 from .protocol import CONNECT_TIMEOUT_S, HARNESS_DEADLINE_S, ConnectInfo
 from .session import Session
 
+try:
+    # The C extension links the system libstdc++, which needs a slot in glibc's static TLS block; dlopened late in a
+    # process that has loaded many other extensions (psycopg's, asyncpg's, greenlet ...) that block is full and the
+    # import fails ("cannot allocate memory in static TLS block"). Loaded with the registry it always fits.
+    importlib.import_module("mysql.connector.connection_cext")
+except ImportError:
+    pass  # not installed, or not loadable here: its cells are skipped with the reason (unavailable_reason)
+
 
 def stream_batches(conn: Any, query: str, args: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
     """The default (unbuffered) cursor, ``batch`` rows per ``fetchmany``; what is left unread is consumed before
