@@ -2,11 +2,13 @@
 
 Each driver opens the transaction through its *own* way of asking for a level (``Session.begin_native``):
 asyncpg ``conn.transaction(isolation=...)``, psycopg's ``isolation_level``, psycopg2's ``set_session``, SQLAlchemy's
-``isolation_level`` execution option, sqlite3/aiosqlite's ``isolation_level``; the MySQL drivers have no isolation
-API, so ``SET SESSION TRANSACTION ISOLATION LEVEL`` and the driver's ``begin()``. Inside that transaction the case
-reads what the server reports (``Engine.transaction_isolation``): ``SHOW transaction_isolation`` on PostgreSQL, the
-session's ``@@tx_isolation`` on MariaDB (a session setting, so it is the transaction's level), and on SQLite, which
-has no level to report, whether a transaction is open at all and whether it holds the write lock (a probe
+``isolation_level`` execution option, sqlite3/aiosqlite's ``isolation_level``; most MySQL drivers have no isolation
+API, so ``SET SESSION TRANSACTION ISOLATION LEVEL`` and the driver's ``begin()`` (mysql-connector's
+``start_transaction(isolation_level=...)``). Inside that transaction the case reads what the server reports
+(``Engine.transaction_isolation``): ``SHOW transaction_isolation`` on PostgreSQL, the open transaction's
+``trx_isolation_level`` in ``information_schema.innodb_trx`` on MariaDB (``@@tx_isolation`` is the session's, and
+misses a level set for one transaction, as mysql-connector's ``start_transaction`` sets), and on SQLite, which has
+no level to report, whether a transaction is open at all and whether it holds the write lock (a probe
 connection's ``BEGIN IMMEDIATE`` with busy timeout 0 gets SQLITE_BUSY).
 
 A report other than the level asked for is ``differs`` (lower: a silent downgrade); a level the engine or the

@@ -96,7 +96,7 @@ def test_registry_builds_instance_attributes(driver_id: str) -> None:
     adapter = get_adapter(driver_id)
     layer, _, dbapi = driver_id.partition("+")
     assert (adapter.id, adapter.layer, adapter.dbapi, adapter.paramstyle) == (driver_id, layer, dbapi, "named")
-    assert adapter.is_async == (dbapi in {"asyncpg", "psycopg-async", "asyncmy", "aiosqlite"})
+    assert adapter.is_async == (dbapi in {"asyncpg", "psycopg-async", "asyncmy", "aiosqlite", "aiomysql"})
     assert adapter.supports(KIND_OF[dbapi])
     assert adapter.supports("cockroachdb") == (KIND_OF[dbapi] == "postgresql")
     # the layer sits on exactly the DBAPI drivers that name a SQLAlchemy dialect
@@ -116,7 +116,13 @@ def test_parameter_binding(connect: Callable[[], Session], kind: str) -> None:
     session = connect()
     blob = {"postgresql": "BYTEA", "mysql": "VARBINARY(16)", "sqlite": "BLOB"}[kind]
     session.execute(f"CREATE TEMPORARY TABLE bind_t (i INT, s VARCHAR(20), n INT, b {blob})")
-    session.execute("INSERT INTO bind_t VALUES (:i, :s, :n, :b)", {"i": 7, "s": "it's", "n": None, "b": b"\x00\xff"})
+    raw = b"\x00\xff"
+    if session.adapter.dbapi == "aiomysql":  # aiomysql 0.3 cannot escape bytes with PyMySQL >= 1.1.1 (its adapter)
+        with pytest.raises(DriverError, match="not callable"):
+            session.execute("SELECT :b", {"b": raw})
+        session.execute("INSERT INTO bind_t VALUES (:i, :s, :n, UNHEX('00FF'))", {"i": 7, "s": "it's", "n": None})
+    else:
+        session.execute("INSERT INTO bind_t VALUES (:i, :s, :n, :b)", {"i": 7, "s": "it's", "n": None, "b": raw})
     # '%' in a literal with parameters present; ':word' inside literals is not a parameter (params.py's rule)
     result = session.execute(
         "SELECT i, s, n, b, '100%' AS pct, '{\"a\":true}' AS js FROM bind_t WHERE i = :i AND s LIKE :pat",

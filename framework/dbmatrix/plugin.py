@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from . import interrupt
+from . import interrupt, sampling
 from .cell import Cell
 from .errors import DriverError, UsageError
 from .expectations import Expectations, verdict
@@ -126,6 +126,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # families unless its drivers are named (``Layer.cases_by_default``: the ORMs, orm.*)
     columns = [c for c in columns if c.driver is None or (
         run.adapter(c.driver).runs_case(case) and (run.drivers_named or run.adapter(c.driver).runs_by_default(case)))]
+    if sampling.active():  # the bounded CI profile: a deterministic sample of some layered pairs (sampling.py)
+        columns = [c for c in columns if c.driver is None or sampling.keeps(case, run.adapter(c.driver))]
     metafunc.parametrize("cell", columns, ids=[c.id for c in columns], indirect=True)
 
 

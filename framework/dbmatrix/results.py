@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, sampling
 from .docschema import document_problem
 from .drivers import get_adapter, registry
 from .errors import UsageError
@@ -179,6 +179,8 @@ class RunDocument:
         }
         if self.shard is not None:
             run["shard"] = self.shard
+        if (bounded := sampling.profile()) is not None:
+            run["profile"] = bounded
         return {
             "schema": SCHEMA,
             "run": run,

@@ -37,6 +37,10 @@ BUILTIN_DRIVERS: dict[str, str] = {
     "sqlite3": "dbmatrix.drivers.sqlite3_driver:Sqlite3Adapter",
     "aiosqlite": "dbmatrix.drivers.aiosqlite_driver:AiosqliteAdapter",
     "pg8000": "dbmatrix.drivers.pg8000_driver:Pg8000Adapter",
+    "aiomysql": "dbmatrix.drivers.aiomysql_driver:AiomysqlAdapter",
+    "mysql-connector": "dbmatrix.drivers.mysql_connector_driver:MySQLConnectorAdapter",
+    "mysql-connector-pure": "dbmatrix.drivers.mysql_connector_driver:MySQLConnectorPureAdapter",
+    "mariadb-connector": "dbmatrix.drivers.mariadb_driver:MariaDBConnectorAdapter",
 }
 BUILTIN_LAYERS: dict[str, str] = {
     "sa-core": "dbmatrix.drivers.sqlalchemy_driver:SQLAlchemyCore",

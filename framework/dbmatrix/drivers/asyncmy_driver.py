@@ -14,18 +14,18 @@ from .protocol import ConnectInfo, Result
 from .session import Session
 
 
-async def stream_batches(conn: Any, query: str, args: Any, batch: int) -> AsyncIterator[list[tuple[Any, ...]]]:
-    """asyncmy's unbuffered ``SSCursor``, ``batch`` rows per ``fetchmany``; closing it drains what is left."""
-    from asyncmy.cursors import SSCursor  # optional driver, imported when used
-
-    async with conn.cursor(SSCursor) as cursor:
+async def stream_batches(conn: Any, cursor_class: Any, query: str, args: Any,
+                         batch: int) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """The driver's unbuffered ``SSCursor``, ``batch`` rows per ``fetchmany``; closing it drains what is left."""
+    async with conn.cursor(cursor_class) as cursor:
         await cursor.execute(query, args)
         while rows := await cursor.fetchmany(batch):
             yield rows
 
 
 class AsyncmySession(AsyncSession):
-    """One autocommit asyncmy connection, driven on the session's own event loop."""
+    """One autocommit connection of asyncmy (or aiomysql: the same PyMySQL-shaped asyncio API), driven on the
+    session's own event loop."""
 
     conn: Any = None
 
@@ -57,7 +57,9 @@ class AsyncmySession(AsyncSession):
 
     def _stream(self, sql: str, params: Mapping[str, Any] | None, batch: int) -> Iterator[list[tuple[Any, ...]]]:
         query, args = translate(self.adapter, sql, params)
-        return self._drive(stream_batches(self.conn, query, args, batch))
+        # asyncmy.cursors.SSCursor / aiomysql.cursors.SSCursor: the same class name in both drivers
+        cursor_class = importlib.import_module(f"{self.adapter.modules[0]}.cursors").SSCursor
+        return self._drive(stream_batches(self.conn, cursor_class, query, args, batch))
 
     def _ahot_path(self, sql: str, params: Mapping[str, Any] | None) -> Callable[[], Any]:
         query, args = translate(self.adapter, sql, params)
@@ -81,12 +83,15 @@ class AsyncmyAdapter(MySQLKnowledge):
     sa_driver: ClassVar[str | None] = "asyncmy"
     sa_modules: ClassVar[tuple[str, ...]] = ("greenlet",)
 
+    def connect_kwargs(self, info: ConnectInfo) -> dict[str, Any]:
+        return with_utf8_password(connect_kwargs(info))
+
     def open(self, info: ConnectInfo) -> Session:
-        asyncmy = importlib.import_module("asyncmy")
+        module = importlib.import_module(self.modules[0])
         session = AsyncmySession(self, info)
 
         async def connect() -> Any:
-            return await asyncmy.connect(**with_utf8_password(connect_kwargs(info)))
+            return await module.connect(**self.connect_kwargs(info))
 
         try:
             with connect_errors(self):

@@ -19,7 +19,7 @@ from ..engines.mysql import READ_TIMEOUT_S
 from ..errors import DriverError
 from . import params
 from .dbapi import DBAPISession, fetch_batches, translate
-from .normalise import default_normalise, socket_error
+from .normalise import default_normalise, message, socket_error
 from .protocol import CONNECT_TIMEOUT_S, ConnectInfo, DriverAdapter, with_options
 from .session import Session
 
@@ -59,6 +59,9 @@ def normalise_mysql_error(exc: BaseException) -> DriverError | None:
     """
     if isinstance(exc, OSError):  # refused, unresolvable host, timeout (TimeoutError is an OSError)
         return socket_error(exc)
+    errno = getattr(exc, "errno", None)  # MariaDB Connector/Python, mysql-connector's C extension: an attribute
+    if isinstance(errno, int) and errno > 0:
+        return DriverError(str(errno), type(exc).__name__, message(exc))
     err = default_normalise(exc)
     if err is not None and exc.args and isinstance(exc.args[0], int):  # (errno, message)
         err = DriverError(str(exc.args[0]), err.cls, err.message)
@@ -122,7 +125,8 @@ class MySQLDBAPISession(DBAPISession):
             cursor = conn.cursor()
             try:
                 cursor.execute(sql, args)
-                return cursor.fetchall()
+                # no result set (SET): PyMySQL's fetchall gives (), MariaDB Connector/Python's raises
+                return cursor.fetchall() if cursor.description is not None else None
             finally:
                 cursor.close()
 
@@ -153,7 +157,8 @@ class MySQLKnowledge(DriverAdapter):
         mysql_engine.kill_query(session.info.url, int(session.server_id))  # type: ignore[arg-type]
 
     def sa_connect_args(self, info: ConnectInfo) -> dict[str, Any]:
-        return {"connect_timeout": CONNECT_TIMEOUT_S}
+        # every read bounded under SQLAlchemy too (PyMySQL, MySQLdb and asyncmy all take read_timeout)
+        return {"connect_timeout": CONNECT_TIMEOUT_S, "read_timeout": READ_TIMEOUT_S}
 
     def normalise_error(self, exc: BaseException) -> DriverError | None:
         return normalise_mysql_error(exc)

@@ -20,6 +20,8 @@ _TOKEN = re.compile(
 
 NAMED = "named"  # :name (sqlite3, SQLAlchemy text())
 PYFORMAT = "pyformat"  # %(name)s (psycopg, psycopg2, pymysql, mysqlclient, asyncmy)
+# %(name)s, with every other '%' sent as it is: mysql-connector substitutes only its placeholders ('%%' stays '%%')
+PYFORMAT_BARE = "pyformat_bare"
 FORMAT = "format"  # %s positional (pg8000)
 NUMERIC_DOLLAR = "numeric_dollar"  # $1 (asyncpg)
 QMARK = "qmark"  # ? positional
@@ -54,7 +56,7 @@ def translate(sql: str, params: Mapping[str, Any] | None, style: str) -> tuple[s
         name = m["name"]
         if name not in params:
             raise KeyError(f"SQL parameter :{name} has no value")
-        if style == PYFORMAT:
+        if style in (PYFORMAT, PYFORMAT_BARE):
             return f"%({name})s"
         if style == NUMERIC_DOLLAR:
             if name not in order:
@@ -66,6 +68,6 @@ def translate(sql: str, params: Mapping[str, Any] | None, style: str) -> tuple[s
         raise ValueError(f"unknown paramstyle {style!r}")
 
     out = _TOKEN.sub(repl, sql)
-    if style == PYFORMAT:
+    if style in (PYFORMAT, PYFORMAT_BARE):
         return out, dict(params)
     return out, [params[n] for n in order]

@@ -119,6 +119,8 @@ class DriverAdapter:
     # case-id globs whose cells run through this adapter. A layer that hands SQL text to its DBAPI unchanged names
     # only the families about what it adds (pypika: builder.*); elsewhere its cells would copy that driver's column
     cases: ClassVar[tuple[str, ...]] = ("*",)
+    # under the bounded CI profile (DBMATRIX_CI_SAMPLE=1) the layers over this driver run a sample of the cases
+    ci_sample_layers: ClassVar[bool] = False
 
     @property
     def dbapi(self) -> str:

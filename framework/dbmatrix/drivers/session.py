@@ -212,10 +212,11 @@ class Session:
         raise NotImplementedError  # every adapter implements it with its driver's own call
 
     def timed_loop(self, sql: str, params: Mapping[str, Any] | None = None, n: int = 1000) -> list[int]:
-        """Run the hot-path call ``n`` times on the session's owner, in one hop; the nanoseconds of each call."""
-        call = self.hot_path(sql, params)
-
+        """Run the hot-path call ``n`` times on the session's owner, in one hop; the nanoseconds of each call.
+        The call is built there too: a driver's ``cursor()`` may touch the connection (mysql-connector pings it),
+        which must not happen beside a pending step."""
         def loop() -> list[int]:
+            call = self.hot_path(sql, params)
             clock, out = time.perf_counter_ns, [0] * n
             for i in range(n):
                 start = clock()

@@ -7,6 +7,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..errors import DriverError
 from .base import LOCK_TIMEOUT_S, SQL_STANDARD_LEVELS, STATEMENT_TIMEOUT_S, Engine
 from .observer import AdminObserver
 
@@ -176,6 +177,24 @@ class MariaDB(MySQL):
     read_isolation_sql = "SELECT @@tx_isolation"  # @@transaction_isolation only from MariaDB 11.1
     isolation_variable = "tx_isolation"
     observer_class = MySQLObserver
+    # The open transaction's own level: @@tx_isolation is the session's, and a level set for one transaction only
+    # (SET TRANSACTION ISOLATION LEVEL, mysql-connector's start_transaction) does not show there. InnoDB lists the
+    # transaction once it has read an InnoDB table, in a cache refreshed after CACHE_IDLE_S without readers.
+    trx_touch_sql = "SELECT 1 FROM mysql.innodb_table_stats LIMIT 1"
+    trx_level_sql = ("SELECT trx_isolation_level FROM information_schema.innodb_trx"
+                     " WHERE trx_mysql_thread_id = CONNECTION_ID()")
+    trx_visible_s = 2.0
+
+    def transaction_isolation(self, session: Session) -> str:
+        session.execute(self.trx_touch_sql)
+        deadline = time.monotonic() + self.trx_visible_s
+        while True:
+            time.sleep(CACHE_IDLE_S)  # a read sooner than that would get (and keep) the cache from before the touch
+            if rows := session.execute(self.trx_level_sql).rows:
+                return self.normalise_isolation(rows[0][0])
+            if time.monotonic() > deadline:
+                raise DriverError(None, "Unobservable", "InnoDB did not list the session's open transaction "
+                                  f"within {self.trx_visible_s}s (information_schema.innodb_trx)")
 
     def statement_timeout(self) -> str:
         return f"SET SESSION max_statement_time = {STATEMENT_TIMEOUT_S}"
