@@ -74,6 +74,11 @@ class DjangoProject:
         """The walk's migrations in its order, read from the files alone (pytest parametrizes its cells by them)."""
         return [_id(k) for k in walk_order(self._graph, self.apps)[0]] if self._graph is not None else []
 
+    def revision_ids(self) -> list[str] | None:
+        """Every migration id ("app.name") a waiver may name; None when Django cannot build the graph (single_leaf
+        says why)."""
+        return self.step_ids() if self._graph is not None else None
+
     def load_models(self, spec: str) -> Any:
         raise UsageError("--models is for alembic and yoyo chains; Django's model_drift is makemigrations --check")
 
