@@ -92,6 +92,7 @@ class Pg8000Adapter(DriverAdapter):
     distributions: ClassVar[tuple[str, ...]] = ("pg8000",)
     profile_modules: ClassVar[tuple[str, ...]] = ("pg8000", "scramp")
     sa_driver: ClassVar[str | None] = "pg8000"
+    ci_sample_layers: ClassVar[bool] = True  # a newer rung: its sa-core+/sa-orm+ pairs are sampled in CI
     server_cursor: ClassVar[bool] = False  # its cursor reads the whole result at execute()
 
     def open(self, info: ConnectInfo) -> Session:
