@@ -28,7 +28,10 @@ from dbmatrix.results import MEASURED, CellResult, RunDocument
 from dbmatrix.timing import cv_pct, histogram_of, mean_ci95, merge_encoded, percentiles_us
 
 DBMATRIX = Path(sys.executable).parent / "dbmatrix"
-SQLITE_DRIVERS = {d for d in all_driver_ids() if get_adapter(d).supports("sqlite")}  # every layer over each
+# what the default bench measures on SQLite: every driver and layer there, but the ORM-only layers and a newer
+# rung's SQLAlchemy pairs, which run when named
+SQLITE_DRIVERS = {d for d in all_driver_ids() if (a := get_adapter(d)).supports("sqlite")
+                  and a.runs_by_default("bench.pk_select") and a.benched_by_default()}
 
 
 def bench(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -234,6 +237,20 @@ def test_default_full_bench_is_planned_within_15_minutes() -> None:
     for name in ("sqlite", "postgres"):
         target = next(t for t in run.targets if t.name == name)
         assert estimate_seconds({name: plan_target(run, target, quick)}, quick) <= 2 * 60
+
+
+def test_a_newer_rungs_layers_are_benched_when_named() -> None:
+    """The default bench gives a newer rung's driver its own rows but leaves the SQLAlchemy pairs over it to be
+    named (bench_layers_by_default), so its 15 minutes hold; named, the pair is planned like any other."""
+    from dbmatrix.matrix import MatrixRun
+
+    cfg = BenchConfig.from_args(["pk_select"], "1", None, None, quick=True)
+    implicit = MatrixRun.from_options(["postgres"], [], [], [], "unused")
+    drivers = {st.driver for st in plan_target(implicit, implicit.targets[0], cfg) if isinstance(st, CellSpec)}
+    assert {"pg8000", "psycopg", "sa-core+psycopg"} <= drivers and "sa-core+pg8000" not in drivers
+    named = MatrixRun.from_options(["postgres"], ["sa-core+pg8000"], [], [], "unused")
+    assert {st.driver for st in plan_target(named, named.targets[0], cfg) if isinstance(st, CellSpec)} == {
+        "sa-core+pg8000"}
 
 
 def test_overhead_pass_is_bounded_by_its_budget() -> None:

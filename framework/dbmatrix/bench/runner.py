@@ -456,9 +456,9 @@ def plan_target(run: MatrixRun, target: Target, cfg: BenchConfig) -> list[Step]:
             steps.append(CeilingSpec(target, workload))
         for driver_id in run.driver_ids:
             adapter = run.adapter(driver_id)
-            if not adapter.supports(target.kind) or not (
-                    run.drivers_named or adapter.runs_by_default(cfg.case(workload))):
-                continue  # (an ORM-only layer is benchmarked when named: the default bench keeps its 15 minutes)
+            if not adapter.supports(target.kind) or not (run.drivers_named or (
+                    adapter.runs_by_default(cfg.case(workload)) and adapter.benched_by_default())):
+                continue  # (ORM-only layers and a newer rung's layers run when named: the default keeps 15 minutes)
             # an unavailable driver here is an implicit one (explicit ones were checked up front)
             reason = adapter.unavailable_reason() or (own.skip_reason(adapter) if own is not None else None)
             if reason:

@@ -28,6 +28,7 @@ class AiomysqlAdapter(AsyncmyAdapter):
     profile_modules: ClassVar[tuple[str, ...]] = ("aiomysql", "pymysql")
     sa_driver: ClassVar[str | None] = "aiomysql"
     ci_sample_layers: ClassVar[bool] = True  # a newer rung: its sa-core+/sa-orm+ pairs are sampled in CI
+    bench_layers_by_default: ClassVar[bool] = False  # its SQLAlchemy rows in the bench when named
 
     def sa_connect_args(self, info: ConnectInfo) -> dict[str, Any]:
         return {"connect_timeout": CONNECT_TIMEOUT_S}  # no read timeout in aiomysql

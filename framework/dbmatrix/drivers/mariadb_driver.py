@@ -46,6 +46,7 @@ class MariaDBConnectorAdapter(MySQLDBAPIAdapter):
     profile_modules: ClassVar[tuple[str, ...]] = ("mariadb",)
     sa_driver: ClassVar[str | None] = "mariadbconnector"
     ci_sample_layers: ClassVar[bool] = True  # a newer rung: its sa-core+/sa-orm+ pairs are sampled in CI
+    bench_layers_by_default: ClassVar[bool] = False  # its SQLAlchemy rows in the bench when named
 
     def connect_kwargs(self, info: ConnectInfo) -> dict[str, Any]:
         kwargs = connect_kwargs(info)

@@ -69,6 +69,7 @@ class MySQLConnectorAdapter(MySQLKnowledge):
     profile_modules: ClassVar[tuple[str, ...]] = ("mysql.connector", "_mysql_connector")
     sa_driver: ClassVar[str | None] = "mysqlconnector"
     ci_sample_layers: ClassVar[bool] = True  # a newer rung: its sa-core+/sa-orm+ pairs are sampled in CI
+    bench_layers_by_default: ClassVar[bool] = False  # its SQLAlchemy rows in the bench when named
 
     def connect_kwargs(self, info: ConnectInfo) -> dict[str, Any]:
         kwargs = connect_kwargs(info)

@@ -93,6 +93,7 @@ class Pg8000Adapter(DriverAdapter):
     profile_modules: ClassVar[tuple[str, ...]] = ("pg8000", "scramp")
     sa_driver: ClassVar[str | None] = "pg8000"
     ci_sample_layers: ClassVar[bool] = True  # a newer rung: its sa-core+/sa-orm+ pairs are sampled in CI
+    bench_layers_by_default: ClassVar[bool] = False  # its SQLAlchemy rows in the bench when named
     server_cursor: ClassVar[bool] = False  # its cursor reads the whole result at execute()
 
     def open(self, info: ConnectInfo) -> Session:

@@ -121,6 +121,9 @@ class DriverAdapter:
     cases: ClassVar[tuple[str, ...]] = ("*",)
     # under the bounded CI profile (DBMATRIX_CI_SAMPLE=1) the layers over this driver run a sample of the cases
     ci_sample_layers: ClassVar[bool] = False
+    # the default bench (no --driver) gives the layers over this driver rows; a newer rung leaves them to be named
+    # (its own plain rows still run), so the full default bench keeps within its 15 minutes
+    bench_layers_by_default: ClassVar[bool] = True
 
     @property
     def dbapi(self) -> str:
@@ -147,6 +150,10 @@ class DriverAdapter:
     def runs_by_default(self, case: str) -> bool:
         """Whether a run that does not name its drivers gives this adapter a cell in ``case`` (a layer may limit
         itself to some families: ``Layer.cases_by_default``)."""
+        return True
+
+    def benched_by_default(self) -> bool:
+        """Whether the default bench (no ``--driver``) measures this adapter (a layer asks the driver under it)."""
         return True
 
     def runs_case(self, case: str) -> bool:
@@ -267,6 +274,9 @@ class Layer(DriverAdapter):
 
     def runs_by_default(self, case: str) -> bool:
         return any(fnmatch.fnmatchcase(case, glob) for glob in self.cases_by_default)
+
+    def benched_by_default(self) -> bool:
+        return self._under.bench_layers_by_default
 
     @property
     def dbapi(self) -> str:
