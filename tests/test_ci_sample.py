@@ -26,6 +26,13 @@ def test_layers_over_the_new_rung_keep_about_one_case_in_four_always_the_same() 
         assert kept == [c for c in CASES if sampling.keeps(c, get_adapter(driver_id))]  # deterministic
 
 
+def test_the_new_rung_leaves_the_stream_case_to_the_full_run() -> None:
+    for driver_id in ("aiomysql", "mysql-connector", "sa-core+aiomysql", "sa-orm+mariadb-connector"):
+        assert not sampling.keeps(sampling.STREAM_CASE, get_adapter(driver_id)), driver_id
+    for driver_id in ("pymysql", "asyncmy", "sa-core+pymysql", "psycopg"):
+        assert sampling.keeps(sampling.STREAM_CASE, get_adapter(driver_id)), driver_id
+
+
 @pytest.mark.parametrize(("value", "active"), [("", False), ("0", False), ("1", True)])
 def test_the_profile_is_named_in_the_run_record_only_when_active(
         monkeypatch: pytest.MonkeyPatch, value: str, active: bool) -> None:

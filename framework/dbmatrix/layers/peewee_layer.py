@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from ..drivers.base import ConnectInfo, DriverAdapter, Layer, Session, cursor_result, translate
 from ..errors import DriverError
+from .sqlite_adapters import SQLITE_ADAPTERS
 
 # DBAPI adapter id -> what Peewee's Database needs to use that driver
 _SITS_ON = {"psycopg2": {}, "psycopg": {"prefer_psycopg3": True}, "pymysql": {}, "sqlite3": {}}
@@ -26,7 +27,7 @@ _SITS_ON = {"psycopg2": {}, "psycopg": {"prefer_psycopg3": True}, "pymysql": {},
 def peewee_database(kind: str, conn: Any, info: ConnectInfo, **options: Any) -> Any:
     """A Peewee ``Database`` of the right class for ``kind`` that adopts ``conn`` (a DBAPI connection) when it
     connects. ``thread_safe=False``: the session's owner thread is the only one that ever uses it."""
-    import peewee
+    peewee = SQLITE_ADAPTERS.import_keeping_apart("peewee")  # its sqlite3 adapters: only in its own sessions
 
     base = {"postgresql": peewee.PostgresqlDatabase, "mysql": peewee.MySQLDatabase,
             "sqlite": peewee.SqliteDatabase}[kind]
@@ -41,6 +42,24 @@ def peewee_database(kind: str, conn: Any, info: ConnectInfo, **options: Any) -> 
             pass  # the DBAPI session owns the connection and closes it
 
     return Adopting(info.url.database, thread_safe=False, autoconnect=False, **options)
+
+
+def _hold_adapters_while_open(session: Session) -> None:
+    """Peewee's sqlite3 adapters (Decimal, date, time as text) in effect from now until the session closes."""
+    SQLITE_ADAPTERS.hold()
+    close = session.close
+    released = False
+
+    def close_and_release(*args: Any, **kwargs: Any) -> Any:
+        nonlocal released
+        try:
+            return close(*args, **kwargs)
+        finally:
+            if not released:
+                released = True
+                SQLITE_ADAPTERS.release()
+
+    session.close = close_and_release  # type: ignore[method-assign]
 
 
 def _peewee_cause(exc: BaseException) -> BaseException | None:
@@ -65,6 +84,13 @@ class PeeweeLayer(Layer):
     def can_sit_on(cls, dbapi: DriverAdapter) -> bool:
         return dbapi.id in _SITS_ON
 
+    def unavailable_reason(self) -> str | None:
+        try:  # the first import of peewee goes through the guard wherever it happens (here: the install check)
+            SQLITE_ADAPTERS.import_keeping_apart("peewee")
+        except ImportError as exc:
+            return f"driver {self.id} not installed (peewee: {exc})"
+        return super().unavailable_reason()
+
     def open(self, info: ConnectInfo) -> Session:
         session = self.under.open(info)
         session.adapter = self  # errors and cancels go through the layer, which asks the adapter under it
@@ -75,6 +101,8 @@ class PeeweeLayer(Layer):
             session.close()
             raise
         session.peewee = db  # type: ignore[attr-defined]
+        if info.kind == "sqlite":
+            _hold_adapters_while_open(session)
 
         def execute(sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Any:
             query, args = translate(self, sql, params)

@@ -1,0 +1,64 @@
+"""sqlite3 adapters that a layer's library registers for the whole process, held to that layer's own sessions.
+
+``sqlite3.register_adapter`` is process-wide: Peewee registers str adapters for Decimal, date and time when it is
+imported (Django's sqlite3 backend does the same for Decimal, date and datetime). Left in place, every later plain
+``sqlite3``/``aiosqlite`` cell of the same run would bind those types as text, and the matrix would report the
+layer's behaviour under the plain driver's name. So a layer imports its library through ``import_keeping_apart``
+(what the import added to ``sqlite3.adapters`` is taken off and kept), and its SQLite sessions put the kept
+adapters back while they are open (``hold`` / ``release``), as a user of that library has them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sqlite3
+import threading
+from types import ModuleType
+from typing import Any
+
+_MISSING = object()
+
+
+class KeptAdapters:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: dict[Any, Any] = {}  # key of sqlite3.adapters -> the library's adapter
+        self._displaced: dict[Any, Any] = {}  # the same key -> what was there before (or _MISSING)
+        self._holders = 0
+
+    def import_keeping_apart(self, name: str) -> ModuleType:
+        """Import ``name``; if this first import registered sqlite3 adapters, take them off and keep them."""
+        with self._lock:
+            before = dict(sqlite3.adapters)
+            module = importlib.import_module(name)
+            for key, adapter in list(sqlite3.adapters.items()):
+                if before.get(key, _MISSING) is not adapter and self._holders == 0:
+                    self._kept[key] = adapter
+                    self._displaced[key] = before.get(key, _MISSING)
+                    _put(key, self._displaced[key])
+            return module
+
+    def hold(self) -> None:
+        """A session of the layer opened: the library's adapters are in effect until the last one is released."""
+        with self._lock:
+            self._holders += 1
+            if self._holders == 1:
+                sqlite3.adapters.update(self._kept)
+
+    def release(self) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0:
+                for key, adapter in self._kept.items():
+                    if sqlite3.adapters.get(key) is adapter:
+                        _put(key, self._displaced[key])
+
+
+def _put(key: Any, adapter: Any) -> None:
+    if adapter is _MISSING:
+        sqlite3.adapters.pop(key, None)
+    else:
+        sqlite3.adapters[key] = adapter
+
+
+SQLITE_ADAPTERS = KeptAdapters()

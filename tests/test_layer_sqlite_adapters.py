@@ -1,0 +1,51 @@
+"""A layer's process-wide sqlite3 adapters (Peewee: Decimal, date, time as text) never reach plain sqlite3 cells."""
+
+from __future__ import annotations
+
+import decimal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+
+def test_peewee_adapters_hold_only_while_a_peewee_session_is_open(tmp_path: Path) -> None:
+    # a fresh interpreter: the first import of peewee is the one that registers its adapters
+    code = textwrap.dedent(f"""
+        import decimal, sqlite3
+        from dbmatrix.drivers import get_adapter
+        from dbmatrix.drivers.base import ConnectInfo
+        from sqlalchemy.engine import make_url
+
+        def binds_decimal(conn):
+            try:
+                conn.execute("SELECT ?", (decimal.Decimal("1.5"),)).fetchone()
+                return True
+            except sqlite3.ProgrammingError:
+                return False
+
+        plain = sqlite3.connect(":memory:")
+        assert not binds_decimal(plain)
+        info = ConnectInfo(kind="sqlite", url=make_url("sqlite:///{tmp_path}/x.db"), engine="sqlite")
+        session = get_adapter("peewee+sqlite3").connect(info)
+        assert binds_decimal(plain), "Peewee's own sessions keep Peewee's adapters"
+        session.close()
+        assert not binds_decimal(plain), "after the Peewee session, plain sqlite3 binds as a plain user's would"
+        session.close()  # twice: released once
+        assert not binds_decimal(plain)
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stdout + proc.stderr
+
+
+def test_plain_sqlite3_has_no_decimal_adapter_here() -> None:
+    # this process may already have run Peewee cells: the plain driver still refuses Decimal as sqlite3 does
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute("SELECT ?", (decimal.Decimal("1.5"),))
+        bound = True
+    except sqlite3.ProgrammingError:
+        bound = False
+    assert not bound
