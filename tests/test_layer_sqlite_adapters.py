@@ -29,7 +29,9 @@ def test_peewee_adapters_hold_only_while_a_peewee_session_is_open(tmp_path: Path
         assert not binds_decimal(plain)
         info = ConnectInfo(kind="sqlite", url=make_url("sqlite:///{tmp_path}/x.db"), engine="sqlite")
         session = get_adapter("peewee+sqlite3").connect(info)
-        assert binds_decimal(plain), "Peewee's own sessions keep Peewee's adapters"
+        session.peewee.execute_sql("CREATE TABLE t (d DECIMAL)")
+        session.peewee.execute_sql("INSERT INTO t VALUES (?)", (decimal.Decimal("2.5"),))  # Peewee binds it
+        assert not binds_decimal(plain), "between Peewee's statements, plain sqlite3 binds as sqlite3 does"
         session.close()
         assert not binds_decimal(plain), "after the Peewee session, plain sqlite3 binds as a plain user's would"
         session.close()  # twice: released once

@@ -6,8 +6,8 @@ Which exceptions are the driver's own is declared by each adapter (``exceptions`
 
 from __future__ import annotations
 
-import importlib
 import re
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -90,11 +90,15 @@ def _classes(dotted: Sequence[str]) -> list[type]:
     out = []
     for name in dotted:
         module, _, attr = name.rpartition(".")
+        # a module nobody imported raised nothing: looking it up (not importing it) keeps an unused library's
+        # import side effects (Peewee's process-wide sqlite3 adapters) out of the run
+        obj = sys.modules.get(module)
         try:
-            obj = importlib.import_module(module)
             for part in attr.split("."):
                 obj = getattr(obj, part)
-        except (ImportError, AttributeError):
-            continue  # the driver is not installed: none of its exceptions can occur
+        except AttributeError:
+            continue
+        if obj is None:
+            continue
         out.append(obj)
     return out

@@ -41,25 +41,16 @@ def peewee_database(kind: str, conn: Any, info: ConnectInfo, **options: Any) -> 
         def _close(self, _conn: Any) -> None:
             pass  # the DBAPI session owns the connection and closes it
 
-    return Adopting(info.url.database, thread_safe=False, autoconnect=False, **options)
-
-
-def _hold_adapters_while_open(session: Session) -> None:
-    """Peewee's sqlite3 adapters (Decimal, date, time as text) in effect from now until the session closes."""
-    SQLITE_ADAPTERS.hold()
-    close = session.close
-    released = False
-
-    def close_and_release(*args: Any, **kwargs: Any) -> Any:
-        nonlocal released
-        try:
-            return close(*args, **kwargs)
-        finally:
-            if not released:
-                released = True
+        def execute_sql(self, sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+            if kind != "sqlite":
+                return super().execute_sql(sql, params, *args, **kwargs)
+            SQLITE_ADAPTERS.hold()  # Peewee's one path to the cursor: its adapters bind this statement only
+            try:
+                return super().execute_sql(sql, params, *args, **kwargs)
+            finally:
                 SQLITE_ADAPTERS.release()
 
-    session.close = close_and_release  # type: ignore[method-assign]
+    return Adopting(info.url.database, thread_safe=False, autoconnect=False, **options)
 
 
 def _peewee_cause(exc: BaseException) -> BaseException | None:
@@ -101,8 +92,6 @@ class PeeweeLayer(Layer):
             session.close()
             raise
         session.peewee = db  # type: ignore[attr-defined]
-        if info.kind == "sqlite":
-            _hold_adapters_while_open(session)
 
         def execute(sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Any:
             query, args = translate(self, sql, params)
