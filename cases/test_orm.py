@@ -20,7 +20,7 @@ from ormcheck import DEFAULT_DRIVERS, exact, orm_kit, plain_session, schema_kit
 from dbmatrix.casekit import axes, expect
 from dbmatrix.cell import Cell, show
 from dbmatrix.errors import DriverError
-from dbmatrix.layers.ormkit import FIELDS, LOCK_MODES
+from dbmatrix.layers.ormkit import FIELDS, LOCK_MODES, Colour
 
 pytestmark = axes("target", "driver", drivers=DEFAULT_DRIVERS)
 WAIT_S = 15  # bounds every wait on another session (each session carries its own lock timeout too)
@@ -34,6 +34,8 @@ VALUES: dict[str, Any] = {
     "bool": True,
     "bytes": b"\x00\xffdbm\x80",
     "bigint": 2**62 + 1,
+    "enum": Colour.GREEN,
+    "array": [3, 1, 2],
 }
 assert set(VALUES) == set(FIELDS)
 

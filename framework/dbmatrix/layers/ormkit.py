@@ -13,6 +13,7 @@ lock observer). An operation the ORM has no API for raises ``Unsupported`` with 
 from __future__ import annotations
 
 import concurrent.futures
+import enum
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,11 @@ from ..drivers.base import Session
 from ..errors import DriverError
 
 # the columns of ``things`` the field round trips use, by the type's name in the case id
-FIELDS = ("json", "uuid", "decimal", "datetime_aware", "datetime_naive", "bool", "bytes", "bigint")
+FIELDS = ("json", "uuid", "decimal", "datetime_aware", "datetime_naive", "bool", "bytes", "bigint", "enum", "array")
+# round trips of a datetime through the field declared the other way (the ORM's time-zone setting off for an aware
+# value, on for a naive one): field name in the case id -> the column (field) that holds it
+CROSSED_FIELDS = {"datetime_aware_notz": "datetime_naive", "datetime_naive_tz": "datetime_aware"}
+ISOLATION_LEVELS = ("read uncommitted", "read committed", "repeatable read", "serializable")
 DECIMAL_DIGITS, DECIMAL_PLACES = 14, 4
 LOCK_MODES = ("plain", "skip_locked", "nowait")
 
@@ -45,8 +50,8 @@ class OrmKit:
         return f"{self.prefix}_{name}"
 
     def column(self, field: str) -> str:
-        """The column of ``things`` that holds ``field`` (one of ``FIELDS``)."""
-        return f"f_{field}"
+        """The column of ``things`` that holds ``field`` (one of ``FIELDS`` or ``CROSSED_FIELDS``)."""
+        return f"f_{CROSSED_FIELDS.get(field, field)}"
 
     # --- running on the session's owner ---------------------------------------------------------------------
     def _op(self, fn: Callable[[], Any]) -> Any:
@@ -67,7 +72,11 @@ class OrmKit:
         raise NotImplementedError
 
     def save_field(self, field: str, value: Any) -> Any:
-        """Save a new Thing with ``field`` set to ``value``; its primary key."""
+        """Save a new Thing with ``field`` set to ``value``; its primary key. ``enum`` is the ORM's enum/choices
+        field holding ``Colour`` members (``ormkit.Colour``); ``array`` a list of integers where the ORM offers
+        arrays on the engine (``Unsupported`` with the reason elsewhere). A ``CROSSED_FIELDS`` name saves into the
+        other datetime field: an aware value with the ORM's time-zone setting off for that field (SQLAlchemy
+        ``DateTime(timezone=False)``, Django ``USE_TZ=False``...), a naive one with it on."""
         raise NotImplementedError
 
     def load_field(self, pk: Any, field: str) -> Any:
@@ -126,3 +135,52 @@ class OrmKit:
         """(an operation: open the ORM's default transaction and add ``amount`` in the database — an UPDATE with an
         expression, no read — leaving the transaction open; the ORM call)."""
         raise NotImplementedError
+
+    # --- the second set of operations (a kit that has no API for one raises ``unsupported(...)``) --------------
+    def update_returning(self, ids: list[int], add: int) -> tuple[list[tuple[int, int]], str]:
+        """Add ``add`` to ``n`` of Things ``ids`` with one UPDATE the ORM's way that returns the changed rows;
+        ((id, new n) sorted by id, the ORM call). ``Unsupported`` when the ORM has no UPDATE ... RETURNING API; an
+        ORM that emulates it with a second SELECT says so in the call."""
+        raise NotImplementedError
+
+    def isolated_read(self, level: str, probe_sql: str) -> tuple[Any, str]:
+        """Open a transaction at ``level`` (one of ``ISOLATION_LEVELS``) the ORM's documented way, run ``probe_sql``
+        (the engine's query of the running level) inside it with the ORM's raw-SQL API, end it; (the first value
+        of the first row, the ORM call). ``Unsupported`` when the ORM offers no way to ask for ``level``."""
+        raise NotImplementedError
+
+    def json_filter(self, key: str, value: Any) -> tuple[list[int], str]:
+        """Ids (sorted) of the Things whose ``f_json`` has ``key`` equal to ``value`` (a str or int), filtered in
+        the WHERE by the ORM's JSON key lookup; the ORM call."""
+        raise NotImplementedError
+
+    def window(self) -> tuple[list[tuple[str, int]], str]:
+        """(name, running total of ``n`` ordered by id) of every Thing by id, computed by the engine through the
+        ORM's window-function API; the ORM call."""
+        raise NotImplementedError
+
+    def cte(self, min_n: int) -> tuple[list[str], str]:
+        """Names (sorted) of the Things with ``n >= min_n``, selected from a common table expression (WITH ...)
+        built with the ORM's CTE API; the ORM call."""
+        raise NotImplementedError
+
+    # behind a transaction pooler (orm.pooler_safe): the documented settings that make the ORM safe there
+    pooler_fixes: dict[str, str] = {}  # noqa: RUF012  (fix name -> the ORM's documented setting it applies)
+
+    def with_fix(self, name: str) -> None:
+        """Apply fix ``name`` (a key of ``pooler_fixes``) to this kit before any work (it may reopen the kit's
+        connection through the session's adapter)."""
+        raise NotImplementedError
+
+    def pooled_work(self, rounds: int) -> str:
+        """``rounds`` times, the ORM's everyday operations at its defaults plus the fixes applied: a get by primary
+        key, a filter, iterating a query the ORM's streaming way (server-side cursor where it has one), a save
+        inside a transaction; the calls made."""
+        raise NotImplementedError
+
+
+class Colour(enum.StrEnum):
+    """The values of the ``enum`` field: the ORM's own enum or choices type over these."""
+
+    RED = "red"
+    GREEN = "green"
