@@ -1,7 +1,7 @@
 """Django run standalone against a dbmatrix target: the user's settings module, with DATABASES replaced.
 
-Not part of the migrate package on purpose: anything that runs Django code on a target (the migration checks now,
-the ORM rung later) needs the same two things, a DATABASES entry for a target's URL and a process configured with
+Not part of the migrate package on purpose: anything that runs Django code on a target (the migration checks, the
+Django ORM layer ``django+<dbapi>``) needs the same two things, a DATABASES entry for a target's URL and a process configured with
 the application's settings but pointed at dbmatrix's database only.
 
 Django can be configured once per process, so the settings are configured once (``configure``) and the database
@@ -15,6 +15,7 @@ import importlib
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,11 @@ from .targets.urls import kind_of
 # target kind -> Django's backend (postgresql uses psycopg 3 when installed, mysql uses mysqlclient)
 ENGINES = {"postgresql": "django.db.backends.postgresql", "mysql": "django.db.backends.mysql",
            "sqlite": "django.db.backends.sqlite3"}
+# Django with no project (the ORM layer): what ``startproject`` writes for time zones and primary keys, no apps and no
+# database of its own (each ``django+<dbapi>`` session brings its connection, see layers/django_layer.py)
+STANDALONE: dict[str, Any] = {"INSTALLED_APPS": [], "DATABASES": {}, "USE_TZ": True, "TIME_ZONE": "UTC",
+                              "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField"}
+_setup_lock = threading.Lock()
 _MANAGE_SETTINGS = re.compile(r"""DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([\w.]+)['"]""")
 
 
@@ -97,6 +103,21 @@ def configure(settings_module: str, pythonpath: list[Path] | None = None) -> Non
         django.setup()
     except Exception as exc:  # noqa: BLE001 - the user's INSTALLED_APPS do not load: one line
         raise UsageError(f"--django {settings_module}: Django setup failed: {type(exc).__name__}: {exc}") from None
+
+
+def configure_standalone() -> None:
+    """Configure Django with ``STANDALONE`` unless this process already is (``configure`` with the user's settings,
+    whose DATABASES the ORM layer does not use either), then set it up; safe to call from any thread, any number of
+    times."""
+    import django
+    from django.apps import apps
+    from django.conf import settings
+
+    with _setup_lock:
+        if not settings.configured:
+            settings.configure(**STANDALONE)
+        if not apps.ready:
+            django.setup()
 
 
 @contextmanager

@@ -46,6 +46,7 @@ BUILTIN_LAYERS: dict[str, str] = {
     "sa-core": "dbmatrix.drivers.sqlalchemy_driver:SQLAlchemyCore",
     "sa-orm": "dbmatrix.drivers.sqlalchemy_driver:SQLAlchemyORM",
     "peewee": "dbmatrix.layers.peewee_layer:PeeweeLayer",
+    "django": "dbmatrix.layers.django_layer:DjangoLayer",
     "sqlmodel": "dbmatrix.layers.sqlmodel_layer:SQLModelLayer",
     "pypika": "dbmatrix.layers.pypika_layer:PypikaLayer",
 }

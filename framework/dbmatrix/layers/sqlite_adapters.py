@@ -1,11 +1,12 @@
 """sqlite3 adapters that a layer's library registers for the whole process, held to that layer's own sessions.
 
 ``sqlite3.register_adapter`` is process-wide: Peewee registers str adapters for Decimal, date and time when it is
-imported (Django's sqlite3 backend does the same for Decimal, date and datetime). Left in place, every later plain
-``sqlite3``/``aiosqlite`` cell of the same run would bind those types as text, and the matrix would report the
-layer's behaviour under the plain driver's name. The registry is read from ``_sqlite3`` itself: yoyo rebinds
-``sqlite3.adapters`` to a copy when its SQLite backend exits, after which that name no longer is the table the
-driver binds with. So a layer imports its library through ``import_keeping_apart``
+imported (Django's sqlite3 backend does the same for Decimal, date and datetime, and registers converters for
+bool, date, time, datetime and timestamp columns, which replace sqlite3's own for every connection opened with
+``detect_types``). Left in place, every later plain ``sqlite3``/``aiosqlite`` cell of the same run would bind those
+types as text, and the matrix would report the layer's behaviour under the plain driver's name. The registries are
+read from ``_sqlite3`` itself: yoyo rebinds ``sqlite3.adapters`` to a copy when its SQLite backend exits, after which
+that name no longer is the table the driver binds with. So a layer imports its library through ``import_keeping_apart``
 (what the import added to the registry is taken off and kept), and its SQLite sessions put the kept
 adapters back while they are open (``hold`` / ``release``), as a user of that library has them.
 """
@@ -19,26 +20,30 @@ from types import ModuleType
 from typing import Any
 
 _MISSING = object()
-_REGISTRY: dict[Any, Any] = _sqlite3.adapters  # the table sqlite3 binds parameters with
+# the tables sqlite3 binds parameters with and converts declared column types with (``detect_types``)
+_REGISTRIES: tuple[dict[Any, Any], ...] = (_sqlite3.adapters, _sqlite3.converters)
 
 
 class KeptAdapters:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._kept: dict[Any, Any] = {}  # key of _REGISTRY -> the library's adapter
+        self._kept: dict[Any, Any] = {}  # (registry number, key) -> the library's adapter or converter
         self._displaced: dict[Any, Any] = {}  # the same key -> what was there before (or _MISSING)
         self._holders = 0
 
     def import_keeping_apart(self, name: str) -> ModuleType:
-        """Import ``name``; if this first import registered sqlite3 adapters, take them off and keep them."""
+        """Import ``name``; if this first import registered sqlite3 adapters or converters, take them off and keep
+        them."""
         with self._lock:
-            before = dict(_REGISTRY)
+            before = [dict(registry) for registry in _REGISTRIES]
             module = importlib.import_module(name)
-            for key, adapter in list(_REGISTRY.items()):
-                if before.get(key, _MISSING) is not adapter and self._holders == 0:
-                    self._kept[key] = adapter
-                    self._displaced[key] = before.get(key, _MISSING)
-                    _put(key, self._displaced[key])
+            for number, registry in enumerate(_REGISTRIES):
+                for key, adapter in list(registry.items()):
+                    was = before[number].get(key, _MISSING)
+                    if was is not adapter and self._holders == 0:
+                        self._kept[number, key] = adapter
+                        self._displaced[number, key] = was
+                        _put((number, key), was)
             return module
 
     def hold(self) -> None:
@@ -46,22 +51,24 @@ class KeptAdapters:
         with self._lock:
             self._holders += 1
             if self._holders == 1:
-                _REGISTRY.update(self._kept)
+                for (number, key), adapter in self._kept.items():
+                    _REGISTRIES[number][key] = adapter
 
     def release(self) -> None:
         with self._lock:
             self._holders -= 1
             if self._holders == 0:
-                for key, adapter in self._kept.items():
-                    if _REGISTRY.get(key) is adapter:
-                        _put(key, self._displaced[key])
+                for (number, key), adapter in self._kept.items():
+                    if _REGISTRIES[number].get(key) is adapter:
+                        _put((number, key), self._displaced[number, key])
 
 
-def _put(key: Any, adapter: Any) -> None:
+def _put(where: tuple[int, Any], adapter: Any) -> None:
+    number, key = where
     if adapter is _MISSING:
-        _REGISTRY.pop(key, None)
+        _REGISTRIES[number].pop(key, None)
     else:
-        _REGISTRY[key] = adapter
+        _REGISTRIES[number][key] = adapter
 
 
 SQLITE_ADAPTERS = KeptAdapters()
