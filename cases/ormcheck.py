@@ -18,6 +18,7 @@ DEFAULT_DRIVERS = (
     "peewee+psycopg2", "peewee+pymysql", "peewee+sqlite3",
     "sqlmodel+psycopg2", "sqlmodel+mysqlclient", "sqlmodel+sqlite3",
     "sa-orm+psycopg2", "sa-orm+mysqlclient", "sa-orm+sqlite3",
+    "django+psycopg", "django+mysqlclient", "django+sqlite3",
 )
 
 
@@ -26,7 +27,8 @@ def orm_kit(cell: Cell, *sessions: Session) -> list[OrmKit] | None:
     ``unsupported``, when the cell's driver is no ORM layer."""
     make = getattr(cell.driver, "orm_kit", None)
     if make is None:
-        cell.unsupported(f"{cell.driver_id} has no ORM (orm.* runs over ORM layers: peewee+, sqlmodel+, sa-orm+)")
+        cell.unsupported(f"{cell.driver_id} has no ORM (orm.* runs over ORM layers: peewee+, sqlmodel+, sa-orm+, "
+                         "django+)")
         return None
     prefix = cell.table("o")
     return [make(s, prefix) for s in (sessions or (cell.connect(),))]
