@@ -22,11 +22,13 @@ path and the bench run on the calling thread while nothing is pending).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib.util
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from ..drivers import params as paramstyles
-from ..drivers.base import ConnectInfo, DriverAdapter, Layer, Session, cursor_result, translate
+from ..drivers.base import ConnectInfo, DriverAdapter, Layer, Session, cursor_result
 from ..errors import DriverError
 from .sqlite_adapters import SQLITE_ADAPTERS
 
@@ -34,6 +36,14 @@ _SITS_ON = ("psycopg", "psycopg2", "mysqlclient", "sqlite3")
 # Django's connect parameters that name the server, the database and the user: the DBAPI adapter has them from the
 # target's URL (sqlite3's ``check_same_thread`` too: the adapter sets it itself)
 _IDENTITY = frozenset({"dbname", "database", "user", "password", "host", "port", "unix_socket", "check_same_thread"})
+
+
+@functools.cache
+def _psycopg3_installed() -> bool:
+    """Whether Django's PostgreSQL backend will use psycopg 3: it does whenever psycopg imports, psycopg2 only where
+    it does not (``django/db/backends/postgresql/psycopg_any.py`` decides once per process). So ``django+psycopg2``
+    exists only in an environment without psycopg."""
+    return importlib.util.find_spec("psycopg") is not None
 
 
 def _import_backend(kind: str) -> Any:
@@ -189,7 +199,6 @@ def reconnect(wrapper: Any, **changes: Any) -> None:
 
 class DjangoLayer(Layer):
     name = "django"
-    paramstyle: ClassVar[str] = paramstyles.PYFORMAT  # Django's cursors take %(name)s on every backend
     exceptions: ClassVar[tuple[str, ...]] = ("django.db.utils.Error",)
     # Django refuses an aware datetime on MySQL and SQLite when USE_TZ is False (a ValueError of its own)
     refusals: ClassVar[tuple[tuple[str, str], ...]] = (("ValueError", "does not support timezone-aware datetimes"),)
@@ -204,18 +213,9 @@ class DjangoLayer(Layer):
 
     @classmethod
     def can_sit_on(cls, dbapi: DriverAdapter) -> bool:
+        if dbapi.id == "psycopg2":
+            return not _psycopg3_installed()  # Django's PostgreSQL backend takes psycopg 3 whenever it can
         return dbapi.id in _SITS_ON
-
-    def unavailable_reason(self) -> str | None:
-        reason = super().unavailable_reason()
-        if reason is None and self.under.id == "psycopg2":
-            from importlib.util import find_spec
-
-            if find_spec("psycopg") is not None:
-                return ("django+psycopg2: Django's PostgreSQL backend uses psycopg 3 whenever it is installed "
-                        "(one choice per process, django/db/backends/postgresql/psycopg_any.py); psycopg2 only "
-                        "in an environment without psycopg")
-        return reason
 
     def open(self, info: ConnectInfo) -> Session:
         overrides = info.options.get("django")  # DATABASES keys for this session (OPTIONS, DISABLE_SERVER_SIDE_...)
@@ -247,13 +247,13 @@ class DjangoLayer(Layer):
         session.django = wrapper  # type: ignore[attr-defined]
 
         def execute(sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Any:
-            query, args = translate(self, sql, params)
+            query, args = paramstyles.translate(sql, params, paramstyles.PYFORMAT)  # Django's, on every backend
             with wrapper.cursor() as cursor:
                 cursor.execute(query, args)
                 return cursor_result(cursor)
 
         def hot_path(sql: str, params: Mapping[str, Any] | None = None) -> Callable[[], Any]:
-            query, args = translate(self, sql, params)
+            query, args = paramstyles.translate(sql, params, paramstyles.PYFORMAT)
 
             def call() -> Any:
                 with wrapper.cursor() as cursor:
