@@ -1,8 +1,8 @@
 """Django run standalone against a dbmatrix target: the user's settings module, with DATABASES replaced.
 
 Not part of the migrate package on purpose: anything that runs Django code on a target (the migration checks, the
-Django ORM layer ``django+<dbapi>``) needs the same two things, a DATABASES entry for a target's URL and a process configured with
-the application's settings but pointed at dbmatrix's database only.
+Django ORM layer ``django+<dbapi>``) needs the same two things, a DATABASES entry for a target's URL and a process
+configured with the application's settings (or ``STANDALONE`` ones) but pointed at dbmatrix's database only.
 
 Django can be configured once per process, so the settings are configured once (``configure``) and the database
 is swapped per target (``scratch_databases``): ``DATABASES`` becomes ``{"default": <the target>}`` and Django's
