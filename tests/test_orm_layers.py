@@ -85,26 +85,29 @@ def test_orm_layers_run_only_the_orm_family_unless_named(tmp_path: Path) -> None
 
 
 def test_default_bench_leaves_orm_only_layers_out_and_a_named_one_runs(tmp_path: Path) -> None:
-    """The default bench plan has no peewee+/sqlmodel+ cells (its 15 minutes); named, Peewee's own operations run
-    and the profile charges Peewee's module to its part."""
+    """The default bench plan has no peewee+/sqlmodel+/django+ cells (its 15 minutes); named, Peewee's and Django's
+    own operations run and the profile charges each ORM's modules to its part."""
     from dbmatrix.bench.runner import BenchConfig, CellSpec, plan_target
     from dbmatrix.matrix import MatrixRun
 
     run = MatrixRun.from_options(["sqlite"], [], [], [], "unused")
     cfg = BenchConfig.from_args([], None, None, None, quick=True)
     planned = {s.driver for s in plan_target(run, run.targets[0], cfg) if isinstance(s, CellSpec)}
-    assert "sqlite3" in planned and not {d for d in planned if d.startswith(("peewee+", "sqlmodel+"))}, planned
+    assert "sqlite3" in planned and not {d for d in planned if d.startswith(("peewee+", "sqlmodel+", "django+"))}, \
+        planned
 
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-c", "import sys; from dbmatrix.cli import main; sys.exit(main())", "bench", "--quick",
-         "--target", "sqlite", "--driver", "peewee+sqlite3", "--workload", "pk_select", "--workload", "update_txn",
-         "--rows", "1000", "--out", str(out)],
+         "--target", "sqlite", "--driver", "peewee+sqlite3", "--driver", "django+sqlite3", "--workload", "pk_select",
+         "--workload", "update_txn", "--rows", "1000", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
         env={**os.environ, "PYTHONPATH": str(ROOT / "framework")})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     doc = json.loads(next(out.glob("*/results.json")).read_text(encoding="utf-8"))
-    cells = [c for c in doc["results"] if c["driver"] == "peewee+sqlite3"]
-    assert len(cells) == 4 and all(c["outcome"] == "measured" and c["metrics"]["errors"] == 0 for c in cells), cells
-    splits = [c["metrics"]["time_split_pct"] for c in cells if c["params"]["variant"] == "default"]
-    assert splits and all("peewee" in s for s in splits), splits
+    for orm in ("peewee", "django"):
+        cells = [c for c in doc["results"] if c["driver"] == f"{orm}+sqlite3"]
+        assert len(cells) == 4 and all(c["outcome"] == "measured" and c["metrics"]["errors"] == 0
+                                       for c in cells), cells
+        splits = [c["metrics"]["time_split_pct"] for c in cells if c["params"]["variant"] == "default"]
+        assert splits and all(orm in s for s in splits), splits

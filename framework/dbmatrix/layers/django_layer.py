@@ -205,7 +205,8 @@ class DjangoLayer(Layer):
     cases_by_default: ClassVar[tuple[str, ...]] = ("orm.*",)
     layer_distributions: ClassVar[tuple[str, ...]] = ("django",)
     bench_module: ClassVar[str] = "dbmatrix.layers.django_bench"
-    profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("django", "django"),)
+    # asgiref: Django's per-thread connection handler (every queryset looks its connection up there)
+    profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("django", "django"), ("asgiref", "django"))
 
     def __init__(self, under: DriverAdapter):
         super().__init__(under)
