@@ -23,7 +23,6 @@ from ..bench.op import DEFAULT, SELECTS, TUNED, Op
 from ..bench.schema import EVENTS, USERS
 from ..bench.workloads import call_params, insert_batches
 from ..drivers.base import DriverAdapter, Session
-from .django_layer import bind, reconnect
 from .sqlite_adapters import SQLITE_ADAPTERS
 
 _KNOBS: dict[str, tuple[dict[str, str], dict[str, str] | None]] = {
@@ -74,12 +73,12 @@ def build_op(session: Session, workload: str, variant: str, rows: int, seed: int
     from django.db import transaction
 
     wrapper = session.django  # type: ignore[attr-defined]
-    bind(wrapper)  # this (the bench's) thread's connections['default']
+    wrapper.bind()  # this (the bench's) thread's connections['default']
     sqlite = session.info.kind == "sqlite"
     if sqlite:
         _hold_while_open(session)
         if workload in ("update_txn", "insert_batch"):
-            reconnect(wrapper, OPTIONS={"transaction_mode": "IMMEDIATE"})
+            wrapper.reconnect(OPTIONS={"transaction_mode": "IMMEDIATE"})
     User, Event = _models()
     tuned = variant == TUNED
     params = call_params(workload, rows, seed) if workload != "insert_batch" else None

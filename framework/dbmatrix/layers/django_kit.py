@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..drivers.base import Session
-from .django_layer import bind, reconnect
 from .ormkit import DECIMAL_DIGITS, DECIMAL_PLACES, Colour, OrmKit, unsupported
 
 # the field each datetime column stands for -> USE_TZ while it is saved and read
@@ -86,7 +85,7 @@ class DjangoKit(OrmKit):
 
     def _op(self, fn: Callable[[], Any]) -> Any:
         def op() -> Any:
-            bind(self.wrapper)  # the owner's connections['default'] (again, should anything have reset the handler)
+            self.wrapper.bind()  # the owner's connections['default'] (again, should anything have reset the handler)
             return fn()
 
         return op
@@ -261,7 +260,7 @@ class DjangoKit(OrmKit):
         saved = self.wrapper.settings_dict["OPTIONS"].get("isolation_level")
 
         def read() -> Any:
-            reconnect(self.wrapper, OPTIONS={"isolation_level": option})
+            self.wrapper.reconnect(OPTIONS={"isolation_level": option})
             try:
                 with self.transaction.atomic(), self.wrapper.cursor() as cursor:
                     cursor.execute(probe_sql)
@@ -272,7 +271,7 @@ class DjangoKit(OrmKit):
                 if saved is not None:
                     options["isolation_level"] = saved
                 self.wrapper.settings_dict["OPTIONS"] = options
-                reconnect(self.wrapper)
+                self.wrapper.reconnect()
 
         return self.run(read), (f"DATABASES['default']['OPTIONS']['isolation_level'] = {shown} (applied when Django "
                                 "connects), then transaction.atomic() and connection.cursor().execute(...)")
@@ -300,7 +299,7 @@ class DjangoKit(OrmKit):
     def with_fix(self, name: str) -> None:
         if name not in self.pooler_fixes:
             raise KeyError(name)
-        self.run(lambda: reconnect(self.wrapper, **{name: True}))
+        self.run(lambda: self.wrapper.reconnect(**{name: True}))
 
     def pooled_work(self, rounds: int) -> str:
         Thing, transaction = self.Thing, self.transaction

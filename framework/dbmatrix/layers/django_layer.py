@@ -152,7 +152,8 @@ def _held_sqlite_cursor(base: type) -> type:
 
 def django_wrapper(kind: str, entry: dict[str, Any], conn: Any) -> Any:
     """A Django ``DatabaseWrapper`` (alias ``default``) for ``entry`` that adopts ``conn`` whenever it connects; make
-    it on the thread that will use it, then ``connect()`` it."""
+    it on the thread that will use it, then ``connect()`` it. ``bind()`` makes it a thread's ``connections['default']``,
+    ``reconnect(**changes)`` applies changed settings as Django does."""
     backend = _import_backend(kind)
     after_connect = _AFTER_CONNECT[kind]
     held = _held_sqlite_cursor(backend.SQLiteCursorWrapper) if kind == "sqlite" else None
@@ -174,27 +175,25 @@ def django_wrapper(kind: str, entry: dict[str, Any], conn: Any) -> Any:
                 cursor = super().create_cursor(name)
             return cursor if self.count is None else _CountingCursor(cursor, self.count)
 
+        def bind(self) -> None:
+            """Make this wrapper the calling thread's ``connections['default']`` (Django's handler is per thread)."""
+            from django.db import connections
+
+            connections["default"] = self
+
+        def reconnect(self, **changes: Any) -> None:
+            """Change the DATABASES entry (``OPTIONS`` merged) and connect again, as Django applies its settings: per
+            connection, when it connects (here: on the same adopted DBAPI connection)."""
+            for key, value in changes.items():
+                self.settings_dict[key] = {**self.settings_dict[key], **value} if key == "OPTIONS" else value
+            if self.in_atomic_block:
+                raise RuntimeError("reconnect inside transaction.atomic()")
+            self.close()
+            self.connect()
+
     wrapper = Adopting(entry, "default")
     wrapper.inc_thread_sharing()
     return wrapper
-
-
-def bind(wrapper: Any) -> None:
-    """Make ``wrapper`` this thread's ``django.db.connections['default']`` (Django's handler is per thread)."""
-    from django.db import connections
-
-    connections["default"] = wrapper
-
-
-def reconnect(wrapper: Any, **changes: Any) -> None:
-    """Change ``wrapper``'s DATABASES entry (``OPTIONS`` merged) and connect again, as Django applies its settings:
-    per connection, when it connects (here: on the same adopted DBAPI connection)."""
-    for key, value in changes.items():
-        wrapper.settings_dict[key] = {**wrapper.settings_dict[key], **value} if key == "OPTIONS" else value
-    if wrapper.in_atomic_block:
-        raise RuntimeError("reconnect inside transaction.atomic()")
-    wrapper.close()
-    wrapper.connect()
 
 
 class DjangoLayer(Layer):
@@ -237,7 +236,7 @@ class DjangoLayer(Layer):
         def adopt() -> Any:
             wrapper = django_wrapper(info.kind, entry, session.driver_connection())
             wrapper.connect()
-            bind(wrapper)
+            wrapper.bind()
             return wrapper
 
         try:
