@@ -218,16 +218,12 @@ class DjangoLayer(Layer):
         return dbapi.id in _SITS_ON
 
     def open(self, info: ConnectInfo) -> Session:
-        overrides = info.options.get("django")  # DATABASES keys for this session (OPTIONS, DISABLE_SERVER_SIDE_...)
-        _import_backend(info.kind)
-        entry = settings_dict(info, overrides)
-        from django.db.utils import load_backend
-
-        from ..django_settings import ENGINES
-
+        backend = _import_backend(info.kind)
+        # DATABASES keys for this session only (cell.connect(options={"django": {"OPTIONS": {...}}}))
+        entry = settings_dict(info, info.options.get("django"))
         # Django's own connect parameters for the entry, minus what names the server and the user; the caller's
         # options (cell.connect(options=...)) win
-        params = load_backend(ENGINES[info.kind]).DatabaseWrapper(dict(entry)).get_connection_params()
+        params = backend.DatabaseWrapper(dict(entry)).get_connection_params()
         driver_options = {k: v for k, v in params.items() if k not in _IDENTITY}
         driver_options.update({k: v for k, v in info.options.items() if k != "django"})
         session = self.under.open(dataclasses.replace(info, options=driver_options))
