@@ -89,6 +89,7 @@ def _declarative(table: Callable[[str], str], arrays: bool) -> tuple[Any, ...]:
 
 def _sqlmodel(table: Callable[[str], str], arrays: bool) -> tuple[Any, ...]:
     """SQLModel table models on a registry of their own (SQLModel's default one is process-wide)."""
+    from pydantic import NaiveDatetime
     from sqlmodel import Field, Relationship, SQLModel
 
     class Base(SQLModel, registry=registry()):
@@ -103,8 +104,10 @@ def _sqlmodel(table: Callable[[str], str], arrays: bool) -> tuple[Any, ...]:
         f_uuid: uuid.UUID | None = None
         f_decimal: decimal.Decimal | None = Field(default=None, max_digits=DECIMAL_DIGITS,
                                                   decimal_places=DECIMAL_PLACES)
-        f_datetime_aware: dt.datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-        f_datetime_naive: dt.datetime | None = None
+        # SQLModel's own time-zone setting is the annotation: datetime is its UTCDateTime (aware, stored as UTC,
+        # naive values refused), pydantic's NaiveDatetime a DateTime(timezone=False)
+        f_datetime_aware: dt.datetime | None = None
+        f_datetime_naive: NaiveDatetime | None = None
         f_bool: bool | None = None
         f_bytes: bytes | None = None
         f_bigint: int | None = Field(default=None, sa_type=BigInteger)
