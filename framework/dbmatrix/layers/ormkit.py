@@ -144,11 +144,12 @@ class OrmKit:
         raise NotImplementedError
 
     def isolated_read(self, level: str, probe: Callable[[], Any]) -> tuple[Any, str]:
-        """Open a transaction at ``level`` (one of ``ISOLATION_LEVELS``) the ORM's documented way, call ``probe()``
-        inside it on the session's owner, end it; (what ``probe`` returned, the ORM call). ``probe`` reads the
-        running level through ``session`` (``Engine.transaction_isolation``: more than one statement on MariaDB,
-        a look at the sqlite3 connection on SQLite), so the ORM's transaction must be on the session's connection.
-        ``Unsupported`` when the ORM offers no way to ask for ``level``."""
+        """Open a transaction at ``level`` (one of ``ISOLATION_LEVELS``) the ORM's documented way (one owner
+        operation), call ``probe()`` while it is open (from the calling thread, not inside an owner operation), end
+        it (another); (what ``probe`` returned, the ORM call). ``probe`` reads the running level through ``session``
+        (``Engine.transaction_isolation``: more than one statement on MariaDB, a look at the sqlite3 connection on
+        SQLite), so the ORM's transaction must be on the session's connection. ``Unsupported`` when the ORM offers
+        no way to ask for ``level``."""
         raise NotImplementedError
 
     def json_filter(self, key: str, value: Any) -> tuple[list[int], str]:

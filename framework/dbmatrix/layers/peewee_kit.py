@@ -238,11 +238,11 @@ class PeeweeKit(OrmKit):
             txn = self.db.atomic(isolation_level=level.upper())
             call = f"db.atomic(isolation_level={level.upper()!r})"
 
-        def work() -> Any:
-            with txn:
-                return probe()
-
-        return self.run(work), call
+        self.run(txn.__enter__)
+        try:
+            return probe(), call
+        finally:  # leaving the block without an exception commits (the probe only read)
+            self.run(lambda: txn.__exit__(None, None, None))
 
     def json_filter(self, key: str, value: Any) -> tuple[list[int], str]:
         Thing = self.Thing

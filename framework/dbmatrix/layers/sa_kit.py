@@ -353,15 +353,15 @@ class SAKit(OrmKit):
         opts = s.adapter.transaction_options(s.info.kind, level, s.engine.dialect, s.info.engine)  # type: ignore
         call = f"session.connection(execution_options={{'isolation_level': {opts['isolation_level']!r}}})"
 
-        def work() -> Any:
+        def open_at_level() -> None:
             self.orm_session.expunge_all()
             s._begin(opts)  # type: ignore[attr-defined]
-            try:
-                return probe()
-            finally:
-                self._finish(False)
 
-        return self.run(work), call
+        self.run(open_at_level)
+        try:
+            return probe(), call
+        finally:
+            self.end(False)
 
     def json_filter(self, key: str, value: Any) -> tuple[list[int], str]:
         Thing = self.Thing
