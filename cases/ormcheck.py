@@ -63,3 +63,13 @@ def exact(sent: Any, got: Any) -> bool:
     if isinstance(sent, dt.datetime):
         return (got.tzinfo is None) == (sent.tzinfo is None) and got == sent
     return bool(got == sent)
+
+
+def seed_things(plain: Session, kit: OrmKit, ns: dict[int, int], docs: dict[int, Any] | None = None) -> None:
+    """Things ``id`` -> ``n`` named ``thing <id>`` (with ``f_json`` documents ``docs``), written by the plain driver
+    so the ORM reads rows it did not write."""
+    for pk, n in ns.items():
+        doc = (docs or {}).get(pk)
+        params = {"id": pk, "name": f"thing {pk}", "n": n, "doc": None if doc is None else json.dumps(doc)}
+        plain.execute(f"INSERT INTO {kit.table('things')} (id, name, n, f_json) VALUES (:id, :name, :n, :doc)",
+                      params)

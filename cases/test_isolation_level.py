@@ -18,16 +18,13 @@ driver stack refuses is ``unsupported`` with its error. The API used is in the m
 from __future__ import annotations
 
 import pytest
+from levelcheck import judge_level
 
 from dbmatrix.casekit import case_id
 from dbmatrix.engines import IsolationUnsupported, engine_for
-from dbmatrix.engines.sqlite import NO_TRANSACTION
 from dbmatrix.errors import DriverError
 
 LEVELS = ["read uncommitted", "read committed", "repeatable read", "serializable", "deferred", "immediate"]
-# strength, to tell a downgrade from an upgrade (SQLite's modes: a write lock taken at BEGIN is more than none)
-RANK = {NO_TRANSACTION: 0, "read uncommitted": 1, "read committed": 2, "repeatable read": 3, "serializable": 4,
-        "deferred": 4, "immediate": 5}
 
 
 @case_id("isolation.effective_level")
@@ -50,11 +47,4 @@ def test_effective_level(cell, isolation):
         reported = engine.transaction_isolation(s)
     finally:
         s.rollback()
-    asked = engine.expected_report(isolation)
-    found = {"api": api, "asked": asked, "reported": reported}
-    if reported == asked:
-        cell.supported(f"{api}: the server reports {reported!r} inside the transaction", findings=[found])
-        return
-    how = "a silent downgrade" if RANK.get(reported, 0) < RANK.get(asked, 0) else "not the level asked for"
-    cell.differs(f"{api}: asked for {asked!r}, the server reports {reported!r} inside the transaction ({how})",
-                 mechanism="read-back", findings=[found])
+    judge_level(cell, api, engine.expected_report(isolation), reported)

@@ -15,12 +15,14 @@ import uuid
 from typing import Any
 
 import pytest
-from ormcheck import DEFAULT_DRIVERS, exact, orm_kit, plain_session, schema_kit
+from levelcheck import judge_level
+from ormcheck import DEFAULT_DRIVERS, exact, orm_kit, plain_session, schema_kit, seed_things
 
 from dbmatrix.casekit import axes, expect
-from dbmatrix.cell import Cell, show
+from dbmatrix.cell import Cell, describe_error, show
+from dbmatrix.engines import IsolationUnsupported, engine_for
 from dbmatrix.errors import DriverError
-from dbmatrix.layers.ormkit import FIELDS, LOCK_MODES, Colour
+from dbmatrix.layers.ormkit import CROSSED_FIELDS, FIELDS, ISOLATION_LEVELS, LOCK_MODES, Colour
 
 pytestmark = axes("target", "driver", drivers=DEFAULT_DRIVERS)
 WAIT_S = 15  # bounds every wait on another session (each session carries its own lock timeout too)
@@ -37,7 +39,8 @@ VALUES: dict[str, Any] = {
     "enum": Colour.GREEN,
     "array": [3, 1, 2],
 }
-assert set(VALUES) == set(FIELDS)
+VALUES.update({"datetime_aware_notz": VALUES["datetime_aware"], "datetime_naive_tz": VALUES["datetime_naive"]})
+assert set(VALUES) == set(FIELDS) | set(CROSSED_FIELDS)
 
 
 def field_roundtrip(cell: Cell, field: str) -> None:
@@ -90,6 +93,24 @@ def test_field_roundtrip_bytes(cell: Cell) -> None:
 
 def test_field_roundtrip_bigint(cell: Cell) -> None:
     field_roundtrip(cell, "bigint")
+
+
+def test_field_roundtrip_enum(cell: Cell) -> None:
+    field_roundtrip(cell, "enum")
+
+
+def test_field_roundtrip_array(cell: Cell) -> None:
+    field_roundtrip(cell, "array")
+
+
+def test_field_roundtrip_datetime_aware_notz(cell: Cell) -> None:
+    """An aware datetime into the field declared without the ORM's time-zone setting."""
+    field_roundtrip(cell, "datetime_aware_notz")
+
+
+def test_field_roundtrip_datetime_naive_tz(cell: Cell) -> None:
+    """A naive datetime into the field declared with the ORM's time-zone setting."""
+    field_roundtrip(cell, "datetime_naive_tz")
 
 
 def test_bulk_insert_returns_ids(cell: Cell) -> None:
@@ -279,3 +300,188 @@ def test_concurrent_increment(cell: Cell, form: str) -> None:
                     mechanism="lost update", metrics=metrics)
     else:
         cell.differs(f"{call}: the balance is {show(final)}, neither 100 nor 200", metrics=metrics)
+
+
+def test_update_returning(cell: Cell) -> None:
+    """One UPDATE through the ORM returns the changed rows, as the engine holds them afterwards (plain driver)."""
+    kit = schema_kit(cell)
+    if kit is None:
+        return
+    plain = plain_session(cell)
+    seed_things(plain, kit, {1: 1, 2: 2, 3: 3})
+    try:
+        got, call = kit.update_returning([1, 3], 10)
+    except DriverError as exc:
+        cell.unsupported(exc)
+        return
+    held = [tuple(r) for r in plain.execute(f"SELECT id, n FROM {kit.table('things')} ORDER BY id").rows]
+    changed = [r for r in held if r[0] in (1, 3)]
+    if held != [(1, 11), (2, 2), (3, 13)]:
+        cell.differs(f"{call}: the engine holds {held}, not n + 10 on rows 1 and 3 only (returned {show(got)})")
+    elif got != changed:
+        cell.differs(f"{call} returned {show(got)}; the engine holds {changed}")
+    else:
+        cell.supported(f"{call} returned {got}, the rows as the engine holds them")
+
+
+@pytest.mark.parametrize("level", ISOLATION_LEVELS)
+def test_isolation_level(cell: Cell, level: str) -> None:
+    """A transaction asked for at ``level`` through the ORM runs at that level, as the server reports it inside the
+    transaction (read as isolation.effective_level reads it); a level the engine has not is ``unsupported``."""
+    engine = engine_for(cell.kind, cell.engine)
+    try:
+        engine.check_isolation(level)
+    except IsolationUnsupported as exc:
+        cell.unsupported(exc)
+        return
+    kits = orm_kit(cell)
+    if kits is None:
+        return
+    kit = kits[0]
+    try:
+        reported, call = kit.isolated_read(level, lambda: engine.transaction_isolation(kit.session))
+    except DriverError as exc:  # the ORM has no way to ask, or the engine or the ORM refuses the level
+        cell.unsupported(exc)
+        return
+    judge_level(cell, f"{kit.orm}: {call}", engine.expected_report(level), reported)
+
+
+JSON_ROWS: dict[int, Any] = {1: {"colour": "red", "size": 1}, 2: {"colour": "green", "size": 2},
+                             3: {"colour": "red", "size": 2, "tags": ["a"]}, 4: {"colour": "blue"}, 5: None}
+
+
+def test_json_filter(cell: Cell) -> None:
+    """The ORM's JSON key lookup in a WHERE (a string and an integer value) selects exactly the rows whose
+    document has that key at that value (hand-checked from the seeded documents)."""
+    kit = schema_kit(cell)
+    if kit is None:
+        return
+    seed_things(plain_session(cell), kit, dict.fromkeys(JSON_ROWS, 0), JSON_ROWS)
+    calls, wrong = [], []
+    for key, value in (("colour", "red"), ("size", 2)):
+        want = [pk for pk, doc in JSON_ROWS.items() if doc is not None and exact(value, doc.get(key))]
+        try:
+            got, call = kit.json_filter(key, value)
+        except DriverError as exc:
+            cell.unsupported(exc)
+            return
+        calls.append(call)
+        if got != want:
+            wrong.append(f"{call} selected {show(got)}, the documents with {key} = {value!r} are {want}")
+    if wrong:
+        cell.differs("; ".join(wrong))
+    else:
+        cell.supported(f"{'; '.join(calls)}: the rows of the documents with that key and value")
+
+
+WINDOW_NS = {1: 5, 2: 3, 3: 0, 4: 7, 5: -2}
+
+
+def test_window(cell: Cell) -> None:
+    """The ORM's window function (a running SUM ordered by id) returns what the engine computes for the same rows
+    (the same SQL through the plain driver)."""
+    kit = schema_kit(cell)
+    if kit is None:
+        return
+    plain = plain_session(cell)
+    seed_things(plain, kit, WINDOW_NS)
+    try:
+        got, call = kit.window()
+    except DriverError as exc:
+        cell.unsupported(exc)
+        return
+    engine = [tuple(r) for r in plain.execute(
+        f"SELECT name, SUM(n) OVER (ORDER BY id) FROM {kit.table('things')} ORDER BY id").rows]
+    want = [(f"thing {pk}", sum(n for k, n in WINDOW_NS.items() if k <= pk)) for pk in WINDOW_NS]
+    if engine != want:  # the reference itself is checked by hand: our seeding or the engine is off
+        raise AssertionError(f"the engine's own running sum is {engine}, by hand {want}")
+    if [tuple(r) for r in got] != engine:
+        cell.differs(f"{call} returned {show(got)}; the engine computes {engine}")
+    else:
+        cell.supported(f"{call} returned the engine's running totals {[r[1] for r in got]} "
+                       f"({type(got[0][1]).__name__})")
+
+
+def test_cte(cell: Cell) -> None:
+    """The ORM's common table expression (WITH ...) selects the rows the same filter selects on the engine."""
+    kit = schema_kit(cell)
+    if kit is None:
+        return
+    plain = plain_session(cell)
+    seed_things(plain, kit, WINDOW_NS)
+    try:
+        got, call = kit.cte(3)
+    except DriverError as exc:
+        cell.unsupported(exc)
+        return
+    engine = [r[0] for r in plain.execute(
+        f"WITH big AS (SELECT name FROM {kit.table('things')} WHERE n >= 3) SELECT name FROM big ORDER BY name").rows]
+    if engine != ["thing 1", "thing 2", "thing 4"]:
+        raise AssertionError(f"the engine's own CTE selects {engine}")
+    if got != engine:
+        cell.differs(f"{call} selected {show(got)}; the engine selects {engine}")
+    else:
+        cell.supported(f"{call} selected {got}, as the engine does")
+
+
+POOLED_CLIENTS, POOLED_ROUNDS = 8, 10
+
+
+def _pooled_run(cell: Cell, fix: str | None, options: dict[str, Any] | None) -> tuple[list[DriverError], str]:
+    """POOLED_CLIENTS clients, each a kit on a session of its own (with ``options``, then ``fix`` applied), run
+    ``pooled_work(POOLED_ROUNDS)`` at once; (the errors the clients stopped on, the calls made)."""
+    kits = orm_kit(cell, *(cell.connect(options=options) for _ in range(POOLED_CLIENTS)))
+    assert kits is not None
+    for kit in kits:
+        if fix is not None:
+            kit.with_fix(fix)
+
+    def client(kit: Any) -> tuple[DriverError | None, str]:
+        try:
+            return None, kit.pooled_work(POOLED_ROUNDS)
+        except DriverError as exc:
+            return exc, ""
+
+    with concurrent.futures.ThreadPoolExecutor(POOLED_CLIENTS, thread_name_prefix="dbm-orm-client") as pool:
+        outcomes = list(pool.map(client, kits, timeout=300))
+    return [e for e, _ in outcomes if e is not None], next((c for _, c in outcomes if c), "")
+
+
+@axes("target", "driver", kinds=("postgresql",), drivers=DEFAULT_DRIVERS)
+def test_pooler_safe(cell: Cell) -> None:
+    """POOLED_CLIENTS concurrent clients run the ORM's everyday work (get, filter, streaming, a save in a
+    transaction) at its defaults. Behind a transaction pooler (PgBouncer) a failure is ``differs`` naming the
+    engine's code, and each documented fix (the kit's ``pooler_fixes``, the driver's own connect options as in
+    pooling.prepared_statements) is applied and run again: the outcome of each is in the findings, the fixes that
+    work in ``params["options"]``. A direct PostgreSQL target is the control group."""
+    kits = orm_kit(cell)
+    if kits is None:
+        return
+    kits[0].create_schema()
+    kits[0].bulk_insert([f"seed {i}" for i in range(30)])
+    failures, calls = _pooled_run(cell, None, None)
+    if not failures:
+        cell.supported(f"{POOLED_CLIENTS} clients x {POOLED_ROUNDS} rounds of {calls} at the ORM's defaults: no "
+                       "error", metrics={"clients": POOLED_CLIENTS, "rounds": POOLED_ROUNDS})
+        return
+    codes = sorted({e.code or e.cls for e in failures})
+    fixes: dict[str, tuple[str, dict[str, Any] | None, str | None]] = {
+        name: (setting, None, name) for name, setting in kits[0].pooler_fixes.items()}
+    driver_fix = cell.driver.pooler_fix()  # type: ignore[union-attr]
+    if driver_fix is not None:
+        fixes["driver"] = (f"connect options {driver_fix}", driver_fix, None)
+    findings: list[dict[str, Any]] = [{"fix": None, "failed_clients": len(failures), "codes": codes}]
+    working: dict[str, str] = {}
+    for name, (setting, options, kit_fix) in fixes.items():
+        left, fixed_calls = _pooled_run(cell, kit_fix, options)
+        findings.append({"fix": name, "setting": setting, "calls": fixed_calls, "failed_clients": len(left),
+                         "codes": sorted({e.code or e.cls for e in left})})
+        if not left:
+            working[name] = setting
+    cell.params["options"] = {**(cell.params.get("options") or {}), "fixes": working}
+    remedy = (f"fixed by: {'; '.join(f'{k} ({v})' for k, v in working.items())}" if working
+              else "no documented fix made it pass")
+    done = f" ({calls})" if calls else ""  # the calls of a client that got through
+    cell.differs(f"{len(failures)} of {POOLED_CLIENTS} clients failed at the ORM's defaults{done}: "
+                 f"{describe_error(failures[0])}; {remedy}", mechanism=f"error:{codes[0]}", findings=findings,
+                 metrics={"clients": POOLED_CLIENTS, "rounds": POOLED_ROUNDS, "failed_clients": len(failures)})

@@ -148,15 +148,20 @@ def test_second_set_of_operations(kit: DjangoKit) -> None:
         with pytest.raises(DriverError) as err:
             unsupported()
         assert err.value.cls == "Unsupported"
-    probe = engine_for(kind, session.info.engine).read_isolation_sql or ""
+    engine = engine_for(kind, session.info.engine)
     if kind == "sqlite":
         with pytest.raises(DriverError) as no_level:
-            kit.isolated_read("serializable", probe)
+            kit.isolated_read("read uncommitted", lambda: engine.transaction_isolation(session))
         assert no_level.value.cls == "Unsupported"
+        levels = ["serializable"]
     else:
-        normalise = engine_for(kind, session.info.engine).normalise_isolation
-        for level in ("read committed", "repeatable read", "serializable"):
-            assert normalise(kit.isolated_read(level, probe)[0]) == level
+        levels = ["read committed", "repeatable read", "serializable"]
+    for level in levels:
+        got, _ = kit.isolated_read(level, lambda: engine.transaction_isolation(session))
+        assert got == engine.expected_report(level), (level, got)
+    if kind != "sqlite":
+        probe = engine.read_isolation_sql or ""
+        normalise = engine.normalise_isolation
         # afterwards the session is back at Django's default: READ COMMITTED on MySQL, the server's on PostgreSQL
         assert normalise(session.execute(probe).scalar()) == "read committed"
         if kind == "postgresql":

@@ -96,14 +96,15 @@ class DjangoKit(OrmKit):
         self._atomic.__enter__()
 
     def end(self, commit: bool) -> None:
-        def finish() -> None:
-            block, self._atomic = self._atomic, None
-            if block is not None:
-                if not commit:
-                    self.transaction.set_rollback(True)  # Django's way to roll back an atomic block without raising
-                block.__exit__(None, None, None)
+        self.run(lambda: self.end_now(commit))
 
-        self.run(finish)
+    def end_now(self, commit: bool) -> None:
+        """``end`` inside an owner operation."""
+        block, self._atomic = self._atomic, None
+        if block is not None:
+            if not commit:
+                self.transaction.set_rollback(True)  # Django's way to roll back an atomic block without raising
+            block.__exit__(None, None, None)
 
     @contextlib.contextmanager
     def _time_zone(self, field: str) -> Iterator[None]:
@@ -245,36 +246,55 @@ class DjangoKit(OrmKit):
         raise unsupported(self.orm, "no UPDATE ... RETURNING API: QuerySet.update() returns the number of rows "
                                     "matched, not the rows")
 
-    def isolated_read(self, level: str, probe_sql: str) -> tuple[Any, str]:
+    def isolated_read(self, level: str, probe: Callable[[], Any]) -> tuple[Any, str]:
         if self.kind == "sqlite":
-            raise unsupported(self.orm, "the SQLite backend has no isolation_level option (SQLite transactions "
-                                        "are serializable; OPTIONS transaction_mode only picks DEFERRED/IMMEDIATE/"
-                                        "EXCLUSIVE)")
-        if self.kind == "postgresql":
-            from django.db.backends.postgresql.psycopg_any import IsolationLevel
-
-            option: Any = IsolationLevel[level.upper().replace(" ", "_")]
-            shown = f"IsolationLevel.{option.name}"
+            if level != "serializable":  # SQLite's own level; Django's SQLite backend has no isolation option
+                raise unsupported(self.orm, f"the SQLite backend has no isolation_level option ({level!r}): SQLite "
+                                            "transactions are serializable, OPTIONS transaction_mode only picks "
+                                            "DEFERRED/IMMEDIATE/EXCLUSIVE")
+            option, call = None, "transaction.atomic() (SQLite: a DEFERRED transaction, serializable)"
         else:
-            option, shown = level, repr(level)
+            if self.kind == "postgresql":
+                from django.db.backends.postgresql.psycopg_any import IsolationLevel
+
+                option = IsolationLevel[level.upper().replace(" ", "_")]
+                shown = f"IsolationLevel.{option.name}"
+            else:
+                option, shown = level, repr(level)
+            call = (f"DATABASES['default']['OPTIONS']['isolation_level'] = {shown} (applied when Django connects), "
+                    "then transaction.atomic()")
         saved = self.wrapper.settings_dict["OPTIONS"].get("isolation_level")
 
-        def read() -> Any:
-            self.wrapper.reconnect(OPTIONS={"isolation_level": option})
-            try:
-                with self.transaction.atomic(), self.wrapper.cursor() as cursor:
-                    cursor.execute(probe_sql)
-                    return cursor.fetchone()[0]
-            finally:
-                options = dict(self.wrapper.settings_dict["OPTIONS"])
-                options.pop("isolation_level")
-                if saved is not None:
-                    options["isolation_level"] = saved
-                self.wrapper.settings_dict["OPTIONS"] = options
-                self.wrapper.reconnect()
+        def restore() -> None:
+            options = dict(self.wrapper.settings_dict["OPTIONS"])
+            options.pop("isolation_level", None)
+            if saved is not None:
+                options["isolation_level"] = saved
+            self.wrapper.settings_dict["OPTIONS"] = options
+            self.wrapper.reconnect()
 
-        return self.run(read), (f"DATABASES['default']['OPTIONS']['isolation_level'] = {shown} (applied when Django "
-                                "connects), then transaction.atomic() and connection.cursor().execute(...)")
+        def begin() -> None:
+            if option is not None:
+                self.wrapper.reconnect(OPTIONS={"isolation_level": option})
+            try:
+                self._open()
+            except BaseException:
+                if option is not None:
+                    restore()
+                raise
+
+        def finish() -> None:
+            try:
+                self.end_now(True)  # the probe only read
+            finally:
+                if option is not None:
+                    restore()
+
+        self.run(begin)
+        try:
+            return probe(), call
+        finally:
+            self.run(finish)
 
     def json_filter(self, key: str, value: Any) -> tuple[list[int], str]:
         def ids() -> list[int]:

@@ -143,10 +143,13 @@ class OrmKit:
         ORM that emulates it with a second SELECT says so in the call."""
         raise NotImplementedError
 
-    def isolated_read(self, level: str, probe_sql: str) -> tuple[Any, str]:
-        """Open a transaction at ``level`` (one of ``ISOLATION_LEVELS``) the ORM's documented way, run ``probe_sql``
-        (the engine's query of the running level) inside it with the ORM's raw-SQL API, end it; (the first value
-        of the first row, the ORM call). ``Unsupported`` when the ORM offers no way to ask for ``level``."""
+    def isolated_read(self, level: str, probe: Callable[[], Any]) -> tuple[Any, str]:
+        """Open a transaction at ``level`` (one of ``ISOLATION_LEVELS``) the ORM's documented way (one owner
+        operation), call ``probe()`` while it is open (from the calling thread, not inside an owner operation), end
+        it (another); (what ``probe`` returned, the ORM call). ``probe`` reads the running level through ``session``
+        (``Engine.transaction_isolation``: more than one statement on MariaDB, a look at the sqlite3 connection on
+        SQLite), so the ORM's transaction must be on the session's connection. ``Unsupported`` when the ORM offers
+        no way to ask for ``level``."""
         raise NotImplementedError
 
     def json_filter(self, key: str, value: Any) -> tuple[list[int], str]:

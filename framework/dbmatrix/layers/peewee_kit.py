@@ -1,8 +1,11 @@
 """The ``orm.*`` schema and operations written the Peewee way (models with ``Meta.table_name``, ``db.atomic()``,
-``insert_many(...).returning``, ``on_conflict``, ``for_update``, joins), over a ``peewee+<dbapi>`` session."""
+``insert_many(...).returning``, ``on_conflict``, ``for_update``, joins, ``update().returning``, ``cte``,
+``fn.SUM().over``, ``JSONField`` paths, ``playhouse.postgres_ext`` ``ArrayField`` and ``ServerSide``), over a
+``peewee+<dbapi>`` session."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +37,9 @@ class PeeweeKit(OrmKit):
         self.pw = pw
         self.db = db = session.peewee  # type: ignore[attr-defined]
         table = self.table
+        self.postgres = postgres = session.info.kind == "postgresql"
+        if postgres:
+            from playhouse.postgres_ext import ArrayField
 
         class Base(pw.Model):
             class Meta:
@@ -51,6 +57,8 @@ class PeeweeKit(OrmKit):
             f_bool = pw.BooleanField(null=True)
             f_bytes = pw.BlobField(null=True)
             f_bigint = pw.BigIntegerField(null=True)
+            if postgres:  # playhouse.postgres_ext: PostgreSQL's arrays only
+                f_array = ArrayField(pw.IntegerField, null=True)
 
             class Meta:
                 table_name = table("things")
@@ -77,11 +85,20 @@ class PeeweeKit(OrmKit):
         self.Thing, self.Author, self.Book, self.Account = Thing, Author, Book, Account
         self._txn: Any = None
         self._account: Any = None
+        self._stream_fix: str | None = None  # the pooler fix applied (``with_fix``)
 
     def create_schema(self) -> None:
         self.run(lambda: self.db.create_tables([self.Thing, self.Author, self.Book, self.Account]))
 
     def save_field(self, field: str, value: Any) -> Any:
+        if field == "enum":
+            raise unsupported(self.orm, "no enum field: CharField(choices=...) neither checks nor converts the values "
+                              "(a str comes back, not the enum member)")
+        if field == "array" and not self.postgres:
+            raise unsupported(self.orm, "ArrayField is in playhouse.postgres_ext, for PostgreSQL only")
+        if field == "datetime_naive_tz":
+            raise unsupported(self.orm, "DateTimeField has no time-zone setting (playhouse.postgres_ext's "
+                              "DateTimeTZField is another field type, PostgreSQL only)")
         return self.run(lambda: self.Thing.create(**{self.column(field): value}).id)
 
     def load_field(self, pk: Any, field: str) -> Any:
@@ -199,3 +216,89 @@ class PeeweeKit(OrmKit):
 
     def seed_account(self, balance: int) -> int:
         return self.run(lambda: self.Account.create(balance=balance).id)
+
+    # --- the second set of operations -------------------------------------------------------------------------
+    def update_returning(self, ids: list[int], add: int) -> tuple[list[tuple[int, int]], str]:
+        Thing = self.Thing
+        query = Thing.update(n=Thing.n + add).where(Thing.id.in_(ids)).returning(Thing.id, Thing.n)
+
+        def work() -> list[tuple[int, int]]:
+            with self.db.atomic():  # Peewee writes RETURNING whatever the engine (it is the engine that refuses)
+                return sorted((t.id, t.n) for t in query.execute())
+
+        return self.run(work), "Thing.update(n=Thing.n + add).where(Thing.id.in_(ids)).returning(Thing.id, Thing.n)"
+
+    def isolated_read(self, level: str, probe: Callable[[], Any]) -> tuple[Any, str]:
+        if self.session.info.kind == "sqlite":
+            if level != "serializable":  # SQLite's own level; read_uncommitted is a connection PRAGMA in Peewee
+                raise unsupported(self.orm, f"SqliteDatabase has no isolation levels ({level!r}): atomic(lock_type) "
+                                  "picks DEFERRED/IMMEDIATE/EXCLUSIVE, read_uncommitted is a pragmas= setting")
+            txn, call = self.db.atomic(), "db.atomic() (SQLite: a DEFERRED transaction, serializable)"
+        else:
+            txn = self.db.atomic(isolation_level=level.upper())
+            call = f"db.atomic(isolation_level={level.upper()!r})"
+
+        self.run(txn.__enter__)
+        try:
+            return probe(), call
+        finally:  # leaving the block without an exception commits (the probe only read)
+            self.run(lambda: txn.__exit__(None, None, None))
+
+    def json_filter(self, key: str, value: Any) -> tuple[list[int], str]:
+        Thing = self.Thing
+        query = Thing.select(Thing.id).where(Thing.f_json[key] == value).order_by(Thing.id)
+        return self.run(lambda: [t.id for t in query]), f"Thing.select().where(Thing.f_json[{key!r}] == {value!r})"
+
+    def window(self) -> tuple[list[tuple[str, int]], str]:
+        Thing, fn = self.Thing, self.pw.fn
+        total = fn.SUM(Thing.n).over(order_by=[Thing.id]).alias("total")
+        query = Thing.select(Thing.name, total).order_by(Thing.id).tuples()
+        return self.run(lambda: list(query)), "Thing.select(Thing.name, fn.SUM(Thing.n).over(order_by=[Thing.id]))"
+
+    def cte(self, min_n: int) -> tuple[list[str], str]:
+        Thing = self.Thing
+        big = Thing.select(Thing.name).where(Thing.n >= min_n).cte("big")
+        query = big.select_from(big.c.name).order_by(big.c.name).tuples()
+        return self.run(lambda: [r[0] for r in query]), "Thing.select(...).cte('big'); big.select_from(big.c.name)"
+
+    # ``ServerSide`` (playhouse.postgres_ext) is psycopg2's named cursor WITH HOLD in autocommit: DECLARE and each
+    # FETCH are transactions of their own, which a transaction pooler may send to different server connections
+    pooler_fixes = {  # noqa: RUF012
+        "iterator": "query.iterator() in place of ServerSide(query): the driver buffers the rows, no cursor is left "
+                    "on the server connection",
+        "atomic": "ServerSide(query) inside db.atomic(): DECLARE and every FETCH in one transaction",
+    }
+
+    def with_fix(self, name: str) -> None:
+        if name not in self.pooler_fixes:
+            raise KeyError(name)
+        self._stream_fix = name
+
+    def pooled_work(self, rounds: int) -> str:
+        Thing = self.Thing
+        server_side = self.postgres and self._stream_fix != "iterator"
+        if server_side:
+            from playhouse.postgres_ext import ServerSide
+
+        def stream() -> int:
+            query = Thing.select().order_by(Thing.id)
+            rows = ServerSide(query) if server_side else query.iterator()
+            return sum(1 for _ in rows)
+
+        def one_round(r: int) -> None:
+            ids = [t.id for t in Thing.select(Thing.id).where(Thing.id > 0).order_by(Thing.id)]
+            Thing.get_by_id(ids[0])
+            if self._stream_fix == "atomic":
+                with self.db.atomic():
+                    stream()
+            else:
+                stream()
+            with self.db.atomic():
+                Thing.create(name=f"pooled {uuid.uuid4().hex[:12]}", n=r)
+
+        for r in range(rounds):
+            self.run(lambda r=r: one_round(r))
+        streaming = ("ServerSide(query)" + (" in db.atomic()" if self._stream_fix == "atomic" else "")
+                     if server_side else "query.iterator()")
+        return (f"Thing.select().where(...), Thing.get_by_id(pk), {streaming}, "
+                "Thing.create(...) in db.atomic()")

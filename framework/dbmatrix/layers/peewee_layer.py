@@ -8,7 +8,8 @@ those four. The DBAPI adapter underneath opens the connection (its timeouts, its
 of the session goes through ``Database.execute_sql``, Peewee's one path to the cursor, and Peewee's exceptions
 (which wrap the DBAPI's) are unwrapped to the DBAPI adapter's mapping. Streaming, notifications, cancelling and
 ``begin_native`` stay the DBAPI adapter's, on the same connection: Peewee has no API of its own for them on every
-engine (its server-side cursors are PostgreSQL-only, in playhouse).
+engine (its server-side cursors are PostgreSQL-only, in playhouse). On PostgreSQL the adopting database is
+``playhouse.postgres_ext.PostgresqlExtDatabase``, the one Peewee's ``ArrayField`` and ``ServerSide`` need.
 """
 
 from __future__ import annotations
@@ -29,8 +30,14 @@ def peewee_database(kind: str, conn: Any, info: ConnectInfo, **options: Any) -> 
     connects. ``thread_safe=False``: the session's owner thread is the only one that ever uses it."""
     peewee = SQLITE_ADAPTERS.import_keeping_apart("peewee")  # its sqlite3 adapters: only in its own sessions
 
-    base = {"postgresql": peewee.PostgresqlDatabase, "mysql": peewee.MySQLDatabase,
-            "sqlite": peewee.SqliteDatabase}[kind]
+    if kind == "postgresql":
+        # the extension database Peewee's docs name for ArrayField and ServerSide (server-side cursors); without
+        # server_side_cursors=True it runs every statement as PostgresqlDatabase does
+        from playhouse.postgres_ext import PostgresqlExtDatabase
+
+        base = PostgresqlExtDatabase
+    else:
+        base = {"mysql": peewee.MySQLDatabase, "sqlite": peewee.SqliteDatabase}[kind]
 
     class Adopting(base):  # type: ignore[misc, valid-type]
         def _connect(self) -> Any:

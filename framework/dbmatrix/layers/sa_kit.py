@@ -1,7 +1,8 @@
 """The ``orm.*`` schema and operations written the SQLAlchemy ORM way (``sa-orm+<dbapi>``: declarative models) and
 the SQLModel way (``sqlmodel+<dbapi>``: ``SQLModel`` classes with ``Field``/``Relationship``); both run through the
 ORM ``Session`` of the layer's session (``Session.add``/``flush``/``get``, ``begin_nested``, ``with_for_update``,
-loader options, the dialects' ``insert().on_conflict_do_update`` / ``on_duplicate_key_update``).
+loader options, the dialects' ``insert().on_conflict_do_update`` / ``on_duplicate_key_update``, ``update().returning``,
+the ``isolation_level`` execution option, JSON ``["key"].as_string()``, ``func.sum().over``, ``.cte()``, ``yield_per``).
 
 No ``from __future__ import annotations`` here: both declarative styles read the model annotations at run time.
 """
@@ -12,17 +13,39 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, LargeBinary, Numeric, String, event, select, update
+from sqlalchemy import (
+    ARRAY,
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.exc import CompileError
 from sqlalchemy.orm import DeclarativeBase, Mapped, joinedload, mapped_column, registry, relationship
 
 from ..drivers.base import Session
-from .ormkit import DECIMAL_DIGITS, DECIMAL_PLACES, OrmKit
+from ..drivers.protocol import PG_KINDS
+from .ormkit import DECIMAL_DIGITS, DECIMAL_PLACES, Colour, OrmKit, unsupported
 
 AUTOCOMMIT = "AUTOCOMMIT"
 
 
-def _declarative(table: Callable[[str], str]) -> tuple[Any, ...]:
-    """SQLAlchemy 2.0 declarative models on a metadata of their own."""
+def _colour(table: Callable[[str], str]) -> SAEnum:
+    """The enum column's type: PostgreSQL creates a named type, so it is named after the cell's tables."""
+    return SAEnum(Colour, name=table("colour"))
+
+
+def _declarative(table: Callable[[str], str], arrays: bool) -> tuple[Any, ...]:
+    """SQLAlchemy 2.0 declarative models on a metadata of their own (``arrays``: the engine has ARRAY)."""
 
     class Base(DeclarativeBase):
         pass
@@ -40,6 +63,9 @@ def _declarative(table: Callable[[str], str]) -> tuple[Any, ...]:
         f_bool: Mapped[bool | None]
         f_bytes: Mapped[bytes | None] = mapped_column(LargeBinary)
         f_bigint: Mapped[int | None] = mapped_column(BigInteger)
+        f_enum: Mapped[Colour | None] = mapped_column(_colour(table))
+        if arrays:
+            f_array: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
 
     class Author(Base):
         __tablename__ = table("authors")
@@ -61,8 +87,9 @@ def _declarative(table: Callable[[str], str]) -> tuple[Any, ...]:
     return Base.metadata, Thing, Author, Book, Account
 
 
-def _sqlmodel(table: Callable[[str], str]) -> tuple[Any, ...]:
+def _sqlmodel(table: Callable[[str], str], arrays: bool) -> tuple[Any, ...]:
     """SQLModel table models on a registry of their own (SQLModel's default one is process-wide)."""
+    from pydantic import NaiveDatetime
     from sqlmodel import Field, Relationship, SQLModel
 
     class Base(SQLModel, registry=registry()):
@@ -77,11 +104,16 @@ def _sqlmodel(table: Callable[[str], str]) -> tuple[Any, ...]:
         f_uuid: uuid.UUID | None = None
         f_decimal: decimal.Decimal | None = Field(default=None, max_digits=DECIMAL_DIGITS,
                                                   decimal_places=DECIMAL_PLACES)
-        f_datetime_aware: dt.datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-        f_datetime_naive: dt.datetime | None = None
+        # SQLModel's own time-zone setting is the annotation: datetime is its UTCDateTime (aware, stored as UTC,
+        # naive values refused), pydantic's NaiveDatetime a DateTime(timezone=False)
+        f_datetime_aware: dt.datetime | None = None
+        f_datetime_naive: NaiveDatetime | None = None
         f_bool: bool | None = None
         f_bytes: bytes | None = None
         f_bigint: int | None = Field(default=None, sa_type=BigInteger)
+        f_enum: Colour | None = Field(default=None, sa_type=_colour(table))
+        if arrays:
+            f_array: list[int] | None = Field(default=None, sa_type=ARRAY(Integer))
 
     class Author(Base, table=True):
         __tablename__ = table("authors")
@@ -112,7 +144,11 @@ class SAKit(OrmKit):
         self._account: Any = None
 
     def _models(self) -> tuple[Any, ...]:
-        return _declarative(self.table)
+        return _declarative(self.table, self.arrays)
+
+    @property
+    def arrays(self) -> bool:
+        return self.session.info.kind in PG_KINDS  # SQLAlchemy's ARRAY type: PostgreSQL's dialects only
 
     @property
     def orm_session(self) -> Any:
@@ -154,6 +190,10 @@ class SAKit(OrmKit):
         self.run(create)
 
     def save_field(self, field: str, value: Any) -> Any:
+        if field == "array" and not self.arrays:
+            raise unsupported(self.orm, f"ARRAY is PostgreSQL's only: the {self.session.engine.dialect.name} "  # type: ignore[attr-defined]
+                              "dialect has no array type")
+
         def save() -> Any:
             thing = self.Thing(**{self.column(field): value})
             self.orm_session.add(thing)
@@ -291,9 +331,84 @@ class SAKit(OrmKit):
 
         return add, "session.execute(update(Account).values(balance=Account.balance + 100))"
 
+    # --- the second set of operations -------------------------------------------------------------------------
+    def update_returning(self, ids: list[int], add: int) -> tuple[list[tuple[int, int]], str]:
+        Thing = self.Thing
+        stmt = update(Thing).where(Thing.id.in_(ids)).values(n=Thing.n + add).returning(Thing.id, Thing.n)
+        call = "session.execute(update(Thing).where(Thing.id.in_(ids)).values(n=Thing.n + add).returning(...))"
+
+        def work() -> list[tuple[int, int]]:
+            try:
+                rows = self.orm_session.execute(stmt).all()
+            except CompileError as exc:  # SQLAlchemy's own refusal: the dialect has no UPDATE ... RETURNING
+                raise unsupported(self.orm, f"{call}: {exc}") from None
+            return sorted((r[0], r[1]) for r in rows)
+
+        return self.run(lambda: self._in_transaction(work)), call
+
+    def isolated_read(self, level: str, probe: Callable[[], Any]) -> tuple[Any, str]:
+        s = self.session
+        # SQLAlchemy's documented way for an ORM session: the connection's isolation_level execution option (on
+        # SQLite with the begin-event recipe that emits SQLite's BEGIN), as SQLAlchemyOps.begin_native asks
+        opts = s.adapter.transaction_options(s.info.kind, level, s.engine.dialect, s.info.engine)  # type: ignore
+        call = f"session.connection(execution_options={{'isolation_level': {opts['isolation_level']!r}}})"
+
+        def open_at_level() -> None:
+            self.orm_session.expunge_all()
+            s._begin(opts)  # type: ignore[attr-defined]
+
+        self.run(open_at_level)
+        try:
+            return probe(), call
+        finally:
+            self.end(False)
+
+    def json_filter(self, key: str, value: Any) -> tuple[list[int], str]:
+        Thing = self.Thing
+        how = "as_integer" if isinstance(value, int) else "as_string"
+        query = select(Thing.id).where(getattr(Thing.f_json[key], how)() == value).order_by(Thing.id)
+        return (self.run(lambda: list(self.orm_session.scalars(query))),
+                f"select(Thing.id).where(Thing.f_json[{key!r}].{how}() == {value!r})")
+
+    def window(self) -> tuple[list[tuple[str, int]], str]:
+        Thing = self.Thing
+        query = select(Thing.name, func.sum(Thing.n).over(order_by=Thing.id)).order_by(Thing.id)
+        return (self.run(lambda: [(r[0], r[1]) for r in self.orm_session.execute(query)]),
+                "select(Thing.name, func.sum(Thing.n).over(order_by=Thing.id))")
+
+    def cte(self, min_n: int) -> tuple[list[str], str]:
+        Thing = self.Thing
+        big = select(Thing.name).where(Thing.n >= min_n).cte("big")
+        query = select(big.c.name).order_by(big.c.name)
+        return (self.run(lambda: list(self.orm_session.scalars(query))),
+                "big = select(Thing.name).where(...).cte('big'); select(big.c.name)")
+
+    # SQLAlchemy's ORM at its defaults keeps nothing on a server connection between transactions over a DBAPI that
+    # prepares no named statements (psycopg2, mysqlclient); a driver's own setting is the driver's pooling case
+    pooler_fixes: dict[str, str] = {}  # noqa: RUF012
+
+    def with_fix(self, name: str) -> None:
+        raise KeyError(name)
+
+    def pooled_work(self, rounds: int) -> str:
+        Thing, orm = self.Thing, self.orm_session
+
+        def one_round(r: int) -> None:
+            orm.expunge_all()
+            ids = list(orm.scalars(select(Thing.id).where(Thing.id > 0).order_by(Thing.id)))
+            orm.get(Thing, ids[0])
+            # the ORM's streaming way: yield_per (a server-side cursor on PostgreSQL), inside its transaction
+            sum(1 for _ in orm.scalars(select(Thing).order_by(Thing.id).execution_options(yield_per=10)))
+            orm.add(Thing(name=f"pooled {uuid.uuid4().hex[:12]}", n=r))
+
+        for r in range(rounds):
+            self.run(lambda r=r: self._in_transaction(lambda: one_round(r)))
+        return ("in session.begin(): select(Thing).where(...), session.get(Thing, pk), "
+                "select(Thing).execution_options(yield_per=10), session.add(Thing(...))")
+
 
 class SQLModelKit(SAKit):
     orm = "sqlmodel"
 
     def _models(self) -> tuple[Any, ...]:
-        return _sqlmodel(self.table)
+        return _sqlmodel(self.table, self.arrays)
