@@ -8,6 +8,8 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import decimal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -200,3 +202,15 @@ def test_pooler_fix_makes_iterator_work_behind_pgbouncer() -> None:
             sessions[0].execute(f"DROP TABLE IF EXISTS {kits[0].table(table)}")
         for s in sessions:
             s.close()
+
+
+def test_migration_checks_refuse_a_process_django_runs_standalone_in() -> None:
+    """The ORM layer's standalone settings never stand in for an application's: configuring Django with a settings
+    module after a django+ session is a usage error (a fresh interpreter: Django configures once per process)."""
+    code = ("from dbmatrix.django_settings import configure, configure_standalone\n"
+            "from dbmatrix.errors import UsageError\n"
+            "configure_standalone()\n"
+            "try:\n    configure('shop.settings')\nexcept UsageError as exc:\n    print('refused:', exc)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "refused: Django is already configured standalone" in proc.stdout, \
+        proc.stdout + proc.stderr

@@ -34,6 +34,7 @@ ENGINES = {"postgresql": "django.db.backends.postgresql", "mysql": "django.db.ba
 STANDALONE: dict[str, Any] = {"INSTALLED_APPS": [], "DATABASES": {}, "USE_TZ": True, "TIME_ZONE": "UTC",
                               "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField"}
 _setup_lock = threading.Lock()
+_standalone = False  # this process configured Django with STANDALONE
 _MANAGE_SETTINGS = re.compile(r"""DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([\w.]+)['"]""")
 
 
@@ -78,6 +79,9 @@ def configure(settings_module: str, pythonpath: list[Path] | None = None) -> Non
         if str(p) not in sys.path:
             sys.path.insert(0, str(p))
     if settings.configured:
+        if _standalone:  # the ORM layer's settings would silently stand in for the application's
+            raise UsageError(f"Django is already configured standalone in this process (a django+<dbapi> session), "
+                             f"not with {settings_module}: run the migration checks in a process of their own")
         have = getattr(settings, "SETTINGS_MODULE", None) or os.environ.get("DJANGO_SETTINGS_MODULE")
         if have and have != settings_module:
             raise UsageError(f"Django is already configured with {have} in this process, not {settings_module}")
@@ -113,9 +117,11 @@ def configure_standalone() -> None:
     from django.apps import apps
     from django.conf import settings
 
+    global _standalone
     with _setup_lock:
         if not settings.configured:
             settings.configure(**STANDALONE)
+            _standalone = True
         if not apps.ready:
             django.setup()
 
