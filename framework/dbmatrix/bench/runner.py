@@ -30,18 +30,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..drivers import get_adapter
 from ..errors import UsageError
 from ..matrix import MatrixRun
 from ..report.bench import noise_line, summary_lines
 from ..results import ERROR, MEASURED, SKIPPED, WALL_MS, CellResult, load_document
 from ..targets.model import OK, Target
-from ..timing import cv_pct, mean_ci95, merge_encoded, percentile_curve_us, percentiles_us
+from ..timing import cv_pct, mean_ci95, merge_encoded, percentile_curve_us, percentiles_us, ratio_ci95
 from . import ceilings
 from .compare import annotate, print_changes
 from .custom import CustomWorkload, is_custom, resolve
 from .ops import DEFAULT, TUNED, variants
 from .schema import create_and_load
-from .timesplit import bottleneck
+from .timesplit import bottleneck, stage_split
 from .worker import OVERHEAD_MIN_ROUNDS, worker_main
 from .workloads import BATCH_ROWS, WORKLOADS
 
@@ -71,6 +72,7 @@ class BenchConfig:
     quick: bool = False
     rate: float | None = None  # --rate: operations per second in total over a cell's workers
     custom: dict[str, CustomWorkload] = field(default_factory=dict)  # own workloads by name
+    every: bool = False  # --driver all: every pair planned as if named (the default bench leaves some out)
 
     def case(self, workload: str) -> str:
         return self.custom[workload].case if workload in self.custom else WORKLOADS[workload].case
@@ -334,6 +336,7 @@ def _summarise(runs: list[list[dict[str, Any]]], overhead: float | None, profile
     detail = None
     if profile is not None:
         metrics["time_split_pct"] = profile["split_pct"]
+        metrics["stage_pct"] = stage_split(profile["split_pct"], spec.driver)
         metrics["profile_top"] = profile["top"]
         detail = bottleneck(profile["split_pct"])
     if errors:
@@ -415,6 +418,28 @@ def add_ratios(cells: list[CellResult]) -> None:
         base = default.get((c.case, c.target, c.driver, c.params["concurrency"]))
         if c.params.get("variant") == TUNED and base:
             c.metrics["tuned_gain_pct"] = round(100.0 * (c.metrics["qps"] / base - 1.0), 1)
+    add_ladder(cells)
+
+
+def add_ladder(cells: list[CellResult]) -> None:
+    """``metrics.ladder`` of every measured driver or layer cell: its rung, the DBAPI driver underneath and, for a
+    layer, its QPS as a share of that driver's default row at the same concurrency in this run (``raw_pct``) and how
+    many times slower it is (``x_slower``, with the 95% interval of the ratio from both cells' repeats)."""
+    raw = {(c.case, c.target, c.driver, c.params["concurrency"]): c for c in cells
+           if c.params.get("variant") == DEFAULT and c.outcome == MEASURED}
+    for c in cells:
+        if c.outcome != MEASURED or c.params.get("variant") == CEILING_VARIANT:
+            continue
+        try:
+            adapter = get_adapter(c.driver)
+        except UsageError:  # not a registered driver id: no rung to place it on
+            continue
+        ladder: dict[str, Any] = {"rung": adapter.rung, "over": adapter.dbapi}
+        under = raw.get((c.case, c.target, adapter.dbapi, c.params["concurrency"]))
+        if under is not None and under is not c:
+            x, lo, hi = ratio_ci95(under.metrics["qps_repeats"], c.metrics["qps_repeats"])
+            ladder.update(raw_pct=round(100.0 / x, 1), x_slower=round(x, 2), x_ci95=[round(lo, 2), round(hi, 2)])
+        c.metrics["ladder"] = ladder
 
 
 def check_explicit_drivers(run: MatrixRun, explicit: list[str]) -> None:
@@ -449,6 +474,7 @@ Step = CellSpec | CeilingSpec | CellResult  # a cell to measure, a ceiling to ru
 def plan_target(run: MatrixRun, target: Target, cfg: BenchConfig) -> list[Step]:
     """Every step for ``target`` in run order: per workload its ceiling, then each driver x variant x concurrency."""
     steps: list[Step] = []
+    named = run.drivers_named or cfg.every
     for workload in cfg.workloads:
         own = cfg.custom.get(workload)
         # a ceiling runs the built-in statements at full speed: not comparable with an own workload or a --rate
@@ -456,17 +482,19 @@ def plan_target(run: MatrixRun, target: Target, cfg: BenchConfig) -> list[Step]:
             steps.append(CeilingSpec(target, workload))
         for driver_id in run.driver_ids:
             adapter = run.adapter(driver_id)
-            if not adapter.supports(target.kind) or not (run.drivers_named or (
-                    adapter.runs_by_default(cfg.case(workload)) and adapter.benched_by_default())):
-                continue  # (ORM-only layers and a newer rung's layers run when named: the default keeps 15 minutes)
+            if not adapter.supports(target.kind) or not (named or (
+                    adapter.runs_by_default(cfg.case(workload)) if own is not None
+                    else adapter.benched_by_default(workload))):
+                continue  # (the ORM rung's other pairs and a newer rung's layers run when named: 15 minutes)
             # an unavailable driver here is an implicit one (explicit ones were checked up front)
             reason = adapter.unavailable_reason() or (own.skip_reason(adapter) if own is not None else None)
             if reason:
                 steps.append(CellResult(cfg.case(workload), target.name, driver_id, SKIPPED, detail=reason))
                 continue
             own_variants = {DEFAULT: own.knobs()} if own is not None else None
+            concurrency = cfg.concurrency if named else adapter.bench_concurrency(cfg.concurrency)
             for variant, knobs in (own_variants or variants(driver_id, workload)).items():
-                steps += [CellSpec(target, driver_id, workload, variant, knobs, c) for c in cfg.concurrency]
+                steps += [CellSpec(target, driver_id, workload, variant, knobs, c) for c in concurrency]
     return steps
 
 
@@ -582,8 +610,11 @@ def cmd_bench(args: Any) -> int:
     cfg = BenchConfig.from_args(args.workload, args.concurrency, args.seconds, args.repeats, args.quick, args.rows,
                                 getattr(args, "duration", None), getattr(args, "rate", None))
     old = load_document(args.compare) if args.compare else None
-    run = MatrixRun.from_options(args.target, args.driver, [], args.require, args.out)
-    check_explicit_drivers(run, [d for opt in args.driver for d in opt.split(",") if d.strip()])
+    named = [d.strip() for opt in args.driver for d in opt.split(",") if d.strip()]
+    # --driver all: every driver and layer pair, each with every workload and concurrency asked (as if named)
+    cfg.every = "all" in named
+    run = MatrixRun.from_options(args.target, [] if cfg.every else args.driver, [], args.require, args.out)
+    check_explicit_drivers(run, [] if cfg.every else named)
 
     def say(msg: str) -> None:
         print(f"dbmatrix bench: {msg}", file=sys.stderr, flush=True)

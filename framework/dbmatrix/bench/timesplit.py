@@ -78,6 +78,22 @@ def split_profile(stats: pstats.Stats, driver_id: str) -> dict[str, Any]:
     return {"split_pct": split, "top": top}
 
 
+# the parts every profile has, by ladder stage (a layer's own parts: its ``profile_stages``, else "layer")
+_STAGE_OF = {"driver": "driver", "wait": "driver", "asyncio": "driver", "harness": "other", "other": "other"}
+
+
+def stage_split(split: dict[str, float], driver_id: str) -> dict[str, float]:
+    """The ladder's "where the time goes" from a profile split: ``driver`` (the driver, the server's round trip seen
+    from Python, the event loop), ``sql`` (SQL building), ``objects`` (row -> object), ``layer`` (a layer part that
+    does both, e.g. Peewee's one module), ``other`` (the harness's loop and the unattributed rest)."""
+    stages: dict[str, str] = getattr(get_adapter(driver_id), "profile_stages", {})
+    out: dict[str, float] = {}
+    for part, pct in split.items():
+        stage = _STAGE_OF.get(part) or stages.get(part, "layer")
+        out[stage] = round(out.get(stage, 0.0) + pct, 1)
+    return out
+
+
 def bottleneck(split: dict[str, float]) -> str:
     """The seed's "main bottleneck" column: the two biggest parts and their shares, e.g.
     ``sqlalchemy-orm 48%, wait 30%`` (``wait``: server, network or the driver's own thread)."""

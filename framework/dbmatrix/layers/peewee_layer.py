@@ -66,6 +66,8 @@ class PeeweeLayer(Layer):
     layer_distributions: ClassVar[tuple[str, ...]] = ("peewee",)
     bench_module: ClassVar[str] = "dbmatrix.layers.peewee_bench"
     profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("peewee", "peewee"), ("playhouse", "peewee"))
+    # (its SQL building and its row -> model code are one module: the profile shows them as one "layer" stage)
+    bench_default_dbapis: ClassVar[frozenset[str]] = frozenset({"psycopg2", "pymysql", "sqlite3"})
 
     def __init__(self, under: DriverAdapter):
         super().__init__(under)

@@ -3,6 +3,7 @@
 ``bench_markdown(doc)`` gives the seed-style table per target and workload (driver, QPS with its 95% CI, P99,
 ceiling %, bottleneck, tuned gain, plus CV, CPU wait and harness overhead so readers can judge the numbers, and the
 run's noise in one line: ``noise_line``);
+Both start with the ladder (``report/ladder.py``: every stack over one DBAPI driver, raw driver -> builder -> ORM).
 ``bench_html(doc)`` gives the same tables with charts drawn as inline SVG (no scripts, no CDN): QPS bars per
 driver, latency percentile curves, and concurrency scaling, and for cells with a per-second series (``--duration``
 of 2 s or more) ops/s and P99 over time, where stalls show. Both return "" when the document has no bench cells.
@@ -200,6 +201,9 @@ def bench_markdown(doc: dict[str, Any]) -> str:
     noise = noise_line(bench_cells(doc))
     if noise:
         lines += [noise, ""]
+    from .ladder import ladder_markdown  # (it draws on this module's helpers)
+
+    lines += ladder_markdown(doc)
     for (target, case), cells in sorted(groups.items()):
         lines += [f"### {target} · {case}", "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
         lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in table_rows(cells)]
@@ -217,13 +221,21 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def svg_bars(title: str, bars: list[tuple[str, float, float, str]], width: int = 640) -> str:
-    """Horizontal bars ``(label, value, ci_half, colour)`` with their CI as a whisker."""
+Interval = float | tuple[float, float]  # a CI's half-width, or its own (lo, hi) when it is not symmetric
+
+
+def _bounds(value: float, ci: Interval) -> tuple[float, float]:
+    return ci if isinstance(ci, tuple) else (value - ci, value + ci)
+
+
+def svg_bars(title: str, bars: list[tuple[str, float, Interval, str]], width: int = 640, unit: str = "qps",
+             left: int = 190) -> str:
+    """Horizontal bars ``(label, value, ci, colour)`` with their CI as a whisker (``ci``: half-width or (lo, hi))."""
     if not bars:
         return ""
-    row, left, right = 18, 190, 70
+    row, right = 18, 70
     height = 28 + row * len(bars)
-    top = max(v + h for _, v, h, _ in bars) or 1.0
+    top = max(max(v, _bounds(v, h)[1]) for _, v, h, _ in bars) or 1.0
     scale = (width - left - right) / top
     parts = [f'<svg class="chart" width="{width}" height="{height}" '
              f'role="img" aria-label="{_e(title)}"><title>{_e(title)}</title>',
@@ -232,10 +244,12 @@ def svg_bars(title: str, bars: list[tuple[str, float, float, str]], width: int =
         y = 22 + i * row
         w = max(1.0, value * scale)
         parts.append(f'<text x="{left - 4}" y="{y + 12}" font-size="11" text-anchor="end">{_e(label)}</text>')
+        lo, hi = _bounds(value, half)
+        shown = f"{value:,.0f} ± {half:,.0f}" if not isinstance(half, tuple) else f"{value:,.0f} ({lo:,.0f}–{hi:,.0f})"
         parts.append(f'<rect x="{left}" y="{y + 2}" width="{w:.1f}" height="{row - 5}" fill="{colour}">'
-                     f'<title>{_e(label)}: {value:,.0f} ± {half:,.0f} qps</title></rect>')
-        if half > 0:
-            x0, x1 = left + max(0.0, value - half) * scale, left + (value + half) * scale
+                     f'<title>{_e(label)}: {_e(shown)} {_e(unit)}</title></rect>')
+        if hi > lo:
+            x0, x1 = left + max(0.0, lo) * scale, left + hi * scale
             parts.append(f'<line x1="{x0:.1f}" x2="{x1:.1f}" y1="{y + 8}" y2="{y + 8}" stroke="#333"/>')
         parts.append(f'<text x="{left + w + 4:.1f}" y="{y + 12}" font-size="10">{value:,.0f}</text>')
     parts.append("</svg>")
@@ -394,6 +408,9 @@ def bench_html(doc: dict[str, Any]) -> str:
     noise = noise_line(bench_cells(doc))
     if noise:
         parts.append(f"<p>{_e(noise)}</p>")
+    from .ladder import ladder_html
+
+    parts.append(ladder_html(doc))
     for (target, case), cells in sorted(groups.items()):
         parts.append(f"<h3>{_e(target)} · {_e(case)}</h3>")
         parts.append('<table class="bench"><thead><tr>' + "".join(f"<th>{_e(h)}</th>" for h in HEADER)
