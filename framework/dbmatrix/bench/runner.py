@@ -34,6 +34,7 @@ from ..drivers import get_adapter
 from ..errors import UsageError
 from ..matrix import MatrixRun
 from ..report.bench import noise_line, summary_lines
+from ..report.ladder import gap_line, largest_gaps
 from ..results import ERROR, MEASURED, SKIPPED, WALL_MS, CellResult, load_document
 from ..targets.model import OK, Target
 from ..timing import cv_pct, mean_ci95, merge_encoded, percentile_curve_us, percentiles_us, ratio_ci95
@@ -643,6 +644,10 @@ def cmd_bench(args: Any) -> int:
         print("fastest per workload (QPS ± 95% CI; rows whose intervals overlap share a rank, =N)"
               + (" — a --quick run: a smoke test, not a ranking" if cfg.quick else "") + ":")
         print("\n".join(f"  {line}" for line in summary))
+    gaps = largest_gaps({"results": [c.to_dict() for c in run.doc.results]})
+    if gaps:
+        print("the ladder: the largest gap to the raw driver per target (x slower, 95% CI; report.md has the table):")
+        print("\n".join(f"  {gap_line(target, r)}" for target, r in gaps))
     if old is not None:
         print_changes(run.doc)
     return 1 if any(c.outcome == ERROR for c in run.doc.results) else 0
