@@ -58,8 +58,8 @@ SERIES_MAX_POINTS = 300  # per cell, to keep results.json compact: longer runs g
 @dataclass
 class BenchConfig:
     """How long each part of a cell runs. The default full bench (five workloads over postgres, mariadb and sqlite
-    with every driver, concurrency 1 and 4: about 470 cells) is sized to finish within 15 minutes; see
-    ``estimate_seconds``."""
+    with every driver and builder, the ORM rung's default rows, concurrency 1 and 4: about 420 cells) is sized to
+    finish within 15 minutes; see ``estimate_seconds``."""
 
     workloads: list[str]
     concurrency: list[int]
