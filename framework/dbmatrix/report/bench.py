@@ -216,6 +216,14 @@ def bench_markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def bench_summary_markdown(doc: dict[str, Any]) -> str:
+    """What report.md keeps of the performance section when all of it does not fit: the ladder, compact."""
+    from .ladder import ladder_markdown
+
+    lines = ladder_markdown(doc, compact=True)
+    return "\n".join(["## Performance (dbmatrix bench): the ladder", "", *lines[1:]]) if lines else ""
+
+
 # --- HTML + SVG -----------------------------------------------------------------------------------------------
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)

@@ -78,14 +78,16 @@ def row_values(r: dict[str, Any]) -> list[str]:
 
 
 def largest_gaps(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Per target: the default row with the largest gap to its raw driver, over every workload of its ladder."""
+    """Per target: the default row with the largest gap to its raw driver over every workload of its ladder, the
+    gap the run is surest of: the highest lower bound of the 95% interval (a noisy row's point estimate may be
+    higher, but its interval says little)."""
     worst: dict[str, dict[str, Any]] = {}
     for target, _case, _low, shown in ladders(doc):
         for rows in shown.values():
             for r in rows:
                 lad = _ladder(r)
                 if _variant(r) == "default" and "x_slower" in lad and (
-                        target not in worst or lad["x_slower"] > _ladder(worst[target])["x_slower"]):
+                        target not in worst or lad["x_ci95"][0] > _ladder(worst[target])["x_ci95"][0]):
                     worst[target] = r
     return sorted(worst.items())
 
@@ -106,18 +108,29 @@ INTRO = ("Every stack over the same DBAPI driver, in the same run: the raw drive
          "--target sqlite` (every pair: `--driver all`).")
 
 
-def ladder_markdown(doc: dict[str, Any]) -> list[str]:
+def ladder_markdown(doc: dict[str, Any], compact: bool = False) -> list[str]:
+    """The ladder's Markdown; ``compact``: only the drivers with an ORM over them (the whole ladder), without the
+    knobs column (report.html and the full report.md name them), for a report.md that must stay short."""
     found = ladders(doc)
+    if compact:
+        found = [(t, case, conc, {d: rows for d, rows in shown.items()
+                                  if any(_ladder(r)["rung"] == "orm" for r in rows)}) for t, case, conc, shown in found]
+        found = [f for f in found if f[3]]
     if not found:
         return []
+    width = len(HEADER) - 1 if compact else len(HEADER)
     lines = ["### The ladder: raw driver → builder → ORM", "", INTRO, "",
              "Largest gap to the raw driver per target:", ""]
+    if compact:
+        lines[3:3] = ["", "Shortened to fit: the drivers with an ORM over them, without the knobs; report.html has "
+                      "every ladder with its knobs and chart."]
     lines += [f"- {_md_cell(gap_line(t, r))}" for t, r in largest_gaps(doc)] or ["- (no layer row measured)"]
     lines.append("")
     for target, case, conc, shown in found:
-        lines += [f"#### Ladder · {target} · {case} (c={conc})", "", "| " + " | ".join(HEADER) + " |",
-                  "|" + "---|" * len(HEADER)]
-        lines += ["| " + " | ".join(_md_cell(v) for v in row_values(r)) + " |" for rows in shown.values() for r in rows]
+        lines += [f"#### Ladder · {target} · {case} (c={conc})", "", "| " + " | ".join(HEADER[:width]) + " |",
+                  "|" + "---|" * width]
+        lines += ["| " + " | ".join(_md_cell(v) for v in row_values(r)[:width]) + " |"
+                  for rows in shown.values() for r in rows]
         lines.append("")
     return lines
 
