@@ -26,6 +26,7 @@ from dbmatrix.errors import UsageError
 from dbmatrix.report.bench import bench_html, bench_markdown, noise_line
 from dbmatrix.report.ladder import gap_line, largest_gaps
 from dbmatrix.report.ladder import ladders as ladder_rows
+from dbmatrix.report.markdown import render_markdown
 from dbmatrix.results import MEASURED, CellResult, RunDocument
 from dbmatrix.timing import cv_pct, histogram_of, mean_ci95, merge_encoded, percentiles_us, ratio_ci95
 
@@ -151,6 +152,10 @@ def test_quick_sqlite_ladder(sqlite_quick: tuple[subprocess.CompletedProcess, Pa
     page = (run_dir(out) / "report.html").read_text()
     assert page.count('class="bench-chart ladder-chart"><svg') == len(ladders)
     assert "% of the raw driver" in page
+    # a report.md too long for a pull-request comment drops the per-workload tables but keeps the ladder
+    short = render_markdown(doc, max_chars=len(md) // 2)
+    assert "Ladder · sqlite · bench.pk_select" in short and "| sa-orm+sqlite3 | orm | default |" in short
+    assert "### sqlite · bench.pk_select" not in short.replace("Ladder · ", "")
 
 
 @pytest.mark.parametrize("form", ["file", "folder", "latest"])
