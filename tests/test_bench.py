@@ -384,6 +384,40 @@ def test_profile_parts() -> None:
     assert sum(split["split_pct"].values()) == pytest.approx(100.0, abs=1.0) and split["top"]
 
 
+def test_profile_stages_split_peewee_by_function() -> None:
+    """Peewee builds SQL and makes model objects in one module: its result wrappers, model construction and field
+    conversion are charged to row -> object by function, the rest of peewee.py to SQL building, on a real profile
+    of 100-row selects as model objects (the per-row work is mostly objects) and of SQL built per call."""
+    import cProfile
+    import pstats
+
+    import peewee as pw
+
+    from dbmatrix.bench.timesplit import stage_split
+
+    db = pw.SqliteDatabase(":memory:")
+
+    class Row(pw.Model):
+        a = pw.IntegerField()
+        b = pw.CharField()
+
+        class Meta:
+            database = db
+
+    db.create_tables([Row])
+    Row.insert_many([{"a": i, "b": str(i)} for i in range(200)]).execute()
+    prof = cProfile.Profile()
+    prof.enable()
+    for i in range(50):
+        list(Row.select().where(Row.a < 100 + i))
+    prof.disable()
+    stages = stage_split(split_profile(pstats.Stats(prof), "peewee+sqlite3")["split_pct"], "peewee+sqlite3")
+    assert set(stages) <= {"driver", "sql", "objects", "other"} and stages["objects"] > stages["sql"] > 0, stages
+    sa = stage_split({"driver": 20.0, "wait": 10.0, "sqlalchemy-core": 40.0, "sqlalchemy-orm": 25.0,
+                      "harness": 5.0}, "sa-orm+psycopg")
+    assert sa == {"driver": 30.0, "sql": 40.0, "objects": 25.0, "other": 5.0}
+
+
 def _doc_with(cells: list[CellResult]) -> dict[str, Any]:
     doc = RunDocument()
     doc.results = cells

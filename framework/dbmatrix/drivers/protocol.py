@@ -276,6 +276,9 @@ class Layer(DriverAdapter):
     # profile part -> ladder stage (``STAGES``): "sql" for SQL building, "objects" for row -> object; a layer part
     # not listed counts as "layer" (both, where one module does both and the profile cannot split them)
     profile_stages: ClassVar[dict[str, str]] = {}
+    # (dotted function or class, part): functions a profile charges to a part of their own before ``profile_parts``
+    # (a class: its and its subclasses' methods), where one module both builds SQL and makes objects (Peewee)
+    profile_objects: ClassVar[tuple[tuple[str, str], ...]] = ()
     # the ORM rung in the default bench: only over the DBAPI drivers the ORM itself uses when a URL names none
     # (its default driver per engine); empty: none. Named (--driver), any pair runs.
     bench_default_dbapis: ClassVar[frozenset[str]] = frozenset()
