@@ -484,7 +484,7 @@ def plan_target(run: MatrixRun, target: Target, cfg: BenchConfig) -> list[Step]:
         for driver_id in run.driver_ids:
             adapter = run.adapter(driver_id)
             if not adapter.supports(target.kind) or not (named or (
-                    adapter.runs_by_default(cfg.case(workload)) if own is not None
+                    adapter.runs_by_default(cfg.case(workload)) and adapter.benched_by_default(None) if own is not None
                     else adapter.benched_by_default(workload))):
                 continue  # (the ORM rung's other pairs and a newer rung's layers run when named: 15 minutes)
             # an unavailable driver here is an implicit one (explicit ones were checked up front)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from .bench import CEILING, PALETTE, _conc, _e, _md_cell, _num, _variant, bench_cells, svg_bars
+from .benchkit import CEILING, PALETTE, _conc, _e, _md_cell, _num, _variant, bench_cells, svg_bars
 
 RUNG_ORDER = {"driver": 0, "builder": 1, "orm": 2}
 RUNG_COLOUR = {"driver": PALETTE[0], "builder": PALETTE[1], "orm": PALETTE[2]}
