@@ -47,8 +47,9 @@ def _bounds(value: float, ci: Interval) -> tuple[float, float]:
 
 
 def svg_bars(title: str, bars: list[tuple[str, float, Interval, str]], width: int = 640, unit: str = "qps",
-             left: int = 190) -> str:
-    """Horizontal bars ``(label, value, ci, colour)`` with their CI as a whisker (``ci``: half-width or (lo, hi))."""
+             left: int = 190, mark: float | None = None) -> str:
+    """Horizontal bars ``(label, value, ci, colour)`` with their CI as a whisker (``ci``: half-width or (lo, hi));
+    ``mark``: a dashed reference line at that value (the ladder's 100% of the raw driver)."""
     if not bars:
         return ""
     row, right = 18, 70
@@ -70,5 +71,9 @@ def svg_bars(title: str, bars: list[tuple[str, float, Interval, str]], width: in
             x0, x1 = left + max(0.0, lo) * scale, left + hi * scale
             parts.append(f'<line x1="{x0:.1f}" x2="{x1:.1f}" y1="{y + 8}" y2="{y + 8}" stroke="#333"/>')
         parts.append(f'<text x="{left + w + 4:.1f}" y="{y + 12}" font-size="10">{value:,.0f}</text>')
+    if mark is not None:
+        x = left + mark * scale
+        parts.append(f'<line class="mark" x1="{x:.1f}" x2="{x:.1f}" y1="20" y2="{height - 4}" stroke="#555" '
+                     f'stroke-dasharray="3,3"><title>{mark:,.0f} {_e(unit)}</title></line>')
     parts.append("</svg>")
     return "".join(parts)

@@ -147,7 +147,7 @@ def ladder_chart(target: str, case: str, conc: int, shown: dict[str, list[dict[s
             label = r["driver"] + ("" if _variant(r) == "default" else f" ({_variant(r)})")
             bars.append((label, pct, ci, RUNG_COLOUR.get(lad["rung"], PALETTE[3])))
     return svg_bars(f"{target} {case}: % of the raw driver's QPS at concurrency {conc} (driver, builder, ORM)",
-                    bars, unit="% of the raw driver", left=240)
+                    bars, unit="% of the raw driver", left=240, mark=100.0)
 
 
 def ladder_html(doc: dict[str, Any]) -> str:
