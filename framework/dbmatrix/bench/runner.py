@@ -322,6 +322,9 @@ def _summarise(runs: list[list[dict[str, Any]]], overhead: float | None, profile
         "qps": round(mean, 1), "qps_ci95": round(half, 1), "qps_repeats": [round(q, 1) for q in qps],
         "cv_pct": round(cv_pct(qps), 2), **percentiles_us(hist), "latency_us": percentile_curve_us(hist),
         "cpu_us_per_op": round(cpu_ns / ops / 1000.0, 2), "errors": errors, "ops": ops,
+        # per repeat: the ladder's CPU ratio (CPU time per call does not count time spent waiting for a core)
+        "cpu_us_per_op_repeats": [round(sum(w["cpu_ns"] for w in rep) / max(1, sum(w["ops"] for w in rep)) / 1000.0, 3)
+                                  for rep in runs],
         # the share of the timed windows the load generator was ready to run but waited for a CPU
         "cpu_wait_pct": round(100.0 * runq_ns / elapsed_ns, 1),
         "rss_peak_mb": max(rss), "rss_peak_mb_workers": rss,
@@ -424,8 +427,10 @@ def add_ratios(cells: list[CellResult]) -> None:
 
 def add_ladder(cells: list[CellResult]) -> None:
     """``metrics.ladder`` of every measured driver or layer cell: its rung, the DBAPI driver underneath and, for a
-    layer, its QPS as a share of that driver's default row at the same concurrency in this run (``raw_pct``) and how
-    many times slower it is (``x_slower``, with the 95% interval of the ratio from both cells' repeats)."""
+    layer, its QPS as a share of that driver's default row at the same concurrency in this run (``raw_pct``), how
+    many times slower it is (``x_slower``, with the 95% interval of the ratio from both cells' repeats) and how many
+    times the client CPU per call it spends (``cpu_x``: on a busy machine the steadier of the two, since CPU time
+    does not count the time a process waited for a core, while QPS compares cells run at different moments)."""
     raw = {(c.case, c.target, c.driver, c.params["concurrency"]): c for c in cells
            if c.params.get("variant") == DEFAULT and c.outcome == MEASURED}
     for c in cells:
@@ -440,6 +445,10 @@ def add_ladder(cells: list[CellResult]) -> None:
         if under is not None and under is not c:
             x, lo, hi = ratio_ci95(under.metrics["qps_repeats"], c.metrics["qps_repeats"])
             ladder.update(raw_pct=round(100.0 / x, 1), x_slower=round(x, 2), x_ci95=[round(lo, 2), round(hi, 2)])
+            cpu, raw_cpu = c.metrics.get("cpu_us_per_op_repeats"), under.metrics.get("cpu_us_per_op_repeats")
+            if cpu and raw_cpu and min(raw_cpu) > 0:
+                x, lo, hi = ratio_ci95(cpu, raw_cpu)
+                ladder.update(cpu_x=round(x, 2), cpu_x_ci95=[round(lo, 2), round(hi, 2)])
         c.metrics["ladder"] = ladder
 
 

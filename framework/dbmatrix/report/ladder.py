@@ -20,7 +20,7 @@ RUNG_COLOUR = {"driver": PALETTE[0], "builder": PALETTE[1], "orm": PALETTE[2]}
 STAGE_LABELS = {"driver": "driver + server", "sql": "SQL building", "objects": "row → object",
                 "layer": "layer (SQL + objects)", "other": "harness/other"}
 HEADER = ["over", "stack", "rung", "variant", "QPS ± 95% CI", "P99 µs", "CPU µs/op", "% of raw driver",
-          "x slower (95% CI)", "where the time goes", "knobs"]
+          "x slower (95% CI)", "x CPU/op (95% CI)", "where the time goes", "knobs"]
 
 Ladder = tuple[str, str, int, dict[str, list[dict[str, Any]]]]  # target, case, concurrency, {dbapi: rows}
 
@@ -61,11 +61,11 @@ def time_split(r: dict[str, Any]) -> str:
     return " · ".join(parts) or "—"
 
 
-def x_text(lad: dict[str, Any]) -> str:
-    if "x_slower" not in lad:
+def x_text(lad: dict[str, Any], key: str = "x_slower") -> str:
+    if key not in lad:
         return "—"
-    lo, hi = lad["x_ci95"]
-    return f"{lad['x_slower']:.2f}x ({lo:.2f}–{hi:.2f})"
+    lo, hi = lad[f"{key.removesuffix('_slower')}_ci95"]
+    return f"{lad[key]:.2f}x ({lo:.2f}–{hi:.2f})"
 
 
 def row_values(r: dict[str, Any]) -> list[str]:
@@ -74,7 +74,7 @@ def row_values(r: dict[str, Any]) -> list[str]:
     raw = "100% (the driver)" if "raw_pct" not in lad else f"{lad['raw_pct']:.0f}%"
     return [lad["over"], r["driver"], lad["rung"], _variant(r), f"{_num(m.get('qps'))} ± {_num(m.get('qps_ci95'))}",
             _num(m.get("p99_us"), "{:,.1f}"), _num(m.get("cpu_us_per_op"), "{:,.1f}"), raw, x_text(lad),
-            time_split(r), "; ".join(f"{k}: {v}" for k, v in knobs.items())]
+            x_text(lad, "cpu_x"), time_split(r), "; ".join(f"{k}: {v}" for k, v in knobs.items())]
 
 
 def largest_gaps(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -95,16 +95,19 @@ def largest_gaps(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 def gap_line(target: str, r: dict[str, Any]) -> str:
     lad = _ladder(r)
     lo, hi = lad["x_ci95"]
-    return (f"{target}: {r['driver']} on {r['case'].removeprefix('bench.')} at c={_conc(r)} is {lad['x_slower']:.1f}x "
-            f"slower than {lad['over']} alone (95% CI {lo:.1f}–{hi:.1f}x; {lad['raw_pct']:.0f}% of its QPS); "
-            f"time: {time_split(r)}")
+    x = lad["x_slower"]
+    how = f"is {x:.1f}x slower than" if x >= 1 else f"is no slower ({x:.2f}x) than"
+    cpu = f"; {lad['cpu_x']:.1f}x its CPU per call" if "cpu_x" in lad else ""
+    return (f"{target}: {r['driver']} on {r['case'].removeprefix('bench.')} at c={_conc(r)} {how} {lad['over']} "
+            f"alone (95% CI {lo:.1f}–{hi:.1f}x; {lad['raw_pct']:.0f}% of its QPS{cpu}); time: {time_split(r)}")
 
 
 INTRO = ("Every stack over the same DBAPI driver, in the same run: the raw driver, then builders (pypika, SQLAlchemy "
          "Core), then ORMs, at the lowest concurrency measured. % of raw driver and x slower compare each row with "
          "the raw driver's default row (x slower: the ratio of the two mean QPS with its 95% interval from both rows' "
-         "repeats). Where the time goes: the default row's profile, split into the driver with the server's round "
-         "trip, SQL building and row → object. Regenerate: `dbmatrix bench --target postgres --target mariadb "
+         "repeats; x CPU/op: the same for the client CPU per call, steadier on a busy machine). Where the time goes: "
+         "the default row's profile, split into the driver with the server's round trip, SQL building and row → "
+         "object. Regenerate: `dbmatrix bench --target postgres --target mariadb "
          "--target sqlite` (every pair: `--driver all`).")
 
 
