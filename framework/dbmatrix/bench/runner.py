@@ -447,8 +447,12 @@ def add_ladder(cells: list[CellResult]) -> None:
             ladder.update(raw_pct=round(100.0 / x, 1), x_slower=round(x, 2), x_ci95=[round(lo, 2), round(hi, 2)])
             cpu, raw_cpu = c.metrics.get("cpu_us_per_op_repeats"), under.metrics.get("cpu_us_per_op_repeats")
             if cpu and raw_cpu and min(raw_cpu) > 0:
-                x, lo, hi = ratio_ci95(cpu, raw_cpu)
-                ladder.update(cpu_x=round(x, 2), cpu_x_ci95=[round(lo, 2), round(hi, 2)])
+                # the point is the ratio of CPU per call over all calls (a repeat with a handful of calls, one of
+                # them a collection, would weigh as much as the others in a mean of repeats); the interval's
+                # width comes from the repeats' spread
+                x = c.metrics["cpu_us_per_op"] / under.metrics["cpu_us_per_op"]
+                mid, lo, hi = ratio_ci95(cpu, raw_cpu)
+                ladder.update(cpu_x=round(x, 2), cpu_x_ci95=[round(x * lo / mid, 2), round(x * hi / mid, 2)])
         c.metrics["ladder"] = ladder
 
 
