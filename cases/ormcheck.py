@@ -9,17 +9,14 @@ import json
 from typing import Any
 
 from dbmatrix.cell import PRIMARY, Cell
+from dbmatrix.drivers import default_orm_pairs
 from dbmatrix.drivers.base import Session
 from dbmatrix.layers.ormkit import OrmKit
 
-# Each ORM's own default driver per engine (what it uses when the URL names none): the cells of a run that does not
-# name its drivers, so the family stays cheap; ``--driver peewee+psycopg`` etc. run any other pair.
-DEFAULT_DRIVERS = (
-    "peewee+psycopg2", "peewee+pymysql", "peewee+sqlite3",
-    "sqlmodel+psycopg2", "sqlmodel+mysqlclient", "sqlmodel+sqlite3",
-    "sa-orm+psycopg2", "sa-orm+mysqlclient", "sa-orm+sqlite3",
-    "django+psycopg", "django+mysqlclient", "django+sqlite3",
-)
+# Each ORM's own default driver per engine (what it uses when the URL names none: ``Layer.default_dbapis``): the
+# cells of a run that does not name its drivers, so the family stays cheap; ``--driver peewee+psycopg`` etc. run
+# any other pair.
+DEFAULT_DRIVERS = default_orm_pairs()
 
 
 def orm_kit(cell: Cell, *sessions: Session) -> list[OrmKit] | None:

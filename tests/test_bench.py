@@ -24,14 +24,18 @@ from dbmatrix.bench.workloads import BATCH_ROWS, WORKLOADS, pgbench_script
 from dbmatrix.drivers import all_driver_ids, get_adapter
 from dbmatrix.errors import UsageError
 from dbmatrix.report.bench import bench_html, bench_markdown, noise_line
+from dbmatrix.report.ladder import gap_line, largest_gaps
+from dbmatrix.report.ladder import ladders as ladder_rows
+from dbmatrix.report.markdown import render_markdown
 from dbmatrix.results import MEASURED, CellResult, RunDocument
-from dbmatrix.timing import cv_pct, histogram_of, mean_ci95, merge_encoded, percentiles_us
+from dbmatrix.timing import cv_pct, histogram_of, mean_ci95, merge_encoded, percentiles_us, ratio_ci95
 
 DBMATRIX = Path(sys.executable).parent / "dbmatrix"
-# what the default bench measures on SQLite: every driver and layer there, but the ORM-only layers and a newer
-# rung's SQLAlchemy pairs, which run when named
-SQLITE_DRIVERS = {d for d in all_driver_ids() if (a := get_adapter(d)).supports("sqlite")
-                  and a.runs_by_default("bench.pk_select") and a.benched_by_default()}
+# what the default bench measures on SQLite per workload: every driver and builder there, the ORM rung over its own
+# default driver on its default workloads; a newer rung's SQLAlchemy pairs and the rest run when named
+SQLITE_BY_WORKLOAD = {w: {d for d in all_driver_ids() if (a := get_adapter(d)).supports("sqlite")
+                          and a.benched_by_default(w)} for w in WORKLOADS}
+SQLITE_DRIVERS = set().union(*SQLITE_BY_WORKLOAD.values())
 
 
 def bench(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -89,7 +93,8 @@ def test_quick_sqlite_document(sqlite_quick: tuple[subprocess.CompletedProcess, 
         assert c["params"]["concurrency"] == 1
     # every variant the layer offers is there, and a tuned cell carries its gain over the default one
     for w in WORKLOADS:
-        for d in SQLITE_DRIVERS:
+        assert {c["driver"] for c in cells if c["case"] == f"bench.{w}"} == SQLITE_BY_WORKLOAD[w], w
+        for d in SQLITE_BY_WORKLOAD[w]:
             assert {c["params"]["variant"] for c in cells if c["case"] == f"bench.{w}" and c["driver"] == d} \
                 == set(variants(d, w)), (w, d)
     by_key = {(c["case"], c["driver"], c["params"]["variant"]): c for c in cells}
@@ -106,6 +111,56 @@ def test_quick_sqlite_document(sqlite_quick: tuple[subprocess.CompletedProcess, 
     assert any(f"{len(cells)} cells and 0 ceilings on sqlite: about " in ln for ln in lines), proc.stderr[:500]
     assert sum("left)" in ln for ln in lines) == len(cells)
     assert any(f"[{len(cells)}/{len(cells)}] " in ln for ln in lines) and "median CV " in proc.stderr
+
+
+def test_quick_sqlite_ladder(sqlite_quick: tuple[subprocess.CompletedProcess, Path]) -> None:
+    """The ladder from the same small run: sqlite3, then its builders (pypika, SQLAlchemy Core), then its ORMs
+    (SQLAlchemy ORM, Peewee), each with numbers; % of the raw driver recomputed from this run's own QPS; the
+    largest gap named on the console and in the reports; the chart in report.html."""
+    proc, out = sqlite_quick
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads((run_dir(out) / "results.json").read_text())
+    cells = [c for c in doc["results"] if c["outcome"] == MEASURED]
+    raw = {(c["case"], c["driver"]): c for c in cells if c["params"]["variant"] == DEFAULT}
+    for c in cells:
+        lad = c["metrics"]["ladder"]
+        adapter = get_adapter(c["driver"])
+        assert (lad["rung"], lad["over"]) == (adapter.rung, adapter.dbapi), c["driver"]
+        if c["driver"] == adapter.dbapi and c["params"]["variant"] == DEFAULT:
+            assert "raw_pct" not in lad  # the raw driver's own row is the 100%
+            continue
+        under = raw[(c["case"], adapter.dbapi)]["metrics"]
+        assert lad["raw_pct"] == pytest.approx(100 * c["metrics"]["qps"] / under["qps"], rel=0.02), c["driver"]
+        assert lad["x_ci95"][0] <= lad["x_slower"] <= lad["x_ci95"][1], c["driver"]
+        cpu, raw_cpu = c["metrics"]["cpu_us_per_op_repeats"], under["cpu_us_per_op_repeats"]
+        assert lad["cpu_x"] == pytest.approx(c["metrics"]["cpu_us_per_op"] / under["cpu_us_per_op"], rel=0.02)
+        assert min(cpu) - 0.01 <= c["metrics"]["cpu_us_per_op"] <= max(cpu) + 0.01 and min(raw_cpu) > 0, c["driver"]
+        assert lad["cpu_x_ci95"][0] <= lad["cpu_x"] <= lad["cpu_x_ci95"][1], c["driver"]
+    assert {get_adapter(d).rung for d in SQLITE_BY_WORKLOAD["pk_select"]} == {"driver", "builder", "orm"}
+    ladders = {(t, case): shown for t, case, _, shown in ladder_rows(doc)}
+    pk = ladders[("sqlite", "bench.pk_select")]["sqlite3"]
+    rungs = [r["metrics"]["ladder"]["rung"] for r in pk]
+    assert rungs == sorted(rungs, key=["driver", "builder", "orm"].index) and pk[0]["driver"] == "sqlite3"
+    assert {"pypika+sqlite3", "sa-core+sqlite3", "sa-orm+sqlite3", "peewee+sqlite3"} <= {r["driver"] for r in pk}
+    md = (run_dir(out) / "report.md").read_text()
+    table = md.split("Ladder · sqlite · bench.pk_select", 1)[1].split("\n\n", 2)[1].splitlines()[2:]
+    stacks = [line.split(" | ")[1] for line in table if line.startswith("| sqlite3 |")]
+    assert stacks[0] == "sqlite3" and stacks.index("pypika+sqlite3") < stacks.index("peewee+sqlite3")
+    assert stacks.index("sa-core+sqlite3") < stacks.index("sa-orm+sqlite3")
+    orm_row = next(line for line in table if line.startswith("| sqlite3 | sa-orm+sqlite3 | orm | default |"))
+    assert "x (" in orm_row and "%" in orm_row and "row → object" in orm_row, orm_row
+    (target, worst), = largest_gaps(doc)
+    assert target == "sqlite" and worst["metrics"]["ladder"]["x_ci95"][0] == max(  # the gap it is surest of
+        c["metrics"]["ladder"]["x_ci95"][0] for c in cells if "x_ci95" in c["metrics"]["ladder"]
+        and c["params"]["variant"] == DEFAULT)
+    assert gap_line(target, worst) in proc.stdout and gap_line(target, worst) in md
+    page = (run_dir(out) / "report.html").read_text()
+    assert page.count('class="bench-chart ladder-chart"><svg') == len(ladders)
+    assert "% of the raw driver" in page
+    # a report.md too long for a pull-request comment drops the per-workload tables but keeps the ladder
+    short = render_markdown(doc, max_chars=len(md) // 2)
+    assert "Ladder · sqlite · bench.pk_select" in short and "| sa-orm+sqlite3 | orm | default |" in short
+    assert "| driver | conc. |" in md and "| driver | conc. |" not in short  # the per-workload tables went
 
 
 @pytest.mark.parametrize("form", ["file", "folder", "latest"])
@@ -187,6 +242,36 @@ def test_a_named_driver_without_a_target_of_its_kind_is_exit_2(tmp_path: Path) -
 
 
 # --- the pieces -------------------------------------------------------------------------------------------------
+def test_ratio_interval() -> None:
+    """x slower: the ratio of two means, its interval from both sides' repeats, around it and wider with noise."""
+    x, lo, hi = ratio_ci95([100.0, 110.0, 90.0], [10.0, 11.0, 9.0])
+    assert x == pytest.approx(10.0) and lo < 10.0 < hi and lo * hi == pytest.approx(100.0)
+    _, lo2, hi2 = ratio_ci95([100.0, 130.0, 70.0], [10.0, 11.0, 9.0])
+    assert lo2 < lo and hi2 > hi
+    assert ratio_ci95([50.0, 50.0, 50.0], [5.0, 5.0, 5.0]) == (10.0, 10.0, 10.0)
+
+
+def test_the_orm_rung_in_the_default_bench() -> None:
+    """By default the ORM rung runs over each ORM's own default driver, on its default workloads, at the lowest
+    concurrency; named, any pair runs everything asked; --driver all (cfg.every) plans every pair."""
+    from dbmatrix.matrix import MatrixRun
+
+    cfg = BenchConfig.from_args([], None, None, None, quick=False)
+    implicit = MatrixRun.from_options(["postgres"], [], [], [], "unused")
+    steps = [st for st in plan_target(implicit, implicit.targets[0], cfg) if isinstance(st, CellSpec)]
+    orm = {(st.driver, st.workload, st.concurrency) for st in steps if get_adapter(st.driver).rung == "orm"}
+    assert {d for d, _, _ in orm} == {"sa-orm+psycopg2", "peewee+psycopg2"}
+    assert {w for _, w, _ in orm} == set(get_adapter("peewee+psycopg2").bench_workloads_by_default)
+    assert {c for _, _, c in orm} == {1} and {st.concurrency for st in steps} == {1, 4}
+    assert {"sa-core+psycopg", "pypika+psycopg"} <= {st.driver for st in steps}
+    named = MatrixRun.from_options(["postgres"], ["peewee+psycopg"], [], [], "unused")
+    steps = [st for st in plan_target(named, named.targets[0], cfg) if isinstance(st, CellSpec)]
+    assert {(st.workload, st.concurrency) for st in steps} == {(w, c) for w in WORKLOADS for c in (1, 4)}
+    cfg.every = True
+    steps = [st for st in plan_target(implicit, implicit.targets[0], cfg) if isinstance(st, CellSpec)]
+    assert {"sqlmodel+asyncpg", "peewee+psycopg", "sa-orm+pg8000"} <= {st.driver for st in steps}
+
+
 def test_histograms_merge_across_workers() -> None:
     a, b = histogram_of([1000] * 90), histogram_of([100_000] * 10)
     merged = merge_encoded([a.encode(), b.encode()])
@@ -302,6 +387,40 @@ def test_profile_parts() -> None:
     prof.disable()
     split = split_profile(pstats.Stats(prof), "sqlite3")
     assert sum(split["split_pct"].values()) == pytest.approx(100.0, abs=1.0) and split["top"]
+
+
+def test_profile_stages_split_peewee_by_function() -> None:
+    """Peewee builds SQL and makes model objects in one module: its result wrappers, model construction and field
+    conversion are charged to row -> object by function, the rest of peewee.py to SQL building, on a real profile
+    of 100-row selects as model objects (the per-row work is mostly objects) and of SQL built per call."""
+    import cProfile
+    import pstats
+
+    import peewee as pw
+
+    from dbmatrix.bench.timesplit import stage_split
+
+    db = pw.SqliteDatabase(":memory:")
+
+    class Row(pw.Model):
+        a = pw.IntegerField()
+        b = pw.CharField()
+
+        class Meta:
+            database = db
+
+    db.create_tables([Row])
+    Row.insert_many([{"a": i, "b": str(i)} for i in range(200)]).execute()
+    prof = cProfile.Profile()
+    prof.enable()
+    for i in range(50):
+        list(Row.select().where(Row.a < 100 + i))
+    prof.disable()
+    stages = stage_split(split_profile(pstats.Stats(prof), "peewee+sqlite3")["split_pct"], "peewee+sqlite3")
+    assert set(stages) <= {"driver", "sql", "objects", "other"} and stages["objects"] > stages["sql"] > 0, stages
+    sa = stage_split({"driver": 20.0, "wait": 10.0, "sqlalchemy-core": 40.0, "sqlalchemy-orm": 25.0,
+                      "harness": 5.0}, "sa-orm+psycopg")
+    assert sa == {"driver": 30.0, "sql": 40.0, "objects": 25.0, "other": 5.0}
 
 
 def _doc_with(cells: list[CellResult]) -> dict[str, Any]:

@@ -71,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--workload", action="append", default=[], metavar="NAME",
                     help="pk_select, range_select, insert_batch, update_txn, json_select (default: all), or your own:"
                          " a pgbench-style script FILE.sql, or module:callable (called with the session per operation)")
-    bn.add_argument("--driver", action="append", default=[], metavar="IDS", help="driver ids (default: all)")
+    bn.add_argument("--driver", action="append", default=[], metavar="IDS",
+                    help="driver ids; all: every driver and layer pair with every workload (default: each rung's"
+                         " default rows, see docs/bench.md)")
     bn.add_argument("--concurrency", "--clients", default=None, metavar="N,N",
                     help="worker processes (clients) per cell, a sweep of one cell each (default 1,4)")
     bn.add_argument("--seconds", type=float, default=None, help="seconds per repeat (default 0.3)")

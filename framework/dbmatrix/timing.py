@@ -72,6 +72,22 @@ def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
     return mean, t95(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
 
 
+def ratio_ci95(num: Sequence[float], den: Sequence[float]) -> tuple[float, float, float]:
+    """``mean(num) / mean(den)`` and its 95% interval ``(ratio, lo, hi)``, from each side's repeats: the log of the
+    ratio of two means has the variance of both logs (delta method), with Welch's degrees of freedom for the t
+    quantile, as ``mean_ci95`` takes Student t for one mean. A side with one value adds no variance."""
+    ma, mb = statistics.fmean(num), statistics.fmean(den)
+    ratio = ma / mb
+    va = statistics.variance(num) / (len(num) * ma * ma) if len(num) > 1 else 0.0
+    vb = statistics.variance(den) / (len(den) * mb * mb) if len(den) > 1 else 0.0
+    if va + vb == 0:
+        return ratio, ratio, ratio
+    parts = [v * v / (n - 1) for v, n in ((va, len(num)), (vb, len(den))) if n > 1]
+    dof = max(1, int((va + vb) ** 2 / sum(parts)))
+    spread = math.exp(t95(dof) * math.sqrt(va + vb))
+    return ratio, ratio / spread, ratio * spread
+
+
 def cv_pct(values: Sequence[float]) -> float:
     """Coefficient of variation in percent (sample standard deviation over mean)."""
     if len(values) < 2 or statistics.fmean(values) == 0:

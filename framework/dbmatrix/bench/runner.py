@@ -30,18 +30,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..drivers import get_adapter
 from ..errors import UsageError
 from ..matrix import MatrixRun
 from ..report.bench import noise_line, summary_lines
+from ..report.ladder import gap_line, largest_gaps
 from ..results import ERROR, MEASURED, SKIPPED, WALL_MS, CellResult, load_document
 from ..targets.model import OK, Target
-from ..timing import cv_pct, mean_ci95, merge_encoded, percentile_curve_us, percentiles_us
+from ..timing import cv_pct, mean_ci95, merge_encoded, percentile_curve_us, percentiles_us, ratio_ci95
 from . import ceilings
 from .compare import annotate, print_changes
 from .custom import CustomWorkload, is_custom, resolve
 from .ops import DEFAULT, TUNED, variants
 from .schema import create_and_load
-from .timesplit import bottleneck
+from .timesplit import bottleneck, stage_split
 from .worker import OVERHEAD_MIN_ROUNDS, worker_main
 from .workloads import BATCH_ROWS, WORKLOADS
 
@@ -56,8 +58,8 @@ SERIES_MAX_POINTS = 300  # per cell, to keep results.json compact: longer runs g
 @dataclass
 class BenchConfig:
     """How long each part of a cell runs. The default full bench (five workloads over postgres, mariadb and sqlite
-    with every driver, concurrency 1 and 4: about 470 cells) is sized to finish within 15 minutes; see
-    ``estimate_seconds``."""
+    with every driver and builder, the ORM rung's default rows, concurrency 1 and 4: about 420 cells) is sized to
+    finish within 15 minutes; see ``estimate_seconds``."""
 
     workloads: list[str]
     concurrency: list[int]
@@ -71,6 +73,7 @@ class BenchConfig:
     quick: bool = False
     rate: float | None = None  # --rate: operations per second in total over a cell's workers
     custom: dict[str, CustomWorkload] = field(default_factory=dict)  # own workloads by name
+    every: bool = False  # --driver all: every pair planned as if named (the default bench leaves some out)
 
     def case(self, workload: str) -> str:
         return self.custom[workload].case if workload in self.custom else WORKLOADS[workload].case
@@ -319,6 +322,9 @@ def _summarise(runs: list[list[dict[str, Any]]], overhead: float | None, profile
         "qps": round(mean, 1), "qps_ci95": round(half, 1), "qps_repeats": [round(q, 1) for q in qps],
         "cv_pct": round(cv_pct(qps), 2), **percentiles_us(hist), "latency_us": percentile_curve_us(hist),
         "cpu_us_per_op": round(cpu_ns / ops / 1000.0, 2), "errors": errors, "ops": ops,
+        # per repeat: the ladder's CPU ratio (CPU time per call does not count time spent waiting for a core)
+        "cpu_us_per_op_repeats": [round(sum(w["cpu_ns"] for w in rep) / max(1, sum(w["ops"] for w in rep)) / 1000.0, 3)
+                                  for rep in runs],
         # the share of the timed windows the load generator was ready to run but waited for a CPU
         "cpu_wait_pct": round(100.0 * runq_ns / elapsed_ns, 1),
         "rss_peak_mb": max(rss), "rss_peak_mb_workers": rss,
@@ -334,6 +340,7 @@ def _summarise(runs: list[list[dict[str, Any]]], overhead: float | None, profile
     detail = None
     if profile is not None:
         metrics["time_split_pct"] = profile["split_pct"]
+        metrics["stage_pct"] = stage_split(profile["split_pct"], spec.driver)
         metrics["profile_top"] = profile["top"]
         detail = bottleneck(profile["split_pct"])
     if errors:
@@ -415,6 +422,38 @@ def add_ratios(cells: list[CellResult]) -> None:
         base = default.get((c.case, c.target, c.driver, c.params["concurrency"]))
         if c.params.get("variant") == TUNED and base:
             c.metrics["tuned_gain_pct"] = round(100.0 * (c.metrics["qps"] / base - 1.0), 1)
+    add_ladder(cells)
+
+
+def add_ladder(cells: list[CellResult]) -> None:
+    """``metrics.ladder`` of every measured driver or layer cell: its rung, the DBAPI driver underneath and, for a
+    layer, its QPS as a share of that driver's default row at the same concurrency in this run (``raw_pct``), how
+    many times slower it is (``x_slower``, with the 95% interval of the ratio from both cells' repeats) and how many
+    times the client CPU per call it spends (``cpu_x``: on a busy machine the steadier of the two, since CPU time
+    does not count the time a process waited for a core, while QPS compares cells run at different moments)."""
+    raw = {(c.case, c.target, c.driver, c.params["concurrency"]): c for c in cells
+           if c.params.get("variant") == DEFAULT and c.outcome == MEASURED}
+    for c in cells:
+        if c.outcome != MEASURED or c.params.get("variant") == CEILING_VARIANT:
+            continue
+        try:
+            adapter = get_adapter(c.driver)
+        except UsageError:  # not a registered driver id: no rung to place it on
+            continue
+        ladder: dict[str, Any] = {"rung": adapter.rung, "over": adapter.dbapi}
+        under = raw.get((c.case, c.target, adapter.dbapi, c.params["concurrency"]))
+        if under is not None and under is not c:
+            x, lo, hi = ratio_ci95(under.metrics["qps_repeats"], c.metrics["qps_repeats"])
+            ladder.update(raw_pct=round(100.0 / x, 1), x_slower=round(x, 2), x_ci95=[round(lo, 2), round(hi, 2)])
+            cpu, raw_cpu = c.metrics.get("cpu_us_per_op_repeats"), under.metrics.get("cpu_us_per_op_repeats")
+            if cpu and raw_cpu and min(raw_cpu) > 0:
+                # the point is the ratio of CPU per call over all calls (a repeat with a handful of calls, one of
+                # them a collection, would weigh as much as the others in a mean of repeats); the interval's
+                # width comes from the repeats' spread
+                x = c.metrics["cpu_us_per_op"] / under.metrics["cpu_us_per_op"]
+                mid, lo, hi = ratio_ci95(cpu, raw_cpu)
+                ladder.update(cpu_x=round(x, 2), cpu_x_ci95=[round(x * lo / mid, 2), round(x * hi / mid, 2)])
+        c.metrics["ladder"] = ladder
 
 
 def check_explicit_drivers(run: MatrixRun, explicit: list[str]) -> None:
@@ -449,6 +488,7 @@ Step = CellSpec | CeilingSpec | CellResult  # a cell to measure, a ceiling to ru
 def plan_target(run: MatrixRun, target: Target, cfg: BenchConfig) -> list[Step]:
     """Every step for ``target`` in run order: per workload its ceiling, then each driver x variant x concurrency."""
     steps: list[Step] = []
+    named = run.drivers_named or cfg.every
     for workload in cfg.workloads:
         own = cfg.custom.get(workload)
         # a ceiling runs the built-in statements at full speed: not comparable with an own workload or a --rate
@@ -456,17 +496,19 @@ def plan_target(run: MatrixRun, target: Target, cfg: BenchConfig) -> list[Step]:
             steps.append(CeilingSpec(target, workload))
         for driver_id in run.driver_ids:
             adapter = run.adapter(driver_id)
-            if not adapter.supports(target.kind) or not (run.drivers_named or (
-                    adapter.runs_by_default(cfg.case(workload)) and adapter.benched_by_default())):
-                continue  # (ORM-only layers and a newer rung's layers run when named: the default keeps 15 minutes)
+            if not adapter.supports(target.kind) or not (named or (
+                    adapter.runs_by_default(cfg.case(workload)) and adapter.benched_by_default(None) if own is not None
+                    else adapter.benched_by_default(workload))):
+                continue  # (the ORM rung's other pairs and a newer rung's layers run when named: 15 minutes)
             # an unavailable driver here is an implicit one (explicit ones were checked up front)
             reason = adapter.unavailable_reason() or (own.skip_reason(adapter) if own is not None else None)
             if reason:
                 steps.append(CellResult(cfg.case(workload), target.name, driver_id, SKIPPED, detail=reason))
                 continue
             own_variants = {DEFAULT: own.knobs()} if own is not None else None
+            concurrency = cfg.concurrency if named else adapter.bench_concurrency(cfg.concurrency)
             for variant, knobs in (own_variants or variants(driver_id, workload)).items():
-                steps += [CellSpec(target, driver_id, workload, variant, knobs, c) for c in cfg.concurrency]
+                steps += [CellSpec(target, driver_id, workload, variant, knobs, c) for c in concurrency]
     return steps
 
 
@@ -582,8 +624,11 @@ def cmd_bench(args: Any) -> int:
     cfg = BenchConfig.from_args(args.workload, args.concurrency, args.seconds, args.repeats, args.quick, args.rows,
                                 getattr(args, "duration", None), getattr(args, "rate", None))
     old = load_document(args.compare) if args.compare else None
-    run = MatrixRun.from_options(args.target, args.driver, [], args.require, args.out)
-    check_explicit_drivers(run, [d for opt in args.driver for d in opt.split(",") if d.strip()])
+    named = [d.strip() for opt in args.driver for d in opt.split(",") if d.strip()]
+    # --driver all: every driver and layer pair, each with every workload and concurrency asked (as if named)
+    cfg.every = "all" in named
+    run = MatrixRun.from_options(args.target, [] if cfg.every else args.driver, [], args.require, args.out)
+    check_explicit_drivers(run, [] if cfg.every else named)
 
     def say(msg: str) -> None:
         print(f"dbmatrix bench: {msg}", file=sys.stderr, flush=True)
@@ -612,6 +657,10 @@ def cmd_bench(args: Any) -> int:
         print("fastest per workload (QPS ± 95% CI; rows whose intervals overlap share a rank, =N)"
               + (" — a --quick run: a smoke test, not a ranking" if cfg.quick else "") + ":")
         print("\n".join(f"  {line}" for line in summary))
+    gaps = largest_gaps({"results": [c.to_dict() for c in run.doc.results]})
+    if gaps:
+        print("the ladder: the largest gap to the raw driver per target (x slower, 95% CI; report.md has the table):")
+        print("\n".join(f"  {gap_line(target, r)}" for target, r in gaps))
     if old is not None:
         print_changes(run.doc)
     return 1 if any(c.outcome == ERROR for c in run.doc.results) else 0

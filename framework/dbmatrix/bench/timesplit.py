@@ -11,6 +11,8 @@ loop), ``other``.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import pstats
 import re
 from typing import Any
@@ -60,15 +62,52 @@ def part_of(filename: str, func: str, driver_modules: tuple[str, ...],
     return "other"
 
 
+def _resolve(dotted: str) -> Any:
+    """``"peewee.Model.__init__"`` -> the object: the longest importable module prefix, then attributes."""
+    names = dotted.split(".")
+    for i in range(len(names), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(names[:i]))
+        except ImportError:
+            continue
+        for attr in names[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(dotted)
+
+
+def code_parts(objects: tuple[tuple[str, str], ...]) -> dict[tuple[str, int, str], str]:
+    """The profile keys ``(filename, first line, name)`` of the functions a layer names as a part of its own
+    (``profile_objects``: a function, or a class with its subclasses' methods), e.g. Peewee's row -> model code,
+    which lives in the same module as its SQL building. A name that does not resolve here is left out."""
+    keys: dict[tuple[str, int, str], str] = {}
+    for dotted, part in objects:
+        try:
+            obj = _resolve(dotted)
+        except (ImportError, AttributeError):
+            continue
+        classes, funcs = ([obj], []) if isinstance(obj, type) else ([], [obj])
+        while classes:
+            cls = classes.pop()
+            classes += cls.__subclasses__()
+            funcs += [f for f in vars(cls).values() if inspect.isfunction(f)]
+        for f in funcs:
+            code = getattr(f, "__code__", None)
+            if code is not None:
+                keys[(code.co_filename, code.co_firstlineno, code.co_name)] = part
+    return keys
+
+
 def split_profile(stats: pstats.Stats, driver_id: str) -> dict[str, Any]:
     """``{"split_pct": {part: percent}, "top": [[part, function, percent], ...]}`` from ``stats``."""
     adapter = get_adapter(driver_id)
     modules = adapter.profile_modules or adapter.under.modules
     layer_parts: tuple[tuple[str, str], ...] = getattr(adapter, "profile_parts", ())
-    totals = dict.fromkeys(parts(layer_parts), 0.0)
+    by_code = code_parts(getattr(adapter, "profile_objects", ()))
+    totals = dict.fromkeys(parts((*layer_parts, *(("", p) for p in by_code.values()))), 0.0)
     funcs: list[tuple[float, str, str]] = []
     for (filename, line, func), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        part = part_of(filename, func, modules, layer_parts)
+        part = by_code.get((filename, line, func)) or part_of(filename, func, modules, layer_parts)
         totals[part] += tottime
         name = _ADDRESS.sub("", func) if filename == "~" else f"{filename.rsplit('/', 1)[-1]}:{line}({func})"
         funcs.append((tottime, part, name))
@@ -76,6 +115,22 @@ def split_profile(stats: pstats.Stats, driver_id: str) -> dict[str, Any]:
     split = {p: round(100.0 * t / whole, 1) for p, t in totals.items() if t > 0}
     top = [[part, name, round(100.0 * t / whole, 1)] for t, part, name in sorted(funcs, reverse=True)[:5]]
     return {"split_pct": split, "top": top}
+
+
+# the parts every profile has, by ladder stage (a layer's own parts: its ``profile_stages``, else "layer")
+_STAGE_OF = {"driver": "driver", "wait": "driver", "asyncio": "driver", "harness": "other", "other": "other"}
+
+
+def stage_split(split: dict[str, float], driver_id: str) -> dict[str, float]:
+    """The ladder's "where the time goes" from a profile split: ``driver`` (the driver, the server's round trip seen
+    from Python, the event loop), ``sql`` (SQL building), ``objects`` (row -> object), ``layer`` (a layer part that
+    does both, e.g. Peewee's one module), ``other`` (the harness's loop and the unattributed rest)."""
+    stages: dict[str, str] = getattr(get_adapter(driver_id), "profile_stages", {})
+    out: dict[str, float] = {}
+    for part, pct in split.items():
+        stage = _STAGE_OF.get(part) or stages.get(part, "layer")
+        out[stage] = round(out.get(stage, 0.0) + pct, 1)
+    return out
 
 
 def bottleneck(split: dict[str, float]) -> str:

@@ -97,6 +97,14 @@ def all_driver_ids() -> list[str]:
     return dbapi_ids() + [f"{layer}+{dbapi}" for layer, dbapis in layer_pairs().items() for dbapi in dbapis]
 
 
+def default_orm_pairs() -> tuple[str, ...]:
+    """``<orm>+<dbapi>`` for every ORM layer over each DBAPI driver it uses by default (``Layer.default_dbapis``):
+    the cells ``orm.*`` gets in a run that names no drivers."""
+    return tuple(f"{layer}+{dbapi}" for layer, dbapis in layer_pairs().items()
+                 if registry().layers[layer].rung == "orm"
+                 for dbapi in dbapis if dbapi in registry().layers[layer].default_dbapis)
+
+
 def get_adapter(driver_id: str) -> DriverAdapter:
     """The adapter for ``driver_id``; ``UsageError`` (one line) for an unknown id or an impossible pair."""
     reg = registry()

@@ -39,6 +39,17 @@ HARNESS_DEADLINE_S = 120
 CLOSE_BOUND_S = 2.0
 PG_KINDS = frozenset({"postgresql", "cockroachdb"})  # CockroachDB speaks the PostgreSQL wire protocol
 
+# The rungs of the ladder, bottom up: a DBAPI driver, a query builder over it, an ORM over it (the bench's ladder
+# table orders a driver's stacks by them; each adapter says its own ``rung``)
+RUNGS = ("driver", "builder", "orm")
+# The built-in workloads the default bench gives the ORM rung (no --driver): one object, 100 objects, 1,000 new
+# objects and a read-modify-write, where an ORM's own cost shows; json_select (range_select's objects behind a JSON
+# filter) runs when the layer is named (the 15-minute budget)
+ORM_BENCH_WORKLOADS = ("pk_select", "range_select", "insert_batch", "update_txn")
+# What a profile part counts as in the ladder's "where the time goes": the driver with the server's round trip,
+# SQL building, row -> object, a layer part that is both, and the harness or unattributed rest
+STAGES = ("driver", "sql", "objects", "layer", "other")
+
 
 @dataclass
 class ConnectInfo:
@@ -100,6 +111,7 @@ class DriverAdapter:
     paramstyle: ClassVar[str]  # one of params.NAMED / PYFORMAT / NUMERIC_DOLLAR / QMARK
     modules: ClassVar[tuple[str, ...]]  # what must import for the driver to be usable
     layer: ClassVar[str] = "dbapi"  # "dbapi", or the name of the layer (sa-core, sa-orm, ...)
+    rung: ClassVar[str] = "driver"  # its rung of the ladder (``RUNGS``)
 
     # --- what the driver knows of itself -------------------------------------------------------------------------
     distributions: ClassVar[tuple[str, ...]] = ()  # PyPI names whose installed versions a run records
@@ -152,9 +164,14 @@ class DriverAdapter:
         itself to some families: ``Layer.cases_by_default``)."""
         return True
 
-    def benched_by_default(self) -> bool:
-        """Whether the default bench (no ``--driver``) measures this adapter (a layer asks the driver under it)."""
+    def benched_by_default(self, workload: str | None = None) -> bool:
+        """Whether the default bench (no ``--driver``) measures this adapter on the built-in ``workload`` (None: an
+        own workload); a layer asks the driver under it and its rung."""
         return True
+
+    def bench_concurrency(self, asked: list[int]) -> list[int]:
+        """The concurrencies the default bench measures this adapter at, of those ``asked``."""
+        return asked
 
     def runs_case(self, case: str) -> bool:
         """Whether case ``case`` gets a cell on this adapter (``cases``)."""
@@ -255,6 +272,19 @@ class Layer(DriverAdapter):
     # plain-SQL case would repeat its DBAPI's (it passes SQL through) at the cost of a full column each
     cases_by_default: ClassVar[tuple[str, ...]] = ("*",)
     layer_distributions: ClassVar[tuple[str, ...]] = ()  # the layer's own PyPI names (a run records their versions)
+    rung: ClassVar[str] = "orm"  # a layer maps rows to objects unless it says it only builds SQL ("builder")
+    # profile part -> ladder stage (``STAGES``): "sql" for SQL building, "objects" for row -> object; a layer part
+    # not listed counts as "layer" (both, where one module does both and the profile cannot split them)
+    profile_stages: ClassVar[dict[str, str]] = {}
+    # (dotted function or class, part): functions a profile charges to a part of their own before ``profile_parts``
+    # (a class: its and its subclasses' methods), where one module both builds SQL and makes objects (Peewee)
+    profile_objects: ClassVar[tuple[tuple[str, str], ...]] = ()
+    # the DBAPI drivers the ORM itself uses when a URL names none (its default driver per engine): an ORM's cells in
+    # a run that names no drivers (``orm.*``) and, with ``orm_benched_by_default``, its rung of the default bench.
+    # Named (--driver), any pair runs.
+    default_dbapis: ClassVar[frozenset[str]] = frozenset()
+    orm_benched_by_default: ClassVar[bool] = True
+    bench_workloads_by_default: ClassVar[tuple[str, ...]] = ORM_BENCH_WORKLOADS  # the ORM rung's, by default
 
     def __init__(self, under: DriverAdapter):
         if not self.can_sit_on(under):
@@ -275,8 +305,19 @@ class Layer(DriverAdapter):
     def runs_by_default(self, case: str) -> bool:
         return any(fnmatch.fnmatchcase(case, glob) for glob in self.cases_by_default)
 
-    def benched_by_default(self) -> bool:
-        return self._under.bench_layers_by_default
+    def benched_by_default(self, workload: str | None = None) -> bool:
+        if not self._under.bench_layers_by_default:
+            return False
+        if self.rung == "orm":  # over its own default drivers, its default workloads (an own one: where cases run)
+            if not self.orm_benched_by_default or self._under.id not in self.default_dbapis:
+                return False
+            return workload in self.bench_workloads_by_default if workload else self.runs_by_default("bench.own")
+        return self.runs_by_default(f"bench.{workload or 'own'}")
+
+    def bench_concurrency(self, asked: list[int]) -> list[int]:
+        # the ORM rung by default at the lowest concurrency only: its ladder row is there, and on a small machine
+        # more clients mostly measure how the cores are shared (named, it runs every concurrency asked)
+        return asked[:1] if self.rung == "orm" else asked
 
     @property
     def dbapi(self) -> str:

@@ -288,6 +288,9 @@ class SQLAlchemyAdapter(Layer):
     bench_module: ClassVar[str] = "dbmatrix.bench.ops_sqlalchemy"
     profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (
         ("sqlalchemy/orm", "sqlalchemy-orm"), ("sqlalchemy", "sqlalchemy-core"), ("greenlet", "sqlalchemy-core"))
+    # Core compiles the statement and processes result rows (type processors, Row objects): SQL building is most
+    # of it; the ORM's own modules are the entities (loading, identity map, unit of work)
+    profile_stages: ClassVar[dict[str, str]] = {"sqlalchemy-core": "sql", "sqlalchemy-orm": "objects"}
 
     def __init__(self, under: DriverAdapter):
         super().__init__(under)
@@ -399,11 +402,14 @@ def _driver_exception(exc: BaseException) -> BaseException:
 
 class SQLAlchemyCore(SQLAlchemyAdapter):
     name = "sa-core"
+    rung: ClassVar[str] = "builder"
 
 
 class SQLAlchemyORM(SQLAlchemyAdapter):
     name = "sa-orm"
     uses_orm = True
+    # SQLAlchemy's default driver per engine (a URL without +driver): the ORM rung's rows in the default bench
+    default_dbapis: ClassVar[frozenset[str]] = frozenset({"psycopg2", "mysqlclient", "sqlite3"})
 
     def orm_kit(self, session: Session, prefix: str) -> Any:
         """The ``orm.*`` cases' models and operations, declared the SQLAlchemy ORM way (``layers/sa_kit.py``)."""

@@ -204,8 +204,15 @@ class DjangoLayer(Layer):
     cases_by_default: ClassVar[tuple[str, ...]] = ("orm.*",)
     layer_distributions: ClassVar[tuple[str, ...]] = ("django",)
     bench_module: ClassVar[str] = "dbmatrix.layers.django_bench"
-    # asgiref: Django's per-thread connection handler (every queryset looks its connection up there)
-    profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("django", "django"), ("asgiref", "django"))
+    # where the time goes: the query compiler, expressions and lookups build SQL; the rest of django.db.models
+    # (model instances, iterables, field conversions, querysets' cloning) is row -> object work, approximately;
+    # the backend wrappers and asgiref (Django's per-thread connection handler) are the layer's both-ways glue
+    profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("django/db/models/sql", "django-sql"), ("django/db/models/expressions", "django-sql"),
+        ("django/db/models/lookups", "django-sql"), ("django/db/models", "django-objects"),
+        ("django", "django"), ("asgiref", "django"))
+    profile_stages: ClassVar[dict[str, str]] = {"django-sql": "sql", "django-objects": "objects"}
+    default_dbapis: ClassVar[frozenset[str]] = frozenset({"psycopg", "mysqlclient", "sqlite3"})  # Django 5.2's
 
     def __init__(self, under: DriverAdapter):
         super().__init__(under)

@@ -73,6 +73,13 @@ class PeeweeLayer(Layer):
     layer_distributions: ClassVar[tuple[str, ...]] = ("peewee",)
     bench_module: ClassVar[str] = "dbmatrix.layers.peewee_bench"
     profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("peewee", "peewee"), ("playhouse", "peewee"))
+    # its SQL building and its row -> model code are one module: the result wrappers, model construction and field
+    # conversion are charged to "peewee-objects" by function; the rest of peewee.py builds and runs the query
+    profile_objects: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("peewee.CursorWrapper", "peewee-objects"), ("peewee.FieldAccessor", "peewee-objects"),
+        ("peewee.Model.__init__", "peewee-objects"), ("peewee.Field.python_value", "peewee-objects"))
+    profile_stages: ClassVar[dict[str, str]] = {"peewee": "sql", "peewee-objects": "objects"}
+    default_dbapis: ClassVar[frozenset[str]] = frozenset({"psycopg2", "pymysql", "sqlite3"})
 
     def __init__(self, under: DriverAdapter):
         super().__init__(under)

@@ -42,6 +42,8 @@ class PypikaLayer(Layer):
     SITS_ON: ClassVar[frozenset[str]] = frozenset({"psycopg", "pymysql", "sqlite3"})  # one per pypika dialect
     bench_module: ClassVar[str] = "dbmatrix.layers.pypika_layer"
     profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("pypika", "pypika"),)
+    rung: ClassVar[str] = "builder"
+    profile_stages: ClassVar[dict[str, str]] = {"pypika": "sql"}
 
     def __init__(self, under: DriverAdapter):
         super().__init__(under)

@@ -21,6 +21,9 @@ class SQLModelLayer(SQLAlchemyORM):
     refusals: ClassVar[tuple[tuple[str, str], ...]] = (
         *SQLAlchemyORM.refusals, ("ValueError", r"^Datetime values must have timezone information"))
     profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("sqlmodel", "sqlmodel"), *SQLAlchemyORM.profile_parts)
+    profile_stages: ClassVar[dict[str, str]] = {"sqlmodel": "objects", **SQLAlchemyORM.profile_stages}
+    # its bench rows are sa-orm's operations through SQLModel's Session class: when named (--driver sqlmodel+X)
+    orm_benched_by_default: ClassVar[bool] = False  # runs in the bench when named (the 15 minutes)
 
     def orm_session(self, bind: Any) -> Any:
         if self.is_async:

@@ -3,6 +3,7 @@
 ``bench_markdown(doc)`` gives the seed-style table per target and workload (driver, QPS with its 95% CI, P99,
 ceiling %, bottleneck, tuned gain, plus CV, CPU wait and harness overhead so readers can judge the numbers, and the
 run's noise in one line: ``noise_line``);
+Both start with the ladder (``report/ladder.py``: every stack over one DBAPI driver, raw driver -> builder -> ORM).
 ``bench_html(doc)`` gives the same tables with charts drawn as inline SVG (no scripts, no CDN): QPS bars per
 driver, latency percentile curves, and concurrency scaling, and for cells with a per-second series (``--duration``
 of 2 s or more) ops/s and P99 over time, where stalls show. Both return "" when the document has no bench cells.
@@ -10,24 +11,14 @@ of 2 s or more) ops/s and P99 over time, where stalls show. Both return "" when 
 
 from __future__ import annotations
 
-import html
 import math
 import os
 import statistics
 from collections import defaultdict
 from typing import Any
 
-CEILING = "ceiling"
-PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
-           "#bab0ac", "#1f77b4", "#2ca02c")
-
-
-def bench_cells(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """The cells ``dbmatrix bench`` wrote (a bench case with a measured ``qps``, or one that failed)."""
-    cells = [r for r in doc.get("results") or [] if str(r.get("case", "")).startswith("bench.")]
-    if not any("qps" in (r.get("metrics") or {}) for r in cells):
-        return []
-    return cells
+from .benchkit import CEILING, PALETTE, _conc, _e, _md_cell, _num, _variant, bench_cells, svg_bars
+from .ladder import ladder_html, ladder_markdown
 
 
 def _groups(doc: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -35,18 +26,6 @@ def _groups(doc: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
     for r in bench_cells(doc):
         groups[(r["target"], r["case"])].append(r)
     return groups
-
-
-def _num(value: Any, fmt: str = "{:,.0f}") -> str:
-    return fmt.format(value) if isinstance(value, int | float) and not isinstance(value, bool) else "—"
-
-
-def _variant(r: dict[str, Any]) -> str:
-    return (r.get("params") or {}).get("variant", "")
-
-
-def _conc(r: dict[str, Any]) -> int:
-    return int((r.get("params") or {}).get("concurrency", 1))
 
 
 def _interval(r: dict[str, Any]) -> tuple[float, float]:
@@ -180,10 +159,6 @@ def knob_lines(cells: list[dict[str, Any]]) -> list[str]:
     return [f"{d}: " + "; ".join(f"{k} = {v}" for k, v in knobs.items()) for (d, _), knobs in sorted(seen.items())]
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def bench_markdown(doc: dict[str, Any]) -> str:
     groups = _groups(doc)
     if not groups:
@@ -200,6 +175,7 @@ def bench_markdown(doc: dict[str, Any]) -> str:
     noise = noise_line(bench_cells(doc))
     if noise:
         lines += [noise, ""]
+    lines += ladder_markdown(doc)
     for (target, case), cells in sorted(groups.items()):
         lines += [f"### {target} · {case}", "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
         lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in table_rows(cells)]
@@ -212,34 +188,13 @@ def bench_markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def bench_summary_markdown(doc: dict[str, Any]) -> str:
+    """What report.md keeps of the performance section when all of it does not fit: the ladder, compact."""
+    lines = ladder_markdown(doc, compact=True)
+    return "\n".join(["## Performance (dbmatrix bench): the ladder", "", *lines[1:]]) if lines else ""
+
+
 # --- HTML + SVG -----------------------------------------------------------------------------------------------
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def svg_bars(title: str, bars: list[tuple[str, float, float, str]], width: int = 640) -> str:
-    """Horizontal bars ``(label, value, ci_half, colour)`` with their CI as a whisker."""
-    if not bars:
-        return ""
-    row, left, right = 18, 190, 70
-    height = 28 + row * len(bars)
-    top = max(v + h for _, v, h, _ in bars) or 1.0
-    scale = (width - left - right) / top
-    parts = [f'<svg class="chart" width="{width}" height="{height}" '
-             f'role="img" aria-label="{_e(title)}"><title>{_e(title)}</title>',
-             f'<text x="4" y="14" font-size="12" font-weight="bold">{_e(title)}</text>']
-    for i, (label, value, half, colour) in enumerate(bars):
-        y = 22 + i * row
-        w = max(1.0, value * scale)
-        parts.append(f'<text x="{left - 4}" y="{y + 12}" font-size="11" text-anchor="end">{_e(label)}</text>')
-        parts.append(f'<rect x="{left}" y="{y + 2}" width="{w:.1f}" height="{row - 5}" fill="{colour}">'
-                     f'<title>{_e(label)}: {value:,.0f} ± {half:,.0f} qps</title></rect>')
-        if half > 0:
-            x0, x1 = left + max(0.0, value - half) * scale, left + (value + half) * scale
-            parts.append(f'<line x1="{x0:.1f}" x2="{x1:.1f}" y1="{y + 8}" y2="{y + 8}" stroke="#333"/>')
-        parts.append(f'<text x="{left + w + 4:.1f}" y="{y + 12}" font-size="10">{value:,.0f}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def svg_lines(title: str, series: list[tuple[str, list[tuple[float, float]]]], x_label: str, y_label: str,
@@ -394,6 +349,7 @@ def bench_html(doc: dict[str, Any]) -> str:
     noise = noise_line(bench_cells(doc))
     if noise:
         parts.append(f"<p>{_e(noise)}</p>")
+    parts.append(ladder_html(doc))
     for (target, case), cells in sorted(groups.items()):
         parts.append(f"<h3>{_e(target)} · {_e(case)}</h3>")
         parts.append('<table class="bench"><thead><tr>' + "".join(f"<th>{_e(h)}</th>" for h in HEADER)

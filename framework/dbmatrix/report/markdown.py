@@ -20,7 +20,7 @@ from typing import Any
 from ..redaction import scrub
 from . import _model as m
 from .isolation import TRANSCRIPT
-from .sections import markdown_lines
+from .sections import markdown_lines, summary_markdown_lines
 
 REASON_WIDTH = 120  # a finding's reason is cut here; the full text is in report.html and results.json
 WRAP = 110  # continuation lines of a finding's cell list
@@ -183,7 +183,7 @@ def _findings(fams: list[m.Family], doc: dict[str, Any], *, extras: bool = True,
             if per_family is not None and len(found) > per_family:
                 lines.append(f"- … and {m.plural(len(found) - per_family, 'more reason')} in report.html")
         lines += _cell_findings(fam) + _artifacts(fam)
-        extra = markdown_lines(fam, doc) if extras else []
+        extra = markdown_lines(fam, doc) if extras else summary_markdown_lines(fam, doc)  # (the bench's ladder)
         if extra:
             lines += ["", *extra]
         lines.append("")

@@ -101,6 +101,19 @@ def nest_headings(lines: list[str], level: int) -> list[str]:
     return out
 
 
+def summary_markdown_lines(family: Family, doc: dict[str, Any]) -> list[str]:
+    """A family's compact section (``<family>_summary_markdown(doc) -> str`` in its module, e.g. the bench's
+    ladder), which report.md keeps when the family's full section does not fit."""
+    module_name = _PROVIDERS.get(family.name)
+    try:
+        module = importlib.import_module(module_name) if module_name else None
+    except ImportError:
+        return []
+    render = getattr(module, f"{family.name}_summary_markdown", None)
+    text = render(doc) if render else ""
+    return nest_headings(text.splitlines(), FAMILY_LEVEL + 1) if text else []
+
+
 def html_fragment(family: Family, doc: dict[str, Any]) -> str:
     section = section_for(family.name)
     return section.html(family, doc) if section and section.html else ""
