@@ -48,6 +48,8 @@ BUILTIN_LAYERS: dict[str, str] = {
     "peewee": "dbmatrix.layers.peewee_layer:PeeweeLayer",
     "sqlmodel": "dbmatrix.layers.sqlmodel_layer:SQLModelLayer",
     "pypika": "dbmatrix.layers.pypika_layer:PypikaLayer",
+    "tortoise": "dbmatrix.layers.tortoise_layer:TortoiseLayer",
+    "piccolo": "dbmatrix.layers.piccolo_layer:PiccoloLayer",
 }
 
 

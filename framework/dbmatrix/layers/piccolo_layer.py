@@ -1,0 +1,96 @@
+"""Piccolo as a layer: ``piccolo+<dbapi>`` over the asyncio drivers Piccolo itself uses.
+
+Piccolo's engines (``piccolo.engine``): ``PostgresEngine`` and ``CockroachEngine`` on asyncpg, ``SQLiteEngine`` on
+aiosqlite (with the standard library's sqlite3 under it). It has no MySQL/MariaDB engine, so the layer sits on
+``asyncpg`` and ``aiosqlite`` only and there is no ``piccolo+`` id for a MySQL driver (``--driver piccolo+asyncmy``
+is refused with that reason, ``MISSING_ENGINES``).
+
+Piccolo opens connections itself: one per query (and per transaction) unless a pool is started on PostgreSQL, a
+new ``aiosqlite.connect`` per query on SQLite. Here its engine adopts the connection the DBAPI adapter opened
+instead (its timeouts, ``application_name``, error mapping): ``get_new_connection`` / ``get_connection`` return
+it (``Unclosable``: Piccolo's ``close()`` after each query leaves it open), and the SQLite engine's per-query
+``aiosqlite.connect`` runs on it too. What Piccolo does on its own connections is kept: on SQLite it connects with
+``detect_types=PARSE_DECLTYPES | PARSE_COLNAMES`` (its converters read values back by declared type), so the
+adapter opens the connection with those options; ``row_factory = dict_factory`` and ``PRAGMA foreign_keys = 1`` before
+each query. Its process-wide sqlite3 adapters (Decimal, UUID, date/time, list as text) are kept to its own sessions
+(``sqlite_adapters``). Piccolo raises the driver's own exceptions, so errors are the adapter's codes as they are.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from ..drivers.base import ConnectInfo, DriverAdapter, Result, Session
+from .async_orm import AsyncOrmLayer, Unclosable
+from .sqlite_adapters import SQLITE_ADAPTERS
+
+# Piccolo's reason for the engines it lacks (its docs: "Piccolo supports Postgres, CockroachDB and SQLite")
+MISSING_ENGINES = {"mysql": "Piccolo has no MySQL/MariaDB engine: piccolo.engine offers PostgresEngine, "
+                   "CockroachEngine (asyncpg) and SQLiteEngine (aiosqlite) only"}
+
+
+def piccolo_engine(session: Session) -> Any:
+    """A Piccolo engine of the right class for ``session`` that runs every query on the session's connection."""
+    conn, kind = session.driver_connection(), session.info.kind
+    if kind == "sqlite":
+        SQLITE_ADAPTERS.import_keeping_apart("piccolo.engine.sqlite")
+        from piccolo.engine.sqlite import SQLiteEngine, dict_factory
+
+        class AdoptingSQLite(SQLiteEngine):
+            async def get_connection(self) -> Any:
+                conn.row_factory = dict_factory  # what SQLiteEngine.get_connection does after aiosqlite.connect
+                await conn.execute("PRAGMA foreign_keys = 1")
+                return Unclosable(conn)
+
+            async def _run_in_new_connection(self, query: str, args: Any = None, query_type: str = "generic",
+                                             table: Any = None) -> Any:
+                # SQLiteEngine's own body with the adopted connection in place of ``async with aiosqlite.connect``
+                return await self._run_in_existing_connection(await self.get_connection(), query, args,
+                                                              query_type, table)
+
+        return AdoptingSQLite(path=session.info.url.database or ":memory:")
+    from piccolo.engine.postgres import PostgresEngine
+
+    class AdoptingPostgres(PostgresEngine):
+        async def get_new_connection(self) -> Any:
+            return Unclosable(conn)
+
+        async def prep_database(self) -> None:
+            pass  # Piccolo's check of the server version and extensions: nothing the kit needs
+
+    url = session.info.url
+    return AdoptingPostgres(config={"host": url.host, "port": url.port, "user": url.username,
+                                    "database": url.database}, extensions=())
+
+
+class PiccoloLayer(AsyncOrmLayer):
+    name = "piccolo"
+    SITS_ON: ClassVar[frozenset[str]] = frozenset({"asyncpg", "aiosqlite"})
+    exceptions: ClassVar[tuple[str, ...]] = ("piccolo.engine.exceptions.TransactionError",)
+    layer_distributions: ClassVar[tuple[str, ...]] = ("piccolo",)
+    profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("piccolo", "piccolo"),)
+    bench_module: ClassVar[str] = "dbmatrix.layers.piccolo_bench"
+    kit_class: ClassVar[str] = "dbmatrix.layers.piccolo_kit:PiccoloKit"
+
+    def __init__(self, under: DriverAdapter):
+        super().__init__(under)
+        self.kinds = under.kinds - MISSING_ENGINES.keys()  # type: ignore[misc]
+
+    def open(self, info: ConnectInfo) -> Session:
+        if info.kind == "sqlite":  # Piccolo's own connect options: its converters read values by declared type
+            info.options = {"detect_types": sqlite3.PARSE_DECLTYPES | sqlite3.PARSE_COLNAMES, **info.options}
+        session = super().open(info)
+        if info.kind == "sqlite":
+            plain = session._aexecute  # type: ignore[attr-defined]
+
+            async def tuples(sql: str, params: Mapping[str, Any] | None, types: Mapping[str, Any] | None) -> Result:
+                session.conn.row_factory = None  # type: ignore[attr-defined]  # Piccolo leaves dict rows set
+                return await plain(sql, params, types)
+
+            session._aexecute = tuples  # type: ignore[attr-defined]
+        return session
+
+    async def attach(self, session: Session) -> Any:
+        return piccolo_engine(session)

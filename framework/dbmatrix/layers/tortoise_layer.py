@@ -1,0 +1,131 @@
+"""Tortoise ORM as a layer: ``tortoise+<dbapi>`` over the asyncio drivers Tortoise itself uses.
+
+Tortoise's backends: ``asyncpg`` for PostgreSQL (``tortoise.backends.asyncpg``; psycopg 3 is a second backend),
+``aiosqlite`` for SQLite, and for MySQL/MariaDB one client that imports **asyncmy** and falls back to aiomysql only
+when asyncmy is missing (``tortoise/backends/mysql/client.py``: ``try: import asyncmy ... except ImportError:
+import aiomysql``). With both installed Tortoise picks asyncmy: that is its default pair. ``tortoise+aiomysql``
+runs the same client over an aiomysql connection; its exception translation then is not Tortoise's (the client
+catches asyncmy's error classes), so aiomysql's PyMySQL errors pass through untranslated, which changes nothing
+here (both are mapped to the DBAPI's code).
+
+Each session gets a ``TortoiseContext`` of its own (Tortoise 1.x's isolated state: connections and apps), whose
+one connection ``default`` is a client of Tortoise's own class for the engine, configured through Tortoise's
+documented engine hook (``engine`` names a module with ``get_client_class``: this one). The client adopts the
+connection the DBAPI adapter opened: asyncpg's and asyncmy's clients take connections from a pool, so they get a
+pool of that one connection (``OnePool``); the SQLite client keeps one connection and gets the adapter's. Then
+the client's own setup runs as on a connection it opened: SQLite ``row_factory = sqlite3.Row`` and its pragmas
+(``journal_mode=WAL`` — Tortoise switches the database file to WAL —, ``journal_size_limit``,
+``foreign_keys=ON``), MySQL ``SET time_zone`` under ``use_tz``. Tortoise's exceptions (``OperationalError(exc)``,
+``IntegrityError(exc)``) are unwrapped to the DBAPI adapter's codes.
+
+``use_tz`` (Tortoise's one time-zone setting, default True) is process-wide in Tortoise (the ``USE_TZ`` environment
+variable, cached): each kit operation sets the value it declares for the field it touches.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, ClassVar
+
+from ..drivers.base import Session
+from .async_orm import AsyncOrmLayer, OnePool
+from .sqlite_adapters import SQLITE_ADAPTERS
+
+# DBAPI adapter id -> Tortoise's backend module for it
+BACKENDS = {"asyncpg": "tortoise.backends.asyncpg", "asyncmy": "tortoise.backends.mysql",
+            "aiomysql": "tortoise.backends.mysql", "aiosqlite": "tortoise.backends.sqlite"}
+DEFAULT_MYSQL_DRIVER = "asyncmy"  # what tortoise.backends.mysql imports first
+
+
+def import_tortoise_backend(dbapi: str) -> Any:
+    """Tortoise's backend package for ``dbapi``; the SQLite executor's process-wide sqlite3 adapters (Decimal,
+    date, datetime as text) are kept to Tortoise's own sessions (``sqlite_adapters``)."""
+    if dbapi == "aiosqlite":
+        SQLITE_ADAPTERS.import_keeping_apart("tortoise.backends.sqlite.executor")
+    return __import__(BACKENDS[dbapi], fromlist=["client_class"])
+
+
+def get_client_class(db_info: dict[str, Any]) -> type:
+    """Tortoise's engine hook: its client class for the driver, adopting the connection in the credentials."""
+    creds = db_info["credentials"]
+    base = import_tortoise_backend(creds["dbapi"]).client_class
+
+    class Adopting(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *, adopt: Any, dbapi: str, kind: str, **kwargs: Any):
+            if kind == "sqlite":
+                super().__init__(kwargs.pop("file_path"), **kwargs)
+            else:
+                super().__init__(**kwargs)
+            self._adopted, self._dbapi = adopt, dbapi
+
+        async def create_connection(self, with_db: bool) -> None:
+            conn = self._adopted
+            if self._dbapi == "aiosqlite":  # SqliteClient.create_connection after its aiosqlite.connect
+                self._connection = conn
+                conn._conn.row_factory = sqlite3.Row
+                for pragma, val in self.pragmas.items():
+                    await (await conn.execute(f"PRAGMA {pragma}={val}")).close()
+            else:
+                self._pool = OnePool(conn)
+                if self._dbapi != "asyncpg":  # MySQLClient.create_connection's session setup
+                    await self._mysql_setup(conn)
+            await self._post_connect()
+
+        async def _mysql_setup(self, conn: Any) -> None:
+            from tortoise.timezone import get_default_timezone, get_use_tz
+
+            if get_use_tz():
+                import datetime as dt
+
+                offset = dt.datetime.now(tz=get_default_timezone()).utcoffset()
+                seconds = int(offset.total_seconds()) if offset is not None else 0
+                async with conn.cursor() as cursor:
+                    await cursor.execute(f"SET time_zone='{seconds // 3600:+d}:{abs(seconds) % 3600 // 60:02d}';")
+
+        async def close(self) -> None:
+            self._pool = None  # the DBAPI session owns the connection and closes it
+            self._connection = None
+
+        async def _close(self) -> None:
+            await self.close()
+
+    return Adopting
+
+
+class TortoiseLayer(AsyncOrmLayer):
+    name = "tortoise"
+    SITS_ON: ClassVar[frozenset[str]] = frozenset(BACKENDS)
+    exceptions: ClassVar[tuple[str, ...]] = ("tortoise.exceptions.BaseORMException",)
+    layer_distributions: ClassVar[tuple[str, ...]] = ("tortoise-orm", "pypika-tortoise")
+    profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("tortoise", "tortoise"), ("pypika_tortoise", "tortoise"))
+    bench_module: ClassVar[str] = "dbmatrix.layers.tortoise_bench"
+    kit_class: ClassVar[str] = "dbmatrix.layers.tortoise_kit:TortoiseKit"
+
+    @classmethod
+    def layer_modules(cls) -> tuple[str, ...]:
+        return ("tortoise",)
+
+    def unavailable_reason(self) -> str | None:
+        reason = super().unavailable_reason()
+        if reason is None:
+            try:
+                import_tortoise_backend(self.under.id)
+            except ImportError as exc:
+                return f"driver {self.id} not installed ({BACKENDS[self.under.id]}: {exc})"
+        return reason
+
+    async def attach(self, session: Session) -> Any:
+        """A ``TortoiseContext`` with one connection ``default``, not yet used: the kit declares its models and
+        initialises it (``TortoiseKit``)."""
+        return None  # Tortoise binds models at init, so the kit makes the context (one per kit, its models)
+
+    def credentials(self, session: Session) -> dict[str, Any]:
+        """The ``credentials`` of Tortoise's connection config for ``session`` (what ``get_client_class`` gets)."""
+        info, url = session.info, session.info.url
+        creds: dict[str, Any] = {"adopt": session.driver_connection(), "dbapi": self.under.id, "kind": info.kind}
+        if info.kind == "sqlite":
+            creds["file_path"] = url.database or ":memory:"
+        else:
+            creds.update(user=url.username, password=url.password, database=url.database, host=url.host,
+                         port=url.port or (5432 if info.kind != "mysql" else 3306))
+        return creds
