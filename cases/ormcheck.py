@@ -18,6 +18,9 @@ DEFAULT_DRIVERS = (
     "peewee+psycopg2", "peewee+pymysql", "peewee+sqlite3",
     "sqlmodel+psycopg2", "sqlmodel+mysqlclient", "sqlmodel+sqlite3",
     "sa-orm+psycopg2", "sa-orm+mysqlclient", "sa-orm+sqlite3",
+    # Tortoise's MySQL client imports asyncmy first (aiomysql only when asyncmy is missing); Piccolo has no MySQL
+    "tortoise+asyncpg", "tortoise+asyncmy", "tortoise+aiosqlite",
+    "piccolo+asyncpg", "piccolo+aiosqlite",
 )
 
 
@@ -26,7 +29,8 @@ def orm_kit(cell: Cell, *sessions: Session) -> list[OrmKit] | None:
     ``unsupported``, when the cell's driver is no ORM layer."""
     make = getattr(cell.driver, "orm_kit", None)
     if make is None:
-        cell.unsupported(f"{cell.driver_id} has no ORM (orm.* runs over ORM layers: peewee+, sqlmodel+, sa-orm+)")
+        cell.unsupported(f"{cell.driver_id} has no ORM (orm.* runs over ORM layers: peewee+, sqlmodel+, sa-orm+, "
+                         "tortoise+, piccolo+)")
         return None
     prefix = cell.table("o")
     return [make(s, prefix) for s in (sessions or (cell.connect(),))]

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any, ClassVar
 
 from ..drivers.base import ConnectInfo, DriverAdapter, Layer, Session
+from ..engines import engine_for
 from ..errors import DriverError
 from .ormkit import OrmKit
 
@@ -26,13 +27,16 @@ class Unclosable:
     """``conn`` for an ORM that closes what it opened: ``close()`` is a no-op (the session closes it)."""
 
     def __init__(self, conn: Any):
-        self._conn = conn
+        object.__setattr__(self, "_conn", conn)
 
     async def close(self, *args: Any, **kwargs: Any) -> None:
         pass
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._conn, name, value)  # e.g. Piccolo's ``connection.row_factory = dict_factory``
 
     async def __aenter__(self) -> Unclosable:
         return self
@@ -181,3 +185,22 @@ class AsyncOrmKit(OrmKit):
                 conn.query = counting
 
         self.session._do(install)
+
+
+def reconnect(session: Session, options: dict[str, Any]) -> None:
+    """Reopen ``session``'s asyncpg connection with ``options`` added (a pooler fix is a connect option), and run
+    the engine's session setup on it as ``DriverAdapter.connect`` does."""
+    import asyncpg
+
+    from ..drivers.asyncpg_driver import connect_kwargs
+
+    old = session.driver_connection()
+    session.info.options = {**session.info.options, **options}
+
+    async def swap() -> None:
+        session.conn = await asyncpg.connect(**connect_kwargs(session.info))  # type: ignore[attr-defined]
+        await old.close()
+
+    session._do(swap)
+    for stmt in engine_for(session.info.kind, session.info.engine).session_setup(session.info) + session.info.init_sql:
+        session.execute(stmt)

@@ -46,9 +46,9 @@ def piccolo_engine(session: Session) -> Any:
 
             async def _run_in_new_connection(self, query: str, args: Any = None, query_type: str = "generic",
                                              table: Any = None) -> Any:
-                # SQLiteEngine's own body with the adopted connection in place of ``async with aiosqlite.connect``
-                return await self._run_in_existing_connection(await self.get_connection(), query, args,
-                                                              query_type, table)
+                # SQLiteEngine's own body (PRAGMA foreign_keys, dict rows, the query) on the adopted connection in
+                # place of ``async with aiosqlite.connect``; its commit() there is a no-op in autocommit mode
+                return await self._run_in_existing_connection(Unclosable(conn), query, args, query_type, table)
 
         return AdoptingSQLite(path=session.info.url.database or ":memory:")
     from piccolo.engine.postgres import PostgresEngine

@@ -17,8 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..drivers.base import Session
-from ..engines import engine_for
-from .async_orm import AsyncOrmKit
+from .async_orm import AsyncOrmKit, reconnect
 from .ormkit import DECIMAL_DIGITS, DECIMAL_PLACES, Colour, unsupported
 from .sqlite_adapters import SQLITE_ADAPTERS
 
@@ -329,23 +328,4 @@ class TortoiseKit(AsyncOrmKit):
         self.run(work)
         return ("Thing.create, Thing.get(id=...), Thing.filter(...), async for over a QuerySet (fetched whole: no "
                 "server-side cursor API), obj.save() in in_transaction()")
-
-
-def reconnect(session: Session, options: dict[str, Any]) -> None:
-    """Reopen ``session``'s asyncpg connection with ``options`` added (a pooler fix is a connect option), and run
-    the engine's session setup on it as ``DriverAdapter.connect`` does."""
-    import asyncpg
-
-    from ..drivers.asyncpg_driver import connect_kwargs
-
-    old = session.driver_connection()
-    session.info.options = {**session.info.options, **options}
-
-    async def swap() -> None:
-        session.conn = await asyncpg.connect(**connect_kwargs(session.info))  # type: ignore[attr-defined]
-        await old.close()
-
-    session._do(swap)
-    for stmt in engine_for(session.info.kind, session.info.engine).session_setup(session.info) + session.info.init_sql:
-        session.execute(stmt)
 
