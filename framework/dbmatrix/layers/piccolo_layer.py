@@ -57,8 +57,12 @@ def piccolo_engine(session: Session) -> Any:
         async def get_new_connection(self) -> Any:
             return Unclosable(conn)
 
+        async def check_version(self) -> None:
+            pass  # run by Engine.__init__ through run_sync: a query from another thread's loop, on a connection
+            # that belongs to the session's loop (Piccolo only warns on an old server)
+
         async def prep_database(self) -> None:
-            pass  # Piccolo's check of the server version and extensions: nothing the kit needs
+            pass  # the same for its extensions check (CREATE EXTENSION for none: extensions=())
 
     url = session.info.url
     return AdoptingPostgres(config={"host": url.host, "port": url.port, "user": url.username,
