@@ -75,7 +75,6 @@ class PiccoloLayer(AsyncOrmLayer):
     exceptions: ClassVar[tuple[str, ...]] = ("piccolo.engine.exceptions.TransactionError",)
     layer_distributions: ClassVar[tuple[str, ...]] = ("piccolo",)
     profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("piccolo", "piccolo"),)
-    bench_module: ClassVar[str] = "dbmatrix.layers.piccolo_bench"
     kit_class: ClassVar[str] = "dbmatrix.layers.piccolo_kit:PiccoloKit"
 
     def __init__(self, under: DriverAdapter):

@@ -98,7 +98,6 @@ class TortoiseLayer(AsyncOrmLayer):
     exceptions: ClassVar[tuple[str, ...]] = ("tortoise.exceptions.BaseORMException",)
     layer_distributions: ClassVar[tuple[str, ...]] = ("tortoise-orm", "pypika-tortoise")
     profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("tortoise", "tortoise"), ("pypika_tortoise", "tortoise"))
-    bench_module: ClassVar[str] = "dbmatrix.layers.tortoise_bench"
     kit_class: ClassVar[str] = "dbmatrix.layers.tortoise_kit:TortoiseKit"
 
     @classmethod
