@@ -5,6 +5,9 @@ judged elsewhere; here each operation either works with the values it must retur
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import uuid
 from pathlib import Path
 
@@ -90,3 +93,37 @@ def test_every_kit_operation(driver_id: str, tmp_path: Path) -> None:
         for t in ("books", "authors", "things", "accounts"):
             s.execute(f"DROP TABLE IF EXISTS {kit.table(t)}")
         s.close()
+
+
+@pytest.mark.parametrize("driver_id", ["tortoise+aiosqlite", "piccolo+aiosqlite"])
+def test_their_sqlite3_adapters_stay_with_their_sessions(driver_id: str, tmp_path: Path) -> None:
+    """Tortoise (Decimal, date, datetime) and Piccolo (Decimal, UUID, date/time, list) register sqlite3 adapters for
+    the whole process when imported: in a fresh interpreter, after the layer's kit saved a Decimal through them,
+    plain sqlite3 still refuses a Decimal as it does on its own."""
+    code = textwrap.dedent(f"""
+        import decimal, sqlite3
+        from dbmatrix.drivers import get_adapter
+        from dbmatrix.drivers.base import ConnectInfo
+        from sqlalchemy.engine import make_url
+
+        def binds_decimal():
+            try:
+                sqlite3.connect(":memory:").execute("SELECT ?", (decimal.Decimal("1.5"),)).fetchone()
+                return True
+            except sqlite3.ProgrammingError:
+                return False
+
+        assert not binds_decimal()
+        info = ConnectInfo(kind="sqlite", url=make_url("sqlite:///{tmp_path}/x.db"), engine="sqlite")
+        adapter = get_adapter("{driver_id}")
+        session = adapter.connect(info)
+        kit = adapter.orm_kit(session, "ad")
+        kit.create_schema()
+        assert kit.load_field(kit.save_field("decimal", decimal.Decimal("2.5")), "decimal") == decimal.Decimal("2.5")
+        assert not binds_decimal(), "between the ORM's operations, plain sqlite3 binds as sqlite3 does"
+        session.close()
+        assert not binds_decimal()
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stdout + proc.stderr

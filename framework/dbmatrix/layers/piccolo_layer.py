@@ -13,7 +13,9 @@ it (``Unclosable``: Piccolo's ``close()`` after each query leaves it open), and 
 ``detect_types=PARSE_DECLTYPES | PARSE_COLNAMES`` (its converters read values back by declared type), so the
 adapter opens the connection with those options; ``row_factory = dict_factory`` and ``PRAGMA foreign_keys = 1`` before
 each query. Its process-wide sqlite3 adapters (Decimal, UUID, date/time, list as text) are kept to its own sessions
-(``sqlite_adapters``). Piccolo raises the driver's own exceptions, so errors are the adapter's codes as they are.
+(``sqlite_adapters``); its sqlite3 converters (by declared type: TIMESTAMP, NUMERIC, BOOLEAN...) are process-wide
+too but act only on connections opened with ``detect_types``, which no other adapter here uses. Piccolo raises
+the driver's own exceptions, so errors are the adapter's codes as they are.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, ClassVar
 
-from ..drivers.base import Session
+from ..drivers.base import ConnectInfo, Session
 from .async_orm import AsyncOrmLayer, OnePool
 from .sqlite_adapters import SQLITE_ADAPTERS
 
@@ -112,6 +112,11 @@ class TortoiseLayer(AsyncOrmLayer):
             except ImportError as exc:
                 return f"driver {self.id} not installed ({BACKENDS[self.under.id]}: {exc})"
         return reason
+
+    def open(self, info: ConnectInfo) -> Session:
+        # imported before any kit operation holds the kept sqlite3 adapters (an import under a hold keeps nothing)
+        import_tortoise_backend(self.under.id)
+        return super().open(info)
 
     async def attach(self, session: Session) -> Any:
         """A ``TortoiseContext`` with one connection ``default``, not yet used: the kit declares its models and
