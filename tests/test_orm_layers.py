@@ -78,9 +78,11 @@ def test_orm_layers_run_only_the_orm_family_unless_named(tmp_path: Path) -> None
     doc = json.loads(next(out.glob("*/results.json")).read_text(encoding="utf-8"))
     drivers = {(c["case"], c["driver"]) for c in doc["results"]}
     types_drivers = {d for case, d in drivers if case == "types.bool_roundtrip"}
-    assert "sqlite3" in types_drivers and not {d for d in types_drivers if d.startswith(("peewee+", "sqlmodel+"))}
+    assert "sqlite3" in types_drivers and not {d for d in types_drivers
+                                               if d.startswith(("peewee+", "sqlmodel+", "tortoise+", "piccolo+"))}
     assert {d for case, d in drivers if case == "orm.upsert"} == {"peewee+sqlite3", "sqlmodel+sqlite3",
-                                                                    "sa-orm+sqlite3"}
+                                                                    "sa-orm+sqlite3", "tortoise+aiosqlite",
+                                                                    "piccolo+aiosqlite"}
 
 
 def test_default_bench_leaves_orm_only_layers_out_and_a_named_one_runs(tmp_path: Path) -> None:

@@ -78,6 +78,7 @@ class PiccoloLayer(AsyncOrmLayer):
     layer_distributions: ClassVar[tuple[str, ...]] = ("piccolo",)
     profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("piccolo", "piccolo"),)
     kit_class: ClassVar[str] = "dbmatrix.layers.piccolo_kit:PiccoloKit"
+    bench_module: ClassVar[str] = "dbmatrix.layers.piccolo_bench"
 
     def __init__(self, under: DriverAdapter):
         super().__init__(under)

@@ -92,18 +92,14 @@ class TortoiseKit(AsyncOrmKit):
             self.module.Thing, self.module.Author, self.module.Book, self.module.Account)
         self.ctx = TortoiseContext()
         self.use_tz = True  # Tortoise's default
+        self.alias = session.adapter.tortoise_alias(session)  # type: ignore[attr-defined]
         self._txn: Any = None  # (the in_transaction() context, its client) left open by an operation
         self._account: Any = None
         self.session._do(self._op(self._init))
 
-    def _config(self) -> dict[str, Any]:
-        layer = self.session.adapter
-        return {"connections": {"default": {"engine": "dbmatrix.layers.tortoise_layer",
-                                            "credentials": layer.credentials(self.session)}},  # type: ignore
-                "apps": {"models": {"models": [self.module.__name__], "default_connection": "default"}}}
-
     async def _init(self) -> None:
-        await self.ctx.init(config=self._config(), use_tz=self.use_tz)
+        config = self.session.adapter.tortoise_config(self.session, self.module.__name__)  # type: ignore
+        await self.ctx.init(config=config, use_tz=self.use_tz)
 
     async def _inside(self, fn: Callable[[], Any]) -> Any:
         from tortoise.context import _current_context
@@ -127,7 +123,7 @@ class TortoiseKit(AsyncOrmKit):
     async def _open(self) -> Any:
         from tortoise.transactions import in_transaction
 
-        manager = in_transaction("default")
+        manager = in_transaction(self.alias)
         self._txn = (manager, await manager.__aenter__())
         return self._txn[1]
 
@@ -204,10 +200,10 @@ class TortoiseKit(AsyncOrmKit):
             pass
 
         async def work() -> list[str]:
-            async with in_transaction("default"):
+            async with in_transaction(self.alias):
                 await self.Thing.create(name="outer")
                 try:
-                    async with in_transaction("default"):
+                    async with in_transaction(self.alias):
                         await self.Thing.create(name="inner")
                         raise Inner
                 except Inner:
@@ -220,7 +216,7 @@ class TortoiseKit(AsyncOrmKit):
         from tortoise.transactions import in_transaction
 
         async def seed() -> None:
-            async with in_transaction("default"):
+            async with in_transaction(self.alias):
                 for i in range(n):
                     author = await self.Author.create(name=f"author {i}")
                     await self.Book.create(title=f"book {i}", author=author)
@@ -321,7 +317,7 @@ class TortoiseKit(AsyncOrmKit):
                 await self.Thing.filter(n__gte=0).limit(5)
                 async for _ in self.Thing.filter(n__gte=0).limit(5):  # Tortoise has no streaming cursor
                     pass
-                async with in_transaction("default"):
+                async with in_transaction(self.alias):
                     thing.n = i + 1
                     await thing.save()
 

@@ -8,8 +8,8 @@ runs the same client over an aiomysql connection; its exception translation then
 catches asyncmy's error classes), so aiomysql's PyMySQL errors pass through untranslated, which changes nothing
 here (both are mapped to the DBAPI's code).
 
-Each session gets a ``TortoiseContext`` of its own (Tortoise 1.x's isolated state: connections and apps), whose
-one connection ``default`` is a client of Tortoise's own class for the engine, configured through Tortoise's
+Each kit gets a ``TortoiseContext`` of its own (Tortoise 1.x's isolated state: connections and apps), whose
+one connection is a client of Tortoise's own class for the engine, configured through Tortoise's
 documented engine hook (``engine`` names a module with ``get_client_class``: this one). The client adopts the
 connection the DBAPI adapter opened: asyncpg's and asyncmy's clients take connections from a pool, so they get a
 pool of that one connection (``OnePool``); the SQLite client keeps one connection and gets the adapter's. Then
@@ -99,6 +99,7 @@ class TortoiseLayer(AsyncOrmLayer):
     layer_distributions: ClassVar[tuple[str, ...]] = ("tortoise-orm", "pypika-tortoise")
     profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("tortoise", "tortoise"), ("pypika_tortoise", "tortoise"))
     kit_class: ClassVar[str] = "dbmatrix.layers.tortoise_kit:TortoiseKit"
+    bench_module: ClassVar[str] = "dbmatrix.layers.tortoise_bench"
 
     @classmethod
     def layer_modules(cls) -> tuple[str, ...]:
@@ -119,9 +120,22 @@ class TortoiseLayer(AsyncOrmLayer):
         return super().open(info)
 
     async def attach(self, session: Session) -> Any:
-        """A ``TortoiseContext`` with one connection ``default``, not yet used: the kit declares its models and
-        initialises it (``TortoiseKit``)."""
-        return None  # Tortoise binds models at init, so the kit makes the context (one per kit, its models)
+        """Nothing yet: Tortoise binds models when its context is initialised, so the kit (and the bench) make a
+        ``TortoiseContext`` of their own with their models (``tortoise_config``)."""
+        return None
+
+    def tortoise_alias(self, session: Session) -> str:
+        """The connection's name: one per engine kind and driver, because Tortoise caches each model's INSERT and
+        UPDATE SQL for the whole process by (connection name, table) (``EXECUTOR_CACHE``): two engines under one
+        name and the same table names (the bench's) would get the first one's SQL (SQLite's ``?`` on PostgreSQL)."""
+        return f"{session.info.kind}_{self.under.id}"
+
+    def tortoise_config(self, session: Session, models_module: str) -> dict[str, Any]:
+        """Tortoise's config: one connection (``alias``) on ``session``'s connection (this module is its engine),
+        one app ``models`` of the models in ``models_module`` (a module name: Tortoise takes names only)."""
+        alias = self.tortoise_alias(session)
+        return {"connections": {alias: {"engine": __name__, "credentials": self.credentials(session)}},
+                "apps": {"models": {"models": [models_module], "default_connection": alias}}}
 
     def credentials(self, session: Session) -> dict[str, Any]:
         """The ``credentials`` of Tortoise's connection config for ``session`` (what ``get_client_class`` gets)."""
