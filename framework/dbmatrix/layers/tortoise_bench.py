@@ -5,10 +5,9 @@ Defaults are what Tortoise's tutorial writes (model objects: ``Model.get``, ``fi
 ``bulk_create``); tuned variants use its documented ways out of model objects: ``.values_list()`` / ``.values()``
 (tuples / dicts, no model instances) and ``save(update_fields=...)``. Tortoise has no bulk insert without model
 objects, so ``insert_batch`` has a default only. Write workloads run in ``in_transaction(<connection>)``; on
-SQLite Tortoise
-drops ``select_for_update()`` and has no way to ask for an IMMEDIATE transaction, so a deferred read-then-write
-can fail with SQLITE_BUSY under concurrency (counted as errors, as an application would see them). Tortoise has no
-JSON key lookup on SQLite: no ``json_select`` there.
+SQLite Tortoise drops ``select_for_update()`` and has no way to ask for an IMMEDIATE transaction, so a deferred
+read-then-write can fail with SQLITE_BUSY under concurrency (counted as errors, as an application would see them).
+Tortoise has no JSON key lookup on SQLite: no ``json_select`` there.
 """
 
 from __future__ import annotations
