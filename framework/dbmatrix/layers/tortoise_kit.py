@@ -4,7 +4,8 @@
 
 Where Tortoise has no API (checked in its source, 1.1): no UPDATE ... RETURNING (``QuerySet.update()`` returns a row
 count), no isolation level on ``in_transaction()`` (it takes a connection name only), no window function (its
-``tortoise.functions`` are scalar functions and aggregates) and no CTE; ``ArrayField`` is PostgreSQL-only
+``tortoise.functions`` are scalar functions and aggregates) and no CTE (``QuerySet`` does not expose the ``with_()``
+of pypika-tortoise under it); ``ArrayField`` is PostgreSQL-only
 (``tortoise.contrib.postgres.fields``); the JSON ``__filter`` lookup has no SQLite implementation.
 """
 
@@ -291,7 +292,8 @@ class TortoiseKit(AsyncOrmKit):
                           "aggregates only (RawSQL is raw SQL)")
 
     def cte(self, min_n: int) -> tuple[list[str], str]:
-        raise unsupported(self.orm, "no common table expression (WITH) API in its QuerySet")
+        raise unsupported(self.orm, "no common table expression (WITH) API: its QuerySet does not expose the "
+                          "with_() of the builder under it (pypika-tortoise)")
 
     @property
     def pooler_fixes(self) -> dict[str, str]:  # type: ignore[override]
