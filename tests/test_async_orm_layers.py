@@ -5,6 +5,8 @@ judged elsewhere; here each operation either works with the values it must retur
 
 from __future__ import annotations
 
+import concurrent.futures
+import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -12,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from live import installed_adapter, live_info
+from live import installed_adapter, live_info, pgbouncer_info, postgres_info
 
 from dbmatrix.drivers import get_adapter, layer_pairs
 from dbmatrix.errors import DriverError, UsageError
@@ -127,3 +129,31 @@ def test_their_sqlite3_adapters_stay_with_their_sessions(driver_id: str, tmp_pat
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("driver_id", ["tortoise+asyncpg", "piccolo+asyncpg"])
+def test_the_pooler_fix_carries_eight_clients_through_pgbouncer(driver_id: str) -> None:
+    """With the kit's pooler fix (asyncpg's statement_cache_size=0 through the ORM's config) eight concurrent clients
+    do their everyday work through PgBouncer's transaction pooling without a prepared-statement error (at asyncpg's
+    defaults they fail with 26000 / 42P05: the orm.pooler_safe case records that)."""
+    adapter = installed_adapter(driver_id)
+    prefix = f"dbm_pool_{uuid.uuid4().hex[:8]}"
+    setup = adapter.connect(postgres_info())
+    owner = adapter.orm_kit(setup, prefix)  # type: ignore[attr-defined]
+    owner.create_schema()
+    # pooler="transaction": no server id is read through the pooler (the adapter's own statements are prepared)
+    sessions = [adapter.connect(dataclasses.replace(pgbouncer_info(), pooler="transaction")) for _ in range(8)]
+    try:
+        kits = [adapter.orm_kit(s, prefix) for s in sessions]  # type: ignore[attr-defined]
+        for kit in kits:
+            kit.with_fix("statement_cache_size=0")
+        with concurrent.futures.ThreadPoolExecutor(len(kits)) as pool:
+            calls = list(pool.map(lambda kit: kit.pooled_work(10), kits))
+        assert len(calls) == 8
+        assert setup.execute(f"SELECT count(*) FROM {owner.table('things')}").scalar() == 80
+    finally:
+        for s in sessions:
+            s.close()
+        for t in ("books", "authors", "things", "accounts"):
+            setup.execute(f"DROP TABLE IF EXISTS {owner.table(t)}")
+        setup.close()
