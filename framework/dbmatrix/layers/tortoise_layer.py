@@ -144,6 +144,7 @@ class TortoiseLayer(AsyncOrmLayer):
         if info.kind == "sqlite":
             creds["file_path"] = url.database or ":memory:"
         else:
-            creds.update(user=url.username, password=url.password, database=url.database, host=url.host,
+            # no password: the client never connects (it adopts the session's connection), so none is handed on
+            creds.update(user=url.username, password="", database=url.database, host=url.host,
                          port=url.port or (5432 if info.kind != "mysql" else 3306))
         return creds
