@@ -98,5 +98,9 @@ class PiccoloLayer(AsyncOrmLayer):
             session._aexecute = tuples  # type: ignore[attr-defined]
         return session
 
+    @classmethod
+    def cannot_sit_reason(cls, dbapi: DriverAdapter) -> str:
+        return "; ".join(sorted({MISSING_ENGINES[k] for k in dbapi.kinds if k in MISSING_ENGINES}))
+
     async def attach(self, session: Session) -> Any:
         return piccolo_engine(session)
