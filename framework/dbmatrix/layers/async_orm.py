@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import importlib
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, ClassVar
 
@@ -137,7 +138,7 @@ class AsyncOrmLayer(Layer):
 
     def orm_kit(self, session: Session, prefix: str) -> Any:
         module, _, name = self.kit_class.partition(":")
-        return getattr(__import__(module, fromlist=[name]), name)(session, prefix)
+        return getattr(importlib.import_module(module), name)(session, prefix)
 
 
 class AsyncOrmKit(OrmKit):
@@ -163,7 +164,7 @@ class AsyncOrmKit(OrmKit):
 
     def count_statements(self) -> None:
         """Count at the driver: asyncpg's query logger (one call per statement it sends), SQLite's trace callback
-        (every statement SQLite runs), the MySQL connection's ``query`` (every COM_QUERY)."""
+        (every statement SQLite runs), the MySQL connection's ``query()`` (what its cursors call per statement)."""
         self.statements = 0
         conn, adapter = self.session.driver_connection(), self.session.adapter.under.id
 

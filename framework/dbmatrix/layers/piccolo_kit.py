@@ -258,13 +258,15 @@ class PiccoloKit(AsyncOrmKit):
         if self.kind == "sqlite":
             return {}
         return {"statement_cache_size=0": "PostgresEngine(config={..., 'statement_cache_size': 0}): Piccolo passes "
-                "its config to asyncpg.connect / create_pool, and asyncpg then prepares no named statement it reuses"}
+                "its config to asyncpg.connect / create_pool, and asyncpg then prepares no named statement it reuses "
+                "(except for a cursor: batch() still prepares one)"}
 
     def with_fix(self, name: str) -> None:
         if name not in self.pooler_fixes:
             raise unsupported(self.orm, f"no pooler fix {name!r} on {self.kind}")
         reconnect(self.session, {"statement_cache_size": 0})
-        self.engine = self.session._do(lambda: self.session.adapter.attach(self.session))  # type: ignore
+        self.engine = self.session.orm = self.session._do(  # type: ignore[attr-defined]
+            lambda: self.session.adapter.attach(self.session))  # type: ignore[attr-defined]
         self.Thing, self.Author, self.Book, self.Account = _tables(self.table, self.engine)
 
     def pooled_work(self, rounds: int) -> str:
@@ -285,5 +287,5 @@ class PiccoloKit(AsyncOrmKit):
 
         self.run(work)
         return ("Thing(...).save(), Thing.objects().get(...), Thing.select().where(...), "
-                "async with Thing.select().batch(batch_size=2) (a cursor on PostgreSQL), obj.save() in "
-                "engine.transaction()")
+                "async with Thing.select().batch(batch_size=2) (an asyncpg cursor on PostgreSQL: a named prepared "
+                "statement whatever statement_cache_size), obj.save() in engine.transaction()")

@@ -20,6 +20,7 @@ the driver's own exceptions, so errors are the adapter's codes as they are.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -86,7 +87,8 @@ class PiccoloLayer(AsyncOrmLayer):
 
     def open(self, info: ConnectInfo) -> Session:
         if info.kind == "sqlite":  # Piccolo's own connect options: its converters read values by declared type
-            info.options = {"detect_types": sqlite3.PARSE_DECLTYPES | sqlite3.PARSE_COLNAMES, **info.options}
+            info = dataclasses.replace(info, options={
+                "detect_types": sqlite3.PARSE_DECLTYPES | sqlite3.PARSE_COLNAMES, **info.options})
         session = super().open(info)
         if info.kind == "sqlite":
             plain = session._aexecute  # type: ignore[attr-defined]

@@ -95,7 +95,12 @@ def get_client_class(db_info: dict[str, Any]) -> type:
 class TortoiseLayer(AsyncOrmLayer):
     name = "tortoise"
     SITS_ON: ClassVar[frozenset[str]] = frozenset(BACKENDS)
-    exceptions: ClassVar[tuple[str, ...]] = ("tortoise.exceptions.BaseORMException",)
+    # what the database or the connection said (wrapped by Tortoise), and a value its fields refuse; not its
+    # ConfigurationError / FieldError / ParamsError, which are misuse (a bug of ours: the cell is ``error``)
+    exceptions: ClassVar[tuple[str, ...]] = (
+        "tortoise.exceptions.OperationalError", "tortoise.exceptions.TransactionManagementError",
+        "tortoise.exceptions.DBConnectionError", "tortoise.exceptions.ValidationError",
+        "tortoise.exceptions.UnSupportedError")
     layer_distributions: ClassVar[tuple[str, ...]] = ("tortoise-orm", "pypika-tortoise")
     profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("tortoise", "tortoise"), ("pypika_tortoise", "tortoise"))
     kit_class: ClassVar[str] = "dbmatrix.layers.tortoise_kit:TortoiseKit"
