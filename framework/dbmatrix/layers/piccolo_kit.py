@@ -234,7 +234,7 @@ class PiccoloKit(AsyncOrmKit):
 
         return self.run(update), "Thing.update({Thing.n: Thing.n + add}).where(...).returning(Thing.id, Thing.n)"
 
-    def isolated_read(self, level: str, probe_sql: str) -> tuple[Any, str]:
+    def isolated_read(self, level: str, probe: Any) -> tuple[Any, str]:
         raise unsupported(self.orm, "no way to ask for an isolation level: engine.transaction() takes allow_nested "
                           "(and on SQLite transaction_type DEFERRED/IMMEDIATE/EXCLUSIVE) only")
 

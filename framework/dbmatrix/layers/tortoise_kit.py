@@ -271,7 +271,7 @@ class TortoiseKit(AsyncOrmKit):
     def update_returning(self, ids: list[int], add: int) -> tuple[list[tuple[int, int]], str]:
         raise unsupported(self.orm, "no UPDATE ... RETURNING API: QuerySet.update() returns the number of rows")
 
-    def isolated_read(self, level: str, probe_sql: str) -> tuple[Any, str]:
+    def isolated_read(self, level: str, probe: Any) -> tuple[Any, str]:
         raise unsupported(self.orm, "no way to ask for an isolation level: in_transaction() and @atomic() take a "
                           "connection name only")
 
