@@ -20,6 +20,7 @@ from live import installed_adapter, live_info, pgbouncer_info, postgres_info
 from dbmatrix.drivers import get_adapter, layer_pairs
 from dbmatrix.errors import DriverError, UsageError
 from dbmatrix.layers.ormkit import ISOLATION_LEVELS
+from dbmatrix.layers.tortoise_layer import DEFAULT_MYSQL_DRIVER
 
 IDS = ["tortoise+asyncpg", "tortoise+asyncmy", "tortoise+aiomysql", "tortoise+aiosqlite", "piccolo+asyncpg",
        "piccolo+aiosqlite"]
@@ -36,6 +37,10 @@ def test_where_they_sit() -> None:
     assert pairs["piccolo"] == ["asyncpg", "aiosqlite"]
     with pytest.raises(UsageError, match=r"cannot sit on driver asyncmy \(Piccolo has no MySQL/MariaDB engine"):
         get_adapter("piccolo+asyncmy")
+    # the MySQL driver Tortoise picks itself when both are installed: the one its client module imported
+    from tortoise.backends.mysql import client
+
+    assert client.mysql.__name__ == DEFAULT_MYSQL_DRIVER == "asyncmy"
 
 
 @pytest.mark.parametrize("driver_id", IDS)
