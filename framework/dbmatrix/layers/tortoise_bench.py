@@ -37,7 +37,7 @@ _KNOBS: dict[str, tuple[dict[str, str], dict[str, str] | None]] = {
                    {"read": "User.filter(id=id).select_for_update().get() (dropped on SQLite)",
                     "write": "user.save(update_fields=['score']), Event.create(...)",
                     "transaction": "in_transaction()"}),
-    "insert_batch": ({"method": "Event.bulk_create(objects) (one multi-row INSERT)"}, None),
+    "insert_batch": ({"method": "Event.bulk_create(objects) (one INSERT through the driver's executemany)"}, None),
 }
 
 
