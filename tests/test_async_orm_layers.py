@@ -176,3 +176,40 @@ def test_the_pooler_fix_through_pgbouncer(driver_id: str) -> None:
         for t in ("books", "authors", "things", "accounts"):
             setup.execute(f"DROP TABLE IF EXISTS {owner.table(t)}")
         setup.close()
+
+
+@pytest.mark.parametrize("driver_id", ["tortoise+aiosqlite", "piccolo+aiosqlite"])
+def test_their_bench_operations(driver_id: str, tmp_path: Path) -> None:
+    """Every bench workload and variant of the layer, built by its bench module and run on the session's loop
+    against the bench schema: reads return the users asked for, writes land (in process: no bench workers)."""
+    import sqlalchemy as sa
+
+    from dbmatrix.bench import ops, schema
+    from dbmatrix.bench.op import SELECTS
+    from dbmatrix.bench.workloads import BATCH_ROWS
+
+    path = tmp_path / "bench.db"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        schema.Base.metadata.create_all(conn)
+        conn.execute(sa.insert(schema.users), [schema.user_row(i) for i in range(1, 201)])
+    engine.dispose()
+    adapter = installed_adapter(driver_id)
+    s = adapter.connect(live_info(driver_id, str(path)))
+    try:
+        for workload in (*SELECTS, "update_txn", "insert_batch"):
+            for variant in ops.variants(driver_id, workload):
+                op = ops.build_op(s, driver_id, workload, variant, 200, 7)
+                assert op.is_async
+                async def once(call: Any = op.call) -> Any:
+                    return await call()  # as the bench worker's loop does (an awaitable, not always a coroutine)
+
+                got = [s.loop_thread.run(once()) for _ in range(3)]  # type: ignore[attr-defined]
+                if workload in SELECTS:
+                    assert all(g for g in got), (workload, variant, got)
+        events = s.execute(f"SELECT count(*) FROM {schema.EVENTS}").scalar()
+        touched = s.execute(f"SELECT count(*) FROM {schema.USERS} WHERE score <> id % 1000").scalar()
+        # update_txn: 3 calls x (default, tuned), one event each; insert_batch: 3 batches (default only)
+        assert events == 3 * 2 + 3 * BATCH_ROWS and touched >= 1, (events, touched)
+    finally:
+        s.close()
