@@ -20,7 +20,7 @@ from live import installed_adapter, live_info, pgbouncer_info, postgres_info
 from dbmatrix.drivers import get_adapter, layer_pairs
 from dbmatrix.errors import DriverError, UsageError
 from dbmatrix.layers.ormkit import ISOLATION_LEVELS
-from dbmatrix.layers.tortoise_layer import DEFAULT_MYSQL_DRIVER
+from dbmatrix.layers.tortoise_layer import DEFAULT_MYSQL_DRIVER, import_tortoise_backend
 
 IDS = ["tortoise+asyncpg", "tortoise+asyncmy", "tortoise+aiomysql", "tortoise+aiosqlite", "piccolo+asyncpg",
        "piccolo+aiosqlite"]
@@ -41,6 +41,10 @@ def test_where_they_sit() -> None:
     from tortoise.backends.mysql import client
 
     assert client.mysql.__name__ == DEFAULT_MYSQL_DRIVER == "asyncmy"
+    # tortoise+aiomysql is Tortoise's fallback: its MySQL client bound to aiomysql and PyMySQL's errors
+    fallback = import_tortoise_backend("aiomysql")
+    assert (fallback.mysql.__name__, fallback.errors.__name__) == ("aiomysql", "pymysql.err")
+    assert client.mysql.__name__ == "asyncmy"  # the module Tortoise imported is left as it was
 
 
 @pytest.mark.parametrize("driver_id", IDS)

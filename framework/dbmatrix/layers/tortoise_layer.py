@@ -4,9 +4,8 @@ Tortoise's backends: ``asyncpg`` for PostgreSQL (``tortoise.backends.asyncpg``; 
 ``aiosqlite`` for SQLite, and for MySQL/MariaDB one client that imports **asyncmy** and falls back to aiomysql only
 when asyncmy is missing (``tortoise/backends/mysql/client.py``: ``try: import asyncmy ... except ImportError:
 import aiomysql``). With both installed Tortoise picks asyncmy: that is its default pair. ``tortoise+aiomysql``
-runs the same client over an aiomysql connection; its exception translation then is not Tortoise's (the client
-catches asyncmy's error classes), so aiomysql's PyMySQL errors pass through untranslated, which changes nothing
-here (both are mapped to the DBAPI's code).
+is Tortoise where asyncmy is missing: its client module run once more with asyncmy hidden from its imports, so it
+binds aiomysql and PyMySQL's error classes as its fallback does (the module Tortoise imported is left as it is).
 
 Each kit gets a ``TortoiseContext`` of its own (Tortoise 1.x's isolated state: connections and apps), whose
 one connection is a client of Tortoise's own class for the engine, configured through Tortoise's
@@ -24,7 +23,12 @@ variable, cached): each kit operation sets the value it declares for the field i
 
 from __future__ import annotations
 
+import builtins
+import functools
+import importlib
+import importlib.util
 import sqlite3
+import types
 from typing import Any, ClassVar
 
 from ..drivers.base import ConnectInfo, Session
@@ -38,11 +42,35 @@ DEFAULT_MYSQL_DRIVER = "asyncmy"  # what tortoise.backends.mysql imports first
 
 
 def import_tortoise_backend(dbapi: str) -> Any:
-    """Tortoise's backend package for ``dbapi``; the SQLite executor's process-wide sqlite3 adapters (Decimal,
-    date, datetime as text) are kept to Tortoise's own sessions (``sqlite_adapters``)."""
+    """Tortoise's backend package for ``dbapi`` (its ``client_class``); the SQLite executor's process-wide sqlite3
+    adapters (Decimal, date, datetime as text) are kept to Tortoise's own sessions (``sqlite_adapters``)."""
     if dbapi == "aiosqlite":
         SQLITE_ADAPTERS.import_keeping_apart("tortoise.backends.sqlite.executor")
-    return __import__(BACKENDS[dbapi], fromlist=["client_class"])
+    if dbapi == "aiomysql":
+        return _mysql_client_without_asyncmy()
+    return importlib.import_module(BACKENDS[dbapi])
+
+
+@functools.cache
+def _mysql_client_without_asyncmy() -> types.ModuleType:
+    """Tortoise's MySQL client module as it is where asyncmy is not installed: its own source run once more with an
+    ``import`` that refuses asyncmy, so it binds aiomysql and PyMySQL's errors (its ``create_pool``, its exception
+    translation) the way its fallback does. The module Tortoise itself imported (asyncmy) stays as it is."""
+    spec = importlib.util.find_spec("tortoise.backends.mysql.client")
+    assert spec is not None and spec.loader is not None and spec.origin is not None
+    real_import = builtins.__import__
+
+    def without_asyncmy(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "asyncmy" or name.startswith("asyncmy."):
+            raise ImportError(f"{name} is hidden: Tortoise's aiomysql fallback")
+        return real_import(name, *args, **kwargs)
+
+    module = types.ModuleType("tortoise.backends.mysql.client_over_aiomysql")
+    module.__dict__.update(__file__=spec.origin, __package__="tortoise.backends.mysql",
+                           __builtins__={**vars(builtins), "__import__": without_asyncmy})
+    exec(compile(spec.loader.get_source(spec.name) or "", spec.origin, "exec"), module.__dict__)  # noqa: S102
+    module.client_class = module.MySQLClient  # what the backend package names (``tortoise.backends.mysql``)
+    return module
 
 
 def get_client_class(db_info: dict[str, Any]) -> type:
