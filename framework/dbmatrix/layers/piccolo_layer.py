@@ -54,9 +54,10 @@ def piccolo_engine(session: Session) -> Any:
                 return await self._run_in_existing_connection(Unclosable(conn), query, args, query_type, table)
 
         return AdoptingSQLite(path=session.info.url.database or ":memory:")
+    from piccolo.engine.cockroach import CockroachEngine
     from piccolo.engine.postgres import PostgresEngine
 
-    class AdoptingPostgres(PostgresEngine):
+    class AdoptingPostgres(CockroachEngine if kind == "cockroachdb" else PostgresEngine):  # type: ignore[misc]
         async def get_new_connection(self) -> Any:
             return Unclosable(conn)
 
