@@ -166,7 +166,10 @@ class AsyncOrmKit(OrmKit):
         """Count at the driver: asyncpg's query logger (one call per statement it sends), SQLite's trace callback
         (every statement SQLite runs), the MySQL connection's ``query()`` (what its cursors call per statement)."""
         self.statements = 0
+        if getattr(self, "_counting", None) is self.session.driver_connection():
+            return  # already counting on this connection: only the count starts again
         conn, adapter = self.session.driver_connection(), self.session.adapter.under.id
+        self._counting = conn
 
         def counted(*_args: Any) -> None:
             self.statements += 1
