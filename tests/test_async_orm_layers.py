@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import decimal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -217,3 +219,26 @@ def test_their_bench_operations(driver_id: str, tmp_path: Path) -> None:
         assert events == 3 * 2 + 3 * BATCH_ROWS and touched >= 1, (events, touched)
     finally:
         s.close()
+    with pytest.raises(sqlite3.ProgrammingError):  # the ORM's sqlite3 adapters were held per call only
+        sqlite3.connect(":memory:").execute("SELECT ?", (decimal.Decimal("1.5"),))
+
+
+def test_each_library_keeps_its_own_adapters() -> None:
+    """Peewee (Decimal as str), Tortoise (Decimal as str) and Piccolo (Decimal as float) register adapters for the
+    same types: in a fresh interpreter that imports all three, each layer's sessions hold its own library's."""
+    code = textwrap.dedent("""
+        import decimal, sqlite3
+        from dbmatrix.drivers import get_adapter
+        from dbmatrix.layers.sqlite_adapters import kept_for
+
+        for driver_id in ("peewee+sqlite3", "tortoise+aiosqlite", "piccolo+aiosqlite"):
+            assert get_adapter(driver_id).unavailable_reason() is None  # the guarded first imports
+        key = (decimal.Decimal, sqlite3.PrepareProtocol)
+        kept = {lib: kept_for(lib)._kept[key] for lib in ("peewee", "tortoise", "piccolo")}
+        assert kept["peewee"] is str and kept["tortoise"] is str, kept  # both bind a Decimal as its text
+        assert kept["piccolo"].__module__ == "piccolo.engine.sqlite", kept  # convert_numeric_in: a float
+        assert key not in sqlite3.adapters and key not in __import__("_sqlite3").adapters
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stdout + proc.stderr

@@ -20,7 +20,7 @@ from ..bench.op import DEFAULT, SELECTS, TUNED, Op
 from ..bench.schema import EVENTS, USERS
 from ..bench.workloads import call_params, insert_batches
 from ..drivers.base import DriverAdapter, Session
-from .sqlite_adapters import SQLITE_ADAPTERS
+from .piccolo_layer import PICCOLO_ADAPTERS
 
 _KNOBS: dict[str, tuple[dict[str, str], dict[str, str] | None]] = {
     "pk_select": ({"query": "User.objects().get(User.id == id) (a Table instance)"},
@@ -65,8 +65,6 @@ def _tables(db: Any, postgres: bool) -> tuple[Any, Any]:
 
 def build_op(session: Session, workload: str, variant: str, rows: int, seed: int) -> Op:
     engine, sqlite = session.orm, session.info.kind == "sqlite"  # type: ignore[attr-defined]
-    if sqlite:
-        SQLITE_ADAPTERS.hold()  # a bench worker is a process of its own: Piccolo's adapters stay for its life
     User, Event = _tables(engine, not sqlite)
     tuned = variant == TUNED
     params = call_params(workload, rows, seed) if workload != "insert_batch" else None
@@ -79,7 +77,17 @@ def build_op(session: Session, workload: str, variant: str, rows: int, seed: int
         body = _insert(Event, nxt)
     else:
         raise KeyError(workload)
-    return Op(body, True)
+    if not sqlite:
+        return Op(body, True)
+
+    async def held() -> Any:  # Piccolo's sqlite3 adapters bind this call's values only (as Peewee's per statement)
+        PICCOLO_ADAPTERS.hold()
+        try:
+            return await body()
+        finally:
+            PICCOLO_ADAPTERS.release()
+
+    return Op(held, True)
 
 
 def _select(workload: str, tuned: bool, User: Any, nxt: Callable[[], dict[str, Any]]) -> Callable[[], Any]:

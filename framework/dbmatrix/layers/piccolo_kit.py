@@ -17,7 +17,7 @@ from typing import Any
 from ..drivers.base import Session
 from .async_orm import AsyncOrmKit, reconnect
 from .ormkit import DECIMAL_DIGITS, DECIMAL_PLACES, Colour, unsupported
-from .sqlite_adapters import SQLITE_ADAPTERS
+from .piccolo_layer import PICCOLO_ADAPTERS
 
 
 def _tables(table_of: Callable[[str], str], db: Any) -> tuple[Any, ...]:
@@ -78,11 +78,11 @@ class PiccoloKit(AsyncOrmKit):
     async def _inside(self, fn: Callable[[], Any]) -> Any:
         if self.kind != "sqlite":
             return await fn()
-        SQLITE_ADAPTERS.hold()  # Piccolo's sqlite3 adapters bind this operation's values only
+        PICCOLO_ADAPTERS.hold()  # Piccolo's sqlite3 adapters bind this operation's values only
         try:
             return await fn()
         finally:
-            SQLITE_ADAPTERS.release()
+            PICCOLO_ADAPTERS.release()
 
     # --- transactions left open across operations --------------------------------------------------------------
     async def _open(self) -> Any:

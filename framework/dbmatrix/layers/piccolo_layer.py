@@ -27,18 +27,26 @@ from typing import Any, ClassVar
 
 from ..drivers.base import ConnectInfo, DriverAdapter, Result, Session
 from .async_orm import AsyncOrmLayer, Unclosable
-from .sqlite_adapters import SQLITE_ADAPTERS
+from .sqlite_adapters import kept_for
+
+PICCOLO_ADAPTERS = kept_for("piccolo")  # its process-wide sqlite3 adapters, held by its own sessions only
 
 # Piccolo's reason for the engines it lacks (its docs: "Piccolo supports Postgres, CockroachDB and SQLite")
 MISSING_ENGINES = {"mysql": "Piccolo has no MySQL/MariaDB engine: piccolo.engine offers PostgresEngine, "
                    "CockroachEngine (asyncpg) and SQLiteEngine (aiosqlite) only"}
 
 
+def import_piccolo_engines() -> Any:
+    """``piccolo.engine``, imported first through the guard: importing any of Piccolo's tables, columns or engines
+    imports its SQLite engine, which registers its sqlite3 adapters for the whole process (kept apart here)."""
+    return PICCOLO_ADAPTERS.import_keeping_apart("piccolo.engine")
+
+
 def piccolo_engine(session: Session) -> Any:
     """A Piccolo engine of the right class for ``session`` that runs every query on the session's connection."""
     conn, kind = session.driver_connection(), session.info.kind
+    import_piccolo_engines()
     if kind == "sqlite":
-        SQLITE_ADAPTERS.import_keeping_apart("piccolo.engine.sqlite")
         from piccolo.engine.sqlite import SQLiteEngine, dict_factory
 
         class AdoptingSQLite(SQLiteEngine):
@@ -86,7 +94,18 @@ class PiccoloLayer(AsyncOrmLayer):
         super().__init__(under)
         self.kinds = under.kinds - MISSING_ENGINES.keys()  # type: ignore[misc]
 
+    def unavailable_reason(self) -> str | None:
+        reason = super().unavailable_reason()
+        if reason is None:
+            try:  # the first import of Piccolo's engines goes through the guard wherever it happens
+                import_piccolo_engines()
+            except ImportError as exc:
+                return f"driver {self.id} not installed (piccolo.engine: {exc})"
+        return reason
+
     def open(self, info: ConnectInfo) -> Session:
+        import_piccolo_engines()  # before any kit operation holds the kept adapters (an import under a hold keeps
+        # nothing), and on PostgreSQL too: Piccolo's tables import its SQLite engine
         if info.kind == "sqlite":  # Piccolo's own connect options: its converters read values by declared type
             info = dataclasses.replace(info, options={
                 "detect_types": sqlite3.PARSE_DECLTYPES | sqlite3.PARSE_COLNAMES, **info.options})

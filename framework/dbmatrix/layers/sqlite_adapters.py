@@ -64,4 +64,14 @@ def _put(key: Any, adapter: Any) -> None:
         _REGISTRY[key] = adapter
 
 
-SQLITE_ADAPTERS = KeptAdapters()
+SQLITE_ADAPTERS = KeptAdapters()  # Peewee's
+_BY_LIBRARY: dict[str, KeptAdapters] = {"peewee": SQLITE_ADAPTERS}
+_LOCK = threading.Lock()
+
+
+def kept_for(library: str) -> KeptAdapters:
+    """The kept adapters of one library. Libraries register adapters for the same types (Decimal: Peewee as str,
+    Piccolo as float), so each keeps its own: a shared table would hold the last imported library's adapter for
+    every layer's sessions."""
+    with _LOCK:
+        return _BY_LIBRARY.setdefault(library, KeptAdapters())

@@ -23,7 +23,7 @@ from ..bench.op import DEFAULT, SELECTS, TUNED, Op
 from ..bench.schema import EVENTS, USERS
 from ..bench.workloads import call_params, insert_batches
 from ..drivers.base import DriverAdapter, Session
-from .sqlite_adapters import SQLITE_ADAPTERS
+from .tortoise_layer import TORTOISE_ADAPTERS
 
 _KNOBS: dict[str, tuple[dict[str, str], dict[str, str] | None]] = {
     "pk_select": ({"query": "User.get(id=id) (a model object)"},
@@ -90,8 +90,6 @@ def build_op(session: Session, workload: str, variant: str, rows: int, seed: int
             await ctx.init(config=config)
 
     session._do(init)
-    if session.info.kind == "sqlite":
-        SQLITE_ADAPTERS.hold()  # a bench worker is a process of its own: Tortoise's adapters stay for its life
     User, Event = module.User, module.Event
     tuned = variant == TUNED
     params = call_params(workload, rows, seed) if workload != "insert_batch" else None
@@ -112,7 +110,17 @@ def build_op(session: Session, workload: str, variant: str, rows: int, seed: int
         finally:
             _current_context.reset(token)
 
-    return Op(call, True)
+    if session.info.kind != "sqlite":
+        return Op(call, True)
+
+    async def held() -> Any:  # Tortoise's sqlite3 adapters bind this call's values only (as Peewee's per statement)
+        TORTOISE_ADAPTERS.hold()
+        try:
+            return await call()
+        finally:
+            TORTOISE_ADAPTERS.release()
+
+    return Op(held, True)
 
 
 def _select(workload: str, tuned: bool, User: Any, nxt: Callable[[], dict[str, Any]]) -> Callable[[], Any]:

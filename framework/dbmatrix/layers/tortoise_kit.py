@@ -20,7 +20,7 @@ from typing import Any
 from ..drivers.base import Session
 from .async_orm import AsyncOrmKit, reconnect
 from .ormkit import DECIMAL_DIGITS, DECIMAL_PLACES, Colour, unsupported
-from .sqlite_adapters import SQLITE_ADAPTERS
+from .tortoise_layer import TORTOISE_ADAPTERS
 
 # the fields whose round trip runs with Tortoise's use_tz off (the naive field, an aware value into it); else on
 NO_TZ_FIELDS = ("datetime_naive", "datetime_aware_notz")
@@ -112,12 +112,12 @@ class TortoiseKit(AsyncOrmKit):
         token = _current_context.set(self.ctx)
         sqlite = self.kind == "sqlite"
         if sqlite:
-            SQLITE_ADAPTERS.hold()  # Tortoise's sqlite3 adapters bind this operation's values only
+            TORTOISE_ADAPTERS.hold()  # Tortoise's sqlite3 adapters bind this operation's values only
         try:
             return await fn()
         finally:
             if sqlite:
-                SQLITE_ADAPTERS.release()
+                TORTOISE_ADAPTERS.release()
             _current_context.reset(token)
 
     # --- transactions left open across operations --------------------------------------------------------------

@@ -33,7 +33,9 @@ from typing import Any, ClassVar
 
 from ..drivers.base import ConnectInfo, Session
 from .async_orm import AsyncOrmLayer, OnePool
-from .sqlite_adapters import SQLITE_ADAPTERS
+from .sqlite_adapters import kept_for
+
+TORTOISE_ADAPTERS = kept_for("tortoise")  # its process-wide sqlite3 adapters, held by its own sessions only
 
 # DBAPI adapter id -> Tortoise's backend module for it
 BACKENDS = {"asyncpg": "tortoise.backends.asyncpg", "asyncmy": "tortoise.backends.mysql",
@@ -45,7 +47,7 @@ def import_tortoise_backend(dbapi: str) -> Any:
     """Tortoise's backend package for ``dbapi`` (its ``client_class``); the SQLite executor's process-wide sqlite3
     adapters (Decimal, date, datetime as text) are kept to Tortoise's own sessions (``sqlite_adapters``)."""
     if dbapi == "aiosqlite":
-        SQLITE_ADAPTERS.import_keeping_apart("tortoise.backends.sqlite.executor")
+        TORTOISE_ADAPTERS.import_keeping_apart("tortoise.backends.sqlite.executor")
     if dbapi == "aiomysql":
         return _mysql_client_without_asyncmy()
     return importlib.import_module(BACKENDS[dbapi])
