@@ -7,7 +7,8 @@ layer's behaviour under the plain driver's name. The registry is read from ``_sq
 ``sqlite3.adapters`` to a copy when its SQLite backend exits, after which that name no longer is the table the
 driver binds with. So a layer imports its library through ``import_keeping_apart``
 (what the import added to the registry is taken off and kept), and its SQLite sessions put the kept
-adapters back while they are open (``hold`` / ``release``), as a user of that library has them.
+adapters back while they are open (``hold`` / ``release``), as a user of that library has them. Each library keeps
+its own (``kept_for``: Peewee's is ``SQLITE_ADAPTERS``), since several register adapters for the same types.
 """
 
 from __future__ import annotations
