@@ -25,7 +25,7 @@ def orm_kit(cell: Cell, *sessions: Session) -> list[OrmKit] | None:
     make = getattr(cell.driver, "orm_kit", None)
     if make is None:
         cell.unsupported(f"{cell.driver_id} has no ORM (orm.* runs over ORM layers: peewee+, sqlmodel+, sa-orm+, "
-                         "django+)")
+                         "django+, tortoise+, piccolo+)")
         return None
     prefix = cell.table("o")
     return [make(s, prefix) for s in (sessions or (cell.connect(),))]

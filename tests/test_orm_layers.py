@@ -79,9 +79,11 @@ def test_orm_layers_run_only_the_orm_family_unless_named(tmp_path: Path) -> None
     drivers = {(c["case"], c["driver"]) for c in doc["results"]}
     types_drivers = {d for case, d in drivers if case == "types.bool_roundtrip"}
     assert "sqlite3" in types_drivers and not {d for d in types_drivers
-                                               if d.startswith(("peewee+", "sqlmodel+", "django+"))}
+                                               if d.startswith(("peewee+", "sqlmodel+", "django+", "tortoise+",
+                                                                "piccolo+"))}
     assert {d for case, d in drivers if case == "orm.upsert"} == {"peewee+sqlite3", "sqlmodel+sqlite3",
-                                                                    "sa-orm+sqlite3", "django+sqlite3"}
+                                                                    "sa-orm+sqlite3", "django+sqlite3",
+                                                                    "tortoise+aiosqlite", "piccolo+aiosqlite"}
 
 
 def test_default_bench_gives_the_orm_rung_its_own_driver_and_a_named_one_runs(tmp_path: Path) -> None:

@@ -49,6 +49,8 @@ BUILTIN_LAYERS: dict[str, str] = {
     "django": "dbmatrix.layers.django_layer:DjangoLayer",
     "sqlmodel": "dbmatrix.layers.sqlmodel_layer:SQLModelLayer",
     "pypika": "dbmatrix.layers.pypika_layer:PypikaLayer",
+    "tortoise": "dbmatrix.layers.tortoise_layer:TortoiseLayer",
+    "piccolo": "dbmatrix.layers.piccolo_layer:PiccoloLayer",
 }
 
 
@@ -114,8 +116,9 @@ def get_adapter(driver_id: str) -> DriverAdapter:
             raise UsageError(_unknown(driver_id))
         under = reg.drivers[dbapi]()
         if not reg.layers[layer].can_sit_on(under):
-            raise UsageError(f"layer {layer} cannot sit on driver {dbapi}; {layer} sits on: "
-                             f"{', '.join(layer_pairs()[layer]) or 'none installed'}")
+            why = reg.layers[layer].cannot_sit_reason(under)
+            raise UsageError(f"layer {layer} cannot sit on driver {dbapi}{f' ({why})' if why else ''}; {layer} sits "
+                             f"on: {', '.join(layer_pairs()[layer]) or 'none installed'}")
         return reg.layers[layer](under)
     if driver_id not in reg.drivers:
         raise UsageError(_unknown(driver_id))

@@ -302,6 +302,12 @@ class Layer(DriverAdapter):
     def can_sit_on(cls, dbapi: DriverAdapter) -> bool:
         raise NotImplementedError
 
+    @classmethod
+    def cannot_sit_reason(cls, dbapi: DriverAdapter) -> str:
+        """Why the layer does not sit on ``dbapi`` when the library itself says so (Piccolo: no MySQL engine), or
+        "" (told to a user who names the pair)."""
+        return ""
+
     def runs_by_default(self, case: str) -> bool:
         return any(fnmatch.fnmatchcase(case, glob) for glob in self.cases_by_default)
 

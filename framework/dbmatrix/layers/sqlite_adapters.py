@@ -8,7 +8,8 @@ types as text, and the matrix would report the layer's behaviour under the plain
 read from ``_sqlite3`` itself: yoyo rebinds ``sqlite3.adapters`` to a copy when its SQLite backend exits, after which
 that name no longer is the table the driver binds with. So a layer imports its library through ``import_keeping_apart``
 (what the import added to the registry is taken off and kept), and its SQLite sessions put the kept
-adapters back while they are open (``hold`` / ``release``), as a user of that library has them.
+adapters back while they are open (``hold`` / ``release``), as a user of that library has them. Each library keeps
+its own (``kept_for``: Peewee's is ``SQLITE_ADAPTERS``), since several register adapters for the same types.
 """
 
 from __future__ import annotations
@@ -71,4 +72,14 @@ def _put(where: tuple[int, Any], adapter: Any) -> None:
         _REGISTRIES[number][key] = adapter
 
 
-SQLITE_ADAPTERS = KeptAdapters()
+SQLITE_ADAPTERS = KeptAdapters()  # Peewee's
+_BY_LIBRARY: dict[str, KeptAdapters] = {"peewee": SQLITE_ADAPTERS}
+_LOCK = threading.Lock()
+
+
+def kept_for(library: str) -> KeptAdapters:
+    """The kept adapters of one library. Libraries register adapters for the same types (Decimal: Peewee as str,
+    Piccolo as float), so each keeps its own: a shared table would hold the last imported library's adapter for
+    every layer's sessions."""
+    with _LOCK:
+        return _BY_LIBRARY.setdefault(library, KeptAdapters())
