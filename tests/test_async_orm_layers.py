@@ -234,7 +234,7 @@ def test_each_library_keeps_its_own_adapters() -> None:
         for driver_id in ("peewee+sqlite3", "tortoise+aiosqlite", "piccolo+aiosqlite"):
             assert get_adapter(driver_id).unavailable_reason() is None  # the guarded first imports
         key = (decimal.Decimal, sqlite3.PrepareProtocol)
-        kept = {lib: kept_for(lib)._kept[key] for lib in ("peewee", "tortoise", "piccolo")}
+        kept = {lib: kept_for(lib)._kept[0, key] for lib in ("peewee", "tortoise", "piccolo")}
         assert kept["peewee"] is str and kept["tortoise"] is str, kept  # both bind a Decimal as its text
         assert kept["piccolo"].__module__ == "piccolo.engine.sqlite", kept  # convert_numeric_in: a float
         assert key not in sqlite3.adapters and key not in __import__("_sqlite3").adapters

@@ -87,7 +87,7 @@ def test_orm_layers_run_only_the_orm_family_unless_named(tmp_path: Path) -> None
 
 
 def test_default_bench_gives_the_orm_rung_its_own_driver_and_a_named_one_runs(tmp_path: Path) -> None:
-    """The default bench plan gives Peewee and Django their own default driver on the ORM rung's workloads, and
+    """The default bench plan gives each ORM its own default driver on the ORM rung's workloads, and
     SQLModel nothing (its 15 minutes); named, their own operations run and the profile charges each ORM's modules to
     its parts."""
     from dbmatrix.bench.runner import BenchConfig, CellSpec, plan_target
@@ -96,9 +96,9 @@ def test_default_bench_gives_the_orm_rung_its_own_driver_and_a_named_one_runs(tm
     run = MatrixRun.from_options(["sqlite"], [], [], [], "unused")
     cfg = BenchConfig.from_args([], None, None, None, quick=True)
     planned = {(s.driver, s.workload) for s in plan_target(run, run.targets[0], cfg) if isinstance(s, CellSpec)}
-    orm = {(d, w) for d, w in planned if d.startswith(("peewee+", "sqlmodel+", "django+"))}
-    assert ("sqlite3", "json_select") in planned and {d for d, _ in orm} == {"peewee+sqlite3", "django+sqlite3"}, \
-        planned
+    orm = {(d, w) for d, w in planned if d.startswith(("peewee+", "sqlmodel+", "django+", "tortoise+", "piccolo+"))}
+    assert ("sqlite3", "json_select") in planned and {d for d, _ in orm} == {
+        "peewee+sqlite3", "django+sqlite3", "tortoise+aiosqlite", "piccolo+aiosqlite"}, planned
     assert {w for _, w in orm} == {"pk_select", "range_select", "insert_batch", "update_txn"}, orm
 
     out = tmp_path / "out"

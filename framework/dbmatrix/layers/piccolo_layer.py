@@ -86,7 +86,12 @@ class PiccoloLayer(AsyncOrmLayer):
     SITS_ON: ClassVar[frozenset[str]] = frozenset({"asyncpg", "aiosqlite"})
     exceptions: ClassVar[tuple[str, ...]] = ("piccolo.engine.exceptions.TransactionError",)
     layer_distributions: ClassVar[tuple[str, ...]] = ("piccolo",)
-    profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("piccolo", "piccolo"),)
+    # where the time goes: Piccolo's query classes and QueryString build SQL, its tables and columns make objects
+    profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("piccolo/query", "piccolo-sql"), ("piccolo/querystring", "piccolo-sql"),
+        ("piccolo/table", "piccolo-objects"), ("piccolo/columns", "piccolo-objects"), ("piccolo", "piccolo"))
+    profile_stages: ClassVar[dict[str, str]] = {"piccolo-sql": "sql", "piccolo-objects": "objects"}
+    default_dbapis: ClassVar[frozenset[str]] = frozenset({"asyncpg", "aiosqlite"})  # its two engines' drivers
     kit_class: ClassVar[str] = "dbmatrix.layers.piccolo_kit:PiccoloKit"
     bench_module: ClassVar[str] = "dbmatrix.layers.piccolo_bench"
 

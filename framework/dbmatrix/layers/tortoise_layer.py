@@ -132,7 +132,15 @@ class TortoiseLayer(AsyncOrmLayer):
         "tortoise.exceptions.DBConnectionError", "tortoise.exceptions.ValidationError",
         "tortoise.exceptions.UnSupportedError")
     layer_distributions: ClassVar[tuple[str, ...]] = ("tortoise-orm", "pypika-tortoise")
-    profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (("tortoise", "tortoise"), ("pypika_tortoise", "tortoise"))
+    # where the time goes: pypika-tortoise and Tortoise's query builders make SQL; models, fields and the
+    # queryset's row handling make objects (approximately: querysets also build); backends are the glue
+    profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("pypika_tortoise", "tortoise-sql"), ("tortoise/expressions", "tortoise-sql"),
+        ("tortoise/query_utils", "tortoise-sql"), ("tortoise/models", "tortoise-objects"),
+        ("tortoise/fields", "tortoise-objects"), ("tortoise", "tortoise"))
+    profile_stages: ClassVar[dict[str, str]] = {"tortoise-sql": "sql", "tortoise-objects": "objects"}
+    # Tortoise's own choice per engine (its MySQL client imports asyncmy first)
+    default_dbapis: ClassVar[frozenset[str]] = frozenset({"asyncpg", DEFAULT_MYSQL_DRIVER, "aiosqlite"})
     kit_class: ClassVar[str] = "dbmatrix.layers.tortoise_kit:TortoiseKit"
     bench_module: ClassVar[str] = "dbmatrix.layers.tortoise_bench"
 
