@@ -15,12 +15,12 @@ import sqlalchemy as sa
 from live import installed_adapter, live_info
 from sqlalchemy.pool import NullPool
 
-from dbmatrix.bench.op import SELECTS
+from dbmatrix.bench.op import DEFAULT, SELECTS, TUNED
 from dbmatrix.bench.schema import Base, user_row
 from dbmatrix.bench.workloads import call_params, select_sql
 from dbmatrix.drivers import get_adapter, layer_pairs
 from dbmatrix.errors import DriverError, UsageError
-from dbmatrix.layers.pypika_layer import _select_builder, query_class
+from dbmatrix.layers.pypika_layer import _select_builder, build_op, query_class
 
 PYPIKA_IDS = ["pypika+psycopg", "pypika+pymysql", "pypika+sqlite3"]
 
@@ -84,6 +84,11 @@ def test_bench_selects_return_the_hand_written_rows(tmp_path: Path) -> None:
             for p in call_params(workload, 300, seed=7)[:5]:
                 built = s.execute(str(build(p))).rows
                 assert built and built == s.execute(select_sql(workload, "sqlite"), p).rows, (workload, p)
+            # the tuned op (rendered once with Parameter placeholders, bound per call) reads what the default reads
+            ops = {v: build_op(s, workload, v, 300, seed=7) for v in (DEFAULT, TUNED)}
+            for _ in range(5):
+                default, tuned = (s._do(ops[v].call) for v in (DEFAULT, TUNED))
+                assert default and [tuple(r) for r in tuned] == [tuple(r) for r in default], workload
     finally:
         s.close()
 
