@@ -260,7 +260,8 @@ def test_the_orm_rung_in_the_default_bench() -> None:
     implicit = MatrixRun.from_options(["postgres"], [], [], [], "unused")
     steps = [st for st in plan_target(implicit, implicit.targets[0], cfg) if isinstance(st, CellSpec)]
     orm = {(st.driver, st.workload, st.concurrency) for st in steps if get_adapter(st.driver).rung == "orm"}
-    assert {d for d, _, _ in orm} == {"sa-orm+psycopg2", "peewee+psycopg2"}
+    assert {d for d, _, _ in orm} == {"sa-orm+psycopg2", "peewee+psycopg2", "django+psycopg", "tortoise+asyncpg",
+                                      "piccolo+asyncpg"}  # each ORM's own default driver; SQLModel when named
     assert {w for _, w, _ in orm} == set(get_adapter("peewee+psycopg2").bench_workloads_by_default)
     assert {c for _, _, c in orm} == {1} and {st.concurrency for st in steps} == {1, 4}
     assert {"sa-core+psycopg", "pypika+psycopg"} <= {st.driver for st in steps}
