@@ -20,9 +20,10 @@ from .ormkit import DECIMAL_DIGITS, DECIMAL_PLACES, Colour, unsupported
 from .piccolo_layer import PICCOLO_ADAPTERS
 
 
-def _tables(table_of: Callable[[str], str], db: Any) -> tuple[Any, ...]:
+def _tables(table_of: Callable[[str], str], db: Any, postgres: bool) -> tuple[Any, ...]:
     from piccolo.columns import (
         JSON,
+        JSONB,
         UUID,
         Array,
         BigInt,
@@ -40,7 +41,8 @@ def _tables(table_of: Callable[[str], str], db: Any) -> tuple[Any, ...]:
     class Thing(Table, tablename=table_of("things"), db=db):
         name = Varchar(length=40, unique=True, null=True, default=None)
         n = Integer(null=True, default=None)
-        f_json = JSON(null=True, default=None)
+        # JSONB where Piccolo has it: its docs give JSON for storing only and arrow() filters for JSONB
+        f_json = (JSONB if postgres else JSON)(null=True, default=None)
         f_uuid = UUID(null=True, default=None)
         f_decimal = Numeric(digits=(DECIMAL_DIGITS, DECIMAL_PLACES), null=True, default=None)
         f_datetime_aware = Timestamptz(null=True, default=None)
@@ -71,7 +73,7 @@ class PiccoloKit(AsyncOrmKit):
         super().__init__(session, prefix)
         self.kind = session.info.kind
         self.engine = session.orm  # type: ignore[attr-defined]
-        self.Thing, self.Author, self.Book, self.Account = _tables(self.table, self.engine)
+        self.Thing, self.Author, self.Book, self.Account = _tables(self.table, self.engine, self.kind != "sqlite")
         self._txn: Any = None
         self._account: Any = None
 
@@ -239,11 +241,17 @@ class PiccoloKit(AsyncOrmKit):
                           "(and on SQLite transaction_type DEFERRED/IMMEDIATE/EXCLUSIVE) only")
 
     def json_filter(self, key: str, value: Any) -> tuple[list[int], str]:
+        from piccolo.utils.encoding import dump_json
+
         Thing = self.Thing
-        call = f"Thing.select(Thing.id).where(Thing.f_json.arrow({key!r}) == {value!r})"
+        # Piccolo dumps a non-str value to JSON but takes a str as JSON text already: a string is compared as its
+        # JSON encoding ('"red"'); the bare 'red' is invalid JSON on JSONB (22P02) and matches nothing on SQLite
+        wanted = dump_json(value) if isinstance(value, str) else value
+        column = "JSONB" if self.kind != "sqlite" else "JSON"
+        call = f"Thing.select(Thing.id).where(Thing.f_json.arrow({key!r}).eq({wanted!r})) ({column} column)"
 
         async def find() -> list[int]:
-            return sorted(r["id"] for r in await Thing.select(Thing.id).where(Thing.f_json.arrow(key) == value))
+            return sorted(r["id"] for r in await Thing.select(Thing.id).where(Thing.f_json.arrow(key).eq(wanted)))
 
         return self.run(find), call
 
@@ -267,7 +275,7 @@ class PiccoloKit(AsyncOrmKit):
         reconnect(self.session, {"statement_cache_size": 0})
         self.engine = self.session.orm = self.session._do(  # type: ignore[attr-defined]
             lambda: self.session.adapter.attach(self.session))  # type: ignore[attr-defined]
-        self.Thing, self.Author, self.Book, self.Account = _tables(self.table, self.engine)
+        self.Thing, self.Author, self.Book, self.Account = _tables(self.table, self.engine, self.kind != "sqlite")
 
     def pooled_work(self, rounds: int) -> str:
         Thing = self.Thing
