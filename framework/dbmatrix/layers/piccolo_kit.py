@@ -7,6 +7,8 @@ Where Piccolo has no API (checked in its source, 1.38): no isolation level (``en
 no CTE in its query builder, and ``lock_rows()`` refuses SQLite (``NotImplementedError`` when the query is built).
 A nested ``engine.transaction()`` is a no-op in Piccolo (it joins the outer one), so the inner block that can be
 rolled back on its own is its savepoint API (``transaction.savepoint()`` ... ``rollback_to()``).
+``f_json`` is ``JSONB`` on PostgreSQL: Piccolo documents ``arrow()`` filters for JSONB (its ``JSON`` is for storing
+without querying; ``arrow(k) == v`` on it is 42883, ``json = unknown``).
 """
 
 from __future__ import annotations
