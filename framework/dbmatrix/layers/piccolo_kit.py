@@ -7,6 +7,8 @@ Where Piccolo has no API (checked in its source, 1.38): no isolation level (``en
 no CTE in its query builder, and ``lock_rows()`` refuses SQLite (``NotImplementedError`` when the query is built).
 A nested ``engine.transaction()`` is a no-op in Piccolo (it joins the outer one), so the inner block that can be
 rolled back on its own is its savepoint API (``transaction.savepoint()`` ... ``rollback_to()``).
+``f_json`` is ``JSONB`` on PostgreSQL: Piccolo documents ``arrow()`` filters for JSONB (its ``JSON`` is for storing
+without querying; ``arrow(k) == v`` on it is 42883, ``json = unknown``).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from .ormkit import DECIMAL_DIGITS, DECIMAL_PLACES, Colour, unsupported
 from .piccolo_layer import PICCOLO_ADAPTERS
 
 
-def _tables(table_of: Callable[[str], str], db: Any) -> tuple[Any, ...]:
+def _tables(table_of: Callable[[str], str], db: Any, postgres: bool) -> tuple[Any, ...]:
     from piccolo.columns import (
         JSON,
+        JSONB,
         UUID,
         Array,
         BigInt,
@@ -40,7 +43,8 @@ def _tables(table_of: Callable[[str], str], db: Any) -> tuple[Any, ...]:
     class Thing(Table, tablename=table_of("things"), db=db):
         name = Varchar(length=40, unique=True, null=True, default=None)
         n = Integer(null=True, default=None)
-        f_json = JSON(null=True, default=None)
+        # JSONB where Piccolo has it: its docs give JSON for storing only and arrow() filters for JSONB
+        f_json = (JSONB if postgres else JSON)(null=True, default=None)
         f_uuid = UUID(null=True, default=None)
         f_decimal = Numeric(digits=(DECIMAL_DIGITS, DECIMAL_PLACES), null=True, default=None)
         f_datetime_aware = Timestamptz(null=True, default=None)
@@ -71,7 +75,7 @@ class PiccoloKit(AsyncOrmKit):
         super().__init__(session, prefix)
         self.kind = session.info.kind
         self.engine = session.orm  # type: ignore[attr-defined]
-        self.Thing, self.Author, self.Book, self.Account = _tables(self.table, self.engine)
+        self.Thing, self.Author, self.Book, self.Account = _tables(self.table, self.engine, self.kind != "sqlite")
         self._txn: Any = None
         self._account: Any = None
 
@@ -239,11 +243,17 @@ class PiccoloKit(AsyncOrmKit):
                           "(and on SQLite transaction_type DEFERRED/IMMEDIATE/EXCLUSIVE) only")
 
     def json_filter(self, key: str, value: Any) -> tuple[list[int], str]:
+        from piccolo.utils.encoding import dump_json
+
         Thing = self.Thing
-        call = f"Thing.select(Thing.id).where(Thing.f_json.arrow({key!r}) == {value!r})"
+        # Piccolo dumps a non-str value to JSON but takes a str as JSON text already: a string is compared as its
+        # JSON encoding ('"red"'); the bare 'red' is invalid JSON on JSONB (22P02) and matches nothing on SQLite
+        wanted = dump_json(value) if isinstance(value, str) else value
+        column = "JSONB" if self.kind != "sqlite" else "JSON"
+        call = f"Thing.select(Thing.id).where(Thing.f_json.arrow({key!r}).eq({wanted!r})) ({column} column)"
 
         async def find() -> list[int]:
-            return sorted(r["id"] for r in await Thing.select(Thing.id).where(Thing.f_json.arrow(key) == value))
+            return sorted(r["id"] for r in await Thing.select(Thing.id).where(Thing.f_json.arrow(key).eq(wanted)))
 
         return self.run(find), call
 
@@ -267,7 +277,7 @@ class PiccoloKit(AsyncOrmKit):
         reconnect(self.session, {"statement_cache_size": 0})
         self.engine = self.session.orm = self.session._do(  # type: ignore[attr-defined]
             lambda: self.session.adapter.attach(self.session))  # type: ignore[attr-defined]
-        self.Thing, self.Author, self.Book, self.Account = _tables(self.table, self.engine)
+        self.Thing, self.Author, self.Book, self.Account = _tables(self.table, self.engine, self.kind != "sqlite")
 
     def pooled_work(self, rounds: int) -> str:
         Thing = self.Thing
