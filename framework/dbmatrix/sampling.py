@@ -11,11 +11,6 @@ runs it, every cell runs.
 Those drivers also leave ``sql.stream_large_result`` (``STREAM_CASE``) to the full run: at CI's halved row count
 (``DBMATRIX_STREAM_ROWS=100000``) a driver's constant read-ahead is a tenth of the full fetch (aiomysql: 3.4 MiB of
 30 MiB against the case's 10 % bound), so the cell would flip between runs; at 200,000 rows it is judged clearly.
-
-That case is the suite's costliest (five reads of the whole result per cell, two of them under ``tracemalloc``: a
-third of CI's time when every pair ran it), so under the profile a layer runs it only over its own default drivers
-(``Layer.default_dbapis``: SQLAlchemy's psycopg2, mysqlclient and sqlite3): every DBAPI driver's streaming API is
-still judged, and SQLAlchemy's ``stream_results``/``yield_per`` over one driver per engine.
 """
 
 from __future__ import annotations
@@ -37,8 +32,6 @@ def keeps(case: str, adapter: Any) -> bool:
     """Whether the cell of ``case`` on ``adapter`` (a driver or layer adapter) is generated under the profile."""
     if adapter.layer == "dbapi":
         return not (case == STREAM_CASE and getattr(adapter, "ci_sample_layers", False))
-    if case == STREAM_CASE and adapter.under.id not in getattr(adapter, "default_dbapis", ()):
-        return False
     if not getattr(adapter.under, "ci_sample_layers", False):
         return True
     return case != STREAM_CASE and zlib.crc32(f"{case} {adapter.id}".encode()) % SAMPLE_EVERY == 0
@@ -49,5 +42,4 @@ def profile() -> dict[str, Any] | None:
     if not active():
         return None
     return {"ci_sample": {"every": SAMPLE_EVERY, "layers_over": "drivers with ci_sample_layers",
-                          "full_run_only": [STREAM_CASE],
-                          "layers_over_default_drivers_only": [STREAM_CASE]}}
+                          "full_run_only": [STREAM_CASE]}}

@@ -285,8 +285,7 @@ class SQLAlchemyAdapter(Layer):
     # SQLAlchemy's own type processing refusing a value (a TypeError inside a StatementError)
     refusals: ClassVar[tuple[tuple[str, str], ...]] = (("TypeError", r"^SQLite \w+ type only accepts Python"),)
     uses_orm: ClassVar[bool] = False  # an ORM Session over the connection (sa-orm) or the Connection itself
-    # SQLAlchemy's default driver per engine (a URL without +driver): the ORM rung's rows in the default bench, and
-    # the pairs the bounded CI profile keeps for its costliest case (``sampling.py``)
+    # SQLAlchemy's default driver per engine (a URL without +driver): the ORM rung's rows in the default bench
     default_dbapis: ClassVar[frozenset[str]] = frozenset({"psycopg2", "mysqlclient", "sqlite3"})
     bench_module: ClassVar[str] = "dbmatrix.bench.ops_sqlalchemy"
     profile_parts: ClassVar[tuple[tuple[str, str], ...]] = (
