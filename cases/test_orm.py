@@ -8,6 +8,7 @@ types that come back. By default each ORM runs over its own default driver per e
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import datetime as dt
 import decimal
@@ -465,6 +466,10 @@ def test_pooler_safe(cell: Cell) -> None:
                        "error", metrics={"clients": POOLED_CLIENTS, "rounds": POOLED_ROUNDS})
         return
     codes = sorted({e.code or e.cls for e in failures})
+    # the mechanism names the code most clients failed with (ties: the first in order), so one client's rarer
+    # follow-on error (a name clash after a failed prepare) cannot change the cell's verdict
+    common = collections.Counter(e.code or e.cls for e in failures).most_common()
+    main_code = min(code for code, n in common if n == common[0][1])
     fixes: dict[str, tuple[str, dict[str, Any] | None, str | None]] = {
         name: (setting, None, name) for name, setting in kits[0].pooler_fixes.items()}
     driver_fix = cell.driver.pooler_fix()  # type: ignore[union-attr]
@@ -483,5 +488,5 @@ def test_pooler_safe(cell: Cell) -> None:
               else "no documented fix made it pass")
     done = f" ({calls})" if calls else ""  # the calls of a client that got through
     cell.differs(f"{len(failures)} of {POOLED_CLIENTS} clients failed at the ORM's defaults{done}: "
-                 f"{describe_error(failures[0])}; {remedy}", mechanism=f"error:{codes[0]}", findings=findings,
+                 f"{describe_error(failures[0])}; {remedy}", mechanism=f"error:{main_code}", findings=findings,
                  metrics={"clients": POOLED_CLIENTS, "rounds": POOLED_ROUNDS, "failed_clients": len(failures)})
