@@ -228,9 +228,10 @@ def _identities(observer: sa.Engine, identity: Any) -> dict[str, Any]:
 def _seeded_run(chain: Chain, conn: Connection, engine: sa.Engine, rows: int,
                 lock_budget_ms: float | None) -> dict[str, Any]:
     out: dict[str, Any] = {"rows": rows, "revisions": [], "seed": {}}
-    if conn.dialect.name == "mysql":
-        out["lock_view_missing"] = lock_view_missing(conn)
-    source = lock_source(conn)
+    with engine.connect() as oc:  # what the observer may see, not the migration's login
+        if oc.dialect.name == "mysql":
+            out["lock_view_missing"] = lock_view_missing(oc)
+        source = lock_source(oc)
     identity = sa.text(source.identity_sql) if source else None
     steps = chain.steps()
     for step in steps:
@@ -280,6 +281,12 @@ def lock_view_missing(conn: Connection) -> str | None:
         "AND TABLE_NAME = 'METADATA_LOCK_INFO'")).scalar_one()
     conn.commit()
     if has_view:
+        try:  # both views are shown only to a login with PROCESS (MariaDB)
+            conn.execute(sa.text("SELECT COUNT(*) FROM information_schema.INNODB_SYS_TABLES WHERE NAME = ''")).all()
+        except sa.exc.DBAPIError as exc:
+            conn.rollback()
+            return (f"this login may not read InnoDB's tables and metadata locks ({describe(exc)}); MariaDB shows "
+                    "them with the PROCESS privilege")
         return None
     return ("this server exposes no metadata locks to the probe: the metadata_lock_info plugin is not installed "
             "(MariaDB: INSTALL SONAME 'metadata_lock_info'; MySQL's performance_schema is not read yet)")
