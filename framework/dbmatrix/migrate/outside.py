@@ -3,7 +3,9 @@ any difference is ``migrate.outside_scratch``'s finding (a migration that opened
 application's credentials is not stopped by the sandbox; this sees what it changed).
 
 * PostgreSQL: databases (owner, ACL), roles (attributes, settings) and, in every database the connection may
-  enter, each relation outside the system schemas with its relfilenode (a rewrite), the xmin of its catalog row
+  enter (templates are not entered: CREATE DATABASE fails while anyone is connected to one; behind a connection
+  pooler, only the target's own database: the pooler would keep a server connection in each), each relation
+  outside the system schemas with its relfilenode (a rewrite), the xmin of its catalog row
   (an ALTER), its size and its insert/update/delete counters (written rows).
 * MariaDB/MySQL: schemas, users, and each table outside the system schemas with its create and update time, rows,
   data length and next AUTO_INCREMENT.
@@ -40,11 +42,11 @@ _PG_RELATIONS = (
     "LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid "
     "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname !~ '^pg_(toast_)?temp_' "
     "AND left(n.nspname, 9) <> 'dbmatrix_'")
-_MY_TABLES = (
-    "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, COALESCE(ENGINE, ''), COALESCE(CREATE_TIME, ''), "
-    "COALESCE(UPDATE_TIME, ''), COALESCE(TABLE_ROWS, ''), COALESCE(DATA_LENGTH, ''), COALESCE(AUTO_INCREMENT, '') "
-    "FROM information_schema.TABLES WHERE TABLE_SCHEMA NOT IN ('information_schema', 'performance_schema', "
-    "'mysql', 'sys') AND LEFT(TABLE_SCHEMA, 9) <> 'dbmatrix_'")
+_MY_TABLES = (  # one schema at a time: MariaDB then opens that schema's tables only, never a scratch one
+    "SELECT TABLE_NAME, TABLE_TYPE, COALESCE(ENGINE, ''), COALESCE(CREATE_TIME, ''), COALESCE(UPDATE_TIME, ''), "
+    "COALESCE(TABLE_ROWS, ''), COALESCE(DATA_LENGTH, ''), COALESCE(AUTO_INCREMENT, '') "
+    "FROM information_schema.TABLES WHERE TABLE_SCHEMA = %(schema)s")
+_MY_SYSTEM = ("information_schema", "performance_schema", "mysql", "sys")
 
 
 def snapshot(target: Target, dirs: Iterable[Path] = ()) -> Snapshot:
@@ -52,17 +54,19 @@ def snapshot(target: Target, dirs: Iterable[Path] = ()) -> Snapshot:
     if target.kind == "sqlite":
         return _files(dirs)
     if target.kind == "postgresql":
-        return _postgresql(target.url)
+        return _postgresql(target.url, enter_others=not target.pooler)
     if target.kind == "mysql":
         return _mysql(target.url)
     return {}
 
 
-def _postgresql(url: URL) -> Snapshot:
+def _postgresql(url: URL, *, enter_others: bool = True) -> Snapshot:
     out: Snapshot = {}
     with admin_connection("postgresql", url) as conn:
         dbs = conn.exec_driver_sql(
-            "SELECT datname, datdba::regrole::text, COALESCE(datacl::text, ''), datallowconn FROM pg_database "
+            # a template is never entered: CREATE DATABASE (this run's, anyone's) fails while a session is in it
+            "SELECT datname, datdba::regrole::text, COALESCE(datacl::text, ''), datallowconn AND NOT datistemplate "
+            "FROM pg_database "
             "WHERE left(datname, 9) <> 'dbmatrix_' ORDER BY datname").all()
         for name, owner, acl, _ in dbs:
             out[f"database {name}"] = f"owner {owner}, privileges {acl or 'default'}"
@@ -72,7 +76,8 @@ def _postgresql(url: URL) -> Snapshot:
             out[f"role {row[0]}"] = (f"superuser {row[1]}, createdb {row[2]}, createrole {row[3]}, login {row[4]}, "
                                      f"replication {row[5]}, settings {row[6] or 'none'}")
     for name, _, _, allowed in dbs:
-        if not allowed:
+        # behind a pooler, a connection to another database would stay pooled in it: only the target's own
+        if not allowed or (not enter_others and name != url.database):
             continue
         try:
             with admin_connection("postgresql", url.set(database=name)) as conn:
@@ -87,12 +92,15 @@ def _postgresql(url: URL) -> Snapshot:
 def _mysql(url: URL) -> Snapshot:
     out: Snapshot = {}
     with admin_connection("mysql", url) as conn:
-        for (schema,) in conn.exec_driver_sql(
-                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE LEFT(SCHEMA_NAME, 9) <> 'dbmatrix_'"):
+        schemas = [r[0] for r in conn.exec_driver_sql(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE LEFT(SCHEMA_NAME, 9) <> 'dbmatrix_'")]
+        for schema in schemas:
             out[f"schema {schema}"] = "exists"
-        for row in conn.exec_driver_sql(_MY_TABLES):
-            out[f"table {row[0]}.{row[1]}"] = (f"{row[2]} {row[3]}, created {row[4]}, updated {row[5] or 'never'}, "
-                                              f"rows {row[6]}, data {row[7]} bytes, next id {row[8] or 'n/a'}")
+            if schema.lower() in _MY_SYSTEM:
+                continue
+            for row in conn.exec_driver_sql(_MY_TABLES, {"schema": schema}):
+                out[f"table {schema}.{row[0]}"] = (f"{row[1]} {row[2]}, created {row[3]}, updated {row[4] or 'never'}, "
+                                                  f"rows {row[5]}, data {row[6]} bytes, next id {row[7] or 'n/a'}")
         try:
             for user, host in conn.exec_driver_sql(
                     "SELECT User, Host FROM mysql.user WHERE LEFT(User, 9) <> 'dbmatrix_'"):
