@@ -249,3 +249,36 @@ def test_clean_removes_a_dead_runs_role_and_leaves_others(tmp_path: Path) -> Non
             admin.execute(f'DROP ROLE IF EXISTS "{theirs}"')
     assert f"removed role {mine} on postgres" in proc.stdout, proc.stdout + proc.stderr
     assert left == [theirs]
+
+
+def test_sigterm_mid_migration_drops_the_per_run_role_with_its_database(tmp_path: Path) -> None:
+    """The per-run role goes with its scratch database when a signal stops the run in the middle of a revision."""
+    import signal
+    import time
+
+    ini = chain(tmp_path, "    op.execute('SELECT pg_sleep(30)')\n")
+    proc = subprocess.Popen([*CLI, "migrate", "--target", "postgres", "--alembic", str(ini), "--out",
+                             str(tmp_path / "out")], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "walking the chain" in line:
+            break
+    marker = f"pid={proc.pid} "
+    with pg_admin() as admin:
+        deadline = time.monotonic() + 30
+        while not admin.execute("SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'").fetchone():
+            assert time.monotonic() < deadline, "the revision never started"
+            time.sleep(0.1)
+        mid = admin.execute("SELECT rolname FROM pg_roles WHERE shobj_description(oid, 'pg_authid') LIKE %s",
+                            (f"%{marker}%",)).fetchall()
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=60)[1]
+        roles = admin.execute("SELECT rolname FROM pg_roles WHERE shobj_description(oid, 'pg_authid') LIKE %s",
+                              (f"%{marker}%",)).fetchall()
+        dbs = admin.execute("SELECT datname FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE %s",
+                            (f"%{marker}%",)).fetchall()
+    assert proc.returncode == 143, err
+    assert len(mid) == 1 and mid[0][0].endswith("_postgres_mwalk"), mid  # the migration ran as the per-run role
+    assert (roles, dbs) == ([], []), (roles, dbs, err)
+    assert err.strip().splitlines()[-1] == "dbmatrix: interrupted by SIGTERM; scratch cleaned up; no results written"
