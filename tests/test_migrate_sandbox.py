@@ -282,3 +282,31 @@ def test_sigterm_mid_migration_drops_the_per_run_role_with_its_database(tmp_path
     assert len(mid) == 1 and mid[0][0].endswith("_postgres_mwalk"), mid  # the migration ran as the per-run role
     assert (roles, dbs) == ([], []), (roles, dbs, err)
     assert err.strip().splitlines()[-1] == "dbmatrix: interrupted by SIGTERM; scratch cleaned up; no results written"
+
+
+def test_a_login_the_server_will_not_let_in_falls_back_to_the_targets_user_and_says_so(tmp_path: Path) -> None:
+    """A private PostgreSQL whose pg_hba.conf rejects every ``dbmatrix_*`` user (an authentication rule that lists
+    users): the role is made, cannot log in, is dropped again, and the run says so once and goes on."""
+    from dbmatrix.targets.embedded import EmbeddedPostgres
+
+    server = EmbeddedPostgres()
+    url = server.start()
+    try:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as admin:
+            hba = Path(admin.execute("SHOW hba_file").fetchone()[0])
+            hba.write_text("host all /^dbmatrix_ 127.0.0.1/32 reject\n" + hba.read_text(), encoding="utf-8")
+            admin.execute("SELECT pg_reload_conf()")
+        proc, doc = migrate(tmp_path, f"private={url}", chain(tmp_path, ""), "")
+        with psycopg.connect(url, autocommit=True) as admin:
+            roles = admin.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'dbmatrix%'").fetchall()
+    finally:
+        server.stop()
+    said = proc.stdout + proc.stderr
+    lines = [line for line in said.splitlines() if "not sandboxed: the per-run login could not log in" in line]
+    assert len(lines) == 1 and "rejects connection" in lines[0], said
+    assert cell(doc, "migrate.upgrade")["outcome"] == "pass", cell(doc, "migrate.upgrade")
+    found = cell(doc, "migrate.outside_scratch")
+    assert found["outcome"] == "pass" and "not guarded: the per-run login could not log in" in found["detail"], found
+    assert roles == []

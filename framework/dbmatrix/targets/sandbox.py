@@ -70,6 +70,12 @@ def sandboxed(space: ScratchSpace, say: Callable[[str], None] = lambda m: None) 
             role, guarded, why = _create(space, password)
         except DriverError as exc:
             why = f"the server refused a per-run login ({scrub(exc.message)})"
+        if role is not None:
+            refused = _cannot_log_in(space, role, password)
+            if refused:
+                _undo(space, role, say)
+                role, why = None, refused
+    why = why.replace(space.name, "<scratch>") if why else why  # the same words for every phase: said once
     if role is None:
         say(f"{target.name}: migrations run as the target's own user, not sandboxed: {why}; changes outside "
             "scratch are still looked for")
@@ -96,6 +102,27 @@ def _drop_or_say(kind: str, space: ScratchSpace, role: str, say: Callable[[str],
         interrupt.record_left(f"login {role} on {space.target.name}")
         say(f"{space.target.name}: could not drop the per-run login {role} ({scrub(exc)}); `dbmatrix clean` "
             "removes it once this process has exited")
+
+
+def _cannot_log_in(space: ScratchSpace, role: str, password: str) -> str | None:
+    """Why the new login cannot reach its scratch database (an authentication rule that lists users, an anonymous
+    MariaDB account that shadows it), or None: it logs in, as itself."""
+    try:
+        with admin_connection(space.target.kind, space.url.set(username=role, password=password)) as conn:
+            who = str(conn.exec_driver_sql("SELECT CURRENT_USER").scalar_one())
+    except DriverError as exc:
+        return f"the per-run login could not log in ({scrub(exc.message)})"
+    if who.split("@")[0] != role:
+        return f"the per-run login {role} logs in as {who}"
+    return None
+
+
+def _undo(space: ScratchSpace, role: str, say: Callable[[str], None]) -> None:
+    """Give the scratch database back to the target's user (PostgreSQL) and drop the login that cannot be used."""
+    if space.target.kind == "postgresql":
+        with suppress(DriverError), admin_connection(space.target.kind, space.admin_url) as conn:
+            conn.exec_driver_sql(f"ALTER DATABASE {_quote('postgresql', space.name)} OWNER TO CURRENT_USER")
+    _drop_or_say(space.target.kind, space, role, say)
 
 
 def _cannot(space: ScratchSpace) -> str | None:
