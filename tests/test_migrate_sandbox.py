@@ -310,3 +310,28 @@ def test_a_login_the_server_will_not_let_in_falls_back_to_the_targets_user_and_s
     found = cell(doc, "migrate.outside_scratch")
     assert found["outcome"] == "pass" and "not guarded: the per-run login could not log in" in found["detail"], found
     assert roles == []
+
+
+def test_a_createrole_user_that_is_no_superuser_gets_a_partial_sandbox_and_is_told(tmp_path: Path) -> None:
+    """A target user with CREATEROLE and CREATEDB but no superuser (a managed service's admin): the per-run role
+    is made and owns the scratch database, but other databases still take its connections (PUBLIC's CONNECT):
+    the run says so once, and the check's detail names it."""
+    pid = os.getpid()
+    user, home = f"dbm_sandbox_admin_{pid}", f"dbm_sandbox_home_{pid}"
+    with pg_admin() as admin:
+        admin.execute(f"CREATE ROLE {user} LOGIN CREATEDB CREATEROLE")
+        admin.execute(f"CREATE DATABASE {home} OWNER {user}")
+    try:
+        proc, doc = migrate(tmp_path, f"managed=postgresql://{user}@127.0.0.1:5432/{home}", chain(tmp_path, ""), "")
+        left = logins_of("postgres", doc["run"]["id"])
+    finally:
+        with pg_admin() as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {home} WITH (FORCE)")
+            admin.execute(f"DROP ROLE IF EXISTS {user}")
+    said = proc.stdout + proc.stderr
+    lines = [line for line in said.splitlines() if "only partly sandboxed" in line]
+    assert len(lines) == 1 and "other databases still accept its connections" in lines[0], said
+    assert cell(doc, "migrate.upgrade")["outcome"] == "pass", cell(doc, "migrate.upgrade")
+    found = cell(doc, "migrate.outside_scratch")
+    assert "sandbox: a per-run role, owner of the scratch database only" in found["detail"], found
+    assert left == []

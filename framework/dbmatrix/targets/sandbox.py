@@ -24,13 +24,14 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 
 from .. import interrupt
 from ..errors import DriverError
 from ..redaction import register_secret, scrub
 from .admin import admin_connection
 from .owner import marker_sql, this_process
-from .scratch import ScratchSpace, _run_of
+from .scratch import ScratchSpace, _quote, _run_of
 
 # the file the server fails to load outside scratch: its name is the message the refused connection shows
 REFUSAL = "dbmatrix sandbox: this role may connect only to its scratch database"
@@ -43,10 +44,6 @@ class Sandbox:
     guarded: str  # what the server refuses this login (one line, for the run's record)
     unguarded: str | None = None  # what could not be guarded, and why
     observer_url: URL | None = None  # the same database as the target's own user, for dbmatrix's own probes
-
-
-def _quote(kind: str, ident: str) -> str:
-    return f"`{ident}`" if kind == "mysql" else f'"{ident}"'
 
 
 def _account(name: str) -> str:
@@ -157,6 +154,9 @@ def _create(space: ScratchSpace, password: str) -> tuple[str | None, str, str | 
             marker = marker_sql(kind, space.target.engine, "role", role, this_process(_run_of(name)))
             if marker:
                 conn.exec_driver_sql(marker)
+            # giving a database away needs membership in the new owner: a CREATEROLE user (not a superuser, as on
+            # a managed service) has it only when it grants it to itself; dropped with the role
+            conn.exec_driver_sql(f"GRANT {role} TO CURRENT_USER")
             conn.exec_driver_sql(f"ALTER DATABASE {db} OWNER TO {role}")
         except BaseException:
             with suppress(Exception):
@@ -165,10 +165,11 @@ def _create(space: ScratchSpace, password: str) -> tuple[str | None, str, str | 
         try:
             conn.exec_driver_sql(f"ALTER ROLE {role} SET session_preload_libraries = '{REFUSAL}'")
             conn.exec_driver_sql(f"ALTER ROLE {role} IN DATABASE {db} SET session_preload_libraries = 'plpgsql'")
-        except DriverError as exc:
+        except DBAPIError as exc:  # in autocommit: the connection goes on
+            first = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
             return (name, "a per-run role, owner of the scratch database only",
                     f"other databases still accept its connections (PUBLIC's CONNECT; refusing them needs a "
-                    f"superuser: {scrub(exc.message)}), where it has only PUBLIC's privileges")
+                    f"superuser: {scrub(first)}), where it has only PUBLIC's privileges")
         return name, "a per-run role, owner of the scratch database only, refused by every other database", None
 
 
