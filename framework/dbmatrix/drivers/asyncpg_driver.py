@@ -211,6 +211,10 @@ class AsyncpgAdapter(DriverAdapter):
         # cancelling the step's task: asyncpg then sends the cancel request itself and keeps the connection
         session._owner.cancel_task(fut)
 
+    def read_socket(self, raw: Any) -> int | None:
+        # the transport's socket; shut down from another thread, the loop sees EOF and asyncpg fails the query
+        return int(raw._transport.get_extra_info("socket").fileno())
+
     def notifier(self) -> Notifier:
         return AsyncpgNotifier()
 

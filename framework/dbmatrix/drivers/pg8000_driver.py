@@ -118,6 +118,9 @@ class Pg8000Adapter(DriverAdapter):
     def cancel_running(self, session: Session, raw: Any, fut: Any) -> None:
         cancel_backend(session)
 
+    def read_socket(self, raw: Any) -> int | None:
+        return int(raw._usock.fileno())  # pg8000's own socket (its ``timeout`` is the harness deadline: too late)
+
     def notifier(self) -> Notifier:
         return Pg8000Notifier()
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT_S = 10
 HARNESS_DEADLINE_S = 120
 CLOSE_BOUND_S = 2.0
+SILENCE_S = 5.0  # a step silent this long asks, on a fresh connection, whether its server still answers
 PG_KINDS = frozenset({"postgresql", "cockroachdb"})  # CockroachDB speaks the PostgreSQL wire protocol
 
 # The rungs of the ladder, bottom up: a DBAPI driver, a query builder over it, an ORM over it (the bench's ladder
@@ -217,6 +218,15 @@ class DriverAdapter:
         """Stop ``fut``, the pending step of ``session`` whose driver connection is ``raw``, the driver's own way."""
         raise session._unsupported("cannot cancel a running statement")
 
+    def read_socket(self, raw: Any) -> int | None:
+        """The file descriptor ``raw`` (the driver's connection) reads the server's answers from, or None when the
+        adapter does not know it. With it, a step on a server that stopped answering (frozen, gone) is ended on
+        our side (``Session`` shuts the socket down): no cancel request and no server-side timeout reaches a
+        server that reads nothing, and the kernel of a frozen server still acknowledges every packet, so TCP
+        keepalives and ``tcp_user_timeout`` never fire. Drivers with a read timeout of their own (the MySQL
+        ones) need none."""
+        return None
+
     def notifier(self) -> Any:
         """A fresh notification API object for one session (see ``Notifier``), or None: the driver has none."""
         return None
@@ -346,6 +356,9 @@ class Layer(DriverAdapter):
 
     def cancel_running(self, session: Session, raw: Any, fut: concurrent.futures.Future[Any]) -> None:
         self._under.cancel_running(session, raw, fut)
+
+    def read_socket(self, raw: Any) -> int | None:
+        return self._under.read_socket(raw)  # the layer reads through its DBAPI's connection
 
     def notifier(self) -> Any:
         return self._under.notifier()

@@ -117,5 +117,8 @@ class Psycopg2Adapter(LibpqKnowledge):
     def open(self, info: ConnectInfo) -> Psycopg2Session:
         return Psycopg2Session(self, info)
 
+    def read_socket(self, raw: Any) -> int | None:
+        return int(raw.fileno())  # libpq's socket (PQsocket)
+
     def notifier(self) -> Notifier:
         return Psycopg2Notifier()

@@ -233,6 +233,9 @@ class PsycopgAdapter(LibpqKnowledge):
     def open(self, info: ConnectInfo) -> Session:
         return self.session_class(self, info)
 
+    def read_socket(self, raw: Any) -> int | None:
+        return int(raw.pgconn.socket)  # libpq's own socket (PQsocket), sync and asyncio connections alike
+
     def notifier(self) -> Notifier:
         return PsycopgNotifier()
 

@@ -23,17 +23,29 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..engines import engine_for
+from ..engines import postgresql as pg_engine
 from ..errors import DriverError
 from ..redaction import scrub
 from .cancel import terminate_backend
 from .normalise import driver_finding
-from .protocol import CLOSE_BOUND_S, HARNESS_DEADLINE_S, ConnectInfo, DriverAdapter, Result, begin_statements
+from .protocol import (
+    CLOSE_BOUND_S,
+    HARNESS_DEADLINE_S,
+    PG_KINDS,
+    SILENCE_S,
+    ConnectInfo,
+    DriverAdapter,
+    Result,
+    begin_statements,
+)
 from .runners import ThreadOwner, session_numbers
 
 
@@ -366,7 +378,7 @@ class Session:
 
     def _wait(self, fut: concurrent.futures.Future[Any], timeout: float = HARNESS_DEADLINE_S) -> Any:
         try:
-            return fut.result(timeout)
+            return self._answer(fut, timeout)
         except concurrent.futures.TimeoutError:
             try:
                 self.cancel()
@@ -375,6 +387,41 @@ class Session:
             raise DriverError(None, "HarnessTimeout", f"step exceeded the harness deadline of {timeout}s") from None
         except concurrent.futures.CancelledError:
             raise DriverError(None, "Cancelled", f"{self.adapter.id}: the step was cancelled") from None
+
+    def _answer(self, fut: concurrent.futures.Future[Any], timeout: float) -> Any:
+        """``fut``'s result within ``timeout``. A step silent for ``SILENCE_S`` on an adapter that knows its socket
+        (``read_socket``) makes a fresh, bounded connection ask whether the server still answers; when it does not
+        (frozen, gone), this session's connection is shut down on our side and the step fails at once (a long
+        statement on a live server is left alone)."""
+        started = time.monotonic()
+        fd: int | None = None
+        while True:
+            left = max(0.0, timeout - (time.monotonic() - started))
+            try:
+                return fut.result(min(SILENCE_S, left))
+            except concurrent.futures.TimeoutError:
+                if time.monotonic() - started >= timeout:
+                    raise
+            fd = fd if fd is not None else self._read_socket()
+            if fd is None:  # the adapter does not know its socket: the harness deadline bounds the step
+                return fut.result(max(0.0, timeout - (time.monotonic() - started)))
+            why = silent_server(self.info)
+            if why is None:
+                continue
+            silent = time.monotonic() - started
+            with contextlib.suppress(OSError):
+                _shut_down(fd)
+            with contextlib.suppress(Exception):
+                fut.result(CLOSE_BOUND_S)  # the driver's read ends with a lost connection
+            raise DriverError(None, "ServerStoppedAnswering",
+                              f"{self.adapter.id}: no answer for {silent:.0f} s and a fresh connection timed out or "
+                              f"failed too ({why}); the connection was shut down on our side") from None
+
+    def _read_socket(self) -> int | None:
+        try:
+            return self.adapter.read_socket(self.driver_connection())
+        except Exception:  # noqa: BLE001 - no connection (closed, invalidated) or none known: wait as before
+            return None
 
     def _call(self, fn: Callable[[], Any], *, refusals: bool = False) -> Any:
         """Run ``fn``, turning the driver's own exceptions into DriverError (see ``driver_finding``).
@@ -392,6 +439,31 @@ class Session:
             if err is None:
                 raise
             raise err from None
+
+
+def silent_server(info: ConnectInfo) -> str | None:
+    """None when the server of ``info`` answers a fresh connection (connect bound: a few seconds), else why not."""
+    if info.kind not in PG_KINDS:
+        return None  # only PostgreSQL-protocol adapters know their socket (read_socket)
+    try:
+        conn = pg_engine.admin_dbapi_connection(info.url)
+    except Exception as exc:  # noqa: BLE001 - not answering is the answer
+        text = " ".join(scrub(str(exc)).split())
+        if "FATAL" in text or getattr(exc, "sqlstate", None):
+            return None  # the server answered, with a refusal (no free slot ...): it is alive
+        return text[:200] or type(exc).__name__
+    with contextlib.suppress(Exception):
+        conn.close()
+    return None
+
+
+def _shut_down(fd: int) -> None:
+    """Shut down the TCP connection behind ``fd`` (the driver keeps its descriptor; its blocked read returns EOF)."""
+    sock = socket.socket(fileno=os.dup(fd))
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    finally:
+        sock.close()
 
 
 def end_then_restore(finish: Callable[[], Any], restore: Callable[[], Any], undo: Callable[[], Any]) -> None:

@@ -194,7 +194,7 @@ class AlembicProject:
         try:
             with scratch_guard(engine.url), engine.connect() as conn:
                 chain = AlembicChain(self, engine.url, conn)
-                return seeded_run(chain, conn, engine, opts.seed_rows, opts.lock_budget_ms)
+                return seeded_run(chain, conn, engine, opts.seed_rows, opts.lock_budget_ms, opts.observer_url)
         finally:
             engine.dispose()
 

@@ -396,3 +396,24 @@ def head_matches(walk: Walk, reference: dict[str, Any], reference_name: str) -> 
         return CheckResult("cross_engine", FAIL, detail=f"{walk.target} never reached head")
     return compared("cross_engine", None, reference, portable(walk.head), f"head on {walk.target} vs {reference_name}",
                     f"head on {walk.target} matches {reference_name}", {"against": reference_name})
+
+
+@check("outside_scratch")
+def outside_scratch(walk: Walk) -> list[CheckResult]:
+    """Nothing outside the scratch databases changed while the migrations ran (catalogs, users, database files
+    compared before and after: migrate/outside.py); the detail says what the per-run login guarded."""
+    seen = walk.extra.get("outside")
+    if seen is None:
+        return []
+    box = walk.extra.get("sandbox") or {}
+    guard = (f"sandbox: {box['guarded']}" if box.get("guarded") else "") + (
+        f"{'; ' if box.get('guarded') else ''}not guarded: {box['unguarded']}" if box.get("unguarded") else "")
+    guard = f" ({guard})" if guard else ""
+    if isinstance(seen, str):
+        return [CheckResult("outside_scratch", SKIPPED, detail=f"{seen}{guard}")]
+    if not seen:
+        return [CheckResult("outside_scratch", PASS, detail=f"nothing outside scratch changed{guard}")]
+    return [CheckResult("outside_scratch", FAIL,
+                        detail=f"{len(seen)} change(s) outside scratch while the migrations ran (by them, or by anyone "
+                               f"else using the server meanwhile): {_lines(seen)}{guard}",
+                        findings=[{"outside_scratch": d} for d in seen])]

@@ -9,21 +9,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy.engine import URL
 
 from ..errors import UsageError
 from ..matrix import MatrixRun
 from ..redaction import scrub
 from ..results import ERROR, FAIL, CellResult
 from ..targets.model import OK, Target
+from ..targets.sandbox import Sandbox, sandboxed
 from ..targets.scratch import create_space, scratch_name
 from .checks import CheckResult, cross_engine, judge
 from .guard import ForeignDatabase
 from .lint import lint_sql
+from .outside import Snapshot, differences, snapshot
 from .waivers import Waiver, is_waived, load_waivers, waive, waived_by
 from .walk import MigrateOptions, Walk
 
@@ -62,14 +62,27 @@ def migrate_target(project: Any, target: Target, run_id: str, opts: MigrateOptio
 
 def _migrate_target(project: Any, target: Target, run_id: str, opts: MigrateOptions,
                     progress: Callable[[str], None], *name_parts: str) -> Walk:
-    with scratch_database(target, run_id, *name_parts, "mwalk") as url:
+    said: set[str] = set()
+
+    def once(line: str) -> None:  # both phases meet the same refusal: the run says it once per target
+        if line not in said:
+            said.add(line)
+            progress(line)
+
+    dirs = project_dirs(project)
+    before = _outside(target, dirs)
+    with scratch_database(target, run_id, *name_parts, "mwalk", say=once) as box:
         progress(f"{target.name}: walking the chain (upgrade / downgrade / re-upgrade per revision)")
-        walk = project.walk(url, target.name, opts)
+        walk = project.walk(box.url, target.name, opts)
+    walk.extra["sandbox"] = {"guarded": box.guarded, "unguarded": box.unguarded}
     walk.extra["models_given"] = opts.models is not None  # a head not reached: model_drift says why it is missing
     if walk.records and not any(r.up_error for r in walk.records) and opts.seed_rows >= 0:
-        with scratch_database(target, run_id, *name_parts, "mseed") as url:
+        with scratch_database(target, run_id, *name_parts, "mseed", say=once) as box:
             progress(f"{target.name}: seeded run ({opts.seed_rows} rows per table)")
-            walk.extra["seeded"] = project.seeded(url, opts)
+            walk.extra["seeded"] = project.seeded(box.url, replace(opts, observer_url=box.observer_url))
+    after = _outside(target, dirs)
+    walk.extra["outside"] = (differences(before, after) if isinstance(before, dict) and isinstance(after, dict)
+                             else next(x for x in (before, after) if isinstance(x, str)))
     if target.kind == "postgresql":
         if hasattr(project, "sql_by_revision"):
             sql = project.sql_by_revision()
@@ -78,6 +91,20 @@ def _migrate_target(project: Any, target: Target, run_id: str, opts: MigrateOpti
         if sql:
             walk.extra["lint"] = lint_sql(sql, ".".join(str(v) for v in target.version[:2]) or None)
     return walk
+
+
+def project_dirs(project: Any) -> list[Path]:
+    """Where a SQLite migration's own files would land: the working directory and the project's directory."""
+    ini = getattr(project, "ini", None)
+    return [Path.cwd(), *([ini.parent] if ini else []), *filter(None, [getattr(project, "directory", None)])]
+
+
+def _outside(target: Target, dirs: list[Path]) -> Snapshot | str:
+    """What the target shows outside scratch now, or why it could not be looked at."""
+    try:
+        return snapshot(target, dirs)
+    except Exception as exc:  # noqa: BLE001 - not seeing is said (the check is skipped), never a pass
+        return f"could not look outside scratch: {scrub(exc)}"
 
 
 @contextmanager
@@ -95,16 +122,19 @@ def tool_logging(shown: bool) -> Iterator[None]:
 
 
 @contextmanager
-def scratch_database(target: Target, run_id: str, *name_parts: str) -> Iterator[URL]:
-    """A database of ``target`` made for one phase (``dbmatrix_<run>_<target>_<parts>``), dropped on exit."""
+def scratch_database(target: Target, run_id: str, *name_parts: str,
+                     say: Callable[[str], None] = lambda m: None) -> Iterator[Sandbox]:
+    """A database of ``target`` made for one phase (``dbmatrix_<run>_<target>_<parts>``) and the per-run login
+    that reaches it alone (see targets/sandbox.py; ``say`` hears what could not be guarded); dropped on exit."""
     space = create_space(target, scratch_name(run_id, target.name, *name_parts))
     try:
         if space.kind == "schema":
             raise UsageError(f"target {target.name}: cannot create a scratch database (no CREATE DATABASE "
                              "privilege); migrations need a database of their own")
-        yield space.url
+        with sandboxed(space, say) as box:
+            yield box
     finally:
-        space.drop()
+        space.drop()  # done already when the sandbox dropped it first (a PostgreSQL role owns its database)
 
 
 def results_of(walks: list[Walk]) -> list[CellResult]:

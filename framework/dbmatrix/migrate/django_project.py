@@ -124,7 +124,7 @@ class DjangoProject:
                 chain = DjangoChain(self.apps)
                 chain.prepare()
                 with chain.recording():
-                    out = seeded_run(chain, conn, engine, opts.seed_rows, opts.lock_budget_ms)
+                    out = seeded_run(chain, conn, engine, opts.seed_rows, opts.lock_budget_ms, opts.observer_url)
                     if not any(r.get("error") for r in out["revisions"]):
                         chain.reverse_all()
                 out["data"] = chain.data

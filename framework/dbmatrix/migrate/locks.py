@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 
 from .catalog import TOOL_TABLES, snapshot
+from .connections import sync_engine
 from .seed import seed_empty_tables
 from .walk import Chain, describe
 
@@ -205,14 +206,32 @@ def after_each_statement(chain: Chain, hook: Callable[..., None]) -> Iterator[No
 
 
 def seeded_run(chain: Chain, conn: Connection, engine: sa.Engine, rows: int,
-               lock_budget_ms: float | None) -> dict[str, Any]:
+               lock_budget_ms: float | None, observer_url: URL | None = None) -> dict[str, Any]:
     """Upgrade revision by revision on seeded tables; duration everywhere, locks and rewrites where the engine
-    shows them (PostgreSQL; MariaDB with metadata_lock_info). ``conn`` seeds and reads identities between
-    revisions (committed, so it holds no lock while the migration runs)."""
+    shows them (PostgreSQL; MariaDB with metadata_lock_info). ``conn`` seeds between revisions (committed, so it
+    holds no lock while the migration runs). Locks and table identities are read through ``observer_url`` (the
+    same database as the target's own user: MariaDB shows them only with PROCESS, which a sandboxed login lacks),
+    else through ``engine``."""
+    observer = sync_engine(observer_url) if observer_url is not None else engine
+    try:
+        return _seeded_run(chain, conn, observer, rows, lock_budget_ms)
+    finally:
+        if observer is not engine:
+            observer.dispose()
+
+
+def _identities(observer: sa.Engine, identity: Any) -> dict[str, Any]:
+    with observer.connect() as oc:
+        return dict(oc.execute(identity).all())
+
+
+def _seeded_run(chain: Chain, conn: Connection, engine: sa.Engine, rows: int,
+                lock_budget_ms: float | None) -> dict[str, Any]:
     out: dict[str, Any] = {"rows": rows, "revisions": [], "seed": {}}
-    if conn.dialect.name == "mysql":
-        out["lock_view_missing"] = lock_view_missing(conn)
-    source = lock_source(conn)
+    with engine.connect() as oc:  # what the observer may see, not the migration's login
+        if oc.dialect.name == "mysql":
+            out["lock_view_missing"] = lock_view_missing(oc)
+        source = lock_source(oc)
     identity = sa.text(source.identity_sql) if source else None
     steps = chain.steps()
     for step in steps:
@@ -220,7 +239,9 @@ def seeded_run(chain: Chain, conn: Connection, engine: sa.Engine, rows: int,
         out["seed"].update({t: c for t, c in counts.items() if isinstance(c, str)})
         populated = {t: c for t, c in counts.items() if isinstance(c, int) and c > 0}
         rec: dict[str, Any] = {"revision": step.id, "rows": rows}
-        ids_before = dict(conn.execute(identity).all()) if identity is not None else {}
+        if conn.in_transaction():
+            conn.commit()
+        ids_before = _identities(engine, identity) if identity is not None else {}
         probe = LockProbe(engine, source) if source is not None else None
         if conn.in_transaction():
             conn.commit()
@@ -238,8 +259,7 @@ def seeded_run(chain: Chain, conn: Connection, engine: sa.Engine, rows: int,
         rec["ms"] = round((time.perf_counter() - t0) * 1000, 1)
         if source is not None and probe is not None and identity is not None:
             rec["locks"] = _lock_findings(step.id, source, probe, populated, lock_budget_ms)
-            ids_after = dict(conn.execute(identity).all())
-            conn.commit()
+            ids_after = _identities(engine, identity)
             for table, before in sorted(ids_before.items()):
                 if table in ids_after and ids_after[table] != before and populated.get(table):
                     rec["locks"].append({"revision": step.id, "table": table, "rewrite": True, "rows": populated[table],
@@ -261,6 +281,12 @@ def lock_view_missing(conn: Connection) -> str | None:
         "AND TABLE_NAME = 'METADATA_LOCK_INFO'")).scalar_one()
     conn.commit()
     if has_view:
+        try:  # both views are shown only to a login with PROCESS (MariaDB)
+            conn.execute(sa.text("SELECT COUNT(*) FROM information_schema.INNODB_SYS_TABLES WHERE NAME = ''")).all()
+        except sa.exc.DBAPIError as exc:
+            conn.rollback()
+            return (f"this login may not read InnoDB's tables and metadata locks ({describe(exc)}); MariaDB shows "
+                    "them with the PROCESS privilege")
         return None
     return ("this server exposes no metadata locks to the probe: the metadata_lock_info plugin is not installed "
             "(MariaDB: INSTALL SONAME 'metadata_lock_info'; MySQL's performance_schema is not read yet)")

@@ -96,8 +96,8 @@ def dbm_alembic_runner(request: pytest.FixtureRequest) -> Iterator[Any]:
     target = run.target(request.param)
     if target.status != OK:
         pytest.skip(f"target {target.name} {target.reason}")
-    with scratch_database(target, run.doc.run_id, *run.place.name_parts, "mdata", str(next(_data_tests))) as url:
-        engine = sync_engine(url)
+    with scratch_database(target, run.doc.run_id, *run.place.name_parts, "mdata", str(next(_data_tests))) as box:
+        engine = sync_engine(box.url)
         try:
             with engine.connect() as conn:
                 yield AlembicRunner(AlembicProject(ini), engine.url, conn, target.name,

@@ -26,6 +26,9 @@ class MigrateOptions:
     lock_budget_ms: float | None = None  # off: lock hold times are reported, a rewrite fails the check
     offline: bool = True
     tool_log: bool = False  # show the tools' INFO log lines (alembic's stock env.py prints several per step)
+    # the seeded run's scratch database as the target's own user: dbmatrix's lock and table-identity probes read
+    # what a sandboxed login may not (MariaDB: PROCESS); None: through the migration's own URL
+    observer_url: Any = None
 
 
 @dataclass(frozen=True)

@@ -179,7 +179,7 @@ class YoyoProject:
         chain = YoyoChain(self.directory, url)
         try:
             with engine.connect() as conn:
-                return seeded_run(chain, conn, engine, opts.seed_rows, opts.lock_budget_ms)
+                return seeded_run(chain, conn, engine, opts.seed_rows, opts.lock_budget_ms, opts.observer_url)
         finally:
             chain.close()
             engine.dispose()

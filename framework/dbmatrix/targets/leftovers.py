@@ -2,7 +2,9 @@
 
 Every scratch space carries an owner marker written when it was made — ``COMMENT ON DATABASE/SCHEMA`` on
 PostgreSQL and CockroachDB, the database ``COMMENT`` on MariaDB, a ``.dbmatrix-owner`` file in a temp directory —
-naming the run id, process id and host. A leftover is a scratch space whose marker names this host and a process
+naming the run id, process id and host; a migration's per-run PostgreSQL role carries it too (``COMMENT ON ROLE``),
+and its MariaDB user, which cannot, goes with the database of its name. A leftover is a scratch space (or role)
+whose marker names this host and a process
 that is gone (a run killed with SIGKILL, a machine that lost power). A name alone (``dbmatrix_*``) is never
 enough: other tools, other users' runs and runs on other hosts are left alone.
 """
@@ -26,6 +28,7 @@ from .admin import admin_connection
 from .config import BUILTIN, TargetResolver
 from .embedded import stop_server_dir
 from .owner import Owner, parse_marker, read_dir_marker
+from .sandbox import drop_login
 from .scratch import drop_scratch
 
 _LIKE = "dbmatrix\\_%"  # LIKE pattern: names starting with dbmatrix_ (a candidate; only the marker decides)
@@ -98,6 +101,11 @@ def server_leftovers(name: str, kind: str, url: URL) -> list[Leftover]:
                 "SELECT nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname LIKE :p"
             ), {"p": _LIKE}).all()
             found += [("schema", r[0], r[1]) for r in rows]
+            if kind == "postgresql":  # a migration's per-run role (sandbox.py): after its database, which it owns
+                rows = conn.execute(sa.text(
+                    "SELECT rolname, shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname LIKE :p"
+                ), {"p": _LIKE}).all()
+                found += [("role", r[0], r[1]) for r in rows]
         elif _has_schema_comment(conn):
             rows = conn.execute(sa.text(
                 "SELECT SCHEMA_NAME, SCHEMA_COMMENT FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE :p"
@@ -108,8 +116,18 @@ def server_leftovers(name: str, kind: str, url: URL) -> list[Leftover]:
         owner = parse_marker(comment)
         if owner is None or not owner.is_gone():
             continue
-        out.append(Leftover(name, scope, obj, owner, partial(drop_scratch, kind, url, scope, obj)))
+        remove = (partial(drop_login, kind, url, obj) if scope == "role"
+                  else partial(_drop_space, kind, url, scope, obj))
+        out.append(Leftover(name, scope, obj, owner, remove))
     return out
+
+
+def _drop_space(kind: str, url: URL, scope: str, name: str) -> None:
+    """A scratch database; on MariaDB/MySQL with the per-run user of the same name that reached it (sandbox.py:
+    such a user has no marker of its own and never outlives its database in a run that ends)."""
+    if kind == "mysql":
+        drop_login(kind, url, name)
+    drop_scratch(kind, url, scope, name)
 
 
 def _has_schema_comment(conn: object) -> bool:

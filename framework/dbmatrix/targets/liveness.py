@@ -44,7 +44,9 @@ def after_cell(target: Target | None, result: CellResult) -> bool:
         return False
     if not looks_unanswered(result.detail):
         return False
-    why = probe(target)
+    # a session that gave up on a silent server asked a fresh connection first (Session._answer): no second probe
+    why = ("a fresh connection timed out or failed too" if "ServerStoppedAnswering" in (result.detail or "")
+           else probe(target))
     if why is None:
         return False  # the server answers: the error is the case's finding (or ours), not a dead target
     at = dt.datetime.now(dt.UTC).strftime("%H:%M:%S UTC")
