@@ -42,12 +42,42 @@ def downgrade() -> None:
 '''
 
 
-def test_a_sqlite_migration_cannot_attach_a_file_outside_scratch(tmp_path: Path) -> None:
-    """Before: SQLite ``ATTACH`` in a migration created a file outside scratch, unnoticed."""
+# alembic's async template: its own async engine (aiosqlite) on the scratch database, migrations through run_sync
+ASYNC_ENV_PY = '''
+import asyncio
+
+from alembic import context
+from sqlalchemy.ext.asyncio import create_async_engine
+
+url = context.config.attributes["connection"].engine.url.set(drivername="sqlite+aiosqlite")
+
+
+def migrate(connection):
+    context.configure(connection=connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def main():
+    engine = create_async_engine(url)
+    async with engine.connect() as connection:
+        await connection.run_sync(migrate)
+        await connection.commit()
+    await engine.dispose()
+
+
+asyncio.run(main())
+'''
+
+
+@pytest.mark.parametrize("env_py", [ENV_PY, ASYNC_ENV_PY], ids=["sqlite3", "aiosqlite"])
+def test_a_sqlite_migration_cannot_attach_a_file_outside_scratch(tmp_path: Path, env_py: str) -> None:
+    """Before: SQLite ``ATTACH`` in a migration created a file outside scratch, unnoticed (and through an async
+    env.py's aiosqlite connection the authorizer was never set: its ``set_authorizer`` is a coroutine)."""
     project = tmp_path / "project"
     (project / "versions").mkdir(parents=True)
     (project / "alembic.ini").write_text("[alembic]\nscript_location = %(here)s\n", encoding="utf-8")
-    (project / "env.py").write_text(ENV_PY, encoding="utf-8")
+    (project / "env.py").write_text(env_py, encoding="utf-8")
     (project / "versions" / "a01.py").write_text(REVISION, encoding="utf-8")
     outside = tmp_path / "outside.db"
     proc = subprocess.run([*CLI, "migrate", "--target", "sqlite", "--alembic", str(project / "alembic.ini"),

@@ -10,6 +10,7 @@ new connection to scratch, whoever opened it, with the engine's lock and stateme
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,7 +79,11 @@ class ScratchGuard:
                 return sqlite3.SQLITE_DENY
             return sqlite3.SQLITE_OK
 
-        dbapi.set_authorizer(authorize)
+        done = dbapi.set_authorizer(authorize)
+        if inspect.isawaitable(done):  # aiosqlite: a coroutine run on its thread; an async engine's cursor events
+            from sqlalchemy.util import await_only  # run inside SQLAlchemy's greenlet, where it can be awaited
+
+            await_only(done)
         self._sandboxed.add(id(dbapi))
 
     def _error(self, context: Any) -> BaseException | None:
