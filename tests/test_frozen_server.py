@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -160,3 +161,38 @@ def test_a_cell_in_flight_on_a_frozen_server_ends_within_the_bound_and_stops_its
     target = next(t for t in doc["targets"] if t["name"] == "frozen")
     assert target["status"] == "skipped" and "stopped answering at" in target["reason"], target
     assert "Traceback" not in said, said
+
+
+
+def test_an_administrative_connection_gives_up_on_a_frozen_server(server: EmbeddedPostgres) -> None:
+    """Before: a statement of an administrative connection (scratch databases, roles, clean-up) made after connecting
+    waited on a frozen server for as long as it stayed frozen; now it ends within the bound, naming why."""
+    from dbmatrix.targets.admin import admin_connection
+
+    connected, froze = threading.Event(), threading.Event()
+
+    def ask() -> float:
+        with admin_connection("postgresql", make_url(server.url)) as conn:
+            assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+            connected.set()
+            froze.wait(30)
+            started = time.monotonic()
+            try:
+                conn.exec_driver_sql("SELECT 2")
+            finally:
+                took.append(time.monotonic() - started)
+        return took[0]
+
+    took: list[float] = []
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        future = pool.submit(ask)
+        assert connected.wait(30)
+        with frozen(server):
+            froze.set()
+            concurrent.futures.wait([future], timeout=BOUND_S + 10)
+            still = not future.done()
+    assert not still, f"still waiting on a frozen server after {BOUND_S + 10} s"
+    exc = future.exception()
+    assert isinstance(exc, DriverError) and exc.cls == "ServerStoppedAnswering", exc
+    assert "administrative connection was shut down on our side" in exc.message, exc.message
+    assert took and took[0] < BOUND_S, took

@@ -410,7 +410,7 @@ class Session:
                 continue
             silent = time.monotonic() - started
             with contextlib.suppress(OSError):
-                _shut_down(fd)
+                shut_down(fd)
             with contextlib.suppress(Exception):
                 fut.result(CLOSE_BOUND_S)  # the driver's read ends with a lost connection
             raise DriverError(None, "ServerStoppedAnswering",
@@ -457,7 +457,7 @@ def silent_server(info: ConnectInfo) -> str | None:
     return None
 
 
-def _shut_down(fd: int) -> None:
+def shut_down(fd: int) -> None:
     """Shut down the TCP connection behind ``fd`` (the driver keeps its descriptor; its blocked read returns EOF)."""
     sock = socket.socket(fileno=os.dup(fd))
     try:

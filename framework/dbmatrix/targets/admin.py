@@ -6,8 +6,11 @@ with a short connect timeout so an unreachable target is reported quickly.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import re
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,6 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection
 
 from .. import interrupt
+from ..drivers.protocol import SILENCE_S, ConnectInfo
+from ..drivers.session import shut_down, silent_server
 from ..engines import mysql as mysql_engine
 from ..engines import plugin_engine_detected
 from ..errors import DriverError
@@ -63,13 +68,61 @@ def admin_connection(kind: str, url: URL) -> Iterator[Connection]:
     )
     if kind == "mysql":
         sa.event.listen(engine, "connect", lambda dbapi_conn, _record: mysql_engine.after_handshake(dbapi_conn))
+    watch = _SilenceWatch(kind, url, engine) if kind in ("postgresql", "cockroachdb") else None
     try:
         with engine.connect() as conn:
             yield conn
     except sa.exc.DBAPIError as exc:
+        if watch is not None and watch.fired:
+            raise DriverError(None, "ServerStoppedAnswering", watch.fired) from None
         raise _one_line(exc) from None
     finally:
+        if watch is not None:
+            watch.stop()
         engine.dispose()
+
+
+class _SilenceWatch:
+    """PostgreSQL reads after connect, bounded on our side as a session's are (``Session._answer``): a statement
+    silent for ``SILENCE_S`` makes a fresh, bounded connection ask whether the server still answers; when it does
+    not (frozen, gone), the admin connection's socket is shut down and the statement fails at once. No TCP option
+    sees a frozen server (its kernel still acknowledges), and a long statement on a live server is left alone."""
+
+    def __init__(self, kind: str, url: URL, engine: sa.engine.Engine):
+        self.info = ConnectInfo(kind=kind, url=url, engine=kind)
+        self.fired = ""
+        self._since: float | None = None
+        self._fd: int | None = None
+        self._done = threading.Event()
+        sa.event.listen(engine, "before_cursor_execute", self._starts)
+        sa.event.listen(engine, "after_cursor_execute", self._ends)
+        sa.event.listen(engine, "handle_error", lambda _context: self._ends())
+        threading.Thread(target=self._watch, name="dbm-admin-watch", daemon=True).start()
+
+    def _starts(self, conn: Connection, *_: object) -> None:
+        with contextlib.suppress(Exception):
+            self._fd = conn.connection.dbapi_connection.fileno()  # type: ignore[union-attr]
+        self._since = time.monotonic()
+
+    def _ends(self, *_: object) -> None:
+        self._since = None
+
+    def _watch(self) -> None:
+        while not self._done.wait(1.0):
+            since, fd = self._since, self._fd
+            if since is None or fd is None or time.monotonic() - since < SILENCE_S:
+                continue
+            why = silent_server(self.info)
+            if why is None or self._since != since:
+                continue  # the server answers (a long statement), or this one ended meanwhile
+            self.fired = (f"no answer for {time.monotonic() - since:.0f} s and a fresh connection timed out or "
+                          f"failed too ({why}); the administrative connection was shut down on our side")
+            with contextlib.suppress(OSError):
+                shut_down(fd)
+            return
+
+    def stop(self) -> None:
+        self._done.set()
 
 
 def _one_line(exc: sa.exc.DBAPIError) -> DriverError:
