@@ -35,6 +35,7 @@ PG_STREAM_DRIVERS = [d for d in PG_DRIVERS if d in STREAM_DRIVERS]
 OTHER_DRIVERS = [d for d in DRIVERS if _kind_of(d) != "postgresql"]
 # PostgreSQL drivers with a notification API on their connection (psqlpy's LISTEN needs a pool's listener)
 PG_NOTIFY_DRIVERS = [d for d in PG_DRIVERS if get_adapter(d).notifier() is not None]
+NO_NOTIFY_DRIVERS = OTHER_DRIVERS + [d for d in PG_DRIVERS if d not in PG_NOTIFY_DRIVERS]
 
 
 def _ascii_notifications(driver_id: str) -> bool:
@@ -203,9 +204,10 @@ def test_no_server_cursor_api_is_unsupported(driver_id: str, sessions: tuple[Ses
     assert err.value.cls == "Unsupported" and driver_id in err.value.message
 
 
-@pytest.mark.parametrize("driver_id", OTHER_DRIVERS + [d for d in PG_DRIVERS if d not in PG_NOTIFY_DRIVERS])
+@pytest.mark.parametrize("driver_id", NO_NOTIFY_DRIVERS)
 def test_no_notification_api_is_unsupported(driver_id: str, sessions: tuple[Session, Session, str]) -> None:
-    """Drivers of engines without LISTEN, or without a notification API of their own, say so with DriverError 'Unsupported', not AttributeError."""
+    """Drivers of engines without LISTEN, or without a notification API of their own (psqlpy), say so with
+    DriverError 'Unsupported', not AttributeError."""
     s, _, _ = sessions
     for call in (lambda: s.listen("x"), lambda: s.notifications(0.1)):
         with pytest.raises(DriverError) as err:
