@@ -150,8 +150,7 @@ class PsqlpyAdapter(DriverAdapter):
     exceptions: ClassVar[tuple[str, ...]] = ("psqlpy.exceptions.Error",)
     # its conversion of a Python value to the parameter type the server inferred fails outside its hierarchy
     refusals: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("TypeError", r"object is not an instance of|object cannot be interpreted as|cannot be converted"),
-        ("OverflowError", r""),
+        ("TypeError", r"^'\w+' object is not an instance of '\w+'$|^'\w+' object cannot be interpreted as an integer$"),
     )
     # the families that judge a driver. Not the isolation anomalies and schedules: they tell a prevented anomaly
     # by the engine's SQLSTATE (40001, 40P01), which psqlpy does not expose, so its cells there could only say
