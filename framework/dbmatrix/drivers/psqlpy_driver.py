@@ -3,7 +3,8 @@
 What sets it apart, and what its cells record (psqlpy 0.13, checked against its stubs and a live server):
 
 * Every statement is prepared by default (``execute(..., prepared=True)``): tokio-postgres names it ``s<n>``,
-  counting per connection, and keeps it in ``pg_prepared_statements``. Behind PgBouncer in transaction mode the
+  counting per connection; one with parameters is kept (cached per connection, in ``pg_prepared_statements``),
+  one without is closed after it ran. Behind PgBouncer in transaction mode the
   name collides on a server connection another client already used (42P05) or the Bind lands where the name is
   unknown (26000). The fix is psqlpy's per-call ``prepared=False``; this adapter takes it as the connect option
   ``prepared`` (``pooler_safe_options``), since psqlpy has no connection-wide setting for it.
