@@ -163,8 +163,8 @@ class PsqlpyAdapter(DriverAdapter):
     bench_shape: ClassVar[str] = "psqlpy"
     reports_rowcount: ClassVar[bool] = False  # a QueryResult has no command tag
     error_codes: ClassVar[bool] = False  # its exceptions carry no SQLSTATE
-    # no SQLAlchemy dialect for psqlpy in SQLAlchemy: no sa-core+/sa-orm+ pairs (sa_driver None), so the layer
-    # budget knobs below only say what they would for a newer rung
+    # a newer rung, like pg8000: CI leaves its sql.stream_large_result to the full run (the layers it would sample
+    # do not exist: SQLAlchemy has no psqlpy dialect, so sa_driver stays None and no layer sits on it)
     ci_sample_layers: ClassVar[bool] = True
     bench_layers_by_default: ClassVar[bool] = False
     # psqlpy's documented switch off its default of preparing every statement (an argument of each execute)
