@@ -1,9 +1,10 @@
 """Benchmark operations written against each DBAPI/asyncio driver's own API (the adapter's raw connection).
 
 Four shapes cover the drivers: blocking DBAPI cursors (psycopg, psycopg2, pymysql, mysqlclient, sqlite3), asyncio
-cursors (psycopg-async, asyncmy, aiosqlite), asyncpg's connection API and psqlpy's. Transactions are opened with SQL on the
-adapter's autocommit connection (``begin_statements``), SQLite's as ``BEGIN IMMEDIATE`` so that concurrent writers
-queue on the busy timeout instead of failing to upgrade a read lock.
+cursors (psycopg-async, asyncmy, aiosqlite), asyncpg's connection API and psqlpy's. Transactions are opened with SQL
+on the adapter's autocommit connection (``begin_statements``; asyncpg and psqlpy with their own transaction API),
+SQLite's as ``BEGIN IMMEDIATE`` so that concurrent writers queue on the busy timeout instead of failing to upgrade a
+read lock.
 """
 
 from __future__ import annotations
