@@ -14,7 +14,7 @@ from typing import Any
 
 from rowcheck import same_value, spelling
 
-from dbmatrix.cell import Cell, show
+from dbmatrix.cell import Cell, describe_error, show
 from dbmatrix.drivers.base import Session
 from dbmatrix.errors import DriverError
 from dbmatrix.results import CellResult
@@ -55,7 +55,11 @@ def check(cell: Cell, spec: RoundTrip) -> CellResult:
             s.execute(f"INSERT INTO {table} (id, v) VALUES ({i}, {placeholder})", {"v": value}, types=types)
     except DriverError as exc:
         return cell.unsupported(exc)
-    rows = s.execute(f"SELECT v FROM {table} ORDER BY id", types=types).rows
+    try:
+        rows = s.execute(f"SELECT v FROM {table} ORDER BY id", types=types).rows
+    except DriverError as exc:  # written, but the driver refuses to read it back (psqlpy: a NULL array element)
+        return cell.unsupported(f"written, but reading it back failed: {describe_error(exc)}",
+                                mechanism=f"error:{exc.code or exc.cls}")
     read = [r[0] for r in rows]
     same = spec.same or same_value
     lines, ok = [], len(read) == len(spec.values)

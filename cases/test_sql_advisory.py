@@ -37,7 +37,8 @@ WAIT = {"*": f"SELECT 1, pg_backend_pid() FROM pg_advisory_lock({PG_KEY})",
         "mysql": f"SELECT GET_LOCK(:lock, {LOCK_WAIT_S}), CONNECTION_ID()"}
 UNLOCK = {"*": f"SELECT CAST(pg_advisory_unlock({PG_KEY}) AS INTEGER), pg_backend_pid()",
           "mysql": "SELECT RELEASE_LOCK(:lock), CONNECTION_ID()"}
-RELEASE_ALL = {"*": "SELECT pg_advisory_unlock_all()", "mysql": "SELECT RELEASE_ALL_LOCKS()"}
+# a row, not the function's void (which a driver may not decode: psqlpy), like WAIT
+RELEASE_ALL = {"*": "SELECT 1 FROM pg_advisory_unlock_all()", "mysql": "SELECT RELEASE_ALL_LOCKS()"}
 # asked on the observer's admin connection (DBAPI pyformat), which may sit in another database
 QUESTIONS = {"holders": {
     "postgresql": "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1"

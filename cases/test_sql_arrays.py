@@ -123,7 +123,11 @@ def test_array_literal_select(cell):
     """Arrays built in a SELECT come back as Python lists: NULL elements as None, quotes, commas, braces and the
     text 'NULL' intact, an empty array as [], a two-dimensional array as a list of lists."""
     s = cell.connect()
-    res = s.execute(spelling(cell, ARRAY_SELECT), types=ARRAY_TYPES)
+    try:
+        res = s.execute(spelling(cell, ARRAY_SELECT), types=ARRAY_TYPES)
+    except DriverError as exc:  # the driver cannot read these arrays back (psqlpy: a NULL element)
+        cell.unsupported(exc)
+        return
     got = dict(zip(res.columns, res.rows[0], strict=True))
     want = dict(ARRAYS_WANT)
     if cell.kind == "cockroachdb":

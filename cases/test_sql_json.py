@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from rowcheck import Side, int_truth, same_value, set_aside, spelling
 
 from dbmatrix.casekit import requires
-from dbmatrix.cell import Cell, show
+from dbmatrix.cell import Cell, describe_error, show
 from dbmatrix.drivers.base import Session
 from dbmatrix.errors import DriverError
 from dbmatrix.results import CellResult
@@ -32,13 +32,18 @@ DOCS: dict[int, dict[str, Any]] = {
 }
 
 
-def _docs_table(cell: Cell, s: Session) -> str:
-    """A table (id, doc) holding DOCS, written as JSON text parameters the way applications write them."""
+def _docs_table(cell: Cell, s: Session) -> str | CellResult:
+    """A table (id, doc) holding DOCS, written as JSON text parameters the way applications write them; the cell's
+    ``unsupported`` when the driver refuses JSON text for a JSON parameter (psqlpy wants a dict or list)."""
     table = cell.table("docs")
     s.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, doc {DOC_DDL[cell.kind]} NOT NULL)")
     placeholder = DOC_PARAM.get(cell.kind, ":doc")
-    for i, doc in DOCS.items():
-        s.execute(f"INSERT INTO {table} (id, doc) VALUES (:id, {placeholder})", {"id": i, "doc": json.dumps(doc)})
+    try:
+        for i, doc in DOCS.items():
+            s.execute(f"INSERT INTO {table} (id, doc) VALUES (:id, {placeholder})", {"id": i, "doc": json.dumps(doc)})
+    except DriverError as exc:
+        return cell.unsupported(f"writing the documents as JSON text failed: {describe_error(exc)}",
+                                mechanism=f"error:{exc.code or exc.cls}")
     return table
 
 
@@ -90,6 +95,8 @@ EXTRACTED = [(1, "x", "20"), (2, "y", "40"), (3, None, None)]
 def _extract(cell: Cell, spelling: dict[str, tuple[str, str]]) -> CellResult:
     s = cell.connect()
     table = _docs_table(cell, s)
+    if isinstance(table, CellResult):
+        return table
     text_expr, number_expr = spelling[cell.kind]
     sql = f"SELECT id, {text_expr}, {number_expr} FROM {table} ORDER BY id"
     try:
@@ -136,6 +143,8 @@ def test_json_containment(cell):
     """A containment test with a bound JSON probe selects exactly the documents that contain it."""
     s = cell.connect()
     table = _docs_table(cell, s)
+    if isinstance(table, CellResult):
+        return
     sql = f"SELECT id FROM {table} WHERE {spelling(cell, CONTAINS)} ORDER BY id"
     got: dict[str, list[int]] = {}
     try:
@@ -165,6 +174,8 @@ PATH_EXISTS = {
 def _path_exists(cell: Cell, paths: list[str], want: list[tuple[Any, ...]]) -> CellResult:
     s = cell.connect()
     table = _docs_table(cell, s)
+    if isinstance(table, CellResult):
+        return table
     exprs = [spelling(cell, PATH_EXISTS).format(path=p) for p in paths]
     try:
         rows = _rows(s, f"SELECT id, {', '.join(exprs)} FROM {table} ORDER BY id")

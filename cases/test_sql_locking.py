@@ -110,4 +110,4 @@ def test_nowait(cell):
                       "timeout)") if cell.engine == "mariadb" and b.code == "1205" else ""
         cls = type(b.error).__name__ if b.error is None else getattr(b.error, "cls", type(b.error).__name__)
         cell.supported(f"failed without waiting for the lock: {cls} [{b.code}]: {b.message}{same_errno}",
-                       mechanism=f"error:{b.code}", metrics=metrics)
+                       mechanism=f"error:{b.code or cls}", metrics=metrics)

@@ -13,6 +13,7 @@ CASES = {
     "psycopg2": (SEARCH_PATH, "SHOW search_path", "dbm_opt"),
     "asyncpg": ({"server_settings": {"search_path": "dbm_opt"}, "statement_cache_size": 0},
                 "SHOW search_path", "dbm_opt"),
+    "psqlpy": ({**SEARCH_PATH, "prepared": False}, "SHOW search_path", "dbm_opt"),
     "sa-core+psycopg": (SEARCH_PATH, "SHOW search_path", "dbm_opt"),
     "sa-core+asyncpg": ({"server_settings": {"search_path": "dbm_opt"}}, "SHOW search_path", "dbm_opt"),
     "pymysql": ({"init_command": "SET @dbm_opt := 7"}, "SELECT @dbm_opt", 7),

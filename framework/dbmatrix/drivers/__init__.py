@@ -37,6 +37,7 @@ BUILTIN_DRIVERS: dict[str, str] = {
     "sqlite3": "dbmatrix.drivers.sqlite3_driver:Sqlite3Adapter",
     "aiosqlite": "dbmatrix.drivers.aiosqlite_driver:AiosqliteAdapter",
     "pg8000": "dbmatrix.drivers.pg8000_driver:Pg8000Adapter",
+    "psqlpy": "dbmatrix.drivers.psqlpy_driver:PsqlpyAdapter",
     "aiomysql": "dbmatrix.drivers.aiomysql_driver:AiomysqlAdapter",
     "mysql-connector": "dbmatrix.drivers.mysql_connector_driver:MySQLConnectorAdapter",
     "mysql-connector-pure": "dbmatrix.drivers.mysql_connector_driver:MySQLConnectorPureAdapter",

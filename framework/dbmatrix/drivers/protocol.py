@@ -127,6 +127,10 @@ class DriverAdapter:
     sa_driver: ClassVar[str | None] = None
     sa_modules: ClassVar[tuple[str, ...]] = ()
     server_cursor: ClassVar[bool] = True  # a server-side cursor API (``Session.stream``); else "Unsupported"
+    # the driver says how many rows a statement affected; False: its results carry no command tag (rowcount -1)
+    reports_rowcount: ClassVar[bool] = True
+    # its errors carry the engine's code (SQLSTATE, errno); False: its class and message only (psqlpy)
+    error_codes: ClassVar[bool] = True
     # connect options that switch named server-side prepared statements off (None: it never prepares any)
     pooler_safe_options: ClassVar[dict[str, Any] | None] = None
     # case-id globs whose cells run through this adapter. A layer that hands SQL text to its DBAPI unchanged names
