@@ -503,3 +503,27 @@ def test_every_run_cell_records_wall_ms() -> None:
         cell = Cell("types.x", target, get_adapter("sqlite3"))
         result = cell.error(RuntimeError("x")) if outcome == "error" else cell.record(outcome, "why")
         assert result.metrics["wall_ms"] >= 0
+
+
+def test_unclaimed_time_goes_to_the_callers_parts() -> None:
+    """Standard-library and builtin time no part claims is charged to the parts of its callers, in proportion to the
+    time each call spent; what nothing above claims stays ``other``."""
+    peewee_fn = ("/venv/site-packages/peewee.py", 10, "execute")
+    driver_fn = ("~", 0, "<method 'execute' of 'sqlite3.Cursor' objects>")
+    deepcopy = ("/usr/lib/python3.11/copy.py", 5, "deepcopy")
+    length = ("~", 0, "<built-in method builtins.len>")
+    orphan = ("/usr/lib/python3.11/re.py", 7, "compile")
+
+    class Stats:  # pstats' layout: {key: (cc, nc, tottime, cumtime, {caller: (nc, cc, tottime, cumtime)})}
+        stats = {
+            peewee_fn: (1, 1, 1.0, 6.0, {}),
+            driver_fn: (1, 1, 1.0, 1.0, {}),
+            deepcopy: (4, 4, 2.0, 3.0, {peewee_fn: (3, 3, 1.5, 2.0), driver_fn: (1, 1, 0.5, 1.0)}),
+            length: (2, 2, 1.0, 1.0, {deepcopy: (2, 2, 1.0, 1.0)}),  # two levels up: 3/4 peewee, 1/4 driver
+            orphan: (1, 1, 1.0, 1.0, {}),
+        }
+
+    split = split_profile(Stats(), "peewee+sqlite3")["split_pct"]  # type: ignore[arg-type]
+    # peewee 1 + 1.5 (deepcopy) + 0.75 (len via deepcopy); driver 1 + 0.5 + 0.25; other: re.compile's 1; of 6
+    assert split == {"peewee": pytest.approx(54.2, abs=0.1), "driver": pytest.approx(29.2, abs=0.1),
+                     "other": pytest.approx(16.7, abs=0.1)}, split

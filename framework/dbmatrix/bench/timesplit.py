@@ -6,7 +6,8 @@ inside libpq/libmysqlclient calls, psycopg2 and mysqlclient, this includes the s
 see inside), ``wait`` (socket reads/writes, the event loop's poll and psycopg's wait loop: the server and the network
 seen from Python, or the driver's own thread for aiosqlite), the layer's parts (``sqlalchemy-core`` /
 ``sqlalchemy-orm``, greenlet switches included), ``asyncio`` (the event loop's own bookkeeping), ``harness`` (our
-loop), ``other``.
+loop), ``other``. Time in code no part claims (the standard library, builtins) is charged to the parts of its
+callers (``_charged``), so ``other`` keeps only what nothing above it claims either.
 """
 
 from __future__ import annotations
@@ -106,15 +107,50 @@ def split_profile(stats: pstats.Stats, driver_id: str) -> dict[str, Any]:
     by_code = code_parts(getattr(adapter, "profile_objects", ()))
     totals = dict.fromkeys(parts((*layer_parts, *(("", p) for p in by_code.values()))), 0.0)
     funcs: list[tuple[float, str, str]] = []
-    for (filename, line, func), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        part = by_code.get((filename, line, func)) or part_of(filename, func, modules, layer_parts)
-        totals[part] += tottime
+    entries: dict[Any, tuple[float, dict[Any, Any]]] = stats.stats  # type: ignore[attr-defined]
+    own = {key: by_code.get(key) or part_of(key[0], key[2], modules, layer_parts) for key in entries}
+    memo: dict[tuple[Any, int], list[tuple[str, float]]] = {}
+    for key, (_cc, _nc, tottime, _ct, _callers) in entries.items():
+        filename, line, func = key
+        for part, share in _charged(key, own, entries, memo):
+            totals[part] += tottime * share
         name = _ADDRESS.sub("", func) if filename == "~" else f"{filename.rsplit('/', 1)[-1]}:{line}({func})"
-        funcs.append((tottime, part, name))
+        funcs.append((tottime, own[key], name))
     whole = sum(totals.values()) or 1.0
     split = {p: round(100.0 * t / whole, 1) for p, t in totals.items() if t > 0}
     top = [[part, name, round(100.0 * t / whole, 1)] for t, part, name in sorted(funcs, reverse=True)[:5]]
     return {"split_pct": split, "top": top}
+
+
+def _charged(key: Any, own: dict[Any, str], entries: dict[Any, Any], memo: dict[tuple[Any, int], Any],
+             depth: int = 0) -> list[tuple[str, float]]:
+    """Whose time a function's own time is: its own part, unless that is ``other`` (the standard library and
+    builtins no part claims: ``copy``, ``re``, ``datetime``, ``len``...), whose time goes to the parts of its
+    callers in proportion to the time each call spent there, followed up the call graph a few levels (a layer's
+    ``copy.deepcopy`` of a query is the layer's time, not nobody's)."""
+    if (key, depth) in memo:
+        return memo[key, depth]
+    part = own[key]
+    callers: dict[Any, Any] = entries[key][4]
+    if part != "other" or not callers or depth >= _CALLER_DEPTH:
+        return [(part, 1.0)]
+    memo[key, depth] = [(part, 1.0)]  # a call cycle back to here counts as unclaimed
+    weights = {caller: stat[2] for caller, stat in callers.items() if caller in entries}  # the call's own time
+    total = sum(weights.values())
+    if total <= 0:
+        weights = {caller: 1.0 for caller in weights}
+        total = float(len(weights))
+    if not weights:
+        return [(part, 1.0)]
+    out: dict[str, float] = {}
+    for caller, weight in weights.items():
+        for caller_part, share in _charged(caller, own, entries, memo, depth + 1):
+            out[caller_part] = out.get(caller_part, 0.0) + share * weight / total
+    memo[key, depth] = list(out.items())
+    return memo[key, depth]
+
+
+_CALLER_DEPTH = 4  # how far up an unclaimed function's time follows its callers before it stays "other"
 
 
 # the parts every profile has, by ladder stage (a layer's own parts: its ``profile_stages``, else "layer")
