@@ -77,17 +77,8 @@ def build_op(session: Session, workload: str, variant: str, rows: int, seed: int
         body = _insert(Event, nxt)
     else:
         raise KeyError(workload)
-    if not sqlite:
-        return Op(body, True)
-
-    async def held() -> Any:  # Piccolo's sqlite3 adapters bind this call's values only (as Peewee's per statement)
-        PICCOLO_ADAPTERS.hold()
-        try:
-            return await body()
-        finally:
-            PICCOLO_ADAPTERS.release()
-
-    return Op(held, True)
+    # on SQLite, Piccolo's sqlite3 adapters bind this call's values only (as Peewee's per statement)
+    return Op(PICCOLO_ADAPTERS.held_async(body) if sqlite else body, True)
 
 
 def _select(workload: str, tuned: bool, User: Any, nxt: Callable[[], dict[str, Any]]) -> Callable[[], Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import _sqlite3
 import importlib
 import threading
+from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import Any
 
@@ -54,6 +55,19 @@ class KeptAdapters:
             if self._holders == 1:
                 for (number, key), adapter in self._kept.items():
                     _REGISTRIES[number][key] = adapter
+
+    def held_async(self, fn: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+        """``fn`` (one call of an asyncio layer's bench operation) with the library's adapters in effect while it
+        runs, as a user of that library has them."""
+
+        async def held() -> Any:
+            self.hold()
+            try:
+                return await fn()
+            finally:
+                self.release()
+
+        return held
 
     def release(self) -> None:
         with self._lock:

@@ -110,17 +110,8 @@ def build_op(session: Session, workload: str, variant: str, rows: int, seed: int
         finally:
             _current_context.reset(token)
 
-    if session.info.kind != "sqlite":
-        return Op(call, True)
-
-    async def held() -> Any:  # Tortoise's sqlite3 adapters bind this call's values only (as Peewee's per statement)
-        TORTOISE_ADAPTERS.hold()
-        try:
-            return await call()
-        finally:
-            TORTOISE_ADAPTERS.release()
-
-    return Op(held, True)
+    # on SQLite, Tortoise's sqlite3 adapters bind this call's values only (as Peewee's per statement)
+    return Op(TORTOISE_ADAPTERS.held_async(call) if session.info.kind == "sqlite" else call, True)
 
 
 def _select(workload: str, tuned: bool, User: Any, nxt: Callable[[], dict[str, Any]]) -> Callable[[], Any]:
