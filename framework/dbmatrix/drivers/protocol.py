@@ -322,6 +322,20 @@ class Layer(DriverAdapter):
         "" (told to a user who names the pair)."""
         return ""
 
+    def wrapped_cause(self, exc: BaseException) -> BaseException | None:
+        """The driver exception that ``exc``, the layer's own, wraps (None: it wraps none)."""
+        return None
+
+    def normalise_error(self, exc: BaseException) -> DriverError | None:
+        """The DBAPI adapter's mapping, of the driver exception the layer's own wraps where it wraps one (the codes
+        stay the driver's: a MySQL errno, a SQLSTATE)."""
+        inner = self.wrapped_cause(exc)
+        if inner is not None and inner is not exc:
+            err = self._under.normalise_error(inner)
+            if err is not None:
+                return err
+        return self._under.normalise_error(exc)
+
     def runs_by_default(self, case: str) -> bool:
         return any(fnmatch.fnmatchcase(case, glob) for glob in self.cases_by_default)
 

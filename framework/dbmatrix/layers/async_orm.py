@@ -20,7 +20,6 @@ from typing import Any, ClassVar
 
 from ..drivers.base import ConnectInfo, DriverAdapter, Layer, Session
 from ..engines import engine_for
-from ..errors import DriverError
 from .ormkit import OrmKit
 
 
@@ -128,13 +127,8 @@ class AsyncOrmLayer(Layer):
         """A coroutine, run on the session's loop: the ORM's object that uses ``session``'s connection."""
         raise NotImplementedError
 
-    def normalise_error(self, exc: BaseException) -> DriverError | None:
-        inner = orm_cause(exc)
-        if inner is not None and inner is not exc:
-            err = self.under.normalise_error(inner)
-            if err is not None:
-                return err
-        return self.under.normalise_error(exc)
+    def wrapped_cause(self, exc: BaseException) -> BaseException | None:
+        return orm_cause(exc)
 
     def orm_kit(self, session: Session, prefix: str) -> Any:
         module, _, name = self.kit_class.partition(":")

@@ -29,7 +29,6 @@ from typing import Any, ClassVar
 
 from ..drivers import params as paramstyles
 from ..drivers.base import ConnectInfo, DriverAdapter, Layer, Session, cursor_result
-from ..errors import DriverError
 from .sqlite_adapters import SQLITE_ADAPTERS
 
 _SITS_ON = ("psycopg", "psycopg2", "mysqlclient", "sqlite3")
@@ -269,13 +268,9 @@ class DjangoLayer(Layer):
         session.hot_path = hot_path  # type: ignore[method-assign]
         return session
 
-    def normalise_error(self, exc: BaseException) -> DriverError | None:
-        cause = exc.__cause__
-        if type(exc).__module__.startswith("django.") and isinstance(cause, BaseException):
-            err = self.under.normalise_error(cause)  # Django re-raises the DBAPI error as its own, "from" it
-            if err is not None:
-                return err
-        return self.under.normalise_error(exc)
+    def wrapped_cause(self, exc: BaseException) -> BaseException | None:
+        cause = exc.__cause__  # Django re-raises the DBAPI error as its own, "from" it
+        return cause if type(exc).__module__.startswith("django.") and isinstance(cause, BaseException) else None
 
     def orm_kit(self, session: Session, prefix: str) -> Any:
         """The ``orm.*`` cases' models and operations, declared the Django way (see ``layers/django_kit.py``)."""

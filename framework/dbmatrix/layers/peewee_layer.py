@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from ..drivers.base import ConnectInfo, DriverAdapter, Layer, Session, cursor_result, translate
-from ..errors import DriverError
 from .sqlite_adapters import SQLITE_ADAPTERS
 
 # DBAPI adapter id -> what Peewee's Database needs to use that driver
@@ -123,13 +122,8 @@ class PeeweeLayer(Layer):
         session.hot_path = hot_path  # type: ignore[method-assign]
         return session
 
-    def normalise_error(self, exc: BaseException) -> DriverError | None:
-        inner = _peewee_cause(exc)
-        if inner is not None and inner is not exc:
-            err = self.under.normalise_error(inner)
-            if err is not None:
-                return err
-        return self.under.normalise_error(exc)
+    def wrapped_cause(self, exc: BaseException) -> BaseException | None:
+        return _peewee_cause(exc)
 
     def orm_kit(self, session: Session, prefix: str) -> Any:
         """The ``orm.*`` cases' models and operations, declared the Peewee way (see ``layers/peewee_kit.py``)."""

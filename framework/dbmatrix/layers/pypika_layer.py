@@ -22,7 +22,6 @@ from typing import Any, ClassVar
 
 from ..drivers.protocol import ConnectInfo, DriverAdapter, Layer
 from ..drivers.session import Session
-from ..errors import DriverError
 
 # target kind -> pypika's query class for that dialect (CockroachDB speaks PostgreSQL's)
 _QUERY_CLASSES = {"postgresql": "PostgreSQLQuery", "cockroachdb": "PostgreSQLQuery", "mysql": "MySQLQuery",
@@ -64,9 +63,6 @@ class PypikaLayer(Layer):
 
     def query_class(self, kind: str) -> Any:
         return query_class(kind)
-
-    def normalise_error(self, exc: BaseException) -> DriverError | None:
-        return self.under.normalise_error(exc)  # the DBAPI's own mapping (MySQL drivers: the errno)
 
     def open(self, info: ConnectInfo) -> Session:
         session = self.under.open(info)
