@@ -1,8 +1,9 @@
 """Benchmark operations written against each DBAPI/asyncio driver's own API (the adapter's raw connection).
 
-Four shapes cover the drivers: blocking DBAPI cursors (psycopg, psycopg2, pymysql, mysqlclient, sqlite3), asyncio
-cursors (psycopg-async, asyncmy, aiosqlite), asyncpg's connection API and psqlpy's. Transactions are opened with SQL
-on the adapter's autocommit connection (``begin_statements``; asyncpg and psqlpy with their own transaction API),
+Three shapes cover most drivers: blocking DBAPI cursors (psycopg, psycopg2, pymysql, mysqlclient, sqlite3), asyncio
+cursors (psycopg-async, asyncmy, aiosqlite) and asyncpg's connection API; a driver with an API of its own builds its
+operations in its own module (``bench_module``: psqlpy's). Transactions are opened with SQL
+on the adapter's autocommit connection (``begin_statements``; asyncpg with its own transaction API),
 SQLite's as ``BEGIN IMMEDIATE`` so that concurrent writers queue on the busy timeout instead of failing to upgrade a
 read lock.
 """
@@ -37,11 +38,6 @@ _DBAPI_TUNED: dict[str, dict[str, dict[str, str]]] = {
         "insert_batch": {"method": "copy_records_to_table (binary COPY)"},
     },
     "aiosqlite": {w: {"call": "execute_fetchall (one hop to aiosqlite's thread per query)"} for w in SELECTS},
-    "psqlpy": {
-        **{w: {"prepared": "False (the pooler-safe setting: an unnamed statement per call)"} for w in SELECTS},
-        "update_txn": {"prepared": "False (the pooler-safe setting: an unnamed statement per call)"},
-        "insert_batch": {"method": "copy_records_to_table (binary COPY)"},
-    },
 }
 _DBAPI_TUNED["psycopg-async"] = _DBAPI_TUNED["psycopg"]
 
@@ -53,7 +49,6 @@ _DRIVER_DEFAULT: dict[str, dict[str, str]] = {
     "psycopg": {"prepare_threshold": "5 (psycopg default)"},
     "psycopg-async": {"prepare_threshold": "5 (psycopg default)"},
     "asyncpg": {"statement_cache_size": "100 (asyncpg default)"},
-    "psqlpy": {"prepared": "True (psqlpy default: every statement named and kept per connection)"},
 }
 
 
@@ -89,13 +84,10 @@ def begin_sql(session: Session) -> list[str]:
 
 
 def build_op(session: Session, workload: str, variant: str, rows: int, seed: int) -> Op:
-    """The operation in the shape the adapter declares (``bench_shape``): blocking cursor, asyncio cursor, asyncpg,
-    psqlpy."""
+    """The operation in the shape the adapter declares (``bench_shape``): blocking cursor, asyncio cursor, asyncpg."""
     shape, driver_id = session.adapter.bench_shape, session.adapter.id
     if shape == "asyncpg":
         return session.run(_asyncpg_op(session, workload, variant, rows, seed))  # type: ignore[attr-defined]
-    if shape == "psqlpy":
-        return session.run(_psqlpy_op(session, workload, variant, rows, seed))  # type: ignore[attr-defined]
     if shape == "async-cursor":
         return session.run(_async_cursor_op(session, driver_id, workload, variant, rows, seed))  # type: ignore[attr-defined]
     if shape == "cursor":
@@ -317,47 +309,3 @@ async def _asyncpg_op(session: Session, workload: str, variant: str, rows: int, 
         return Op(call, True)
     raise KeyError(workload)
 
-
-# --- psqlpy ------------------------------------------------------------------------------------------------------
-async def _psqlpy_op(session: Session, workload: str, variant: str, rows: int, seed: int) -> Op:
-    """psqlpy's connection API: ``execute(sql, args, prepared=...)`` and ``result()`` (its default: dicts), a
-    ``Transaction`` as an async context manager; tuned: ``prepared=False``, binary COPY for the batch."""
-    kind = session.info.kind
-    conn = session.conn  # type: ignore[attr-defined]
-    prepared = variant != TUNED
-    if workload in SELECTS:
-        query, bind = binder(session, select_sql(workload, kind))
-        nxt = cycle([bind(p) for p in call_params(workload, rows, seed)])
-        execute = conn.execute
-
-        async def call() -> Any:
-            return (await execute(query, nxt(), prepared=prepared)).result()
-
-        return Op(call, True)
-    if workload == "update_txn":
-        (sel_q, _), (upd_q, upd_b), (ins_q, ins_b) = (
-            binder(session, s) for s in (lock_select_sql(kind), UPDATE_SQL, INSERT_SQL))
-        nxt = cycle(call_params(workload, rows, seed))
-
-        async def call() -> Any:
-            p = nxt()
-            async with conn.transaction() as tx:
-                score = await tx.fetch_val(sel_q, [p["id"]], prepared=prepared)
-                await tx.execute(upd_q, upd_b({"id": p["id"], "score": score + 1}), prepared=prepared)
-                await tx.execute(ins_q, ins_b(p), prepared=prepared)
-
-        return Op(call, True)
-    if workload == "insert_batch":
-        ins_q, ins_b = binder(session, INSERT_SQL)
-        batches = insert_batches(rows, seed)
-        if variant == TUNED:
-            records = cycle([[tuple(r[c] for c in COPY_COLUMNS) for r in b] for b in batches])
-            return Op(lambda: conn.copy_records_to_table(EVENTS, records=records(), columns=COPY_COLUMNS), True)
-        nxt = cycle([[ins_b(r) for r in b] for b in batches])
-
-        async def call() -> Any:
-            async with conn.transaction() as tx:
-                await tx.execute_many(ins_q, nxt())
-
-        return Op(call, True)
-    raise KeyError(workload)

@@ -161,6 +161,7 @@ class PsqlpyAdapter(DriverAdapter):
     distributions: ClassVar[tuple[str, ...]] = ("psqlpy",)
     profile_modules: ClassVar[tuple[str, ...]] = ("psqlpy",)
     bench_shape: ClassVar[str] = "psqlpy"
+    bench_module: ClassVar[str] = "dbmatrix.drivers.psqlpy_bench"  # its own API: its own operations
     reports_rowcount: ClassVar[bool] = False  # a QueryResult has no command tag
     error_codes: ClassVar[bool] = False  # its exceptions carry no SQLSTATE
     # a newer rung, like pg8000: CI leaves its sql.stream_large_result to the full run (the layers it would sample
